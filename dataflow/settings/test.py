@@ -1,0 +1,16 @@
+"""Settings for the test suite: the base settings with test-only secrets.
+
+Set ``DATABASE_URL=postgres://…`` to run the suite on Postgres.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+os.environ.setdefault("DATA_DIR", tempfile.mkdtemp(prefix="dataflow-test-"))
+os.environ.setdefault("DATAFLOW_ENV_FILE", "/nonexistent")
+
+from .base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

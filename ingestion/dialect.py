@@ -1,0 +1,93 @@
+"""Working out how a CSV file is encoded and delimited."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from dataclasses import dataclass
+
+from charset_normalizer import from_bytes
+
+BOM = codecs.BOM_UTF8
+SNIFF_DELIMITERS = ",;\t|"
+# Encodings we accept from the detector for files that are not UTF-8.
+LEGACY_ENCODINGS = frozenset(
+    codecs.lookup(e).name for e in ("cp1252", "latin-1", "iso8859-15", "cp1250", "iso8859-2", "mac-roman", "cp850")
+)
+
+
+class EncodingProbe:
+    """Watches a byte stream go by and decides whether it is UTF-8.
+
+    It keeps the first ``sample_size`` bytes for detection and sniffing, and
+    counts non-ASCII characters that decode as UTF-8 against bytes that do
+    not. A file full of valid multi-byte sequences with a few bad bytes is a
+    damaged UTF-8 file (the rows with bad bytes are rejected later), not a
+    legacy-encoded one.
+    """
+
+    def __init__(self, sample_size: int = 1 << 20) -> None:
+        self.sample_size = sample_size
+        self.sample = bytearray()
+        self.valid_multibyte = 0
+        self.invalid_bytes = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.sample) < self.sample_size:
+            self.sample += chunk[: self.sample_size - len(self.sample)]
+        if chunk.isascii() and not self._decoder.getstate()[0]:
+            return
+        text = self._decoder.decode(chunk)
+        self._count(text)
+
+    def _count(self, text: str) -> None:
+        if text.isascii():
+            return
+        bad = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+        self.invalid_bytes += bad
+        self.valid_multibyte += sum(1 for ch in text if ord(ch) > 127) - bad
+
+    def finish(self) -> None:
+        self._count(self._decoder.decode(b"", final=True))
+
+    @property
+    def has_bom(self) -> bool:
+        return self.sample.startswith(BOM)
+
+    def encoding(self) -> tuple[str, str]:
+        """Return ``(encoding, how)`` where *how* says how sure we are."""
+        if self.invalid_bytes == 0:
+            return ("utf-8-sig" if self.has_bom else "utf-8"), "exact"
+        if self.valid_multibyte > 0 or self.has_bom:
+            return "utf-8", "damaged"
+        best = from_bytes(bytes(self.sample)).best()
+        if best is not None and codecs.lookup(best.encoding).name in LEGACY_ENCODINGS:
+            return codecs.lookup(best.encoding).name, "detected"
+        return "cp1252", "guessed"
+
+
+def sample_text(sample: bytes, encoding: str) -> str:
+    """Decode a sample for sniffing, dropping a multi-byte tail cut in half."""
+    return codecs.getincrementaldecoder(encoding)("replace").decode(sample, final=False)
+
+
+def delimiter_sniff(text: str) -> str:
+    """Guess the delimiter from the first lines; ``,`` when unsure."""
+    lines = text.splitlines()[:50]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=SNIFF_DELIMITERS).delimiter
+    except csv.Error:
+        header = lines[0]
+        counts = {d: header.count(d) for d in SNIFF_DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+@dataclass(frozen=True)
+class Dialect:
+    encoding: str
+    encoding_confidence: str
+    delimiter: str

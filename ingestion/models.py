@@ -1,0 +1,131 @@
+"""Datasets, their versioned schemas and the raw files received for them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class FieldType(models.TextChoices):
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    EMAIL = "email"
+    URL = "url"
+
+
+class Dataset(models.Model):
+    """A named collection of records that share one schema and a natural key."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    key_fields = models.JSONField(default=list, help_text="Names of the fields that form the natural key.")
+    delimiter = models.CharField(
+        max_length=1, blank=True, help_text="CSV delimiter; empty means detect it from each file."
+    )
+    reject_threshold = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Fail a run when the share of rejected rows passes this fraction (0 to 1). Empty: never.",
+    )
+    current_schema = models.ForeignKey(
+        "SchemaVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class SchemaVersion(models.Model):
+    """An immutable snapshot of a dataset's fields.
+
+    Changing the fields creates a new version; records and rejected rows keep
+    the version they were validated with.
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="schema_versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField(help_text="The schema file this version was created from, normalised.")
+    checksum = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "number"], name="uniq_schema_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}:v{self.number}"
+
+
+class SchemaField(models.Model):
+    """One field of a schema version, in file order."""
+
+    schema = models.ForeignKey(SchemaVersion, on_delete=models.CASCADE, related_name="fields")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    type = models.CharField(max_length=16, choices=FieldType.choices)
+    required = models.BooleanField(default=False)
+    source = models.CharField(max_length=200, blank=True, help_text="File header, when it differs from the name.")
+    aliases = models.JSONField(default=list, blank=True)
+    transforms = models.JSONField(default=list, blank=True)
+    null_values = models.JSONField(default=list, blank=True)
+    constraints = models.JSONField(
+        default=dict, blank=True, help_text="min, max, min_length, max_length, pattern, choices, unique."
+    )
+    options = models.JSONField(
+        default=dict, blank=True, help_text="Type options such as thousands_separator or default_timezone."
+    )
+
+    class Meta:
+        ordering = ["schema", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["schema", "name"], name="uniq_schema_field_name"),
+            models.UniqueConstraint(fields=["schema", "position"], name="uniq_schema_field_position"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RawFile(models.Model):
+    """A file as received, stored under a server-generated name.
+
+    ``original_name`` is metadata only and never used to build a path.
+    """
+
+    class State(models.TextChoices):
+        RAW = "raw"
+        ARCHIVED = "archived"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="raw_files")
+    storage_name = models.CharField(max_length=300, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RAW)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.BigIntegerField()
+    original_name = models.CharField(max_length=255, blank=True)
+    encoding = models.CharField(max_length=32)
+    encoding_confidence = models.CharField(
+        max_length=16, blank=True, help_text="'exact' when the file decodes cleanly, otherwise how it was chosen."
+    )
+    delimiter = models.CharField(max_length=1)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.original_name or self.storage_name

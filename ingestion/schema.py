@@ -1,0 +1,302 @@
+"""The dataset schema file: parsing, checking and normalising it.
+
+The schema file is a public interface (people write it by hand, tests and
+the API exchange it), so every mistake gets a message that names the field
+and the key at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.text import slugify
+
+from .models import FieldType
+
+TRANSFORMS = ("strip", "lower", "upper", "title", "collapse_whitespace")
+CONSTRAINT_KEYS = ("min", "max", "min_length", "max_length", "pattern", "choices", "unique")
+# Options each type understands, on top of the common ones.
+TYPE_OPTIONS: dict[str, tuple[str, ...]] = {
+    FieldType.STRING: (),
+    FieldType.INTEGER: ("thousands_separator",),
+    FieldType.DECIMAL: ("thousands_separator", "decimal_separator"),
+    FieldType.FLOAT: ("thousands_separator", "decimal_separator"),
+    FieldType.BOOLEAN: (),
+    FieldType.DATE: ("formats",),
+    FieldType.DATETIME: ("formats", "default_timezone"),
+    FieldType.EMAIL: (),
+    FieldType.URL: (),
+}
+COMMON_FIELD_KEYS = ("name", "type", "required", "source", "aliases", "transforms", "null_values", "description")
+DATASET_KEYS = ("slug", "name", "description", "key", "delimiter", "reject_threshold", "fields")
+FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+NUMERIC_TYPES = {FieldType.INTEGER, FieldType.DECIMAL, FieldType.FLOAT}
+ORDERED_TYPES = NUMERIC_TYPES | {FieldType.DATE, FieldType.DATETIME}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of a schema, normalised."""
+
+    name: str
+    type: str
+    required: bool = False
+    source: str = ""
+    aliases: tuple[str, ...] = ()
+    transforms: tuple[str, ...] = ()
+    null_values: tuple[str, ...] = ()
+    constraints: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        """File headers that map to this field, most preferred first."""
+        return (self.source or self.name, *self.aliases)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type}
+        if self.required:
+            out["required"] = True
+        if self.source:
+            out["source"] = self.source
+        if self.aliases:
+            out["aliases"] = list(self.aliases)
+        if self.transforms:
+            out["transforms"] = list(self.transforms)
+        if self.null_values:
+            out["null_values"] = list(self.null_values)
+        out.update(self.constraints)
+        out.update(self.options)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class SchemaSpec:
+    """A whole schema file, normalised."""
+
+    slug: str
+    name: str
+    key: tuple[str, ...]
+    fields: tuple[FieldSpec, ...]
+    description: str = ""
+    delimiter: str = ""
+    reject_threshold: float | None = None
+
+    def field_definitions(self) -> list[dict[str, Any]]:
+        return [f.to_dict() for f in self.fields]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"slug": self.slug, "name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["key"] = list(self.key)
+        if self.delimiter:
+            out["delimiter"] = self.delimiter
+        if self.reject_threshold is not None:
+            out["reject_threshold"] = self.reject_threshold
+        out["fields"] = self.field_definitions()
+        return out
+
+    def fields_checksum(self) -> str:
+        """Identifies the field list, so an unchanged schema keeps its version."""
+        payload = json.dumps({"key": list(self.key), "fields": self.field_definitions()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.messages.append(f"{where}: {message}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _string_list(value: Any, where: str, errors: _Errors) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.add(where, "must be a list of strings")
+        return ()
+    return tuple(value)
+
+
+def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
+    where = f"fields[{index}]"
+    if not isinstance(raw, dict):
+        errors.add(where, "must be an object")
+        return None
+    name = raw.get("name")
+    if not isinstance(name, str) or not FIELD_NAME_RE.match(name):
+        errors.add(where, "'name' must be a letter or underscore followed by letters, digits or underscores")
+        return None
+    where = f"field '{name}'"
+    type_ = raw.get("type", FieldType.STRING)
+    if type_ not in FieldType.values:
+        errors.add(where, f"unknown type {type_!r} (expected one of {', '.join(FieldType.values)})")
+        return None
+    allowed = set(COMMON_FIELD_KEYS) | set(CONSTRAINT_KEYS) | set(TYPE_OPTIONS[type_])
+    for key in raw:
+        if key not in allowed:
+            errors.add(where, f"unknown key {key!r} for a {type_} field")
+    required = raw.get("required", False)
+    if not isinstance(required, bool):
+        errors.add(where, "'required' must be true or false")
+    source = raw.get("source", "")
+    if not isinstance(source, str):
+        errors.add(where, "'source' must be a string")
+        source = ""
+    aliases = _string_list(raw.get("aliases", []), f"{where} aliases", errors)
+    transforms = _string_list(raw.get("transforms", []), f"{where} transforms", errors)
+    for t in transforms:
+        if t not in TRANSFORMS:
+            errors.add(where, f"unknown transform {t!r} (expected one of {', '.join(TRANSFORMS)})")
+    null_values = _string_list(raw.get("null_values", []), f"{where} null_values", errors)
+
+    constraints: dict[str, Any] = {}
+    for key in ("min", "max"):
+        if key in raw:
+            value = raw[key]
+            if type_ in NUMERIC_TYPES and not _is_number(value):
+                errors.add(where, f"'{key}' must be a number")
+            elif type_ in (FieldType.DATE, FieldType.DATETIME) and not isinstance(value, str):
+                errors.add(where, f"'{key}' must be an ISO 8601 string")
+            elif type_ not in ORDERED_TYPES:
+                errors.add(where, f"'{key}' applies to numbers, dates and datetimes; use min_length/max_length")
+            constraints[key] = value
+    for key in ("min_length", "max_length"):
+        if key in raw:
+            value = raw[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                errors.add(where, f"'{key}' must be a non-negative integer")
+            constraints[key] = value
+    if "pattern" in raw:
+        try:
+            re.compile(raw["pattern"])
+        except (re.error, TypeError) as exc:
+            errors.add(where, f"'pattern' is not a valid regular expression: {exc}")
+        constraints["pattern"] = raw["pattern"]
+    if "choices" in raw:
+        choices = raw["choices"]
+        if not isinstance(choices, list) or not choices:
+            errors.add(where, "'choices' must be a non-empty list")
+        constraints["choices"] = choices
+    if "unique" in raw:
+        if not isinstance(raw["unique"], bool):
+            errors.add(where, "'unique' must be true or false")
+        if raw["unique"]:
+            constraints["unique"] = True
+
+    options: dict[str, Any] = {}
+    for key in TYPE_OPTIONS[type_]:
+        if key in raw:
+            options[key] = raw[key]
+    for key in ("thousands_separator", "decimal_separator"):
+        if key in options and (not isinstance(options[key], str) or len(options[key]) != 1):
+            errors.add(where, f"'{key}' must be a single character")
+    if "default_timezone" in options:
+        try:
+            zoneinfo.ZoneInfo(str(options["default_timezone"]))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors.add(where, f"unknown time zone {options['default_timezone']!r}")
+    if "formats" in options:
+        _string_list(options["formats"], f"{where} formats", errors)
+    description = raw.get("description", "")
+    return FieldSpec(
+        name=name,
+        type=str(type_),
+        required=bool(required),
+        source=source,
+        aliases=aliases,
+        transforms=transforms,
+        null_values=null_values,
+        constraints=constraints,
+        options=options,
+        description=description if isinstance(description, str) else "",
+    )
+
+
+def schema_parse(data: Any) -> SchemaSpec:
+    """Check a schema file (already decoded from JSON) and normalise it.
+
+    Raises ``ValidationError`` listing every problem found.
+    """
+    errors = _Errors()
+    if not isinstance(data, dict):
+        raise ValidationError("The schema must be a JSON object.")
+    for key in data:
+        if key not in DATASET_KEYS:
+            errors.add("schema", f"unknown key {key!r}")
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not slug or slugify(slug) != slug or len(slug) > 64:
+        errors.add("schema", "'slug' must be lowercase letters, digits, hyphens or underscores (max 64)")
+    name = data.get("name") or slug
+    if not isinstance(name, str):
+        errors.add("schema", "'name' must be a string")
+    delimiter = data.get("delimiter", "")
+    if not isinstance(delimiter, str) or len(delimiter) > 1 or delimiter in {'"', "\n", "\r"}:
+        errors.add("schema", "'delimiter' must be one character other than a quote or newline")
+        delimiter = ""
+    threshold = data.get("reject_threshold")
+    if threshold is not None and (not _is_number(threshold) or not 0 <= threshold <= 1):
+        errors.add("schema", "'reject_threshold' must be a number between 0 and 1")
+    raw_fields = data.get("fields")
+    fields: list[FieldSpec] = []
+    if not isinstance(raw_fields, list) or not raw_fields:
+        errors.add("schema", "'fields' must be a non-empty list")
+    else:
+        for i, raw in enumerate(raw_fields):
+            spec = _parse_field(raw, i, errors)
+            if spec is not None:
+                fields.append(spec)
+    names = [f.name for f in fields]
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        errors.add("schema", f"field {n!r} is defined more than once")
+    headers: dict[str, str] = {}
+    for f in fields:
+        for h in f.headers:
+            if h in headers and headers[h] != f.name:
+                errors.add("schema", f"header {h!r} maps to both {headers[h]!r} and {f.name!r}")
+            headers[h] = f.name
+    key = data.get("key")
+    if isinstance(key, str):
+        key = [key]
+    if not isinstance(key, list) or not key or not all(isinstance(k, str) for k in key):
+        errors.add("schema", "'key' must name at least one field")
+        key = []
+    by_name = {f.name: f for f in fields}
+    for k in key:
+        if k not in by_name:
+            errors.add("schema", f"key field {k!r} is not defined in 'fields'")
+        elif not by_name[k].required:
+            errors.add("schema", f"key field {k!r} must be required")
+    if errors.messages:
+        raise ValidationError(errors.messages)
+    return SchemaSpec(
+        slug=slug,
+        name=name,
+        description=data.get("description", "") or "",
+        key=tuple(key),
+        fields=tuple(fields),
+        delimiter=delimiter,
+        reject_threshold=float(threshold) if threshold is not None else None,
+    )
+
+
+def schema_loads(text: str | bytes) -> SchemaSpec:
+    """Parse schema-file text; invalid JSON becomes a ``ValidationError``."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"The schema file is not valid JSON: {exc}") from None
+    return schema_parse(data)

@@ -1,0 +1,191 @@
+"""Writes for the ingestion app: applying schemas and receiving raw files."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import os
+import uuid
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import transaction
+
+from .dialect import EncodingProbe, delimiter_sniff, sample_text
+from .models import Dataset, RawFile, SchemaField, SchemaVersion
+from .schema import SchemaSpec
+from .storage import data_storage, storage_move
+
+
+class UploadTooLarge(ValidationError):
+    """The file is larger than ``MAX_UPLOAD_SIZE``."""
+
+
+@dataclass(frozen=True)
+class DatasetApplyResult:
+    dataset: Dataset
+    schema: SchemaVersion
+    created: bool
+    new_version: bool
+
+
+@transaction.atomic
+def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
+    """Create or update a dataset from a schema file.
+
+    A change to the fields or the key creates a new schema version; other
+    changes (name, description, delimiter, threshold) update the dataset in
+    place. Applying the same file twice changes nothing.
+    """
+    dataset, created = Dataset.objects.select_for_update().get_or_create(
+        slug=spec.slug,
+        defaults={"name": spec.name},
+    )
+    dataset.name = spec.name
+    dataset.description = spec.description
+    dataset.key_fields = list(spec.key)
+    dataset.delimiter = spec.delimiter
+    dataset.reject_threshold = spec.reject_threshold
+    current = dataset.current_schema
+    checksum = spec.fields_checksum()
+    new_version = current is None or current.checksum != checksum
+    if new_version:
+        number = (current.number if current else 0) + 1
+        current = SchemaVersion.objects.create(
+            dataset=dataset,
+            number=number,
+            definition=spec.to_dict(),
+            checksum=checksum,
+            created_by=user if getattr(user, "pk", None) else None,
+        )
+        SchemaField.objects.bulk_create(
+            SchemaField(
+                schema=current,
+                position=i,
+                name=f.name,
+                type=f.type,
+                required=f.required,
+                source=f.source,
+                aliases=list(f.aliases),
+                transforms=list(f.transforms),
+                null_values=list(f.null_values),
+                constraints=f.constraints,
+                options=f.options,
+            )
+            for i, f in enumerate(spec.fields)
+        )
+        dataset.current_schema = current
+    else:
+        # Keep the stored definition's non-field parts in step.
+        current.definition = spec.to_dict()
+        current.save(update_fields=["definition"])
+    dataset.save()
+    return DatasetApplyResult(dataset=dataset, schema=current, created=created, new_version=new_version)
+
+
+class _DigestingReader(io.RawIOBase):
+    """Passes bytes through while hashing, counting and probing them.
+
+    Stops with ``UploadTooLarge`` as soon as more than ``limit`` bytes have
+    gone by, so an oversized upload is refused while it streams.
+    """
+
+    def __init__(self, source: IO[bytes], limit: int) -> None:
+        self.source = source
+        self.limit = limit
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.probe = EncodingProbe()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.source.read(len(buffer))
+        if not data:
+            return 0
+        if isinstance(data, str):
+            raise ValidationError("The file must be opened in binary mode.")
+        self.size += len(data)
+        if self.size > self.limit:
+            raise UploadTooLarge(f"The file is larger than the limit of {self.limit} bytes.")
+        self.sha256.update(data)
+        self.probe.feed(data)
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+
+def _sanitise_name(name: str) -> str:
+    """Keep only a printable base name; it is metadata, never a path."""
+    base = os.path.basename(name.replace("\\", "/"))
+    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*')
+    return cleaned.strip()[:255]
+
+
+def raw_file_receive(
+    *,
+    dataset: Dataset,
+    source: IO[bytes],
+    original_name: str = "",
+    user: Any = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    max_size: int | None = None,
+) -> RawFile:
+    """Store an incoming file under ``raw/`` and describe it.
+
+    The SHA-256, size and encoding are computed in the same single pass that
+    writes the file. ``encoding`` and ``delimiter`` override detection; the
+    dataset's own delimiter wins over sniffing.
+    """
+    if encoding:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise ValidationError(f"Unknown encoding {encoding!r}.") from None
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        raise ValidationError("The delimiter must be one character other than a quote or newline.")
+    limit = max_size if max_size is not None else settings.DATAFLOW["MAX_UPLOAD_SIZE"]
+    storage = data_storage()
+    reader = _DigestingReader(source, limit)
+    name = f"raw/{dataset.slug}/{uuid.uuid4().hex}.csv"
+    try:
+        stored_name = storage.save(name, File(io.BufferedReader(reader, 1 << 20), name=name))
+    except BaseException:
+        if storage.exists(name):
+            storage.delete(name)
+        raise
+    reader.probe.finish()
+    if encoding:
+        how = "given"
+    else:
+        encoding, how = reader.probe.encoding()
+    if not delimiter:
+        delimiter = dataset.delimiter or delimiter_sniff(sample_text(bytes(reader.probe.sample), encoding))
+    return RawFile.objects.create(
+        dataset=dataset,
+        storage_name=stored_name,
+        sha256=reader.sha256.hexdigest(),
+        size=reader.size,
+        original_name=_sanitise_name(original_name),
+        encoding=encoding,
+        encoding_confidence=how,
+        delimiter=delimiter,
+        uploaded_by=user if getattr(user, "pk", None) else None,
+    )
+
+
+def raw_file_archive(*, raw_file: RawFile) -> RawFile:
+    """Move a processed file from ``raw/`` to ``archive/<dataset>/``."""
+    if raw_file.state == RawFile.State.ARCHIVED:
+        return raw_file
+    target = f"archive/{raw_file.dataset.slug}/{raw_file.storage_name.rsplit('/', 1)[-1]}"
+    raw_file.storage_name = storage_move(data_storage(), raw_file.storage_name, target)
+    raw_file.state = RawFile.State.ARCHIVED
+    raw_file.save(update_fields=["storage_name", "state"])
+    return raw_file

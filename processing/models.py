@@ -1,0 +1,146 @@
+"""Runs of the pipeline, the records they load and the rows they reject."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from ingestion.models import Dataset, RawFile, SchemaVersion
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIALLY_SUCCEEDED = "partially_succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATUSES = (
+    RunStatus.SUCCEEDED,
+    RunStatus.PARTIALLY_SUCCEEDED,
+    RunStatus.FAILED,
+    RunStatus.CANCELLED,
+)
+LOADED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIALLY_SUCCEEDED)
+
+
+class RunTrigger(models.TextChoices):
+    COMMAND = "command"
+    ADMIN = "admin"
+    API = "api"
+    SCHEDULE = "schedule"
+
+
+class Run(models.Model):
+    """One pass of the pipeline over one raw file: the source of truth for a job.
+
+    Counters and ``checkpoint`` are written in the same transaction as each
+    chunk's rows, so they always describe what is committed.
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
+    raw_file = models.ForeignKey(RawFile, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    schema = models.ForeignKey(SchemaVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    trigger = models.CharField(max_length=16, choices=RunTrigger.choices, default=RunTrigger.COMMAND)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=24, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    forced = models.BooleanField(default=False, help_text="Processed even though the same file loaded before.")
+    noop_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The earlier run that already loaded this exact file.",
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="The run this one retries, replays or fixes.",
+    )
+    chunk_size = models.PositiveIntegerField(default=10_000)
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker has started this run.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    rows_read = models.BigIntegerField(default=0)
+    rows_valid = models.BigIntegerField(default=0)
+    rows_rejected = models.BigIntegerField(default=0)
+    rows_inserted = models.BigIntegerField(default=0)
+    rows_updated = models.BigIntegerField(default=0)
+    rows_unchanged = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    checkpoint = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["dataset", "-created_at"], name="run_dataset_created")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        """Share of the file processed, 0 to 1."""
+        if self.status in FINISHED_STATUSES:
+            return 1.0
+        if not self.bytes_total:
+            return 0.0
+        return min(1.0, self.bytes_read / self.bytes_total)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class Record(models.Model):
+    """The current, validated state of one row of a dataset, by natural key."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
+    key = models.CharField(max_length=512)
+    data = models.JSONField()
+    content_hash = models.CharField(max_length=32)
+    first_run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="+")
+    last_run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="+")
+    source_line = models.PositiveIntegerField(help_text="Line of the last file where this record starts.")
+    schema = models.ForeignKey(SchemaVersion, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["dataset", "key"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "key"], name="uniq_record_dataset_key")]
+        indexes = [models.Index(fields=["last_run"], name="record_last_run")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}:{self.key}"
+
+
+class RejectedRow(models.Model):
+    """A row that failed validation, kept with its raw values and the reasons."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="rejected_rows")
+    line_number = models.PositiveIntegerField()
+    raw = models.JSONField(help_text="The values as read, by header (or by position when headers are missing).")
+    errors = models.JSONField(help_text="{field: [messages]}; '__row__' for problems with the whole row.")
+    schema = models.ForeignKey(SchemaVersion, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "line_number"]
+        indexes = [models.Index(fields=["run", "line_number"], name="rejected_run_line")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} line {self.line_number}"

@@ -1,0 +1,23 @@
+"""The pipeline: read → validate & transform → deduplicate → load → archive.
+
+``pipeline_execute`` below is the whole of it, step by step. Each step
+streams a chunk at a time, so memory does not grow with the file:
+
+1. **read** (``ingestion.reader``): decode the raw file and yield rows with line numbers.
+2. **map columns** (``validate.columns_map``): match headers to schema fields;
+   a missing required or duplicate column fails the run before any row.
+3. **validate** (``validate.RowValidator``): clean, transform and check each
+   row; bad rows become rejected rows with their reasons.
+4. **deduplicate** (``load.SeenValues``): a key (or ``unique`` value) seen
+   earlier in the file rejects the later row.
+5. **load** (``load.records_load``): upsert by natural key, skipping rows
+   whose content is unchanged; rejected rows, counters and the checkpoint
+   commit in the same transaction.
+6. **write** (``output.py``): append the valid rows to the processed file.
+7. **archive**: move the raw file to ``archive/<dataset>/`` and publish the
+   processed file.
+"""
+
+from .run import PipelineAbort, ProgressCallback, pipeline_execute
+
+__all__ = ["PipelineAbort", "ProgressCallback", "pipeline_execute"]

@@ -1,0 +1,198 @@
+"""Load: upsert validated rows by natural key, and remember keys per run.
+
+Postgres takes the fast path: rows are COPYed into a temporary staging table
+and merged with one ``INSERT … ON CONFLICT`` per chunk that skips rows whose
+content hash is unchanged. Other databases (SQLite) get a plain ORM path
+with the same results. Both run inside the chunk's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils import timezone
+
+from ..models import Record, Run
+from .validate import ValidRow
+
+KEY_FIELD = "__key__"
+_BATCH = 500  # keys per IN (...) query on the ORM path; SQLite allows 999 parameters
+
+
+@dataclass
+class LoadCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+class SeenValues:
+    """Values of the key and ``unique`` fields already accepted in this run.
+
+    They live in a per-run table rather than in memory, so memory stays flat
+    for any file size and a resumed run still knows what it loaded before.
+    The table is committed with each chunk and dropped when the run ends.
+    """
+
+    def __init__(self, run_id: int) -> None:
+        self.table = f"dataflow_seen_{int(run_id)}"
+
+    def create(self) -> None:
+        unlogged = "UNLOGGED " if _is_postgres() else ""
+        with connection.cursor() as cur:
+            cur.execute(
+                f"CREATE {unlogged}TABLE IF NOT EXISTS {self.table} "
+                "(field TEXT NOT NULL, value TEXT NOT NULL, line INTEGER NOT NULL, PRIMARY KEY (field, value))"
+            )
+
+    def drop(self) -> None:
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+    def lookup(self, field: str, values: Sequence[str]) -> dict[str, int]:
+        """First lines of the given values, for those already seen."""
+        found: dict[str, int] = {}
+        if not values:
+            return found
+        with connection.cursor() as cur:
+            if _is_postgres():
+                cur.execute(
+                    f"SELECT value, line FROM {self.table} WHERE field = %s AND value = ANY(%s)",
+                    [field, list(values)],
+                )
+                found.update(cur.fetchall())
+            else:
+                for i in range(0, len(values), _BATCH):
+                    batch = list(values[i : i + _BATCH])
+                    marks = ",".join(["%s"] * len(batch))
+                    cur.execute(
+                        f"SELECT value, line FROM {self.table} WHERE field = %s AND value IN ({marks})",
+                        [field, *batch],
+                    )
+                    found.update(cur.fetchall())
+        return found
+
+    def add(self, entries: Sequence[tuple[str, str, int]]) -> None:
+        if not entries:
+            return
+        with connection.cursor() as cur:
+            if _is_postgres():
+                with cur.cursor.copy(f"COPY {self.table} (field, value, line) FROM STDIN") as copy:
+                    for entry in entries:
+                        copy.write_row(entry)
+            else:
+                cur.executemany(f"INSERT INTO {self.table} (field, value, line) VALUES (%s, %s, %s)", list(entries))
+
+
+def records_load(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
+    """Upsert one chunk of rows (unique keys) into the dataset's records."""
+    if not rows:
+        return LoadCounts()
+    if _is_postgres():
+        return _load_postgres(run, rows)
+    return _load_orm(run, rows)
+
+
+_STAGE = "dataflow_stage"
+
+
+def _load_postgres(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
+    record = Record._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
+            "(key TEXT NOT NULL, data JSONB NOT NULL, content_hash TEXT NOT NULL, line INTEGER NOT NULL) "
+            "ON COMMIT DELETE ROWS"
+        )
+        # ON COMMIT clears it between chunks; TRUNCATE also covers savepoints
+        # (a chunk nested in an outer transaction, as in a dry run).
+        cur.execute(f"TRUNCATE {_STAGE}")
+        with cur.cursor.copy(f"COPY {_STAGE} (key, data, content_hash, line) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row((r.key, r.data_json, r.content_hash, r.line))
+        # Rows whose hash is unchanged are filtered out before the upsert, so
+        # they are neither rewritten nor locked.
+        cur.execute(
+            f"""
+            WITH changed AS (
+                SELECT s.key, s.data, s.content_hash, s.line
+                FROM {_STAGE} s
+                LEFT JOIN {record} r ON r.dataset_id = %(dataset)s AND r.key = s.key
+                WHERE r.id IS NULL OR r.content_hash <> s.content_hash
+            ), upserted AS (
+                INSERT INTO {record} AS r (dataset_id, key, data, content_hash, first_run_id, last_run_id,
+                                           source_line, schema_id, created_at, updated_at)
+                SELECT %(dataset)s, key, data, content_hash, %(run)s, %(run)s, line, %(schema)s, %(now)s, %(now)s
+                FROM changed
+                ON CONFLICT (dataset_id, key) DO UPDATE SET
+                    data = EXCLUDED.data,
+                    content_hash = EXCLUDED.content_hash,
+                    last_run_id = EXCLUDED.last_run_id,
+                    source_line = EXCLUDED.source_line,
+                    schema_id = EXCLUDED.schema_id,
+                    updated_at = EXCLUDED.updated_at
+                WHERE r.content_hash <> EXCLUDED.content_hash
+                RETURNING (xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+            """,
+            {"dataset": run.dataset_id, "run": run.pk, "schema": run.schema_id, "now": timezone.now()},
+        )
+        inserted, updated = cur.fetchone()
+    return LoadCounts(inserted, updated, len(rows) - inserted - updated)
+
+
+def _load_orm(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
+    counts = LoadCounts()
+    now = timezone.now()
+    for i in range(0, len(rows), _BATCH):
+        batch = rows[i : i + _BATCH]
+        existing = {
+            key: (pk, content_hash)
+            for pk, key, content_hash in Record.objects.filter(
+                dataset_id=run.dataset_id, key__in=[r.key for r in batch]
+            ).values_list("pk", "key", "content_hash")
+        }
+        new: list[Record] = []
+        changed: list[Record] = []
+        for r in batch:
+            found = existing.get(r.key)
+            if found is None:
+                new.append(
+                    Record(
+                        dataset_id=run.dataset_id,
+                        key=r.key,
+                        data=r.data,
+                        content_hash=r.content_hash,
+                        first_run_id=run.pk,
+                        last_run_id=run.pk,
+                        source_line=r.line,
+                        schema_id=run.schema_id,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            elif found[1] != r.content_hash:
+                changed.append(
+                    Record(
+                        pk=found[0],
+                        data=r.data,
+                        content_hash=r.content_hash,
+                        last_run_id=run.pk,
+                        source_line=r.line,
+                        schema_id=run.schema_id,
+                        updated_at=now,
+                    )
+                )
+        Record.objects.bulk_create(new)
+        Record.objects.bulk_update(changed, ["data", "content_hash", "last_run", "source_line", "schema", "updated_at"])
+        counts.inserted += len(new)
+        counts.updated += len(changed)
+        counts.unchanged += len(batch) - len(new) - len(changed)
+    return counts

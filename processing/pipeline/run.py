@@ -1,0 +1,277 @@
+"""The pipeline's driver: one function that runs the steps over one file."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ingestion.models import RawFile
+from ingestion.reader import CsvReader, RawRow
+from ingestion.selectors import schema_spec
+from ingestion.services import raw_file_archive
+from ingestion.storage import data_storage
+
+from ..models import RejectedRow, Run, RunStatus
+from .load import KEY_FIELD, SeenValues, records_load
+from .output import ProcessedWriter
+from .validate import ROW_ERRORS, HeaderError, RejectedValues, RowValidator, ValidRow, columns_map
+
+logger = logging.getLogger(__name__)
+
+# The reject-rate breaker waits for this many rows before judging mid-file.
+BREAKER_MIN_ROWS = 100
+
+ProgressCallback = Callable[[Run], None]
+
+
+class PipelineAbort(Exception):
+    """Ends a run early with a status and a reason (not a crash)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class ChunkResult:
+    valid: list[ValidRow] = field(default_factory=list)
+    rejected: list[RejectedValues] = field(default_factory=list)
+    last_line: int = 0
+    rows: int = 0
+
+
+def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[tuple[list[RawRow], bool]]:
+    """Yield ``(chunk, is_last)`` pairs, looking one chunk ahead."""
+    current = list(islice(rows, size))
+    while current:
+        following = list(islice(rows, size))
+        yield current, not following
+        current = following
+
+
+def _validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
+    """Step 3: validate a chunk, keeping the first occurrence of each key within it."""
+    result = ChunkResult(rows=len(rows), last_line=rows[-1].line)
+    validate = validator.validate
+    for row in rows:
+        if row.error:
+            result.rejected.append(validator.reject(row.line, row.values, {ROW_ERRORS: [row.error]}))
+            continue
+        outcome = validate(row.line, row.values)
+        if isinstance(outcome, ValidRow):
+            result.valid.append(outcome)
+        else:
+            result.rejected.append(outcome)
+    return result
+
+
+def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult) -> None:
+    """Step 4: reject rows whose key or unique value came earlier in the file."""
+    fields = [KEY_FIELD, *validator.unique_fields]
+    earlier: dict[str, dict[str, int]] = {}
+    for f in fields:
+        values = (
+            [r.key for r in result.valid]
+            if f == KEY_FIELD
+            else [r.unique_values[f] for r in result.valid if f in r.unique_values]
+        )
+        earlier[f] = seen.lookup(f, list(dict.fromkeys(values)))
+    kept: list[ValidRow] = []
+    new_entries: list[tuple[str, str, int]] = []
+    for row in result.valid:
+        errors: dict[str, list[str]] = {}
+        first = earlier[KEY_FIELD].get(row.key)
+        if first is not None:
+            errors[ROW_ERRORS] = [f"duplicate key, first seen on line {first}"]
+        for f, value in row.unique_values.items():
+            line = earlier[f].get(value)
+            if line is not None:
+                errors[f] = [f"duplicate value {value!r}, first seen on line {line}"]
+        if errors:
+            result.rejected.append(RejectedValues(row.line, _raw_of(validator, row), errors))
+            continue
+        kept.append(row)
+        earlier[KEY_FIELD][row.key] = row.line
+        new_entries.append((KEY_FIELD, row.key, row.line))
+        for f, value in row.unique_values.items():
+            earlier[f][value] = row.line
+            new_entries.append((f, value, row.line))
+    result.valid = kept
+    result.rejected.sort(key=lambda r: r.line)
+    seen.add(new_entries)
+
+
+def _raw_of(validator: RowValidator, row: ValidRow) -> dict[str, str]:
+    # The raw text is gone once a row validated; keep the clean values,
+    # which is what the duplicate would have loaded.
+    return {name: ("" if value is None else str(value)) for name, value in row.data.items()}
+
+
+def _breaker(run: Run, threshold: float | None, result: ChunkResult, is_last: bool) -> None:
+    if threshold is None:
+        return
+    read = run.rows_read + result.rows
+    rejected = run.rows_rejected + len(result.rejected)
+    if read and (read >= BREAKER_MIN_ROWS or is_last) and rejected / read > threshold:
+        raise PipelineAbort(
+            RunStatus.FAILED,
+            f"rejected {rejected / read:.1%} of rows ({rejected} of {read}), "
+            f"over the dataset's threshold of {threshold:.1%}",
+        )
+
+
+def _save_rejected(run: Run, rejected: list[RejectedValues]) -> None:
+    RejectedRow.objects.bulk_create(
+        (
+            RejectedRow(run=run, line_number=r.line, raw=r.raw, errors=r.errors, schema_id=run.schema_id)
+            for r in rejected
+        ),
+        batch_size=1000,
+    )
+
+
+COUNTER_FIELDS = [
+    "rows_read",
+    "rows_valid",
+    "rows_rejected",
+    "rows_inserted",
+    "rows_updated",
+    "rows_unchanged",
+    "bytes_read",
+    "checkpoint",
+    "heartbeat_at",
+]
+
+
+def _check_cancel(run: Run) -> None:
+    if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
+        raise PipelineAbort(RunStatus.CANCELLED, "cancelled on request")
+
+
+def pipeline_execute(
+    run: Run,
+    *,
+    dry_run: bool = False,
+    on_chunk: ProgressCallback | None = None,
+) -> Run:
+    """Run the pipeline over ``run.raw_file`` and leave the run finished.
+
+    Picks up after ``run.checkpoint`` when the run was interrupted. Problems
+    with the file end the run as ``failed`` with a reason; unexpected errors
+    propagate after the run is marked ``failed`` (unless ``dry_run``, where
+    the caller rolls everything back).
+    """
+    raw_file: RawFile = run.raw_file
+    schema = schema_spec(run.schema)
+    seen = SeenValues(run.pk)
+    writer: ProcessedWriter | None = None
+    try:
+        with data_storage().open(raw_file.storage_name, "rb") as fh:
+            reader = CsvReader(fh, encoding=raw_file.encoding, delimiter=raw_file.delimiter)
+            header = reader.read_header()
+            if header is None:
+                raise PipelineAbort(RunStatus.FAILED, "the file is empty: there is no header row")
+            try:
+                columns = columns_map(schema, header)
+            except HeaderError as exc:
+                raise PipelineAbort(RunStatus.FAILED, str(exc)) from None
+            run.summary.update(
+                {
+                    "headers": list(columns.headers),
+                    "unknown_columns": list(columns.unknown),
+                    "missing_optional_columns": list(columns.missing_optional),
+                }
+            )
+            validator = RowValidator(schema, columns, settings.DATAFLOW["MAX_FIELD_SIZE"])
+            seen.create()
+            if not dry_run:
+                writer = ProcessedWriter(
+                    dataset_slug=run.dataset.slug,
+                    run_id=run.pk,
+                    fields=[f.name for f in schema.fields],
+                    resume_at=int(run.checkpoint.get("processed_bytes", 0)),
+                )
+                if writer.incomplete:
+                    run.summary["processed_file_incomplete"] = True
+            rows: Iterator[RawRow] = reader.rows()
+            skip = int(run.checkpoint.get("rows", 0))
+            if skip:
+                rows = islice(rows, skip, None)
+            threshold = run.dataset.reject_threshold
+            for chunk, is_last in _chunks(rows, run.chunk_size):
+                result = _validate(validator, chunk)
+                with transaction.atomic():
+                    _check_cancel(run)
+                    _deduplicate(validator, seen, result)
+                    try:
+                        _breaker(run, threshold, result, is_last)
+                    except PipelineAbort:
+                        _save_rejected(run, result.rejected)
+                        run.summary["not_loaded"] = len(result.valid)
+                        _count(run, result, reader, writer=None, loaded=False)
+                        raise
+                    counts = records_load(run, result.valid)
+                    _save_rejected(run, result.rejected)
+                    run.rows_inserted += counts.inserted
+                    run.rows_updated += counts.updated
+                    run.rows_unchanged += counts.unchanged
+                    _count(run, result, reader, writer=writer, loaded=True)
+                if on_chunk is not None:
+                    on_chunk(run)
+            if run.rows_read == 0:
+                run.summary["note"] = "the file has a header but no data rows"
+        status = RunStatus.PARTIALLY_SUCCEEDED if run.rows_rejected else RunStatus.SUCCEEDED
+        _finish(run, status, "", writer, seen, dry_run)
+    except PipelineAbort as abort:
+        _finish(run, abort.status, abort.message, writer, seen, dry_run)
+    except Exception as exc:
+        if dry_run:
+            raise
+        logger.exception("run %s crashed", run.pk)
+        _finish(run, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}", writer, None, dry_run)
+        raise
+    return run
+
+
+def _count(run: Run, result: ChunkResult, reader: CsvReader, *, writer: ProcessedWriter | None, loaded: bool) -> None:
+    """Add a chunk to the run's counters and checkpoint, inside its transaction."""
+    run.rows_read += result.rows
+    run.rows_valid += len(result.valid)
+    run.rows_rejected += len(result.rejected)
+    run.bytes_read = reader.bytes.count
+    run.checkpoint = {
+        "rows": int(run.checkpoint.get("rows", 0)) + result.rows,
+        "line": result.last_line,
+        "processed_bytes": writer.write(result.valid)
+        if writer and loaded
+        else run.checkpoint.get("processed_bytes", 0),
+    }
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=COUNTER_FIELDS)
+
+
+def _finish(
+    run: Run,
+    status: str,
+    error: str,
+    writer: ProcessedWriter | None,
+    seen: SeenValues | None,
+    dry_run: bool,
+) -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = timezone.now()
+    if not dry_run:
+        if writer is not None:
+            run.summary["processed_file"] = writer.publish()
+        raw_file_archive(raw_file=run.raw_file)
+        if seen is not None:
+            seen.drop()
+    run.save(update_fields=["status", "error", "finished_at", "summary"])

@@ -1,0 +1,451 @@
+"""Validate & transform: turn one raw CSV row into clean data or reasons.
+
+A schema is compiled once per run into one small function per field, so the
+per-row work is a loop over plain callables. Every function takes the raw
+string and returns the clean value or raises ``FieldError`` with a message
+for people.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+
+from ingestion.models import FieldType
+from ingestion.schema import FieldSpec, SchemaSpec
+
+ROW_ERRORS = "__row__"
+MAX_KEY_LENGTH = 512
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+MAX_DECIMAL_DIGITS = 40
+TRUE_WORDS = frozenset({"true", "yes", "1", "t", "y"})
+FALSE_WORDS = frozenset({"false", "no", "0", "f", "n"})
+_INT_RE = re.compile(r"[+-]?\d+(?:\.0*)?")
+_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_BAD_CHARS_RE = re.compile("[\x00\udc80-\udcff]")
+
+
+class FieldError(ValueError):
+    """A value broke a rule; the message is shown to people as is."""
+
+
+Converter = Callable[[str], Any]
+
+_TRANSFORMS: dict[str, Callable[[str], str]] = {
+    "strip": str.strip,
+    "lower": str.lower,
+    "upper": str.upper,
+    "title": str.title,
+    "collapse_whitespace": lambda v: " ".join(v.split()),
+}
+
+
+def _grouping_re(sep: str, point: str) -> re.Pattern[str]:
+    s, p = re.escape(sep), re.escape(point)
+    return re.compile(rf"[+-]?\d{{1,3}}(?:{s}\d{{3}})+(?:{p}\d*)?")
+
+
+def _number_prep(spec: FieldSpec) -> Callable[[str], str]:
+    """Strip spaces, check and remove thousands separators, normalise the point."""
+    sep = spec.options.get("thousands_separator", "")
+    point = spec.options.get("decimal_separator", ".")
+    grouping = _grouping_re(sep, point) if sep else None
+
+    def prep(value: str) -> str:
+        value = value.strip()
+        if grouping is not None and sep in value:
+            if not grouping.fullmatch(value):
+                raise FieldError(f"misplaced thousands separator {sep!r} in {value!r}")
+            value = value.replace(sep, "")
+        if point != ".":
+            value = value.replace(point, ".")
+        return value
+
+    return prep
+
+
+def _parse_integer(spec: FieldSpec) -> Converter:
+    prep = _number_prep(spec)
+
+    def parse(value: str) -> int:
+        v = prep(value)
+        if not _INT_RE.fullmatch(v):
+            raise FieldError(f"{value!r} is not a whole number")
+        number = int(v.split(".", 1)[0])
+        if not INT_MIN <= number <= INT_MAX:
+            raise FieldError(f"{value!r} is out of range for a 64-bit integer")
+        return number
+
+    return parse
+
+
+def _parse_decimal(spec: FieldSpec) -> Converter:
+    prep = _number_prep(spec)
+
+    def parse(value: str) -> str:
+        v = prep(value)
+        if not _DECIMAL_RE.fullmatch(v):
+            raise FieldError(f"{value!r} is not a decimal number")
+        if sum(ch.isdigit() for ch in v) > MAX_DECIMAL_DIGITS:
+            raise FieldError(f"{value!r} has more than {MAX_DECIMAL_DIGITS} digits")
+        # Decimals are kept as canonical strings so no precision is lost.
+        return format(Decimal(v), "f")
+
+    return parse
+
+
+def _parse_float(spec: FieldSpec) -> Converter:
+    prep = _number_prep(spec)
+
+    def parse(value: str) -> float:
+        v = prep(value)
+        if not _FLOAT_RE.fullmatch(v):
+            raise FieldError(f"{value!r} is not a number")
+        number = float(v)
+        if number in (float("inf"), float("-inf")):
+            raise FieldError(f"{value!r} is too large")
+        return number
+
+    return parse
+
+
+def _parse_boolean(spec: FieldSpec) -> Converter:
+    def parse(value: str) -> bool:
+        v = value.strip().lower()
+        if v in TRUE_WORDS:
+            return True
+        if v in FALSE_WORDS:
+            return False
+        raise FieldError(f"{value!r} is not a boolean (use true/false, yes/no, 1/0, t/f, y/n)")
+
+    return parse
+
+
+def _parse_date(spec: FieldSpec) -> Converter:
+    formats = tuple(spec.options.get("formats", ()))
+
+    def parse(value: str) -> str:
+        v = value.strip()
+        try:
+            return date.fromisoformat(v).isoformat()
+        except ValueError:
+            pass
+        for fmt in formats:
+            try:
+                return datetime.strptime(v, fmt).date().isoformat()
+            except ValueError:
+                continue
+        raise FieldError(
+            f"{value!r} is not a date (expected YYYY-MM-DD{' or ' + ', '.join(formats) if formats else ''})"
+        )
+
+    return parse
+
+
+def _utc_text(moment: datetime) -> str:
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat()
+    return text + "Z"
+
+
+def _parse_datetime(spec: FieldSpec) -> Converter:
+    formats = tuple(spec.options.get("formats", ()))
+    zone = zoneinfo.ZoneInfo(spec.options.get("default_timezone", "UTC"))
+
+    def parse(value: str) -> str:
+        v = value.strip()
+        moment: datetime | None = None
+        try:
+            moment = datetime.fromisoformat(v)
+        except ValueError:
+            for fmt in formats:
+                try:
+                    moment = datetime.strptime(v, fmt)
+                    break
+                except ValueError:
+                    continue
+        if moment is None:
+            raise FieldError(f"{value!r} is not an ISO 8601 date-time")
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+        return _utc_text(moment)
+
+    return parse
+
+
+def _parse_email(spec: FieldSpec) -> Converter:
+    validator = EmailValidator()
+
+    def parse(value: str) -> str:
+        try:
+            validator(value)
+        except ValidationError:
+            raise FieldError(f"{value!r} is not a valid email address") from None
+        return value
+
+    return parse
+
+
+def _parse_url(spec: FieldSpec) -> Converter:
+    validator = URLValidator(schemes=["http", "https"])
+
+    def parse(value: str) -> str:
+        try:
+            validator(value)
+        except ValidationError:
+            raise FieldError(f"{value!r} is not a valid http(s) URL") from None
+        return value
+
+    return parse
+
+
+_PARSERS: dict[str, Callable[[FieldSpec], Converter]] = {
+    FieldType.STRING: lambda spec: str,
+    FieldType.INTEGER: _parse_integer,
+    FieldType.DECIMAL: _parse_decimal,
+    FieldType.FLOAT: _parse_float,
+    FieldType.BOOLEAN: _parse_boolean,
+    FieldType.DATE: _parse_date,
+    FieldType.DATETIME: _parse_datetime,
+    FieldType.EMAIL: _parse_email,
+    FieldType.URL: _parse_url,
+}
+
+
+def _bound(spec: FieldSpec, raw: Any) -> Any:
+    """Turn a schema's min/max into a value comparable with parsed values."""
+    if spec.type == FieldType.DECIMAL:
+        return Decimal(str(raw))
+    if spec.type == FieldType.DATE:
+        return date.fromisoformat(raw).isoformat()
+    if spec.type == FieldType.DATETIME:
+        moment = datetime.fromisoformat(raw)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return raw
+
+
+def _comparable(spec: FieldSpec) -> Callable[[Any], Any]:
+    """Parsed decimals and datetimes are text; compare them as what they mean."""
+    if spec.type == FieldType.DECIMAL:
+        return Decimal
+    if spec.type == FieldType.DATETIME:
+        return datetime.fromisoformat
+    return lambda v: v
+
+
+def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
+    """Constraint checks on the parsed value; each returns a message or None."""
+    c = spec.constraints
+    checks: list[Callable[[Any], str | None]] = []
+    as_number = _comparable(spec)
+    if "min" in c:
+        low = _bound(spec, c["min"])
+        checks.append(lambda v: f"must be at least {c['min']}" if as_number(v) < low else None)
+    if "max" in c:
+        high = _bound(spec, c["max"])
+        checks.append(lambda v: f"must be at most {c['max']}" if as_number(v) > high else None)
+    if "min_length" in c:
+        n = c["min_length"]
+        checks.append(lambda v: f"must be at least {n} characters long" if len(str(v)) < n else None)
+    if "max_length" in c:
+        n = c["max_length"]
+        checks.append(lambda v: f"must be at most {n} characters long (got {len(str(v))})" if len(str(v)) > n else None)
+    if "pattern" in c:
+        pattern = re.compile(c["pattern"])
+        checks.append(lambda v: None if pattern.fullmatch(str(v)) else f"{v!r} does not match {c['pattern']!r}")
+    if "choices" in c:
+        allowed = frozenset(str(x) for x in c["choices"]) if spec.type == FieldType.STRING else None
+        choices = c["choices"]
+        if allowed is not None:
+            checks.append(lambda v: None if v in allowed else f"{v!r} is not one of {', '.join(map(str, choices))}")
+        else:
+            parsed_choices = frozenset(_PARSERS[spec.type](spec)(str(x)) for x in choices)
+            checks.append(
+                lambda v: None if v in parsed_choices else f"{v!r} is not one of {', '.join(map(str, choices))}"
+            )
+    return checks
+
+
+def compile_field(spec: FieldSpec) -> Converter:
+    """Build the function that turns one raw value into a clean value."""
+    transforms = [_TRANSFORMS[t] for t in spec.transforms]
+    nulls = frozenset(("", *spec.null_values))
+    parse = _PARSERS[spec.type](spec)
+    checks = _checks(spec)
+    required = spec.required
+
+    def convert(value: str) -> Any:
+        for t in transforms:
+            value = t(value)
+        if value in nulls:
+            if required:
+                raise FieldError("this field is required")
+            return None
+        clean = parse(value)
+        for check in checks:
+            message = check(clean)
+            if message:
+                raise FieldError(message)
+        return clean
+
+    return convert
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Where each schema field is found in a file's header row."""
+
+    headers: tuple[str, ...]
+    positions: dict[str, int | None]  # field name -> column index (None: column absent)
+    unknown: tuple[str, ...]
+    missing_optional: tuple[str, ...]
+
+
+class HeaderError(ValueError):
+    """The header row cannot be used; the whole run fails with this message."""
+
+
+def _norm_header(h: str) -> str:
+    return h.strip().lstrip("\ufeff").casefold()
+
+
+def columns_map(schema: SchemaSpec, header: Sequence[str]) -> ColumnMap:
+    """Map file headers to schema fields; exact names first, then ignoring case and spaces."""
+    headers = tuple(header)
+    seen: dict[str, int] = {}
+    for i, h in enumerate(headers):
+        n = _norm_header(h)
+        if n == "":
+            continue
+        if n in seen:
+            raise HeaderError(f"duplicate column {h.strip()!r} (columns {seen[n] + 1} and {i + 1})")
+        seen[n] = i
+    exact = {h: i for i, h in enumerate(headers)}
+    positions: dict[str, int | None] = {}
+    used: set[int] = set()
+    missing_required: list[str] = []
+    missing_optional: list[str] = []
+    for f in schema.fields:
+        index = next((exact[h] for h in f.headers if h in exact), None)
+        if index is None:
+            index = next((seen[_norm_header(h)] for h in f.headers if _norm_header(h) in seen), None)
+        positions[f.name] = index
+        if index is None:
+            (missing_required if f.required else missing_optional).append(f.headers[0])
+        else:
+            used.add(index)
+    if missing_required:
+        names = ", ".join(repr(n) for n in missing_required)
+        raise HeaderError(f"missing required column{'s' if len(missing_required) > 1 else ''} {names}")
+    unknown = tuple(h for i, h in enumerate(headers) if i not in used and h.strip())
+    return ColumnMap(headers, positions, unknown, tuple(missing_optional))
+
+
+@dataclass(slots=True)
+class ValidRow:
+    line: int
+    key: str
+    data_json: str
+    content_hash: str
+    data: dict[str, Any]
+    unique_values: dict[str, str]
+
+
+@dataclass(slots=True)
+class RejectedValues:
+    line: int
+    raw: dict[str, Any]
+    errors: dict[str, list[str]]
+
+
+def _printable(value: str) -> str:
+    """Make a raw value storable as JSON text without hiding what was wrong.
+
+    NUL becomes U+2400 (␀) and undecodable bytes become ``\\xNN``.
+    """
+    return _BAD_CHARS_RE.sub(
+        lambda m: "\u2400" if m.group() == "\x00" else f"\\x{ord(m.group()) - 0xDC00:02x}",
+        value,
+    )
+
+
+def raw_values(headers: Sequence[str], values: Sequence[str]) -> dict[str, Any]:
+    """The raw values of a row by header, extras kept under ``__extra__``."""
+    raw: dict[str, Any] = {}
+    for i, v in enumerate(values[: len(headers)]):
+        raw[headers[i] or f"column_{i + 1}"] = _printable(v)
+    if len(values) > len(headers):
+        raw["__extra__"] = [_printable(v) for v in values[len(headers) :]]
+    return raw
+
+
+class RowValidator:
+    """Validates rows of one file against one schema version."""
+
+    def __init__(self, schema: SchemaSpec, columns: ColumnMap, max_field_size: int) -> None:
+        self.schema = schema
+        self.columns = columns
+        self.max_field_size = max_field_size
+        self.width = len(columns.headers)
+        self.fields = [(f.name, columns.positions[f.name], compile_field(f)) for f in schema.fields]
+        self.key_fields = list(schema.key)
+        self.unique_fields = [f.name for f in schema.fields if f.constraints.get("unique")]
+
+    def reject(self, line: int, values: Sequence[str], errors: dict[str, list[str]]) -> RejectedValues:
+        return RejectedValues(line, raw_values(self.columns.headers, values), errors)
+
+    def validate(self, line: int, values: list[str]) -> ValidRow | RejectedValues:
+        if len(values) != self.width:
+            return self.reject(line, values, {ROW_ERRORS: [f"expected {self.width} values, got {len(values)}"]})
+        errors: dict[str, list[str]] = {}
+        longest = max(map(len, values), default=0)
+        if longest > self.max_field_size:
+            for header, v in zip(self.columns.headers, values, strict=True):
+                if len(v) > self.max_field_size:
+                    errors.setdefault(header, []).append(
+                        f"value is {len(v)} characters long, over the limit of {self.max_field_size}"
+                    )
+            return self.reject(line, [v[:200] + "…" if len(v) > 200 else v for v in values], errors)
+        if _BAD_CHARS_RE.search("".join(values)):
+            for header, v in zip(self.columns.headers, values, strict=True):
+                if "\x00" in v:
+                    errors.setdefault(header, []).append("contains a NUL byte")
+                elif _BAD_CHARS_RE.search(v):
+                    errors.setdefault(header, []).append("contains bytes that are not valid in the file's encoding")
+            return self.reject(line, values, errors)
+        data: dict[str, Any] = {}
+        for name, index, convert in self.fields:
+            try:
+                data[name] = convert(values[index] if index is not None else "")
+            except FieldError as exc:
+                errors[name] = [str(exc)]
+        if errors:
+            return self.reject(line, values, errors)
+        key = self.key_of(data)
+        if len(key) > MAX_KEY_LENGTH:
+            return self.reject(line, values, {ROW_ERRORS: [f"natural key is longer than {MAX_KEY_LENGTH} characters"]})
+        data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        content_hash = hashlib.blake2b(data_json.encode(), digest_size=16).hexdigest()
+        unique_values = {n: _key_text(data[n]) for n in self.unique_fields if data[n] is not None}
+        return ValidRow(line, key, data_json, content_hash, data, unique_values)
+
+    def key_of(self, data: dict[str, Any]) -> str:
+        if len(self.key_fields) == 1:
+            return _key_text(data[self.key_fields[0]])
+        return json.dumps([_key_text(data[k]) for k in self.key_fields], ensure_ascii=False)
+
+
+def _key_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

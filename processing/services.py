@@ -1,0 +1,206 @@
+"""Operations on runs. Every door (command, admin, API, schedule) calls these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ingestion.models import Dataset, RawFile
+from ingestion.services import raw_file_archive, raw_file_receive
+from ingestion.storage import data_storage
+
+from .models import LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
+from .pipeline import ProgressCallback, pipeline_execute
+
+
+class _Rollback(Exception):
+    pass
+
+
+def run_create(
+    *,
+    dataset: Dataset,
+    raw_file: RawFile,
+    trigger: str = RunTrigger.COMMAND,
+    user: Any = None,
+    force: bool = False,
+    chunk_size: int | None = None,
+    parent: Run | None = None,
+) -> Run:
+    """Create a queued run of ``raw_file`` under the dataset's current schema."""
+    if dataset.current_schema_id is None:
+        raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValidationError("The chunk size must be at least 1.")
+    if not data_storage().exists(raw_file.storage_name):
+        # Fail now, at the door, rather than later in a worker.
+        raise ValidationError(f"The stored file {raw_file.storage_name!r} is missing.")
+    return Run.objects.create(
+        dataset=dataset,
+        raw_file=raw_file,
+        schema_id=dataset.current_schema_id,
+        trigger=trigger,
+        started_by=user if getattr(user, "pk", None) else None,
+        forced=force,
+        chunk_size=chunk_size or settings.DATAFLOW["CHUNK_SIZE"],
+        bytes_total=raw_file.size,
+        parent=parent,
+    )
+
+
+def _claim(run_id: int, *, resume: bool) -> bool:
+    """Take a run for this worker; False when someone else has it or it ended.
+
+    A conditional UPDATE, so two deliveries of the same run cannot both win.
+    """
+    statuses = [RunStatus.QUEUED, RunStatus.RUNNING] if resume else [RunStatus.QUEUED]
+    now = timezone.now()
+    claimed = Run.objects.filter(pk=run_id, status__in=statuses).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1
+    )
+    return claimed == 1
+
+
+def _earlier_load(run: Run) -> Run | None:
+    return (
+        Run.objects.filter(
+            dataset_id=run.dataset_id,
+            schema_id=run.schema_id,
+            raw_file__sha256=run.raw_file.sha256,
+            status__in=LOADED_STATUSES,
+            noop_of__isnull=True,
+        )
+        .exclude(pk=run.pk)
+        .order_by("finished_at")
+        .first()
+    )
+
+
+def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback | None = None) -> Run | None:
+    """Claim a run and process it; None when it was not ours to process.
+
+    ``resume=True`` also takes a run left ``running`` by a worker that died;
+    it carries on from its checkpoint.
+    """
+    if not _claim(run_id, resume=resume):
+        return None
+    run = Run.objects.select_related("dataset", "raw_file", "schema").get(pk=run_id)
+    if not run.forced and not run.checkpoint:
+        earlier = _earlier_load(run)
+        if earlier is not None:
+            run.status = RunStatus.SUCCEEDED
+            run.noop_of = earlier
+            run.finished_at = timezone.now()
+            run.summary = {"note": f"this file was already loaded by run {earlier.pk}; nothing to do"}
+            run.save(update_fields=["status", "noop_of", "finished_at", "summary"])
+            raw_file_archive(raw_file=run.raw_file)
+            return run
+    return pipeline_execute(run, on_chunk=on_chunk)
+
+
+def file_ingest(
+    *,
+    dataset: Dataset,
+    source: IO[bytes],
+    original_name: str = "",
+    user: Any = None,
+    trigger: str = RunTrigger.COMMAND,
+    force: bool = False,
+    chunk_size: int | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    on_chunk: ProgressCallback | None = None,
+) -> Run:
+    """Receive a file and run the pipeline over it now."""
+    raw_file = raw_file_receive(
+        dataset=dataset, source=source, original_name=original_name, user=user, encoding=encoding, delimiter=delimiter
+    )
+    run = run_create(dataset=dataset, raw_file=raw_file, trigger=trigger, user=user, force=force, chunk_size=chunk_size)
+    result = run_execute(run_id=run.pk, on_chunk=on_chunk)
+    assert result is not None  # we just created it, nobody else can hold it
+    return result
+
+
+@dataclass
+class Preview:
+    """What ingesting a file would do, computed without keeping anything."""
+
+    status: str
+    error: str
+    encoding: str
+    delimiter: str
+    rows_read: int
+    valid: int
+    rejected: int
+    inserted: int
+    updated: int
+    unchanged: int
+    summary: dict[str, Any]
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    noop_of: int | None = None
+
+
+def file_preview(
+    *,
+    dataset: Dataset,
+    source: IO[bytes],
+    original_name: str = "",
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    force: bool = False,
+    chunk_size: int | None = None,
+    max_rejected: int = 20,
+) -> Preview:
+    """A dry run: the full pipeline inside a transaction that is rolled back.
+
+    Counts are exact (duplicates across chunks included) and nothing is kept:
+    the stored copy of the file is deleted afterwards.
+    """
+    preview: Preview | None = None
+    storage_name = ""
+    try:
+        with transaction.atomic():
+            raw_file = raw_file_receive(
+                dataset=dataset, source=source, original_name=original_name, encoding=encoding, delimiter=delimiter
+            )
+            storage_name = raw_file.storage_name
+            run = run_create(dataset=dataset, raw_file=raw_file, force=force, chunk_size=chunk_size)
+            earlier = None if force else _earlier_load(run)
+            if earlier is None:
+                run = pipeline_execute(run, dry_run=True)
+            else:
+                run.status = RunStatus.SUCCEEDED
+                run.summary = {"note": f"this file was already loaded by run {earlier.pk}; nothing to do"}
+            rejected = [
+                {"line": r.line_number, "errors": r.errors, "raw": r.raw}
+                for r in RejectedRow.objects.filter(run=run).order_by("line_number")[:max_rejected]
+            ]
+            preview = Preview(
+                status=run.status,
+                error=run.error,
+                encoding=raw_file.encoding,
+                delimiter=raw_file.delimiter,
+                rows_read=run.rows_read,
+                valid=run.rows_valid,
+                rejected=run.rows_rejected,
+                inserted=run.rows_inserted,
+                updated=run.rows_updated,
+                unchanged=run.rows_unchanged,
+                summary=run.summary,
+                rejected_rows=rejected,
+                noop_of=earlier.pk if earlier else None,
+            )
+            raise _Rollback
+    except _Rollback:
+        pass
+    finally:
+        if storage_name:
+            data_storage().delete(storage_name)
+    assert preview is not None
+    return preview
