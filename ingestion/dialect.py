@@ -61,9 +61,17 @@ class EncodingProbe:
             return ("utf-8-sig" if self.has_bom else "utf-8"), "exact"
         if self.valid_multibyte > 0 or self.has_bom:
             return "utf-8", "damaged"
-        best = from_bytes(bytes(self.sample)).best()
-        if best is not None and codecs.lookup(best.encoding).name in LEGACY_ENCODINGS:
-            return codecs.lookup(best.encoding).name, "detected"
+        matches = list(from_bytes(bytes(self.sample)))
+        if matches:
+            best = matches[0]
+            # Small samples often tie between sibling code pages; the most
+            # common one in the wild, cp1252, wins a tie.
+            tied = [m for m in matches if m.chaos <= best.chaos and m.coherence >= best.coherence - 0.01]
+            if any("cp1252" in m.could_be_from_charset for m in tied):
+                return "cp1252", "detected"
+            name = codecs.lookup(best.encoding).name
+            if name in LEGACY_ENCODINGS:
+                return name, "detected"
         return "cp1252", "guessed"
 
 

@@ -34,6 +34,8 @@ def run_create(
     parent: Run | None = None,
 ) -> Run:
     """Create a queued run of ``raw_file`` under the dataset's current schema."""
+    # Read the schema from the database: the caller's instance may be stale.
+    dataset.refresh_from_db(fields=["current_schema", "reject_threshold", "delimiter"])
     if dataset.current_schema_id is None:
         raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
     if chunk_size is not None and chunk_size < 1:

@@ -95,7 +95,7 @@ def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult)
             if line is not None:
                 errors[f] = [f"duplicate value {value!r}, first seen on line {line}"]
         if errors:
-            result.rejected.append(RejectedValues(row.line, _raw_of(validator, row), errors))
+            result.rejected.append(validator.reject(row.line, row.values, errors))
             continue
         kept.append(row)
         earlier[KEY_FIELD][row.key] = row.line
@@ -106,12 +106,6 @@ def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult)
     result.valid = kept
     result.rejected.sort(key=lambda r: r.line)
     seen.add(new_entries)
-
-
-def _raw_of(validator: RowValidator, row: ValidRow) -> dict[str, str]:
-    # The raw text is gone once a row validated; keep the clean values,
-    # which is what the duplicate would have loaded.
-    return {name: ("" if value is None else str(value)) for name, value in row.data.items()}
 
 
 def _breaker(run: Run, threshold: float | None, result: ChunkResult, is_last: bool) -> None:

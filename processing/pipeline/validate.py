@@ -359,6 +359,7 @@ class ValidRow:
     content_hash: str
     data: dict[str, Any]
     unique_values: dict[str, str]
+    values: list[str]
 
 
 @dataclass(slots=True)
@@ -437,7 +438,7 @@ class RowValidator:
         data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         content_hash = hashlib.blake2b(data_json.encode(), digest_size=16).hexdigest()
         unique_values = {n: _key_text(data[n]) for n in self.unique_fields if data[n] is not None}
-        return ValidRow(line, key, data_json, content_hash, data, unique_values)
+        return ValidRow(line, key, data_json, content_hash, data, unique_values, values)
 
     def key_of(self, data: dict[str, Any]) -> str:
         if len(self.key_fields) == 1:

@@ -1,0 +1,113 @@
+"""Streaming exports of records and rejected rows (commands and API share them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from ingestion.models import Dataset, FieldType
+from ingestion.selectors import schema_spec
+
+from .models import Record, RejectedRow, Run
+
+# Spreadsheets run cells starting with these as formulas (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+TEXT_TYPES = {FieldType.STRING, FieldType.EMAIL, FieldType.URL}
+EXPORT_FORMATS = ("csv", "json")
+_ITER_CHUNK = 2000
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_safe(value: str) -> str:
+    """Prefix a formula-looking text cell with ``'`` so spreadsheets show it as text.
+
+    Plain numbers such as ``-5`` or ``+1.5`` cannot run as formulas and are
+    left alone, so they survive a round trip.
+    """
+    if value.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _cell(value: Any, text: bool) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    value = str(value)
+    # Typed numbers such as -5 stay numbers; any text cell is neutralised.
+    return csv_safe(value) if text else value
+
+
+def _csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)
+
+
+def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
+    """The dataset's records as CSV lines or a streamed JSON array, ordered by key."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    spec = schema_spec(dataset.current_schema)
+    names = [f.name for f in spec.fields]
+    text_fields = {f.name for f in spec.fields if f.type in TEXT_TYPES}
+    rows = Record.objects.filter(dataset=dataset).order_by("key").values_list("data", flat=True)
+    if fmt == "csv":
+        header = [names]
+        body = ([_cell(data.get(n), n in text_fields) for n in names] for data in rows.iterator(_ITER_CHUNK))
+        yield from _csv_lines(_chain(header, body))
+        return
+    yield from _json_array(rows.iterator(_ITER_CHUNK))
+
+
+def rejected_export(run: Run, fmt: str) -> Iterator[str]:
+    """A run's rejected rows: line, errors and raw values, ready to fix and re-upload.
+
+    The CSV keeps the file's own columns (plus ``_line`` and ``_errors``,
+    which the pipeline ignores as unknown columns on re-upload).
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    rows = RejectedRow.objects.filter(run=run).order_by("line_number").values_list("line_number", "errors", "raw")
+    if fmt == "json":
+        yield from _json_array({"line": line, "errors": errors, "raw": raw} for line, errors, raw in rows.iterator())
+        return
+    headers = list(run.summary.get("headers") or [])
+    for _, _, raw in rows[:1000]:
+        headers.extend(h for h in raw if h not in headers and h != "__extra__")
+
+    def body() -> Iterator[list[str]]:
+        for line, errors, raw in rows.iterator(_ITER_CHUNK):
+            message = "; ".join(f"{f}: {', '.join(m)}" for f, m in errors.items())
+            yield [str(line), csv_safe(message), *(csv_safe(str(raw.get(h, ""))) for h in headers)]
+
+    yield from _csv_lines(_chain([["_line", "_errors", *headers]], body()))
+
+
+def _chain(*parts: Iterable[list[str]]) -> Iterator[list[str]]:
+    for part in parts:
+        yield from part
+
+
+def _json_array(items: Iterable[Any]) -> Iterator[str]:
+    yield "["
+    first = True
+    for item in items:
+        yield ("\n" if first else ",\n") + json.dumps(item, cls=DjangoJSONEncoder, ensure_ascii=False)
+        first = False
+    yield "\n]\n"

@@ -1,0 +1,44 @@
+"""Stream a dataset's records to a file or stdout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ingestion.models import Dataset
+from processing.exports import EXPORT_FORMATS, records_export
+
+
+class Command(BaseCommand):
+    help = (
+        "Export a dataset's records as CSV or JSON, streamed. CSV text cells starting with = + - @, tab or CR "
+        "are prefixed with ' so spreadsheets do not run them as formulas."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--dataset", required=True, help="Slug of the dataset.")
+        parser.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
+        parser.add_argument("--output", help="File to write (default: standard output).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            dataset = Dataset.objects.select_related("current_schema").get(slug=options["dataset"])
+        except Dataset.DoesNotExist:
+            raise CommandError(f"Unknown dataset {options['dataset']!r}.") from None
+        if dataset.current_schema is None:
+            raise CommandError(f"Dataset {dataset.slug!r} has no schema yet.")
+        chunks = records_export(dataset, options["format"])
+        if options["output"]:
+            target = Path(options["output"])
+            try:
+                with target.open("w", encoding="utf-8", newline="") as fh:
+                    fh.writelines(chunks)
+            except OSError as exc:
+                raise CommandError(f"Cannot write {target}: {exc.strerror}") from None
+            self.stderr.write(f"Wrote {target}")
+        else:
+            for chunk in chunks:
+                sys.stdout.write(chunk)

@@ -1,0 +1,42 @@
+"""Export a run's rejected rows: line numbers, errors and raw values."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from processing.exports import EXPORT_FORMATS, rejected_export
+from processing.models import Run
+
+
+class Command(BaseCommand):
+    help = (
+        "Export the rows a run rejected, with their line numbers, errors and raw values. The CSV keeps the "
+        "file's columns, so it can be fixed and uploaded again (_line and _errors are ignored on upload)."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--run", required=True, type=int, help="Run id.")
+        parser.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
+        parser.add_argument("--output", help="File to write (default: standard output).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            run = Run.objects.get(pk=options["run"])
+        except Run.DoesNotExist:
+            raise CommandError(f"There is no run {options['run']}.") from None
+        chunks = rejected_export(run, options["format"])
+        if options["output"]:
+            target = Path(options["output"])
+            try:
+                with target.open("w", encoding="utf-8", newline="") as fh:
+                    fh.writelines(chunks)
+            except OSError as exc:
+                raise CommandError(f"Cannot write {target}: {exc.strerror}") from None
+            self.stderr.write(f"Wrote {target}")
+        else:
+            for chunk in chunks:
+                sys.stdout.write(chunk)

@@ -1,0 +1,80 @@
+"""Shared fixtures: isolated data storage, the example dataset, and a file writer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingestion.models import Dataset
+from ingestion.schema import schema_parse
+from ingestion.services import dataset_apply
+
+SALES_SCHEMA: dict[str, Any] = {
+    "slug": "sales",
+    "name": "Sales events",
+    "key": ["id"],
+    "delimiter": ",",
+    "fields": [
+        {"name": "id", "type": "string", "required": True, "max_length": 64, "transforms": ["strip"]},
+        {"name": "timestamp", "type": "datetime", "required": True, "default_timezone": "UTC"},
+        {
+            "name": "category",
+            "type": "string",
+            "required": True,
+            "transforms": ["strip", "lower"],
+            "choices": ["books", "toys"],
+        },
+        {"name": "value", "type": "decimal", "thousands_separator": ",", "min": 0},
+        {"name": "quantity", "type": "integer", "required": True, "min": 0},
+        {"name": "email", "source": "customer_email", "type": "email", "required": True},
+        {
+            "name": "country",
+            "type": "string",
+            "required": True,
+            "transforms": ["strip", "upper"],
+            "pattern": "^[A-Z]{2}$",
+        },
+        {"name": "description", "type": "string", "max_length": 2000},
+        {"name": "is_active", "type": "boolean", "required": True},
+    ],
+}
+SALES_HEADER = "id,timestamp,category,value,quantity,customer_email,country,description,is_active"
+
+
+def sales_row(n: int, *, quantity: int = 1, category: str = "books", description: str = "") -> str:
+    """A valid CSV line for the sales dataset."""
+    return f"S{n},2024-01-02T03:04:05Z,{category},{n}.50,{quantity},u{n}@example.com,us,{description},yes"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test gets its own DATA_DIR, so file placement can be checked."""
+    root = tmp_path_factory.mktemp("data")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "dataflow": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
+    }
+    settings.DATAFLOW = {**settings.DATAFLOW, "WORK_DIR": root / "work"}
+    return root
+
+
+@pytest.fixture
+def sales(db: None) -> Dataset:
+    return dataset_apply(spec=schema_parse(json.loads(json.dumps(SALES_SCHEMA)))).dataset
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write text (or bytes) to a file and return its path."""
+    counter = iter(range(1_000_000))
+
+    def write(content: str | bytes, *, encoding: str = "utf-8", name: str | None = None) -> Path:
+        path = tmp_path / (name or f"upload-{next(counter)}.csv")
+        path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+        return path
+
+    return write
