@@ -12,6 +12,8 @@ import json
 import re
 import zoneinfo
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -124,6 +126,38 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_iso(value: Any, type_: str) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        if type_ == FieldType.DATE:
+            date.fromisoformat(value)
+        else:
+            datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _choice_fits(choice: Any, type_: str) -> bool:
+    """A rough type check of a choice; the validator parses it exactly."""
+    if type_ in NUMERIC_TYPES:
+        if _is_number(choice):
+            return type_ != FieldType.INTEGER or float(choice).is_integer()
+        if isinstance(choice, str):
+            try:
+                number = Decimal(choice.strip())
+            except InvalidOperation:
+                return False
+            return number.is_finite() and (type_ != FieldType.INTEGER or number == number.to_integral_value())
+        return False
+    if type_ == FieldType.BOOLEAN:
+        return isinstance(choice, bool)
+    if type_ in (FieldType.DATE, FieldType.DATETIME):
+        return _is_iso(choice, type_)
+    return isinstance(choice, str) or _is_number(choice)
+
+
 def _string_list(value: Any, where: str, errors: _Errors) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         errors.add(where, "must be a list of strings")
@@ -169,8 +203,8 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
             value = raw[key]
             if type_ in NUMERIC_TYPES and not _is_number(value):
                 errors.add(where, f"'{key}' must be a number")
-            elif type_ in (FieldType.DATE, FieldType.DATETIME) and not isinstance(value, str):
-                errors.add(where, f"'{key}' must be an ISO 8601 string")
+            elif type_ in (FieldType.DATE, FieldType.DATETIME) and not _is_iso(value, type_):
+                errors.add(where, f"'{key}' must be an ISO 8601 {type_} string")
             elif type_ not in ORDERED_TYPES:
                 errors.add(where, f"'{key}' applies to numbers, dates and datetimes; use min_length/max_length")
             constraints[key] = value
@@ -190,6 +224,10 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
         choices = raw["choices"]
         if not isinstance(choices, list) or not choices:
             errors.add(where, "'choices' must be a non-empty list")
+        else:
+            for choice in choices:
+                if not _choice_fits(choice, type_):
+                    errors.add(where, f"'choices' value {choice!r} is not a valid {type_}")
         constraints["choices"] = choices
     if "unique" in raw:
         if not isinstance(raw["unique"], bool):
@@ -207,7 +245,8 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     if "default_timezone" in options:
         try:
             zoneinfo.ZoneInfo(str(options["default_timezone"]))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: names such as "Europe" are folders of the zone database.
             errors.add(where, f"unknown time zone {options['default_timezone']!r}")
     if "formats" in options:
         _string_list(options["formats"], f"{where} formats", errors)
@@ -241,6 +280,8 @@ def schema_parse(data: Any) -> SchemaSpec:
     if not isinstance(slug, str) or not slug or slugify(slug) != slug or len(slug) > 64:
         errors.add("schema", "'slug' must be lowercase letters, digits, hyphens or underscores (max 64)")
     name = data.get("name") or slug
+    if not isinstance(data.get("description", ""), str):
+        errors.add("schema", "'description' must be a string")
     if not isinstance(name, str):
         errors.add("schema", "'name' must be a string")
     delimiter = data.get("delimiter", "")
@@ -265,9 +306,11 @@ def schema_parse(data: Any) -> SchemaSpec:
     headers: dict[str, str] = {}
     for f in fields:
         for h in f.headers:
-            if h in headers and headers[h] != f.name:
-                errors.add("schema", f"header {h!r} maps to both {headers[h]!r} and {f.name!r}")
-            headers[h] = f.name
+            # Files are matched ignoring case and surrounding spaces, so are clashes.
+            folded = h.strip().casefold()
+            if folded in headers and headers[folded] != f.name:
+                errors.add("schema", f"header {h!r} maps to both {headers[folded]!r} and {f.name!r}")
+            headers[folded] = f.name
     key = data.get("key")
     if isinstance(key, str):
         key = [key]
@@ -285,7 +328,7 @@ def schema_parse(data: Any) -> SchemaSpec:
     return SchemaSpec(
         slug=slug,
         name=name,
-        description=data.get("description", "") or "",
+        description=data.get("description", "") if isinstance(data.get("description", ""), str) else "",
         key=tuple(key),
         fields=tuple(fields),
         delimiter=delimiter,

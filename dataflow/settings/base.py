@@ -64,7 +64,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- Files -----------------------------------------------------------------
-DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
+DATA_DIR = (BASE_DIR / env.str("DATA_DIR", default="data")).resolve()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -111,9 +111,11 @@ TEMPLATES = [
 
 # --- Database ----------------------------------------------------------------
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'dataflow.sqlite3'}"),
+    "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'dataflow.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default must work on a fresh clone: make its folder.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets the web process read while the worker writes; IMMEDIATE
     # transactions take the write lock up front instead of failing mid-way.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -142,7 +144,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = (BASE_DIR / env.str("STATIC_ROOT", default="staticfiles")).resolve()
 
 STORAGES = {
     # Raw, processed and archived files. Point BACKEND at an S3-compatible
@@ -166,6 +168,11 @@ DATAFLOW = {
     # Local scratch space for files being written (processed output).
     "WORK_DIR": DATA_DIR / "work",
 }
+
+# --- Local demo (make run) ----------------------------------------------------
+DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")
+DEMO_ADMIN_EMAIL = env.str("DEMO_ADMIN_EMAIL", default="admin@example.com")
+DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 
 # --- Background jobs (django-q2) --------------------------------------------
 Q_CLUSTER = {

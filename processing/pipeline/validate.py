@@ -30,9 +30,9 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 MAX_DECIMAL_DIGITS = 40
 TRUE_WORDS = frozenset({"true", "yes", "1", "t", "y"})
 FALSE_WORDS = frozenset({"false", "no", "0", "f", "n"})
-_INT_RE = re.compile(r"[+-]?\d+(?:\.0*)?")
-_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_INT_RE = re.compile(r"[+-]?\d+(?:\.0*)?", re.ASCII)
+_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _BAD_CHARS_RE = re.compile("[\x00\udc80-\udcff]")
 
 
@@ -53,7 +53,7 @@ _TRANSFORMS: dict[str, Callable[[str], str]] = {
 
 def _grouping_re(sep: str, point: str) -> re.Pattern[str]:
     s, p = re.escape(sep), re.escape(point)
-    return re.compile(rf"[+-]?\d{{1,3}}(?:{s}\d{{3}})+(?:{p}\d*)?")
+    return re.compile(rf"[+-]?\d{{1,3}}(?:{s}\d{{3}})+(?:{p}\d*)?", re.ASCII)
 
 
 def _number_prep(spec: FieldSpec) -> Callable[[str], str]:
@@ -69,6 +69,9 @@ def _number_prep(spec: FieldSpec) -> Callable[[str], str]:
                 raise FieldError(f"misplaced thousands separator {sep!r} in {value!r}")
             value = value.replace(sep, "")
         if point != ".":
+            if "." in value:
+                # With a decimal comma, "1.500" most likely means 1500: refuse to guess.
+                raise FieldError(f"{value!r} has a '.' but the decimal separator is {point!r}")
             value = value.replace(point, ".")
         return value
 
@@ -82,7 +85,10 @@ def _parse_integer(spec: FieldSpec) -> Converter:
         v = prep(value)
         if not _INT_RE.fullmatch(v):
             raise FieldError(f"{value!r} is not a whole number")
-        number = int(v.split(".", 1)[0])
+        whole = v.split(".", 1)[0]
+        if len(whole.lstrip("+-").lstrip("0")) > 19:
+            raise FieldError(f"{value!r} is out of range for a 64-bit integer")
+        number = int(whole)
         if not INT_MIN <= number <= INT_MAX:
             raise FieldError(f"{value!r} is out of range for a 64-bit integer")
         return number
@@ -178,7 +184,10 @@ def _parse_datetime(spec: FieldSpec) -> Converter:
             raise FieldError(f"{value!r} is not an ISO 8601 date-time")
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=zone)
-        return _utc_text(moment)
+        try:
+            return _utc_text(moment)
+        except OverflowError:
+            raise FieldError(f"{value!r} is out of range once converted to UTC") from None
 
     return parse
 
@@ -230,7 +239,8 @@ def _bound(spec: FieldSpec, raw: Any) -> Any:
         return date.fromisoformat(raw).isoformat()
     if spec.type == FieldType.DATETIME:
         moment = datetime.fromisoformat(raw)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        zone = zoneinfo.ZoneInfo(spec.options.get("default_timezone", "UTC"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
     return raw
 
 
@@ -241,6 +251,12 @@ def _comparable(spec: FieldSpec) -> Callable[[Any], Any]:
     if spec.type == FieldType.DATETIME:
         return datetime.fromisoformat
     return lambda v: v
+
+
+def _choice_text(choice: Any) -> str:
+    if isinstance(choice, bool):
+        return "true" if choice else "false"
+    return str(choice)
 
 
 def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
@@ -269,9 +285,13 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
         if allowed is not None:
             checks.append(lambda v: None if v in allowed else f"{v!r} is not one of {', '.join(map(str, choices))}")
         else:
-            parsed_choices = frozenset(_PARSERS[spec.type](spec)(str(x)) for x in choices)
+            # Compare as what the values mean: "1.50" is the choice 1.5.
+            parse_choice = _PARSERS[spec.type](spec)
+            parsed_choices = frozenset(as_number(parse_choice(_choice_text(x))) for x in choices)
             checks.append(
-                lambda v: None if v in parsed_choices else f"{v!r} is not one of {', '.join(map(str, choices))}"
+                lambda v: None
+                if as_number(v) in parsed_choices
+                else f"{v!r} is not one of {', '.join(map(str, choices))}"
             )
     return checks
 
@@ -284,10 +304,15 @@ def compile_field(spec: FieldSpec) -> Converter:
     checks = _checks(spec)
     required = spec.required
 
+    blank_is_null = spec.type != FieldType.STRING
+
     def convert(value: str) -> Any:
+        is_null = value in nulls
         for t in transforms:
             value = t(value)
-        if value in nulls:
+        # null_values match the value as written or after the transforms;
+        # for non-text types spaces alone also mean "no value".
+        if is_null or value in nulls or (blank_is_null and not value.strip()):
             if required:
                 raise FieldError("this field is required")
             return None
@@ -398,6 +423,10 @@ class RowValidator:
         self.columns = columns
         self.max_field_size = max_field_size
         self.width = len(columns.headers)
+        # Errors about a column's raw text are reported under its field's name
+        # when it maps to one, like every other field error.
+        by_index = {i: name for name, i in columns.positions.items() if i is not None}
+        self.column_names = [by_index.get(i, h) for i, h in enumerate(columns.headers)]
         self.fields = [(f.name, columns.positions[f.name], compile_field(f)) for f in schema.fields]
         self.key_fields = list(schema.key)
         self.unique_fields = [f.name for f in schema.fields if f.constraints.get("unique")]
@@ -411,14 +440,14 @@ class RowValidator:
         errors: dict[str, list[str]] = {}
         longest = max(map(len, values), default=0)
         if longest > self.max_field_size:
-            for header, v in zip(self.columns.headers, values, strict=True):
+            for header, v in zip(self.column_names, values, strict=True):
                 if len(v) > self.max_field_size:
                     errors.setdefault(header, []).append(
                         f"value is {len(v)} characters long, over the limit of {self.max_field_size}"
                     )
             return self.reject(line, [v[:200] + "…" if len(v) > 200 else v for v in values], errors)
         if _BAD_CHARS_RE.search("".join(values)):
-            for header, v in zip(self.columns.headers, values, strict=True):
+            for header, v in zip(self.column_names, values, strict=True):
                 if "\x00" in v:
                     errors.setdefault(header, []).append("contains a NUL byte")
                 elif _BAD_CHARS_RE.search(v):
