@@ -31,9 +31,7 @@ class RunAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "trigger", "dataset")
-    readonly_fields = [f.name for f in Run._meta.fields if f.name not in ("summary", "checkpoint")] + [
-        "summary_pretty"
-    ]
+    readonly_fields = [f.name for f in Run._meta.fields if f.name not in ("summary", "checkpoint")] + ["summary_pretty"]
     exclude = ("summary", "checkpoint")
 
     @admin.display(description="Summary")

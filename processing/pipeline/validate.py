@@ -289,9 +289,9 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
             parse_choice = _PARSERS[spec.type](spec)
             parsed_choices = frozenset(as_number(parse_choice(_choice_text(x))) for x in choices)
             checks.append(
-                lambda v: None
-                if as_number(v) in parsed_choices
-                else f"{v!r} is not one of {', '.join(map(str, choices))}"
+                lambda v: (
+                    None if as_number(v) in parsed_choices else f"{v!r} is not one of {', '.join(map(str, choices))}"
+                )
             )
     return checks
 

@@ -111,9 +111,7 @@ def test_it_rejects_rows_with_bytes_invalid_in_the_encoding_instead_of_mangling_
     assert RejectedRow.objects.get(run=run).raw["description"] == "caf\\xe9"
 
 
-def test_it_sniffs_semicolons_when_the_dataset_has_no_delimiter(
-    sales: Dataset, csv_file: Callable[..., Path]
-) -> None:
+def test_it_sniffs_semicolons_when_the_dataset_has_no_delimiter(sales: Dataset, csv_file: Callable[..., Path]) -> None:
     sales.delimiter = ""
     sales.save()
     text = SALES_HEADER.replace(",", ";") + "\n" + "S1;2024-01-02;books;1,234.50;2;a@example.com;fr;;no\n"
