@@ -1,0 +1,207 @@
+"""The management commands as people and scripts use them."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from ingestion.models import Dataset
+from processing.models import Record, Run
+from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row
+
+pytestmark = pytest.mark.django_db
+
+
+def run_command(*args: Any, **options: Any) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO(), **options)
+    return out.getvalue()
+
+
+def sales_csv(csv_file: Callable[..., Path], rows: list[str]) -> Path:
+    return csv_file("\n".join([SALES_HEADER, *rows]) + "\n")
+
+
+@pytest.fixture
+def schema_path(tmp_path: Path) -> Path:
+    path = tmp_path / "sales.schema.json"
+    path.write_text(json.dumps(SALES_SCHEMA))
+    return path
+
+
+def test_dataset_apply_creates_then_keeps_the_schema_version(schema_path: Path) -> None:
+    first = json.loads(run_command("dataset_apply", str(schema_path), json=True))
+    again = json.loads(run_command("dataset_apply", str(schema_path), json=True))
+
+    assert first == {
+        "dataset": "sales",
+        "created": True,
+        "schema_version": 1,
+        "new_schema_version": True,
+        "fields": [f["name"] for f in SALES_SCHEMA["fields"]],
+        "key": ["id"],
+    }
+    assert (again["created"], again["schema_version"], again["new_schema_version"]) == (False, 1, False)
+
+
+def test_dataset_apply_reports_every_schema_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"slug": "x", "key": ["nope"], "fields": [{"name": "a", "type": "money"}]}))
+
+    with pytest.raises(CommandError) as exc:
+        run_command("dataset_apply", str(path))
+
+    assert "field 'a': unknown type 'money'" in str(exc.value)
+    assert "key field 'nope' is not defined in 'fields'" in str(exc.value)
+
+
+def test_dataset_apply_refuses_a_missing_file_and_broken_json(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="Cannot read"):
+        run_command("dataset_apply", str(tmp_path / "missing.json"))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(CommandError, match="not valid JSON"):
+        run_command("dataset_apply", str(broken))
+
+
+def test_ingest_csv_json_output_has_the_counters(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    path = sales_csv(csv_file, [sales_row(1), sales_row(2), "S3,bad,books,1,1,a@example.com,US,,yes"])
+    result = json.loads(run_command("ingest_csv", str(path), dataset="sales", json=True))
+
+    assert {k: result[k] for k in ("status", "rows_read", "valid", "rejected", "inserted", "updated", "unchanged")} == {
+        "status": "partially_succeeded",
+        "rows_read": 3,
+        "valid": 2,
+        "rejected": 1,
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+    }
+    assert result["run_id"] == Run.objects.get().pk
+    assert result["first_errors"] == [{"line": 4, "errors": {"timestamp": ["'bad' is not an ISO 8601 date-time"]}}]
+
+
+def test_ingest_csv_prints_a_human_summary(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    path = sales_csv(csv_file, [sales_row(1), "S2,2024-01-02,books,1,x,a@example.com,US,,yes"])
+    out = run_command("ingest_csv", str(path), dataset="sales")
+
+    assert "partially_succeeded" in out
+    assert "rows read 2 · valid 1 · rejected 1" in out
+    assert "line 3: quantity: 'x' is not a whole number" in out
+    assert "export_rejected --run" in out
+
+
+def test_ingest_csv_dry_run_writes_nothing(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    path = sales_csv(csv_file, [sales_row(1), sales_row(2)])
+    result = json.loads(run_command("ingest_csv", str(path), dataset="sales", dry_run=True, json=True))
+
+    assert (result["dry_run"], result["inserted"], result["rejected"]) == (True, 2, 0)
+    assert not Run.objects.exists()
+    assert not Record.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "options", "message"),
+    [
+        (["missing.csv"], {"dataset": "sales"}, "does not exist"),
+        ([], {"dataset": "nope"}, re.escape("Unknown dataset 'nope' (known: sales).")),
+        ([], {"dataset": "sales", "chunk_size": 0}, "--chunk-size must be at least 1"),
+        ([], {"dataset": "sales", "encoding": "klingon"}, "Unknown encoding 'klingon'"),
+        ([], {"dataset": "sales", "delimiter": "ab"}, "delimiter must be one character"),
+    ],
+)
+def test_ingest_csv_refuses_bad_input_with_a_clear_message(
+    sales: Dataset, csv_file: Callable[..., Path], args: list[str], options: dict[str, Any], message: str
+) -> None:
+    path = sales_csv(csv_file, [sales_row(1)])
+    with pytest.raises(CommandError, match=message):
+        run_command("ingest_csv", *(args or [str(path)]), **options)
+
+
+def test_export_records_neutralises_formula_cells_but_not_numbers(
+    sales: Dataset, csv_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = sales_csv(csv_file, [sales_row(1, description="=HYPERLINK(1)"), sales_row(2, description="-5")])
+    run_command("ingest_csv", str(path), dataset="sales")
+    target = tmp_path / "out.csv"
+    run_command("export_records", dataset="sales", format="csv", output=str(target))
+
+    lines = target.read_text().splitlines()
+    assert lines[0] == "id,timestamp,category,value,quantity,email,country,description,is_active"
+    assert lines[1] == "S1,2024-01-02T03:04:05Z,books,1.50,1,u1@example.com,US,'=HYPERLINK(1),true"
+    assert lines[2] == "S2,2024-01-02T03:04:05Z,books,2.50,1,u2@example.com,US,-5,true"
+
+
+def test_export_records_as_json(sales: Dataset, csv_file: Callable[..., Path], tmp_path: Path) -> None:
+    run_command("ingest_csv", str(sales_csv(csv_file, [sales_row(1)])), dataset="sales")
+    target = tmp_path / "out.json"
+    run_command("export_records", dataset="sales", format="json", output=str(target))
+
+    assert json.loads(target.read_text())[0]["id"] == "S1"
+
+
+def test_export_rejected_gives_a_file_that_can_be_fixed_and_uploaded_again(
+    sales: Dataset, csv_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = sales_csv(csv_file, [sales_row(1), "S2,2024-01-02,books,1,x,u2@example.com,US,,yes"])
+    run_id = json.loads(run_command("ingest_csv", str(path), dataset="sales", json=True))["run_id"]
+    target = tmp_path / "rejected.csv"
+    run_command("export_rejected", run=run_id, output=str(target))
+
+    text = target.read_text()
+    assert text.splitlines()[0] == "_line,_errors," + SALES_HEADER
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(text.replace(",x,", ",3,"))
+    again = json.loads(run_command("ingest_csv", str(fixed), dataset="sales", json=True))
+    assert (again["status"], again["inserted"]) == ("succeeded", 1)
+    assert Record.objects.get(key="S2").data["quantity"] == 3
+
+
+def test_export_rejected_refuses_an_unknown_run() -> None:
+    with pytest.raises(CommandError, match="There is no run 999"):
+        run_command("export_rejected", run=999)
+
+
+def test_infer_schema_proposes_an_applicable_schema(csv_file: Callable[..., Path], tmp_path: Path) -> None:
+    rows = [
+        f'{i},2024-01-{i % 28 + 1:02d}T10:00:00Z, {[" Books ", "books", "TOYS", "toys"][i % 4]} ,"1,2{i % 10}0.50",{i},'
+        f"u{i}@example.com,US,,{'yes' if i % 3 else 'no'}"
+        for i in range(1, 41)
+    ]
+    path = csv_file("\n".join([SALES_HEADER, *rows]) + "\n", name="weekly sales.csv")
+    schema = json.loads(run_command("infer_schema", str(path)))
+
+    types = {f["name"]: f["type"] for f in schema["fields"]}
+    assert schema["slug"] == "weekly-sales"
+    assert schema["key"] == ["id"]
+    assert types == {
+        "id": "integer",
+        "timestamp": "datetime",
+        "category": "string",
+        "value": "decimal",
+        "quantity": "integer",
+        "customer_email": "email",
+        "country": "string",
+        "description": "string",
+        "is_active": "boolean",
+    }
+    category = next(f for f in schema["fields"] if f["name"] == "category")
+    assert category["choices"] == ["books", "toys"]
+    assert category["transforms"] == ["strip", "lower"]
+    description = next(f for f in schema["fields"] if f["name"] == "description")
+    assert description["required"] is False
+    target = tmp_path / "schema.json"
+    target.write_text(json.dumps(schema))
+    assert json.loads(run_command("dataset_apply", str(target), json=True))["created"] is True
+
+
+def test_infer_schema_refuses_an_empty_file(csv_file: Callable[..., Path]) -> None:
+    with pytest.raises(CommandError, match="empty"):
+        run_command("infer_schema", str(csv_file("")))
