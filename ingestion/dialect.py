@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
 BOM = codecs.BOM_UTF8
 SNIFF_DELIMITERS = ",;\t|"
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_DECODED_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
 # Encodings we accept from the detector for files that are not UTF-8.
 LEGACY_ENCODINGS = frozenset(
     codecs.lookup(e).name for e in ("cp1252", "latin-1", "iso8859-15", "cp1250", "iso8859-2", "mac-roman", "cp850")
@@ -20,8 +23,8 @@ class EncodingProbe:
     """Watches a byte stream go by and decides whether it is UTF-8.
 
     It keeps the first ``sample_size`` bytes for detection and sniffing, and
-    counts non-ASCII characters that decode as UTF-8 against bytes that do
-    not. A file full of valid multi-byte sequences with a few bad bytes is a
+    notes whether non-ASCII characters decode as UTF-8 and counts bytes that
+    do not. A file full of valid multi-byte sequences with a few bad bytes is a
     damaged UTF-8 file (the rows with bad bytes are rejected later), not a
     legacy-encoded one.
     """
@@ -38,15 +41,16 @@ class EncodingProbe:
             self.sample += chunk[: self.sample_size - len(self.sample)]
         if chunk.isascii() and not self._decoder.getstate()[0]:
             return
-        text = self._decoder.decode(chunk)
-        self._count(text)
+        self._count(self._decoder.decode(chunk))
 
     def _count(self, text: str) -> None:
+        # Regular expressions keep this in C: the probe sees every byte.
         if text.isascii():
             return
-        bad = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+        bad = len(_ESCAPED_BYTE.findall(text)) if _ESCAPED_BYTE.search(text) else 0
         self.invalid_bytes += bad
-        self.valid_multibyte += sum(1 for ch in text if ord(ch) > 127) - bad
+        if not self.valid_multibyte and _DECODED_NON_ASCII.search(text):
+            self.valid_multibyte = 1
 
     def finish(self) -> None:
         self._count(self._decoder.decode(b"", final=True))

@@ -1,0 +1,158 @@
+"""Ingestion benchmark: DataFlow's pipeline side by side with a raw ``psql \\copy``.
+
+Usage::
+
+    python bench/ingest_bench.py --rows 1000000 [--database-url postgres://postgres@127.0.0.1:5432/dataflow_bench]
+
+In one run, on the same generated file (bench/generate_csv.py, seed 1, ~2 % invalid rows):
+
+1. ``psql \\copy`` of the file into an all-text table (the floor; rows with the
+   wrong number of values are left out of this copy because COPY cannot load them);
+2. ``ingest_csv`` of the file into an empty dataset (fresh load);
+3. the same file again (checksum no-op);
+4. the same rows in a new file (a blank line added; every row unchanged);
+5. the rows with 10 % of them changed.
+
+Each step runs in its own process; the script prints wall time, rows/s, the
+ratio to the ``\\copy`` time and the process's peak RSS. It drops and recreates
+the benchmark database it is given. Generated files are kept in bench/out/.
+Figures only: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+SCHEMA = ROOT / "bench" / "sales.schema.json"
+PY = sys.executable
+
+
+def timed_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Like ``timed`` but reads the child's own peak RSS with wait4."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_parts: list[str] = []
+    assert proc.stdout is not None and proc.stderr is not None
+    # Read before waiting so a full pipe cannot block the child.
+    out_parts.append(proc.stdout.read())
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.stderr.write(err)
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+    return elapsed, usage.ru_maxrss * 1024, "".join(out_parts)
+
+
+def generate(rows: int, *extra: str) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    suffix = "-".join(e.strip("-") for e in extra) if extra else "base"
+    path = OUT / f"sales-{rows}-{suffix}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        cmd = [PY, str(ROOT / "bench/generate_csv.py"), "--rows", str(rows), "--seed", "1", "--output", str(tmp)]
+        subprocess.run([*cmd, *extra], check=True)
+        tmp.rename(path)
+    return path
+
+
+def copyable(source: Path) -> Path:
+    """The file without rows COPY cannot load (wrong number of values)."""
+    target = source.with_name(source.stem + "-copyable.csv")
+    if not target.exists():
+        with source.open(newline="", encoding="utf-8") as src, target.open("w", newline="", encoding="utf-8") as dst:
+            writer = csv.writer(dst, lineterminator="\n")
+            for row in csv.reader(src):
+                if len(row) == 9:
+                    writer.writerow(row)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/dataflow_bench"),
+        help="Postgres database to drop, create and use (default: dataflow_bench on 127.0.0.1).",
+    )
+    parser.add_argument("--chunk-size", type=int, help="passed to ingest_csv")
+    args = parser.parse_args()
+
+    url = urlparse(args.database_url)
+    dbname = url.path.lstrip("/")
+    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
+    subprocess.run(["psql", admin_url, "-qc", f'DROP DATABASE IF EXISTS "{dbname}"'], check=True)
+    subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{dbname}"'], check=True)
+
+    data_dir = OUT / f"data-{args.rows}"
+    subprocess.run(["rm", "-rf", str(data_dir)], check=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "DATA_DIR": str(data_dir),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
+        "DATAFLOW_ENV_FILE": "/nonexistent",
+        "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
+        "LOG_LEVEL": "WARNING",
+    }
+    manage = [PY, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
+    subprocess.run([*manage, "dataset_apply", str(SCHEMA)], env=env, check=True, stdout=subprocess.DEVNULL)
+
+    base = generate(args.rows)
+    same_rows = OUT / f"sales-{args.rows}-same-rows.csv"
+    if not same_rows.exists():
+        same_rows.write_bytes(base.read_bytes() + b"\n")
+    changed = generate(args.rows, "--change-rate", "0.1", "--change-seed", "2")
+    size_mb = base.stat().st_size / 1e6
+
+    copy_src = copyable(base)
+    columns = ", ".join(f"c{i} text" for i in range(9))
+    subprocess.run(["psql", args.database_url, "-qc", f"CREATE TABLE bench_copy ({columns})"], check=True)
+    copy_s, copy_rss, _ = timed_rss(
+        ["psql", args.database_url, "-qc", f"\\copy bench_copy FROM '{copy_src}' WITH (FORMAT csv, HEADER true)"], env
+    )
+
+    ingest = [*manage, "ingest_csv", "--dataset", "sales", "--json"]
+    if args.chunk_size:
+        ingest += ["--chunk-size", str(args.chunk_size)]
+    steps = [
+        ("fresh load", base),
+        ("same file again", base),
+        ("same rows, new file", same_rows),
+        ("10% changed", changed),
+    ]
+    print(f"\nrows={args.rows:,}  file={size_mb:.1f} MB  machine: {os.cpu_count()} cores  database: {dbname}")
+    header = f"{'step':22s} {'wall s':>8s} {'rows/s':>10s} {'x copy':>7s} {'peak RSS MB':>12s}  result"
+    print(header)
+    print("-" * len(header))
+    floor = "psql \\copy (text)"
+    print(f"{floor:22s} {copy_s:8.2f} {args.rows / copy_s:10,.0f} {1:7.2f} {copy_rss / 1e6:12.1f}  floor")
+    for name, path in steps:
+        seconds, rss, out = timed_rss([*ingest, str(path)], env)
+        r = json.loads(out)
+        result = (
+            f"{r['status']}: read {r['rows_read']:,} ins {r['inserted']:,} upd {r['updated']:,} "
+            f"same {r['unchanged']:,} rej {r['rejected']:,}"
+        )
+        if r["noop_of"]:
+            result += f" (no-op of run {r['noop_of']})"
+        rate = args.rows / seconds
+        print(f"{name:22s} {seconds:8.2f} {rate:10,.0f} {seconds / copy_s:7.2f} {rss / 1e6:12.1f}  {result}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
