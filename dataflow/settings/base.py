@@ -48,6 +48,18 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _str(name: str, default: str) -> str:
+    """A string setting; set-but-empty (as in .env.example) means the default."""
+    return env.str(name, default="") or default
+
+
+def _list(name: str, default: list[str]) -> list[str]:
+    raw = env.str(name, default="")
+    if not raw.strip():
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
 def _required(name: str) -> str:
     value = env.str(name, default="")
     if not value:
@@ -60,11 +72,11 @@ def _required(name: str) -> str:
 
 DEBUG = _bool("DEBUG", False)
 SECRET_KEY = _required("SECRET_KEY")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = _list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS", [])
 
 # --- Files -----------------------------------------------------------------
-DATA_DIR = (BASE_DIR / env.str("DATA_DIR", default="data")).resolve()
+DATA_DIR = (BASE_DIR / _str("DATA_DIR", "data")).resolve()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -111,7 +123,7 @@ TEMPLATES = [
 
 # --- Database ----------------------------------------------------------------
 DATABASES = {
-    "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'dataflow.sqlite3'}"),
+    "default": env.db_url_config(_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'dataflow.sqlite3'}")),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default must work on a fresh clone: make its folder.
@@ -139,19 +151,20 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = _str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = (BASE_DIR / env.str("STATIC_ROOT", default="staticfiles")).resolve()
+STATIC_ROOT = (BASE_DIR / _str("STATIC_ROOT", "staticfiles")).resolve()
 
+_DATA_STORAGE_BACKEND = _str("DATA_STORAGE_BACKEND", "")
 STORAGES = {
     # Raw, processed and archived files. Point BACKEND at an S3-compatible
     # storage (django-storages) to share files between several machines.
     "dataflow": {
-        "BACKEND": env.str("DATA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": {"location": str(DATA_DIR)} if not env.str("DATA_STORAGE_BACKEND", default="") else {},
+        "BACKEND": _DATA_STORAGE_BACKEND or "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {} if _DATA_STORAGE_BACKEND else {"location": str(DATA_DIR)},
     },
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -170,8 +183,8 @@ DATAFLOW = {
 }
 
 # --- Local demo (make run) ----------------------------------------------------
-DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")
-DEMO_ADMIN_EMAIL = env.str("DEMO_ADMIN_EMAIL", default="admin@example.com")
+DEMO_ADMIN_USERNAME = _str("DEMO_ADMIN_USERNAME", "admin")
+DEMO_ADMIN_EMAIL = _str("DEMO_ADMIN_EMAIL", "admin@example.com")
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 
 # --- Background jobs (django-q2) --------------------------------------------
@@ -187,7 +200,7 @@ Q_CLUSTER = {
 }
 
 # --- Logging -----------------------------------------------------------------
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_LEVEL = _str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

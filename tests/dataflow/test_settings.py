@@ -1,0 +1,49 @@
+"""Settings come from the environment and fail loudly when they are wrong."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def django_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "SECRET_KEY"))}
+    base.update({"DATA_DIR": str(tmp_path), "DATAFLOW_ENV_FILE": "/nonexistent", **env})
+    base["DJANGO_SETTINGS_MODULE"] = "dataflow.settings.base"
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check"], env=base, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_example_env_file_is_a_working_configuration(tmp_path: Path) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text((ROOT / ".env.example").read_text().replace("DATA_DIR=data", f"DATA_DIR={tmp_path}"))
+    result = django_check(tmp_path, DATAFLOW_ENV_FILE=str(env_file))
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_start_up_stops_without_a_secret_key(tmp_path: Path) -> None:
+    result = django_check(tmp_path)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"), [("DEBUG", "ture", "is not a boolean"), ("Q_WORKERS", "two", "is not an integer")]
+)
+def test_malformed_values_stop_start_up_naming_the_variable(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    result = django_check(tmp_path, SECRET_KEY="x", **{name: value})
+
+    assert result.returncode != 0
+    assert f"{name}={value!r} {message}" in result.stderr
