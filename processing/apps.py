@@ -6,3 +6,6 @@ class ProcessingConfig(AppConfig):
 
     name = "processing"
     verbose_name = "Processing"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
 from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingestion.models import Dataset, RawFile
 from ingestion.services import raw_file_archive, raw_file_receive
 from ingestion.storage import data_storage
 
-from .models import LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
+from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
 from .pipeline import ProgressCallback, pipeline_execute
+
+logger = logging.getLogger(__name__)
 
 
 class _Rollback(Exception):
@@ -60,11 +66,20 @@ def _claim(run_id: int, *, resume: bool) -> bool:
     """Take a run for this worker; False when someone else has it or it ended.
 
     A conditional UPDATE, so two deliveries of the same run cannot both win.
+    A ``running`` run is taken over only when its heartbeat went stale (its
+    worker died), or when ``resume`` says the caller knows it is dead.
     """
-    statuses = [RunStatus.QUEUED, RunStatus.RUNNING] if resume else [RunStatus.QUEUED]
     now = timezone.now()
-    claimed = Run.objects.filter(pk=run_id, status__in=statuses).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1
+    claimable = Q(status=RunStatus.QUEUED) | Q(
+        status=RunStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
+    )
+    if resume:
+        claimable |= Q(status=RunStatus.RUNNING)
+    claimed = Run.objects.filter(claimable, pk=run_id).update(
+        status=RunStatus.RUNNING,
+        started_at=Coalesce(F("started_at"), Value(now)),
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
     )
     return claimed == 1
 
@@ -93,6 +108,9 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
     if not _claim(run_id, resume=resume):
         return None
     run = Run.objects.select_related("dataset", "raw_file", "schema").get(pk=run_id)
+    if run.attempts > settings.RUN_MAX_ATTEMPTS:
+        _run_give_up(run)
+        return run
     if not run.forced and not run.checkpoint:
         earlier = _earlier_load(run)
         if earlier is not None:
@@ -206,3 +224,142 @@ def file_preview(
             data_storage().delete(storage_name)
     assert preview is not None
     return preview
+
+
+# --- The run queue ---------------------------------------------------------------
+
+
+def _task_enqueue(run_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("processing.tasks.run_task", run_id, task_name=f"run-{run_id}", group="runs")
+
+
+def run_enqueue(
+    *,
+    dataset: Dataset,
+    raw_file: RawFile,
+    trigger: str,
+    user: Any = None,
+    force: bool = False,
+    chunk_size: int | None = None,
+    parent: Run | None = None,
+) -> Run:
+    """Create a queued run and hand its id to the workers once it is committed.
+
+    Every door (admin, API, command, schedule) starts background runs here.
+    """
+    with transaction.atomic():
+        run = run_create(
+            dataset=dataset,
+            raw_file=raw_file,
+            trigger=trigger,
+            user=user,
+            force=force,
+            chunk_size=chunk_size,
+            parent=parent,
+        )
+        transaction.on_commit(partial(_task_enqueue, run.pk))
+    return run
+
+
+def file_enqueue(
+    *,
+    dataset: Dataset,
+    source: IO[bytes],
+    original_name: str = "",
+    user: Any = None,
+    trigger: str = RunTrigger.COMMAND,
+    force: bool = False,
+    chunk_size: int | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> Run:
+    """Receive a file and queue a run for it."""
+    raw_file = raw_file_receive(
+        dataset=dataset, source=source, original_name=original_name, user=user, encoding=encoding, delimiter=delimiter
+    )
+    return run_enqueue(
+        dataset=dataset, raw_file=raw_file, trigger=trigger, user=user, force=force, chunk_size=chunk_size
+    )
+
+
+def run_cancel(*, run: Run) -> Run:
+    """Cancel a run: a queued run at once, a running one at its next chunk boundary."""
+    now = timezone.now()
+    if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, finished_at=now, error="cancelled before it started"
+    ):
+        run.refresh_from_db()
+        if run.raw_file_id:
+            raw_file_archive(raw_file=run.raw_file)
+        return run
+    if Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True):
+        run.refresh_from_db()
+        return run
+    run.refresh_from_db()
+    raise ValidationError(f"Run {run.pk} has already ended ({run.status}); there is nothing to cancel.")
+
+
+def run_retry(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -> Run:
+    """Start a new run, linked to a failed or cancelled one, from its archived file."""
+    if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+        raise ValidationError(f"Only failed or cancelled runs can be retried; run {run.pk} is {run.status}.")
+    if run.raw_file_id is None:
+        raise ValidationError(f"Run {run.pk} has no file to retry.")
+    return run_enqueue(
+        dataset=run.dataset, raw_file=run.raw_file, trigger=trigger, user=user, chunk_size=run.chunk_size, parent=run
+    )
+
+
+def run_replay(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -> Run:
+    """Process a run's archived file again under the dataset's current schema."""
+    if run.status not in FINISHED_STATUSES:
+        raise ValidationError(f"Run {run.pk} is still {run.status}; replay it once it has ended.")
+    if run.raw_file_id is None:
+        raise ValidationError(f"Run {run.pk} has no file to replay.")
+    return run_enqueue(
+        dataset=run.dataset,
+        raw_file=run.raw_file,
+        trigger=trigger,
+        user=user,
+        force=True,
+        chunk_size=run.chunk_size,
+        parent=run,
+    )
+
+
+def _run_give_up(run: Run) -> None:
+    run.status = RunStatus.FAILED
+    run.finished_at = timezone.now()
+    run.error = (
+        f"gave up after {run.attempts - 1} attempts: the worker processing this run stopped responding "
+        f"(no heartbeat for {settings.RUN_HEARTBEAT_TIMEOUT}s)"
+    )
+    run.save(update_fields=["status", "finished_at", "error"])
+    if run.raw_file_id:
+        raw_file_archive(raw_file=run.raw_file)
+
+
+def runs_reap() -> dict[str, int]:
+    """Queue again the runs whose worker died, or fail them after too many attempts.
+
+    Called on a schedule. A run is dead when it is ``running`` and its
+    heartbeat is older than ``RUN_HEARTBEAT_TIMEOUT``; requeued, it resumes
+    from its checkpoint.
+    """
+    stale = timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
+    requeued = failed = 0
+    for run in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale).select_related("raw_file"):
+        with transaction.atomic():
+            still_stale = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=stale)
+            if run.attempts >= settings.RUN_MAX_ATTEMPTS:
+                if still_stale.update(status=RunStatus.FAILED):
+                    run.attempts += 1
+                    _run_give_up(run)
+                    failed += 1
+            elif still_stale.update(status=RunStatus.QUEUED):
+                transaction.on_commit(partial(_task_enqueue, run.pk))
+                requeued += 1
+        logger.warning("run %s had a stale heartbeat (attempt %s)", run.pk, run.attempts)
+    return {"requeued": requeued, "failed": failed}

@@ -188,16 +188,30 @@ DEMO_ADMIN_EMAIL = _str("DEMO_ADMIN_EMAIL", "admin@example.com")
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 
 # --- Background jobs (django-q2) --------------------------------------------
+# The ORM broker on the default database unless REDIS_URL is set. A system
+# check (processing.checks) refuses to start when retry <= timeout, which
+# would hand a still-running task to a second worker.
+REDIS_URL = _str("REDIS_URL", "")
 Q_CLUSTER = {
     "name": "dataflow",
     "workers": _int("Q_WORKERS", 2, minimum=1),
     "timeout": _int("Q_TIMEOUT", 3600, minimum=1),
-    "retry": _int("Q_RETRY", 3900, minimum=2),
+    "retry": _int("Q_RETRY", 3900, minimum=1),
     "max_attempts": _int("Q_MAX_ATTEMPTS", 3, minimum=0),
-    "orm": "default",
+    "poll": env.float("Q_POLL", default=1.0),
     "catch_up": False,
     "ack_failures": True,
+    "save_limit": 1000,
 }
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+# A running run whose worker has not written a heartbeat for this long is
+# considered dead: the reaper queues it again, or fails it after
+# RUN_MAX_ATTEMPTS starts.
+RUN_HEARTBEAT_TIMEOUT = _int("RUN_HEARTBEAT_TIMEOUT", 300, minimum=1)
+RUN_MAX_ATTEMPTS = _int("RUN_MAX_ATTEMPTS", 3, minimum=1)
 
 # --- Logging -----------------------------------------------------------------
 LOG_LEVEL = _str("LOG_LEVEL", "INFO").upper()

@@ -12,7 +12,7 @@ from ingestion.management.base import DataflowCommand, ProgressBar, validation_m
 from ingestion.models import Dataset
 from processing.models import Run, RunTrigger
 from processing.selectors import run_summary
-from processing.services import file_ingest, file_preview
+from processing.services import file_enqueue, file_ingest, file_preview
 
 
 class Command(DataflowCommand):
@@ -25,6 +25,12 @@ class Command(DataflowCommand):
         parser.add_argument("csv_file", help="Path to the CSV file.")
         parser.add_argument("--dataset", required=True, help="Slug of the target dataset.")
         parser.add_argument("--dry-run", action="store_true", help="Report what would happen; write nothing.")
+        parser.add_argument(
+            "--async",
+            dest="run_async",
+            action="store_true",
+            help="Queue the run for a background worker and print its id (follow it with run_status).",
+        )
         parser.add_argument("--force", action="store_true", help="Process even if this exact file loaded before.")
         parser.add_argument("--chunk-size", type=int, help="Rows validated and committed together.")
         parser.add_argument("--encoding", help="Override the detected encoding (e.g. cp1252).")
@@ -55,6 +61,15 @@ class Command(DataflowCommand):
                 if options["dry_run"]:
                     preview = file_preview(source=fh, **common)
                     self._report_preview(preview, options["json"])
+                    return
+                if options["run_async"]:
+                    run = file_enqueue(source=fh, trigger=RunTrigger.COMMAND, **common)
+                    if options["json"]:
+                        self.emit_json({"run_id": run.pk, "status": run.status})
+                    else:
+                        self.stdout.write(
+                            f"Queued run {run.pk}. Follow it with: python manage.py run_status {run.pk} --wait"
+                        )
                     return
                 bar = ProgressBar(path.stat().st_size, enabled=None if not options["json"] else False)
                 run = file_ingest(

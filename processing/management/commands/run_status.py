@@ -1,0 +1,57 @@
+"""Show a run's status and progress, optionally waiting for it to end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import CommandError
+
+from ingestion.management.base import DataflowCommand, ProgressBar
+from processing.models import Run, RunStatus
+from processing.selectors import run_summary
+
+
+class Command(DataflowCommand):
+    help = "Show a run's status, counters and progress. --wait follows it until it ends."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("run_id", type=int)
+        parser.add_argument("--wait", action="store_true", help="Wait until the run has ended.")
+        parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
+        parser.add_argument("--interval", type=float, default=1.0, help="With --wait: seconds between checks.")
+        super().add_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            run = Run.objects.select_related("dataset", "raw_file").get(pk=options["run_id"])
+        except Run.DoesNotExist:
+            raise CommandError(f"There is no run {options['run_id']}.") from None
+        if options["wait"]:
+            bar = ProgressBar(run.bytes_total or 1, enabled=None if not options["json"] else False)
+            deadline = time.monotonic() + options["timeout"] if options["timeout"] > 0 else None
+            while not run.is_finished:
+                bar.update(run.bytes_read, run.rows_read)
+                if deadline is not None and time.monotonic() > deadline:
+                    bar.close()
+                    raise CommandError(f"Run {run.pk} is still {run.status} after {options['timeout']:g}s.")
+                time.sleep(options["interval"])
+                run.refresh_from_db()
+            bar.close()
+        summary = run_summary(run)
+        if options["json"]:
+            self.emit_json(summary)
+            return
+        self.stdout.write(f"Run {run.pk} ({run.dataset.slug}, {run.trigger}): {run.status}")
+        if run.status == RunStatus.RUNNING:
+            self.stdout.write(
+                f"  progress {run.progress:.0%}" + ("  (cancel requested)" if run.cancel_requested else "")
+            )
+        if run.error:
+            self.stdout.write(f"  {run.error}")
+        self.stdout.write(
+            f"  rows read {run.rows_read:,} · valid {run.rows_valid:,} · rejected {run.rows_rejected:,}\n"
+            f"  inserted {run.rows_inserted:,} · updated {run.rows_updated:,} · unchanged {run.rows_unchanged:,}"
+        )
+        if run.parent_id:
+            self.stdout.write(f"  follows run {run.parent_id}")
