@@ -129,3 +129,43 @@ class RawFile(models.Model):
 
     def __str__(self) -> str:
         return self.original_name or self.storage_name
+
+
+class DatasetRole(models.TextChoices):
+    """Roles granted per dataset, each including the ones before it."""
+
+    VIEWER = "viewer"  # read records, runs, rejected rows
+    INGESTER = "ingester"  # + upload, retry, cancel, push rows
+    MANAGER = "manager"  # + change the schema, grants, delete
+
+
+ROLE_RANK = {DatasetRole.VIEWER: 1, DatasetRole.INGESTER: 2, DatasetRole.MANAGER: 3}
+
+
+class DatasetGrant(models.Model):
+    """A role on one dataset, granted to a user or to a group (exactly one)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="dataset_grants"
+    )
+    group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="dataset_grants"
+    )
+    role = models.CharField(max_length=16, choices=DatasetRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True) | models.Q(user__isnull=True, group__isnull=False)
+                ),
+                name="grant_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["dataset", "user"], name="uniq_grant_dataset_user"),
+            models.UniqueConstraint(fields=["dataset", "group"], name="uniq_grant_dataset_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user or self.group} is {self.role} of {self.dataset_id}"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-from .models import Dataset, SchemaVersion
+from django.db.models import Q, QuerySet
+
+from .models import ROLE_RANK, Dataset, DatasetGrant, DatasetRole, SchemaVersion
 from .schema import SchemaSpec, schema_parse
 
 
@@ -20,3 +23,34 @@ def schema_spec(version: SchemaVersion) -> SchemaSpec:
 
 def dataset_get(slug: str) -> Dataset:
     return Dataset.objects.select_related("current_schema").get(slug=slug)
+
+
+def _roles_at_least(role: str) -> list[str]:
+    return [r for r, rank in ROLE_RANK.items() if rank >= ROLE_RANK[DatasetRole(role)]]
+
+
+def datasets_visible_to(user: Any, role: str = DatasetRole.VIEWER) -> QuerySet[Dataset]:
+    """Datasets on which ``user`` holds at least ``role`` (directly or via a group).
+
+    Superusers see every dataset; anonymous and inactive users none.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Dataset.objects.none()
+    if user.is_superuser:
+        return Dataset.objects.all()
+    grants = DatasetGrant.objects.filter(
+        Q(user=user) | Q(group__in=user.groups.all()), role__in=_roles_at_least(role)
+    ).values("dataset_id")
+    return Dataset.objects.filter(pk__in=grants)
+
+
+def dataset_role_for(user: Any, dataset: Dataset) -> str | None:
+    """The highest role ``user`` holds on ``dataset``, or None."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    if user.is_superuser:
+        return DatasetRole.MANAGER
+    roles = DatasetGrant.objects.filter(Q(user=user) | Q(group__in=user.groups.all()), dataset=dataset).values_list(
+        "role", flat=True
+    )
+    return max(roles, key=lambda r: ROLE_RANK[DatasetRole(r)], default=None)

@@ -10,65 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import environ
-from django.core.exceptions import ImproperlyConfigured
-
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-env = environ.Env()
-_env_file = Path(env.str("DATAFLOW_ENV_FILE", default=str(BASE_DIR / ".env")))
-if _env_file.is_file():
-    # Values already in the process environment win over the file.
-    environ.Env.read_env(_env_file, overwrite=False)
-
-
-def _bool(name: str, default: bool) -> bool:
-    """Parse a boolean strictly: a typo must not silently mean False."""
-    raw = env.str(name, default="")
-    if raw == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
-
-
-def _int(name: str, default: int, minimum: int = 0) -> int:
-    raw = env.str(name, default="")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _str(name: str, default: str) -> str:
-    """A string setting; set-but-empty (as in .env.example) means the default."""
-    return env.str(name, default="") or default
-
-
-def _list(name: str, default: list[str]) -> list[str]:
-    raw = env.str(name, default="")
-    if not raw.strip():
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def _required(name: str) -> str:
-    value = env.str(name, default="")
-    if not value:
-        raise ImproperlyConfigured(
-            f"{name} is not set. Put it in the environment or in .env "
-            "(copy .env.example; `make run` generates one for local use)."
-        )
-    return value
-
+from .env import BASE_DIR, env
+from .env import env_bool as _bool
+from .env import env_int as _int
+from .env import env_list as _list
+from .env import env_required as _required
+from .env import env_str as _str
 
 DEBUG = _bool("DEBUG", False)
 SECRET_KEY = _required("SECRET_KEY")
@@ -223,3 +170,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
 }
+
+# --- REST API (dataflow/settings/api.py) ---------------------------------------
+from .api import *  # noqa: E402,F403

@@ -1,0 +1,3 @@
+"""REST API settings: Django REST framework, JWT, OpenAPI. Imported by base.py."""
+
+from __future__ import annotations
