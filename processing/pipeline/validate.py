@@ -171,11 +171,12 @@ def _parse_date(spec: FieldSpec) -> Converter:
 
 
 def _utc_text(moment: datetime) -> str:
+    """RFC 3339 in UTC with a fixed 6-digit fraction, so text order is time order."""
     offset = moment.utcoffset()
     naive = moment.replace(tzinfo=None)
     if offset:
         naive -= offset
-    return naive.isoformat() + "Z"
+    return naive.isoformat(timespec="microseconds") + "Z"
 
 
 def _parse_datetime(spec: FieldSpec) -> Converter:

@@ -135,8 +135,8 @@ def test_export_records_neutralises_formula_cells_but_not_numbers(
 
     lines = target.read_text().splitlines()
     assert lines[0] == "id,timestamp,category,value,quantity,email,country,description,is_active"
-    assert lines[1] == "S1,2024-01-02T03:04:05Z,books,1.50,1,u1@example.com,US,'=HYPERLINK(1),true"
-    assert lines[2] == "S2,2024-01-02T03:04:05Z,books,2.50,1,u2@example.com,US,-5,true"
+    assert lines[1] == "S1,2024-01-02T03:04:05.000000Z,books,1.50,1,u1@example.com,US,'=HYPERLINK(1),true"
+    assert lines[2] == "S2,2024-01-02T03:04:05.000000Z,books,2.50,1,u2@example.com,US,-5,true"
 
 
 def test_export_records_as_json(sales: Dataset, csv_file: Callable[..., Path], tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def test_it_loads_valid_rows_and_keeps_counters_consistent(sales: Dataset, csv_f
     record = Record.objects.get(dataset=sales, key="S3")
     assert record.data == {
         "id": "S3",
-        "timestamp": "2024-01-02T03:04:05Z",
+        "timestamp": "2024-01-02T03:04:05.000000Z",
         "category": "books",
         "value": "3.50",
         "quantity": 1,
@@ -370,7 +370,7 @@ def test_files_move_from_raw_to_archive_and_the_processed_file_is_written(
     processed = (data_dir / f"processed/sales/{run.pk}.csv").read_text()
     assert processed.splitlines() == [
         "_line,id,timestamp,category,value,quantity,email,country,description,is_active",
-        "2,S1,2024-01-02T03:04:05Z,books,1.50,1,u1@example.com,US,,true",
+        "2,S1,2024-01-02T03:04:05.000000Z,books,1.50,1,u1@example.com,US,,true",
     ]
 
 

@@ -554,20 +554,20 @@ def test_date_choices_compare_parsed_dates() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("2024-01-02T03:04:05Z", "2024-01-02T03:04:05Z"),
-        ("2024-01-02T03:04:05+00:00", "2024-01-02T03:04:05Z"),
-        ("2024-01-02T03:04:05+02:00", "2024-01-02T01:04:05Z"),
-        ("2024-01-02T03:04:05-05:30", "2024-01-02T08:34:05Z"),
-        ("2024-01-02T03:04:05+0100", "2024-01-02T02:04:05Z"),
-        ("2024-01-01T00:30:00+01:00", "2023-12-31T23:30:00Z"),
-        ("2024-01-02 03:04:05Z", "2024-01-02T03:04:05Z"),
-        ("2024-01-02 03:04:05+02:00", "2024-01-02T01:04:05Z"),
+        ("2024-01-02T03:04:05Z", "2024-01-02T03:04:05.000000Z"),
+        ("2024-01-02T03:04:05+00:00", "2024-01-02T03:04:05.000000Z"),
+        ("2024-01-02T03:04:05+02:00", "2024-01-02T01:04:05.000000Z"),
+        ("2024-01-02T03:04:05-05:30", "2024-01-02T08:34:05.000000Z"),
+        ("2024-01-02T03:04:05+0100", "2024-01-02T02:04:05.000000Z"),
+        ("2024-01-01T00:30:00+01:00", "2023-12-31T23:30:00.000000Z"),
+        ("2024-01-02 03:04:05Z", "2024-01-02T03:04:05.000000Z"),
+        ("2024-01-02 03:04:05+02:00", "2024-01-02T01:04:05.000000Z"),
         ("2024-01-02T03:04:05.5Z", "2024-01-02T03:04:05.500000Z"),
         ("2024-01-02T03:04:05.123Z", "2024-01-02T03:04:05.123000Z"),
         ("2024-01-02T03:04:05.123456+01:00", "2024-01-02T02:04:05.123456Z"),
-        ("2024-01-02T03:04", "2024-01-02T03:04:00Z"),
-        ("2024-01-02", "2024-01-02T00:00:00Z"),
-        (" 2024-01-02T03:04:05Z ", "2024-01-02T03:04:05Z"),
+        ("2024-01-02T03:04", "2024-01-02T03:04:00.000000Z"),
+        ("2024-01-02", "2024-01-02T00:00:00.000000Z"),
+        (" 2024-01-02T03:04:05Z ", "2024-01-02T03:04:05.000000Z"),
     ],
 )
 def test_it_accepts_iso_datetimes_and_writes_them_in_utc(value: str, expected: str) -> None:
@@ -575,26 +575,26 @@ def test_it_accepts_iso_datetimes_and_writes_them_in_utc(value: str, expected: s
 
 
 def test_a_naive_datetime_is_utc_by_default() -> None:
-    assert convert("2024-01-02T03:04:05", type="datetime") == "2024-01-02T03:04:05Z"
-    assert convert("2024-01-02T03:04:05", type="datetime", default_timezone="UTC") == "2024-01-02T03:04:05Z"
+    assert convert("2024-01-02T03:04:05", type="datetime") == "2024-01-02T03:04:05.000000Z"
+    assert convert("2024-01-02T03:04:05", type="datetime", default_timezone="UTC") == "2024-01-02T03:04:05.000000Z"
 
 
 def test_a_naive_datetime_takes_the_default_timezone() -> None:
     paris = {"type": "datetime", "default_timezone": "Europe/Paris"}
 
-    assert convert("2024-01-02T03:04:05", **paris) == "2024-01-02T02:04:05Z"
-    assert convert("2024-07-02T03:04:05", **paris) == "2024-07-02T01:04:05Z"
-    assert convert("2024-01-01 00:30:00", **paris) == "2023-12-31T23:30:00Z"
+    assert convert("2024-01-02T03:04:05", **paris) == "2024-01-02T02:04:05.000000Z"
+    assert convert("2024-07-02T03:04:05", **paris) == "2024-07-02T01:04:05.000000Z"
+    assert convert("2024-01-01 00:30:00", **paris) == "2023-12-31T23:30:00.000000Z"
     assert convert("2024-01-02T03:04:05", type="datetime", default_timezone="America/New_York") == (
-        "2024-01-02T08:04:05Z"
+        "2024-01-02T08:04:05.000000Z"
     )
 
 
 def test_an_explicit_offset_wins_over_the_default_timezone() -> None:
     paris = {"type": "datetime", "default_timezone": "Europe/Paris"}
 
-    assert convert("2024-01-02T03:04:05Z", **paris) == "2024-01-02T03:04:05Z"
-    assert convert("2024-01-02T03:04:05-01:00", **paris) == "2024-01-02T04:04:05Z"
+    assert convert("2024-01-02T03:04:05Z", **paris) == "2024-01-02T03:04:05.000000Z"
+    assert convert("2024-01-02T03:04:05-01:00", **paris) == "2024-01-02T04:04:05.000000Z"
 
 
 def test_it_accepts_datetimes_in_the_extra_formats() -> None:
@@ -604,9 +604,9 @@ def test_it_accepts_datetimes_in_the_extra_formats() -> None:
         "formats": ["%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M %z"],
     }
 
-    assert convert("02/01/2024 03:04", **options) == "2024-01-02T02:04:00Z"
-    assert convert("02/01/2024 03:04 +0000", **options) == "2024-01-02T03:04:00Z"
-    assert convert("2024-01-02T03:04:05Z", **options) == "2024-01-02T03:04:05Z"
+    assert convert("02/01/2024 03:04", **options) == "2024-01-02T02:04:00.000000Z"
+    assert convert("02/01/2024 03:04 +0000", **options) == "2024-01-02T03:04:00.000000Z"
+    assert convert("2024-01-02T03:04:05Z", **options) == "2024-01-02T03:04:05.000000Z"
 
 
 @pytest.mark.parametrize(
@@ -620,25 +620,25 @@ def test_it_rejects_values_that_are_not_iso_datetimes(value: str) -> None:
 def test_datetime_bounds_compare_instants() -> None:
     options = {"type": "datetime", "min": "2024-01-01T00:00:00Z", "max": "2024-12-31T23:59:59+00:00"}
 
-    assert convert("2024-01-01T00:00:00Z", **options) == "2024-01-01T00:00:00Z"
-    assert convert("2024-01-01T01:30:00+01:00", **options) == "2024-01-01T00:30:00Z"
-    assert convert("2025-01-01T00:59:59+01:00", **options) == "2024-12-31T23:59:59Z"
+    assert convert("2024-01-01T00:00:00Z", **options) == "2024-01-01T00:00:00.000000Z"
+    assert convert("2024-01-01T01:30:00+01:00", **options) == "2024-01-01T00:30:00.000000Z"
+    assert convert("2025-01-01T00:59:59+01:00", **options) == "2024-12-31T23:59:59.000000Z"
     assert error_of("2023-12-31T23:59:59Z", **options) == "must be at least 2024-01-01T00:00:00Z"
     assert error_of("2024-01-01T00:30:00+01:00", **options) == "must be at least 2024-01-01T00:00:00Z"
-    assert error_of("2025-01-01T00:00:00Z", **options) == "must be at most 2024-12-31T23:59:59+00:00"
+    assert error_of("2025-01-01T00:00:00.000000Z", **options) == "must be at most 2024-12-31T23:59:59+00:00"
 
 
 def test_a_naive_datetime_bound_is_utc() -> None:
     options = {"type": "datetime", "min": "2024-01-01T00:00:00"}
 
-    assert convert("2024-01-01T00:00:00Z", **options) == "2024-01-01T00:00:00Z"
+    assert convert("2024-01-01T00:00:00Z", **options) == "2024-01-01T00:00:00.000000Z"
     assert error_of("2023-12-31T23:59:59", **options) == "must be at least 2024-01-01T00:00:00"
 
 
 def test_a_naive_datetime_bound_uses_the_default_timezone() -> None:
     options = {"type": "datetime", "default_timezone": "Europe/Paris", "min": "2024-01-01T00:00:00"}
 
-    assert convert("2024-01-01T00:30:00", **options) == "2023-12-31T23:30:00Z"
+    assert convert("2024-01-01T00:30:00", **options) == "2023-12-31T23:30:00.000000Z"
 
 
 @pytest.mark.parametrize("value", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00"])
@@ -845,7 +845,7 @@ def test_a_valid_row_gives_clean_data_in_schema_order() -> None:
     assert row.key == "S1"
     assert row.data == {
         "id": "S1",
-        "timestamp": "2024-01-02T03:04:05Z",
+        "timestamp": "2024-01-02T03:04:05.000000Z",
         "category": "books",
         "value": "1234.50",
         "quantity": 3,
@@ -957,7 +957,7 @@ def test_a_composite_key_is_a_json_list_of_texts() -> None:
     row = validator(sales(key=["id", "timestamp", "quantity", "is_active"])).validate(2, good_values(id="Zoë"))
 
     assert isinstance(row, ValidRow)
-    assert row.key == '["Zoë", "2024-01-02T03:04:05Z", "3", "true"]'
+    assert row.key == '["Zoë", "2024-01-02T03:04:05.000000Z", "3", "true"]'
     assert json.loads(row.key) == ["Zoë", "2024-01-02T03:04:05Z", "3", "true"]
 
 
