@@ -958,7 +958,7 @@ def test_a_composite_key_is_a_json_list_of_texts() -> None:
 
     assert isinstance(row, ValidRow)
     assert row.key == '["Zoë", "2024-01-02T03:04:05.000000Z", "3", "true"]'
-    assert json.loads(row.key) == ["Zoë", "2024-01-02T03:04:05Z", "3", "true"]
+    assert json.loads(row.key) == ["Zoë", "2024-01-02T03:04:05.000000Z", "3", "true"]
 
 
 def test_a_single_non_text_key_is_written_as_text() -> None:
