@@ -180,6 +180,14 @@ def raw_file_receive(
     )
 
 
+def raw_file_discard(*, raw_file: RawFile) -> None:
+    """Delete a received file that will not be processed (e.g. after a preview)."""
+    storage = data_storage()
+    if storage.exists(raw_file.storage_name):
+        storage.delete(raw_file.storage_name)
+    raw_file.delete()
+
+
 def raw_file_archive(*, raw_file: RawFile) -> RawFile:
     """Move a processed file from ``raw/`` to ``archive/<dataset>/``."""
     if raw_file.state == RawFile.State.ARCHIVED:

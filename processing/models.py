@@ -74,6 +74,9 @@ class Run(models.Model):
     rows_inserted = models.BigIntegerField(default=0)
     rows_updated = models.BigIntegerField(default=0)
     rows_unchanged = models.BigIntegerField(default=0)
+    rows_fixed = models.BigIntegerField(
+        default=0, help_text="Rejected rows later fixed and loaded by a linked run (they left quarantine)."
+    )
     bytes_total = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
     checkpoint = models.JSONField(default=dict, blank=True)
@@ -87,6 +90,10 @@ class Run(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["dataset", "-created_at"], name="run_dataset_created")]
+        permissions = [
+            ("upload_file", "Can upload files and start runs"),
+            ("operate_run", "Can retry, cancel and replay runs"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +18,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingestion.models import Dataset, RawFile
-from ingestion.services import raw_file_archive, raw_file_receive
+from ingestion.reader import CsvReader
+from ingestion.schema import SchemaSpec
+from ingestion.selectors import schema_spec
+from ingestion.services import raw_file_archive, raw_file_discard, raw_file_receive
 from ingestion.storage import data_storage
 
 from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
@@ -164,6 +169,7 @@ class Preview:
     summary: dict[str, Any]
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
     noop_of: int | None = None
+    columns: list[dict[str, Any]] = field(default_factory=list)
 
 
 def file_preview(
@@ -177,19 +183,31 @@ def file_preview(
     chunk_size: int | None = None,
     max_rejected: int = 20,
 ) -> Preview:
-    """A dry run: the full pipeline inside a transaction that is rolled back.
+    """A dry run of a file that is not kept: receive it, preview it, delete it."""
+    raw_file = raw_file_receive(
+        dataset=dataset, source=source, original_name=original_name, encoding=encoding, delimiter=delimiter
+    )
+    try:
+        return raw_file_preview(raw_file=raw_file, force=force, chunk_size=chunk_size, max_rejected=max_rejected)
+    finally:
+        raw_file_discard(raw_file=raw_file)
 
-    Counts are exact (duplicates across chunks included) and nothing is kept:
-    the stored copy of the file is deleted afterwards.
+
+def raw_file_preview(
+    *,
+    raw_file: RawFile,
+    force: bool = False,
+    chunk_size: int | None = None,
+    max_rejected: int = 20,
+) -> Preview:
+    """A dry run of a stored file: the full pipeline inside a transaction that is rolled back.
+
+    Counts are exact (duplicates across chunks included) and nothing is kept.
     """
     preview: Preview | None = None
-    storage_name = ""
+    dataset = raw_file.dataset
     try:
         with transaction.atomic():
-            raw_file = raw_file_receive(
-                dataset=dataset, source=source, original_name=original_name, encoding=encoding, delimiter=delimiter
-            )
-            storage_name = raw_file.storage_name
             run = run_create(dataset=dataset, raw_file=raw_file, force=force, chunk_size=chunk_size)
             earlier = None if force else _earlier_load(run)
             if earlier is None:
@@ -215,15 +233,44 @@ def file_preview(
                 summary=run.summary,
                 rejected_rows=rejected,
                 noop_of=earlier.pk if earlier else None,
+                columns=raw_file_columns(raw_file=raw_file, schema=schema_spec(run.schema)),
             )
             raise _Rollback
     except _Rollback:
         pass
-    finally:
-        if storage_name:
-            data_storage().delete(storage_name)
     assert preview is not None
     return preview
+
+
+def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str, Any]]:
+    """How the file's header maps to the schema: one entry per field, then unknown columns."""
+    with data_storage().open(raw_file.storage_name, "rb") as fh:
+        header = CsvReader(fh, encoding=raw_file.encoding, delimiter=raw_file.delimiter).read_header() or []
+    exact = {h: i for i, h in enumerate(header)}
+    folded = {h.strip().lstrip("\ufeff").casefold(): i for i, h in enumerate(header)}
+    used: set[int] = set()
+    columns: list[dict[str, Any]] = []
+    for f in schema.fields:
+        index = next((exact[h] for h in f.headers if h in exact), None)
+        if index is None:
+            index = next((folded[h.casefold()] for h in f.headers if h.casefold() in folded), None)
+        if index is not None:
+            used.add(index)
+        columns.append(
+            {
+                "field": f.name,
+                "type": f.type,
+                "required": f.required,
+                "header": header[index] if index is not None else None,
+                "status": "mapped" if index is not None else ("missing" if f.required else "absent"),
+            }
+        )
+    columns.extend(
+        {"field": None, "type": None, "required": False, "header": h, "status": "unknown"}
+        for i, h in enumerate(header)
+        if i not in used and h.strip()
+    )
+    return columns
 
 
 # --- The run queue ---------------------------------------------------------------
@@ -363,3 +410,54 @@ def runs_reap() -> dict[str, int]:
                 requeued += 1
         logger.warning("run %s had a stale heartbeat (attempt %s)", run.pk, run.attempts)
     return {"requeued": requeued, "failed": failed}
+
+
+def rejected_rows_reload(
+    *, run: Run, row_ids: list[int], user: Any = None, trigger: str = RunTrigger.ADMIN
+) -> tuple[Run, int]:
+    """Validate selected rejected rows of ``run`` again and load those that now pass.
+
+    The rows (with any edits made to their raw values) become a small CSV
+    file processed by a new run linked to ``run``, under the dataset's
+    current schema. Rows that load leave quarantine; rows that still fail
+    stay, and the new run lists why. Returns the new run and how many rows
+    were loaded.
+    """
+    rows = list(RejectedRow.objects.filter(run=run, pk__in=row_ids).order_by("line_number"))
+    if not rows:
+        raise ValidationError("Select at least one rejected row of this run.")
+    headers = list(run.summary.get("headers") or [])
+    for r in rows:
+        headers.extend(h for h in r.raw if h not in headers and h != "__extra__")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    for r in rows:
+        extra = r.raw.get("__extra__") or []
+        writer.writerow([str(r.raw.get(h, "")) for h in headers] + [str(v) for v in extra])
+    content = buffer.getvalue().encode("utf-8")
+    # Where each row starts in the new file (values may span lines).
+    reader = CsvReader(io.BytesIO(content), encoding="utf-8", delimiter=",")
+    reader.read_header()
+    origin = {raw_row.line: r.pk for raw_row, r in zip(reader.rows(), rows, strict=True)}
+
+    raw_file = raw_file_receive(
+        dataset=run.dataset,
+        source=io.BytesIO(content),
+        original_name=f"run-{run.pk}-fixed-rows.csv",
+        user=user,
+        encoding="utf-8",
+        delimiter=",",
+    )
+    new_run = run_create(dataset=run.dataset, raw_file=raw_file, trigger=trigger, user=user, force=True, parent=run)
+    finished = run_execute(run_id=new_run.pk)
+    assert finished is not None
+    loaded = 0
+    if finished.status in LOADED_STATUSES:
+        still_rejected = set(RejectedRow.objects.filter(run=finished).values_list("line_number", flat=True))
+        loaded_ids = [pk for line, pk in origin.items() if line not in still_rejected]
+        loaded = RejectedRow.objects.filter(pk__in=loaded_ids).delete()[0]
+        Run.objects.filter(pk=run.pk).update(rows_fixed=F("rows_fixed") + loaded)
+    finished.summary["fixed_rows_of_run"] = {"run": run.pk, "loaded": loaded}
+    finished.save(update_fields=["summary"])
+    return finished, loaded
