@@ -1,13 +1,27 @@
-"""Admin for datasets, schema versions and raw files."""
+"""Admin for datasets (schema import/export, versions, grants) and raw files."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from django.contrib import admin
-from django.utils.html import format_html
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
-from .models import Dataset, RawFile, SchemaField, SchemaVersion
+from .models import Dataset, DatasetGrant, RawFile, SchemaField, SchemaVersion
+from .schema import schema_loads
+from .services import dataset_apply
+
+
+def _pretty(value: object) -> SafeString:
+    return format_html('<pre class="df-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
 
 
 class SchemaFieldInline(admin.TabularInline):
@@ -18,44 +32,140 @@ class SchemaFieldInline(admin.TabularInline):
     can_delete = False
     ordering = ("position",)
 
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        return False  # versions are immutable; apply a schema file to change fields
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # versions are immutable; import a schema file to change fields
 
 
 class SchemaVersionInline(admin.TabularInline):
     model = SchemaVersion
-    fields = ("number", "checksum", "created_at", "created_by")
+    fields = ("number", "created_at", "created_by", "checksum")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
+    ordering = ("-number",)
 
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class DatasetGrantInline(admin.TabularInline):
+    model = DatasetGrant
+    fields = ("user", "group", "role")
+    autocomplete_fields = ()
+    extra = 0
+
+
+class SchemaImportForm(forms.Form):
+    schema_file = forms.FileField(help_text="A dataset schema file (JSON). Changed fields create a new schema version.")
 
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "key_fields", "current_schema", "reject_threshold", "updated_at")
+    change_form_template = "admin/ingestion/dataset/change_form.html"
+    change_list_template = "admin/ingestion/dataset/change_list.html"
+    list_display = ("slug", "name", "key_fields", "schema_version", "reject_threshold", "updated_at")
     search_fields = ("slug", "name")
-    readonly_fields = ("current_schema", "key_fields", "created_at", "updated_at")
-    fields = ("slug", "name", "description", "key_fields", "delimiter", "reject_threshold", "current_schema")
-    inlines = [SchemaVersionInline]
+    fields = ("slug", "name", "description", "key_fields", "delimiter", "reject_threshold", "current_fields")
+    readonly_fields = ("slug", "key_fields", "current_fields")
+    inlines = [SchemaVersionInline, DatasetGrantInline]
+
+    @admin.display(description="Schema", ordering="current_schema__number")
+    def schema_version(self, obj: Dataset) -> str:
+        return f"v{obj.current_schema.number}" if obj.current_schema else "—"
+
+    @admin.display(description="Fields (current schema)")
+    def current_fields(self, obj: Dataset) -> SafeString | str:
+        if obj.current_schema is None:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    f.position + 1,
+                    f.name,
+                    f.type,
+                    "required" if f.required else "",
+                    f.source or "",
+                    json.dumps(
+                        {**f.constraints, **f.options, **({"transforms": f.transforms} if f.transforms else {})}
+                    ),
+                )
+                for f in obj.current_schema.fields.order_by("position")
+            ),
+        )
+        return format_html(
+            '<table class="df-table"><thead><tr><th>#</th><th>Field</th><th>Type</th><th></th><th>Column</th>'
+            "<th>Rules</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # datasets come from schema files: use "Import a schema file"
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("import-schema/", wrap(self.import_schema_view), name="ingestion_dataset_import"),
+            path("<int:dataset_id>/schema.json", wrap(self.export_schema_view), name="ingestion_dataset_export"),
+            *super().get_urls(),
+        ]
+
+    def import_schema_view(self, request: HttpRequest) -> HttpResponse:
+        if not (request.user.has_perm("ingestion.add_dataset") and request.user.has_perm("ingestion.change_dataset")):
+            raise PermissionDenied
+        form = SchemaImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                spec = schema_loads(form.cleaned_data["schema_file"].read())
+                result = dataset_apply(spec=spec, user=request.user)
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error("schema_file", message)
+            else:
+                verb = "Created" if result.created else "Updated"
+                version = f"new schema v{result.schema.number}" if result.new_version else "schema unchanged"
+                self.message_user(request, f"{verb} dataset {result.dataset.slug!r} ({version}).", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:ingestion_dataset_change", args=[result.dataset.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Import a schema file",
+        }
+        return TemplateResponse(request, "admin/ingestion/dataset/import_schema.html", context)
+
+    def export_schema_view(self, request: HttpRequest, dataset_id: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        dataset = get_object_or_404(Dataset.objects.select_related("current_schema"), pk=dataset_id)
+        if dataset.current_schema is None:
+            raise PermissionDenied
+        response = HttpResponse(
+            json.dumps(dataset.current_schema.definition, indent=2, ensure_ascii=False) + "\n",
+            content_type="application/json",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.schema.json"'
+        return response
 
 
 @admin.register(SchemaVersion)
 class SchemaVersionAdmin(admin.ModelAdmin):
     list_display = ("dataset", "number", "created_at", "created_by")
     list_filter = ("dataset",)
-    readonly_fields = ("dataset", "number", "checksum", "created_at", "created_by", "schema_file")
-    exclude = ("definition",)
+    fields = ("dataset", "number", "checksum", "created_at", "created_by", "schema_file")
+    readonly_fields = fields
     inlines = [SchemaFieldInline]
 
     @admin.display(description="Schema file")
-    def schema_file(self, obj: SchemaVersion) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.definition, indent=2, ensure_ascii=False))
+    def schema_file(self, obj: SchemaVersion) -> SafeString:
+        return _pretty(obj.definition)
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -66,5 +176,8 @@ class RawFileAdmin(admin.ModelAdmin):
     search_fields = ("original_name", "sha256")
     readonly_fields = [f.name for f in RawFile._meta.fields]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -180,6 +180,24 @@ def raw_file_receive(
     )
 
 
+def raw_file_set_dialect(*, raw_file: RawFile, encoding: str | None = None, delimiter: str | None = None) -> RawFile:
+    """Override the detected encoding or delimiter of a file not yet processed."""
+    if raw_file.state != RawFile.State.RAW:
+        raise ValidationError("This file has already been processed.")
+    if encoding:
+        try:
+            raw_file.encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise ValidationError(f"Unknown encoding {encoding!r}.") from None
+        raw_file.encoding_confidence = "given"
+    if delimiter:
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise ValidationError("The delimiter must be one character other than a quote or newline.")
+        raw_file.delimiter = delimiter
+    raw_file.save(update_fields=["encoding", "encoding_confidence", "delimiter"])
+    return raw_file
+
+
 def raw_file_discard(*, raw_file: RawFile) -> None:
     """Delete a received file that will not be processed (e.g. after a preview)."""
     storage = data_storage()

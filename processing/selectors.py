@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
-from .models import RejectedRow, Run
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from ingestion.models import Dataset
+
+from .models import RejectedRow, Run, RunStatus
 
 
 def run_summary(run: Run, *, first_errors: int = 10) -> dict[str, Any]:
@@ -41,3 +48,61 @@ def run_summary(run: Run, *, first_errors: int = 10) -> dict[str, Any]:
         "duration_seconds": duration,
         "first_errors": errors,
     }
+
+
+# --- The operations dashboard --------------------------------------------------
+
+
+def dashboard_days(days: int = 14) -> list[date]:
+    today = timezone.localdate()
+    return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+def runs_per_day_by_status(days: int = 14) -> dict[date, dict[str, int]]:
+    """How many runs were created each day, by status (oldest day first)."""
+    window = dashboard_days(days)
+    counts: dict[date, dict[str, int]] = {d: {} for d in window}
+    rows = (
+        Run.objects.filter(created_at__date__gte=window[0])
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "status")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        if row["day"] in counts:
+            counts[row["day"]][row["status"]] = row["n"]
+    return counts
+
+
+def rows_per_day(days: int = 14) -> dict[date, dict[str, int]]:
+    """Rows loaded (inserted + updated) and rejected per day, by the day runs finished."""
+    window = dashboard_days(days)
+    totals: dict[date, dict[str, int]] = {d: {"loaded": 0, "rejected": 0} for d in window}
+    rows = (
+        Run.objects.filter(finished_at__date__gte=window[0])
+        .annotate(day=TruncDate("finished_at"))
+        .values("day")
+        .annotate(inserted=Sum("rows_inserted"), updated=Sum("rows_updated"), rejected=Sum("rows_rejected"))
+    )
+    for row in rows:
+        if row["day"] in totals:
+            totals[row["day"]] = {
+                "loaded": (row["inserted"] or 0) + (row["updated"] or 0),
+                "rejected": row["rejected"] or 0,
+            }
+    return totals
+
+
+def datasets_with_last_run() -> list[tuple[Dataset, Run | None]]:
+    latest = Run.objects.filter(dataset=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+    datasets = list(Dataset.objects.annotate(last_run_id=Subquery(latest)).order_by("slug"))
+    runs = Run.objects.in_bulk([d.last_run_id for d in datasets if d.last_run_id])
+    return [(d, runs.get(d.last_run_id)) for d in datasets]
+
+
+def runs_in_progress() -> list[Run]:
+    return list(
+        Run.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+        .select_related("dataset")
+        .order_by("created_at")[:50]
+    )

@@ -420,8 +420,8 @@ def rejected_rows_reload(
     The rows (with any edits made to their raw values) become a small CSV
     file processed by a new run linked to ``run``, under the dataset's
     current schema. Rows that load leave quarantine; rows that still fail
-    stay, and the new run lists why. Returns the new run and how many rows
-    were loaded.
+    move to the new run with their new reasons, so each bad row is kept once.
+    Returns the new run and how many rows were loaded.
     """
     rows = list(RejectedRow.objects.filter(run=run, pk__in=row_ids).order_by("line_number"))
     if not rows:
@@ -455,8 +455,8 @@ def rejected_rows_reload(
     loaded = 0
     if finished.status in LOADED_STATUSES:
         still_rejected = set(RejectedRow.objects.filter(run=finished).values_list("line_number", flat=True))
-        loaded_ids = [pk for line, pk in origin.items() if line not in still_rejected]
-        loaded = RejectedRow.objects.filter(pk__in=loaded_ids).delete()[0]
+        loaded = sum(1 for line in origin if line not in still_rejected)
+        RejectedRow.objects.filter(pk__in=origin.values()).delete()
         Run.objects.filter(pk=run.pk).update(rows_fixed=F("rows_fixed") + loaded)
     finished.summary["fixed_rows_of_run"] = {"run": run.pk, "loaded": loaded}
     finished.save(update_fields=["summary"])

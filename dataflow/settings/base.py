@@ -26,7 +26,7 @@ CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS", [])
 DATA_DIR = (BASE_DIR / _str("DATA_DIR", "data")).resolve()
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "dataflow.apps.DataflowAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

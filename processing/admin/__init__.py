@@ -1,0 +1,3 @@
+"""The admin as operations console: upload, runs, records, rejected rows."""
+
+from . import records, rejected, runs  # noqa: F401

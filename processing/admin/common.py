@@ -1,0 +1,22 @@
+"""Helpers shared by the console's admin modules."""
+
+from __future__ import annotations
+
+import json
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from ..models import Run
+
+
+def pretty_json(value: object) -> SafeString:
+    return format_html('<pre class="df-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def status_badge(run: Run) -> SafeString:
+    return format_html('<span class="df-badge df-{}">{}</span>', run.status, run.get_status_display())
+
+
+def errors_text(errors: dict[str, list[str]]) -> str:
+    return "; ".join(f"{field}: {', '.join(messages)}" for field, messages in errors.items())

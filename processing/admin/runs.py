@@ -1,0 +1,184 @@
+"""Runs: list with badges and filters, a live run page, retry / cancel / replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
+
+from ..models import Run, RunTrigger
+from ..services import run_cancel, run_replay, run_retry
+from .common import pretty_json, status_badge
+from .upload import UploadViews
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    change_form_template = "admin/processing/run/change_form.html"
+    change_list_template = "admin/processing/run/change_list.html"
+    list_display = (
+        "id",
+        "dataset",
+        "badge",
+        "trigger",
+        "started_by",
+        "rows_read",
+        "rows_valid",
+        "rows_rejected",
+        "rows_inserted",
+        "rows_updated",
+        "rows_unchanged",
+        "duration",
+        "created_at",
+    )
+    list_display_links = ("id", "dataset")
+    list_filter = ("status", "trigger", "dataset", "created_at")
+    list_select_related = ("dataset", "started_by")
+    search_fields = ("=id", "raw_file__original_name", "raw_file__sha256")
+    date_hierarchy = "created_at"
+    fields = (
+        "dataset",
+        "badge",
+        "error",
+        "trigger",
+        "started_by",
+        "file",
+        "schema",
+        "parent",
+        "noop_of",
+        "forced",
+        "attempts",
+        "chunk_size",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "summary_pretty",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Status", ordering="status")
+    def badge(self, obj: Run) -> SafeString:
+        return status_badge(obj)
+
+    @admin.display(description="Duration")
+    def duration(self, obj: Run) -> str:
+        if not obj.started_at or not obj.finished_at:
+            return "—"
+        seconds = (obj.finished_at - obj.started_at).total_seconds()
+        return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+    @admin.display(description="File")
+    def file(self, obj: Run) -> SafeString | str:
+        raw = obj.raw_file
+        if raw is None:
+            return "—"
+        return format_html(
+            "{} — {} bytes, {} ({}), delimiter {!r}<br><code>{}</code> sha256 <code>{}</code>",
+            raw.original_name or "(unnamed)",
+            raw.size,
+            raw.encoding,
+            raw.encoding_confidence,
+            raw.delimiter,
+            raw.storage_name,
+            raw.sha256,
+        )
+
+    @admin.display(description="Summary")
+    def summary_pretty(self, obj: Run) -> SafeString:
+        return pretty_json(obj.summary)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        upload = UploadViews(self)
+        return [
+            path("upload/", wrap(upload.upload), name="processing_run_upload"),
+            path("upload/<int:raw_file_id>/", wrap(upload.preview), name="processing_run_preview"),
+            path("<int:run_id>/progress/", wrap(self.progress_view), name="processing_run_progress"),
+            path("<int:run_id>/retry/", wrap(require_POST(self.retry_view)), name="processing_run_retry"),
+            path("<int:run_id>/cancel/", wrap(require_POST(self.cancel_view)), name="processing_run_cancel"),
+            path("<int:run_id>/replay/", wrap(require_POST(self.replay_view)), name="processing_run_replay"),
+            *super().get_urls(),
+        ]
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        run = Run.objects.filter(pk=object_id).first() if object_id and object_id.isdigit() else None
+        if run is not None:
+            context.update(
+                run=run,
+                can_operate=request.user.has_perm("processing.operate_run"),
+                rejected_url=reverse("admin:processing_rejectedrow_changelist") + f"?run__id__exact={run.pk}",
+                records_url=reverse("admin:processing_record_changelist") + f"?last_run__id__exact={run.pk}",
+                children=list(run.children.order_by("pk")),
+            )
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def progress_view(self, request: HttpRequest, run_id: int) -> JsonResponse:
+        """The small JSON view the run page polls for its progress bar."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(Run, pk=run_id)
+        return JsonResponse(
+            {
+                "id": run.pk,
+                "status": run.status,
+                "status_display": run.get_status_display(),
+                "finished": run.is_finished,
+                "progress": round(run.progress, 4),
+                "error": run.error,
+                "cancel_requested": run.cancel_requested,
+                "counters": {
+                    "rows_read": run.rows_read,
+                    "valid": run.rows_valid,
+                    "rejected": run.rows_rejected,
+                    "inserted": run.rows_inserted,
+                    "updated": run.rows_updated,
+                    "unchanged": run.rows_unchanged,
+                },
+            }
+        )
+
+    def _operate(self, request: HttpRequest, run_id: int, action: str) -> HttpResponseRedirect:
+        if not request.user.has_perm("processing.operate_run"):
+            raise PermissionDenied
+        run = get_object_or_404(Run.objects.select_related("dataset", "raw_file"), pk=run_id)
+        try:
+            if action == "cancel":
+                run = run_cancel(run=run)
+                text = (
+                    "Run cancelled." if run.is_finished else "Cancel requested: the run stops after its current chunk."
+                )
+                self.message_user(request, text, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:processing_run_change", args=[run.pk]))
+            operation = run_retry if action == "retry" else run_replay
+            new_run = operation(run=run, user=request.user, trigger=RunTrigger.ADMIN)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:processing_run_change", args=[run.pk]))
+        self.message_user(request, f"Queued run #{new_run.pk} ({action} of run #{run.pk}).", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:processing_run_change", args=[new_run.pk]))
+
+    def retry_view(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
+        return self._operate(request, run_id, "retry")
+
+    def cancel_view(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
+        return self._operate(request, run_id, "cancel")
+
+    def replay_view(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
+        return self._operate(request, run_id, "replay")
