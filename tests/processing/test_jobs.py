@@ -1,0 +1,227 @@
+"""The job system against a real django-q2 cluster (``manage.py qcluster``) on Postgres.
+
+Each test starts the cluster as a separate process group, so it can be
+killed with SIGKILL like a crashed worker machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from ingestion.models import Dataset
+from processing.models import Record, Run, RunStatus, RunTrigger
+from processing.services import _task_enqueue, file_enqueue, run_cancel, run_retry, runs_reap
+from tests.conftest import SALES_HEADER, sales_row
+
+ROOT = Path(__file__).resolve().parents[2]
+HEARTBEAT_TIMEOUT = 2
+
+postgres_only = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+    reason="the cluster runs in another process and needs a shared database: set DATABASE_URL=postgres://…",
+)
+pytestmark = [postgres_only, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+class Cluster:
+    """A ``manage.py qcluster`` process (group) using the test database and data folder."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        db = connection.settings_dict
+        url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "dataflow.settings.test",
+            "DATABASE_URL": url,
+            "DATA_DIR": str(data_dir),
+            "Q_WORKERS": "1",
+            "Q_POLL": "0.1",
+            "Q_TIMEOUT": "120",
+            "Q_RETRY": "180",
+            "RUN_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+            "LOG_LEVEL": "WARNING",
+        }
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Cluster:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole cluster: no cleanup code runs, as when a machine dies."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def short_heartbeat(settings: Any) -> None:
+    """This process (the reaper) and the cluster agree on a short heartbeat timeout."""
+    settings.RUN_HEARTBEAT_TIMEOUT = HEARTBEAT_TIMEOUT
+
+
+@pytest.fixture
+def cluster(data_dir: Path, tmp_path: Path) -> Iterator[Callable[[], Cluster]]:
+    started: list[Cluster] = []
+
+    def start() -> Cluster:
+        c = Cluster(data_dir, tmp_path / "qcluster.log").start()
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        c.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def finished(run: Run) -> Callable[[], bool]:
+    def check() -> bool:
+        run.refresh_from_db()
+        return run.is_finished
+
+    return check
+
+
+def enqueue(dataset: Dataset, csv_file: Callable[..., Path], rows: int, **kwargs: object) -> Run:
+    path = csv_file("\n".join([SALES_HEADER, *(sales_row(i) for i in range(1, rows + 1))]) + "\n")
+    with path.open("rb") as fh:
+        return file_enqueue(dataset=dataset, source=fh, trigger=RunTrigger.API, **kwargs)
+
+
+def test_a_queued_run_is_processed_by_the_cluster(
+    sales: Dataset, csv_file: Callable[..., Path], cluster: Callable[[], Cluster]
+) -> None:
+    run = enqueue(sales, csv_file, 50)
+    assert run.status == RunStatus.QUEUED
+    cluster()
+
+    wait_for(finished(run), what="the run to finish")
+    assert (run.status, run.rows_read, run.rows_inserted, run.attempts) == (RunStatus.SUCCEEDED, 50, 50, 1)
+    assert run.raw_file.storage_name.startswith("archive/")
+
+
+def test_a_killed_cluster_resumes_the_run_with_exact_counts_and_no_duplicates(
+    sales: Dataset, csv_file: Callable[..., Path], cluster: Callable[[], Cluster]
+) -> None:
+    total = 6000
+    run = enqueue(sales, csv_file, total, chunk_size=100)
+    first = cluster()
+
+    def some_chunks_committed() -> bool:
+        run.refresh_from_db()
+        return run.rows_read >= 500
+
+    wait_for(some_chunks_committed, what="a few chunks to commit")
+    first.kill()
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    assert 500 <= run.rows_read < total, "the run should have been killed mid-way"
+    committed = run.checkpoint["rows"]
+    assert Record.objects.filter(dataset=sales).count() == committed
+
+    time.sleep(HEARTBEAT_TIMEOUT + 0.5)
+    cluster()
+    assert runs_reap() == {"requeued": 1, "failed": 0}
+
+    wait_for(finished(run), what="the resumed run to finish")
+    assert run.status == RunStatus.SUCCEEDED
+    assert (run.rows_read, run.rows_valid, run.rows_inserted, run.rows_unchanged) == (total, total, total, 0)
+    assert run.attempts == 2
+    assert Record.objects.filter(dataset=sales).count() == total
+    assert Record.objects.filter(dataset=sales, last_run=run).count() == total
+
+
+def test_a_run_delivered_twice_is_executed_once(
+    sales: Dataset, csv_file: Callable[..., Path], cluster: Callable[[], Cluster]
+) -> None:
+    run = enqueue(sales, csv_file, 300, chunk_size=50)
+    _task_enqueue(run.pk)  # a second delivery of the same run
+    cluster()
+
+    wait_for(finished(run), what="the run to finish")
+    from django_q.models import Task
+
+    wait_for(lambda: Task.objects.filter(name=f"run-{run.pk}").count() == 2, what="both deliveries")
+    results = sorted(Task.objects.filter(name=f"run-{run.pk}").values_list("result", flat=True))
+    assert results == ["not claimed (already taken or ended)", "succeeded"]
+    assert (run.attempts, run.rows_inserted) == (1, 300)
+
+
+def test_a_running_run_is_cancelled_at_a_chunk_boundary(
+    sales: Dataset, csv_file: Callable[..., Path], cluster: Callable[[], Cluster]
+) -> None:
+    total = 6000
+    run = enqueue(sales, csv_file, total, chunk_size=100)
+    cluster()
+
+    def running() -> bool:
+        run.refresh_from_db()
+        return run.rows_read >= 200
+
+    wait_for(running, what="the run to start")
+    run_cancel(run=run)
+    wait_for(finished(run), what="the run to stop")
+
+    assert run.status == RunStatus.CANCELLED
+    assert run.rows_read < total
+    assert run.rows_read % 100 == 0
+    assert Record.objects.filter(dataset=sales).count() == run.rows_inserted == run.rows_read
+
+
+def test_a_failed_run_is_retried_as_a_new_linked_run(
+    sales: Dataset, csv_file: Callable[..., Path], cluster: Callable[[], Cluster]
+) -> None:
+    sales.reject_threshold = 0.0
+    sales.save()
+    path = csv_file("\n".join([SALES_HEADER, sales_row(1), "S2,bad,books,1,1,a@example.com,US,,yes"]) + "\n")
+    with path.open("rb") as fh:
+        run = file_enqueue(dataset=sales, source=fh)
+    cluster()
+    wait_for(finished(run), what="the first run")
+    assert run.status == RunStatus.FAILED and "threshold" in run.error
+
+    sales.reject_threshold = None
+    sales.save()
+    retry = run_retry(run=run, trigger=RunTrigger.API)
+    wait_for(finished(retry), what="the retry")
+
+    assert (retry.parent_id, retry.raw_file_id, retry.status) == (run.pk, run.raw_file_id, "partially_succeeded")
+    assert Record.objects.filter(dataset=sales).count() == 1
