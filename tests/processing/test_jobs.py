@@ -38,7 +38,8 @@ class Cluster:
 
     def __init__(self, data_dir: Path, log: Path) -> None:
         db = connection.settings_dict
-        url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+        url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "dataflow.settings.test",
