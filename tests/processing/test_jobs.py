@@ -6,82 +6,20 @@ killed with SIGKILL like a crashed worker machine.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from ingestion.models import Dataset
 from processing.models import Record, Run, RunStatus, RunTrigger
 from processing.services import _task_enqueue, file_enqueue, run_cancel, run_retry, runs_reap
+from tests.cluster import HEARTBEAT_TIMEOUT, Cluster, postgres_only, wait_for
 from tests.conftest import SALES_HEADER, sales_row
 
-ROOT = Path(__file__).resolve().parents[2]
-HEARTBEAT_TIMEOUT = 2
-
-postgres_only = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
-    reason="the cluster runs in another process and needs a shared database: set DATABASE_URL=postgres://…",
-)
 pytestmark = [postgres_only, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-class Cluster:
-    """A ``manage.py qcluster`` process (group) using the test database and data folder."""
-
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        db = connection.settings_dict
-        host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-        url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "dataflow.settings.test",
-            "DATABASE_URL": url,
-            "DATA_DIR": str(data_dir),
-            "Q_WORKERS": "1",
-            "Q_POLL": "0.1",
-            "Q_TIMEOUT": "120",
-            "Q_RETRY": "180",
-            "RUN_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
-            "LOG_LEVEL": "WARNING",
-        }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Cluster:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(ROOT / "manage.py"), "qcluster"],
-                env=self.env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL the whole cluster: no cleanup code runs, as when a machine dies."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture(autouse=True)
@@ -95,22 +33,13 @@ def cluster(data_dir: Path, tmp_path: Path) -> Iterator[Callable[[], Cluster]]:
     started: list[Cluster] = []
 
     def start() -> Cluster:
-        c = Cluster(data_dir, tmp_path / "qcluster.log").start()
+        c = Cluster(data_dir, tmp_path / "qcluster.log", heartbeat_timeout=HEARTBEAT_TIMEOUT).start()
         started.append(c)
         return c
 
     yield start
     for c in started:
         c.stop()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def finished(run: Run) -> Callable[[], bool]:

@@ -1,0 +1,112 @@
+"""End to end in headless Chromium: upload, preview, confirm, watch the run, open a rejected row.
+
+Needs Debian's ``chromium`` (``/usr/bin/chromium``, or ``CHROMIUM_PATH``),
+the ``playwright`` Python package (it drives the system browser; no browser
+download) and Postgres, because a real worker (``qcluster``) processes the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+
+from ingestion.models import Dataset
+from tests.cluster import Cluster, postgres_only
+from tests.conftest import SALES_HEADER, sales_row
+from tests.factories import UserFactory
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    postgres_only,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+PASSWORD = "a long browser test password"  # noqa: S105
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[Any]:
+    # Playwright runs an event loop in this thread; the ORM calls the test
+    # makes around it are synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def worker(data_dir: Path, tmp_path: Path) -> Iterator[Cluster]:
+    cluster = Cluster(data_dir, tmp_path / "qcluster.log").start()
+    yield cluster
+    cluster.stop()
+
+
+def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
+    sales: Dataset, live_server: Any, browser_page: Any, worker: Cluster, tmp_path: Path
+) -> None:
+    operator = UserFactory(username="olivia", is_staff=True, password=PASSWORD)
+    operator.groups.add(Group.objects.get(name="Operators"))
+    csv_path = tmp_path / "march-sales.csv"
+    rows = [sales_row(i) for i in range(1, 40)] + ["S99,2024-01-02,games,1,1,a@example.com,US,,yes"]
+    csv_path.write_text("\n".join([SALES_HEADER, *rows]) + "\n")
+    page = browser_page
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "olivia")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("text=Operations")
+
+    page.click("text=Upload a CSV file")
+    page.select_option("#id_dataset", label="sales")
+    page.set_input_files("#id_file", str(csv_path))
+    page.click("input[name=_preview]")
+
+    page.wait_for_selector("#column-mapping")
+    assert page.inner_text("#count-new") == "39"
+    assert page.inner_text("#count-rejected") == "1"
+    page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
+    page.click("#confirm")
+
+    # The run page polls its progress view until the worker has finished.
+    page.wait_for_function(
+        "document.getElementById('run-status') && "
+        "document.getElementById('run-status').textContent.trim() === 'Partially Succeeded'",
+        timeout=60_000,
+    )
+    assert page.get_attribute("#run-progress", "value") in ("1", "1.0", "1.0000")
+    assert page.inner_text("[data-counter=inserted]") == "39"
+    page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+
+    page.click("#run-rejected")
+    page.click("#result_list tbody tr th a")
+    page.wait_for_selector("text=is not one of books, toys")
+    assert "S99" in page.content()
+    page.screenshot(path=str(tmp_path / "rejected-row.png"), full_page=True)
+    if os.environ.get("E2E_SCREENSHOTS"):
+        for shot in tmp_path.glob("*.png"):
+            shutil.copy(shot, Path(os.environ["E2E_SCREENSHOTS"]) / shot.name)
