@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-PASSWORD = "a long browser test password"  # noqa: S105
+PASSWORD = "a long browser test password"
 
 
 @pytest.fixture
