@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "django_q",
+    "health_check",
     "ingestion",
     "processing",
     "api",
@@ -162,6 +163,13 @@ else:
 # RUN_MAX_ATTEMPTS starts.
 RUN_HEARTBEAT_TIMEOUT = _int("RUN_HEARTBEAT_TIMEOUT", 300, minimum=1)
 RUN_MAX_ATTEMPTS = _int("RUN_MAX_ATTEMPTS", 3, minimum=1)
+
+# --- Health checks (/health/) ---------------------------------------------------
+HEALTH_MIN_FREE_MB = _int("HEALTH_MIN_FREE_MB", 500)
+# Red when no worker has run the (every-minute) reaper for this long.
+HEALTH_WORKER_MAX_SILENCE = _int("HEALTH_WORKER_MAX_SILENCE", 300, minimum=60)
+# Red when a run has been queued for longer than this.
+HEALTH_MAX_QUEUE_AGE = _int("HEALTH_MAX_QUEUE_AGE", 1800, minimum=1)
 
 # --- Logging -----------------------------------------------------------------
 LOG_LEVEL = _str("LOG_LEVEL", "INFO").upper()
