@@ -116,7 +116,7 @@ def test_liveness_answers_without_the_database(client: Client) -> None:
 @postgres_only
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_health_turns_green_when_a_real_worker_starts(client: Client, data_dir: Path, tmp_path: Path) -> None:
-    status, results = health(client)
+    _, results = health(client)
     assert check(results, "WorkerCluster").startswith("Unavailable: no background worker")
 
     cluster = Cluster(data_dir, tmp_path / "qcluster.log").start()
