@@ -24,6 +24,7 @@ from ingestion.selectors import schema_spec
 from ingestion.services import raw_file_archive, raw_file_discard, raw_file_receive
 from ingestion.storage import data_storage
 
+from .logcontext import run_context
 from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
 from .pipeline import ProgressCallback, pipeline_execute
 
@@ -110,8 +111,28 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
     ``resume=True`` also takes a run left ``running`` by a worker that died;
     it carries on from its checkpoint.
     """
-    if not _claim(run_id, resume=resume):
-        return None
+    with run_context(run_id):
+        if not _claim(run_id, resume=resume):
+            logger.info("run not claimed: already taken or ended")
+            return None
+        run = _run_execute_claimed(run_id, on_chunk)
+        logger.info(
+            "run %s",
+            run.status,
+            extra={
+                "dataset": run.dataset.slug,
+                "status": run.status,
+                "rows_read": run.rows_read,
+                "rows_rejected": run.rows_rejected,
+                "rows_inserted": run.rows_inserted,
+                "rows_updated": run.rows_updated,
+                "attempt": run.attempts,
+            },
+        )
+        return run
+
+
+def _run_execute_claimed(run_id: int, on_chunk: ProgressCallback | None) -> Run:
     run = Run.objects.select_related("dataset", "raw_file", "schema").get(pk=run_id)
     if run.attempts > settings.RUN_MAX_ATTEMPTS:
         _run_give_up(run)

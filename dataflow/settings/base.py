@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .env import BASE_DIR, env
 from .env import env_bool as _bool
 from .env import env_int as _int
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dataflow.logging.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -172,14 +175,30 @@ HEALTH_WORKER_MAX_SILENCE = _int("HEALTH_WORKER_MAX_SILENCE", 300, minimum=60)
 HEALTH_MAX_QUEUE_AGE = _int("HEALTH_MAX_QUEUE_AGE", 1800, minimum=1)
 
 # --- Logging -----------------------------------------------------------------
+# json: one JSON object per line (production); console: readable lines.
 LOG_LEVEL = _str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = _str("LOG_FORMAT", "console" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be json or console")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"console": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+    "filters": {"context": {"()": "dataflow.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "dataflow.logging.JsonFormatter"},
+        "console": {
+            "()": "dataflow.logging.ConsoleFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {
+        "default": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
+    "root": {"handlers": ["default"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["default"], "level": LOG_LEVEL, "propagate": False},
+        "django-q": {"handlers": ["default"], "level": LOG_LEVEL, "propagate": False},
+    },
 }
 
 # --- REST API (dataflow/settings/api.py) ---------------------------------------
