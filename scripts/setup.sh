@@ -26,6 +26,7 @@ if [ ! -f .env ]; then
     password="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')"
     sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$secret|" \
         -e "s|^DEMO_ADMIN_PASSWORD=.*|DEMO_ADMIN_PASSWORD=$password|" \
+        -e "s|^HTTPS=.*|HTTPS=false|" \
         .env.example > .env
     echo "Wrote .env with a fresh SECRET_KEY and admin password (edit it to change settings)."
 fi

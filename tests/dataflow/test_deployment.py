@@ -34,6 +34,7 @@ def container_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "DATA_DIR": str(tmp_path / "data"),
             "STATIC_ROOT": str(tmp_path / "static"),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "HTTPS": "false",
             "PYTHON_BIN": sys.executable,
             "GUNICORN_BIN": str(VENV_BIN / "gunicorn"),
             "PATH": f"{VENV_BIN}:{os.environ['PATH']}",

@@ -47,3 +47,28 @@ def test_malformed_values_stop_start_up_naming_the_variable(
 
     assert result.returncode != 0
     assert f"{name}={value!r} {message}" in result.stderr
+
+
+def test_production_settings_pass_the_deployment_checks_without_warnings(tmp_path: Path) -> None:
+    inherited = ("DJANGO_", "DATABASE_URL", "SECRET_KEY", "HTTPS", "DEBUG", "SECURE_")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
+    base.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
+            "DATAFLOW_ENV_FILE": "/nonexistent",
+            "DATA_DIR": str(tmp_path),
+            "SECRET_KEY": "k" * 20 + "-production-like-secret-key-with-enough-entropy-0123456789",
+            "JWT_SIGNING_KEY": "j" * 20 + "-a-separate-production-like-signing-key-0123456789",
+            "ALLOWED_HOSTS": "dataflow.example.com",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check", "--deploy", "--fail-level", "WARNING"],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
