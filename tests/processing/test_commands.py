@@ -205,3 +205,39 @@ def test_infer_schema_proposes_an_applicable_schema(csv_file: Callable[..., Path
 def test_infer_schema_refuses_an_empty_file(csv_file: Callable[..., Path]) -> None:
     with pytest.raises(CommandError, match="empty"):
         run_command("infer_schema", str(csv_file("")))
+
+
+def test_ingest_csv_async_queues_the_run_and_prints_its_id(
+    sales: Dataset, csv_file: Callable[..., Path], django_capture_on_commit_callbacks: Any
+) -> None:
+    path = sales_csv(csv_file, [sales_row(1)])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        result = json.loads(run_command("ingest_csv", str(path), dataset="sales", run_async=True, json=True))
+
+    run = Run.objects.get()
+    assert result == {"run_id": run.pk, "status": "queued"}
+    assert len(callbacks) == 1
+    human = run_command("ingest_csv", str(sales_csv(csv_file, [sales_row(2)])), dataset="sales", run_async=True)
+    assert human.startswith("Queued run ") and "run_status" in human
+
+
+def test_run_status_reports_a_run_and_waits_for_it(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    from processing.services import run_execute
+
+    path = sales_csv(csv_file, [sales_row(1), "S2,bad,books,1,1,a@example.com,US,,yes"])
+    run_id = json.loads(run_command("ingest_csv", str(path), dataset="sales", run_async=True, json=True))["run_id"]
+
+    queued = json.loads(run_command("run_status", run_id, json=True))
+    assert (queued["status"], queued["progress"], queued["rows_read"]) == ("queued", 0.0, 0)
+    with pytest.raises(CommandError, match=f"Run {run_id} is still queued after 0.2s"):
+        run_command("run_status", run_id, wait=True, timeout=0.2, interval=0.05)
+
+    run_execute(run_id=run_id)
+    done = json.loads(run_command("run_status", run_id, wait=True, json=True))
+    assert (done["status"], done["valid"], done["rejected"], done["progress"]) == ("partially_succeeded", 1, 1, 1.0)
+    assert "rows read 2 · valid 1 · rejected 1" in run_command("run_status", run_id)
+
+
+def test_run_status_refuses_an_unknown_run() -> None:
+    with pytest.raises(CommandError, match="There is no run 12345"):
+        run_command("run_status", 12345)
