@@ -21,8 +21,8 @@ WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 200, 48, 28, 10
 
 
 def _nice_max(value: int) -> int:
-    if value <= 5:
-        return 5
+    if value <= 4:
+        return 4  # keeps the middle grid line a whole number
     magnitude = 10 ** (len(str(value)) - 1)
     for step in (1, 2, 5, 10):
         if value <= step * magnitude:
