@@ -24,7 +24,8 @@ WORKDIR /app
 COPY --chown=dataflow:dataflow . /app
 USER dataflow
 # Static files are collected into the image; SECRET_KEY is only needed to load settings here.
-RUN SECRET_KEY=collectstatic-only DATA_DIR=/tmp/build-data python manage.py collectstatic --noinput -v0
+RUN SECRET_KEY=collectstatic-only JWT_SIGNING_KEY=collectstatic-only-not-a-real-signing-key \
+    DATA_DIR=/tmp/build-data python manage.py collectstatic --noinput -v0
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -4,7 +4,7 @@ VENV ?= .venv
 PORT ?= 8000
 export PYTHON VENV PORT
 
-.PHONY: run setup test lint check worker migrate bench-smoke clean help
+.PHONY: run setup test lint check worker migrate bench-smoke fuzz clean help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ worker: setup ## Run a background worker (django-q2 cluster) in the foreground
 
 migrate: setup ## Apply database migrations
 	$(VENV)/bin/python manage.py migrate
+
+fuzz: setup ## Fuzz the REST API against its OpenAPI schema (schemathesis, bounded)
+	@scripts/fuzz_api.sh
 
 bench-smoke: setup ## A small run of the ingestion benchmark (figures only)
 	$(VENV)/bin/python bench/ingest_bench.py --rows 20000

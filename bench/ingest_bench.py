@@ -113,6 +113,7 @@ def main() -> None:
         "DATABASE_URL": args.database_url,
         "DATA_DIR": str(data_dir),
         "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
+        "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", "benchmark-only-jwt-signing-key-0123456789"),
         "DATAFLOW_ENV_FILE": "/nonexistent",
         "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
         "LOG_LEVEL": "WARNING",

@@ -1,8 +1,9 @@
-"""Root URLconf."""
+"""Root URLconf: health checks, the admin, the REST API and its OpenAPI schema."""
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
 from .health import DataDirectory, MigrationsApplied, WorkerCluster, liveness
@@ -26,4 +27,13 @@ urlpatterns = [
     path("health/", HealthCheckView.as_view(checks=HEALTH_CHECKS), name="health"),
     path("health/live/", liveness, name="health-live"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# JSON errors under /api/, Django's pages elsewhere.
+handler400 = "api.exceptions.handler400"
+handler403 = "api.exceptions.handler403"
+handler404 = "api.exceptions.handler404"
+handler500 = "api.exceptions.handler500"

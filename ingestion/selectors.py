@@ -54,3 +54,25 @@ def dataset_role_for(user: Any, dataset: Dataset) -> str | None:
         "role", flat=True
     )
     return max(roles, key=lambda r: ROLE_RANK[DatasetRole(r)], default=None)
+
+
+def dataset_roles_for(user: Any, datasets: list[Dataset]) -> dict[int, str]:
+    """The highest role ``user`` holds on each of ``datasets`` (by id), in one query."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return {}
+    if user.is_superuser:
+        return {d.pk: DatasetRole.MANAGER for d in datasets}
+    roles: dict[int, str] = {}
+    grants = DatasetGrant.objects.filter(
+        Q(user=user) | Q(group__in=user.groups.all()), dataset__in=[d.pk for d in datasets]
+    ).values_list("dataset_id", "role")
+    for dataset_id, role in grants:
+        current = roles.get(dataset_id)
+        if current is None or ROLE_RANK[DatasetRole(role)] > ROLE_RANK[DatasetRole(current)]:
+            roles[dataset_id] = role
+    return roles
+
+
+def dataset_grants_list(dataset: Dataset) -> QuerySet[DatasetGrant]:
+    """A dataset's grants, in the order they were given."""
+    return DatasetGrant.objects.filter(dataset=dataset).select_related("user", "group").order_by("pk")

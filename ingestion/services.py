@@ -215,3 +215,97 @@ def raw_file_archive(*, raw_file: RawFile) -> RawFile:
     raw_file.state = RawFile.State.ARCHIVED
     raw_file.save(update_fields=["storage_name", "state"])
     return raw_file
+
+
+# --- Dataset lifecycle and grants (the REST API's doors) -----------------------------
+# Appended as a section; the imports can join the ones at the top.
+from django.db import IntegrityError  # noqa: E402
+from django.db.models import ProtectedError  # noqa: E402
+
+from .models import DatasetGrant, DatasetRole  # noqa: E402
+
+
+class DatasetConflict(ValidationError):
+    """The dataset's state does not allow the change: it exists, holds data, or would lose its last manager."""
+
+
+@transaction.atomic
+def dataset_create(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
+    """Create a new dataset from a schema file and make ``user`` its manager.
+
+    Unlike ``dataset_apply`` it never updates: an existing slug is a conflict.
+    """
+    try:
+        with transaction.atomic():
+            Dataset.objects.create(slug=spec.slug, name=spec.name)
+    except IntegrityError:
+        raise DatasetConflict(f"A dataset with the slug {spec.slug!r} already exists.") from None
+    result = dataset_apply(spec=spec, user=user)
+    if getattr(user, "pk", None):
+        DatasetGrant.objects.create(dataset=result.dataset, user=user, role=DatasetRole.MANAGER)
+    return DatasetApplyResult(dataset=result.dataset, schema=result.schema, created=True, new_version=True)
+
+
+@transaction.atomic
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete a dataset that has never received a file, with its schema versions and grants.
+
+    Once a file has been received, runs, records and rejected rows point at
+    it and at the schema versions (their lineage), so such a dataset is
+    refused with ``DatasetConflict`` rather than half-deleted.
+    """
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    files = RawFile.objects.filter(dataset=dataset).count()
+    if files:
+        raise DatasetConflict(
+            f"Dataset {dataset.slug!r} has received {files} file{'s' if files != 1 else ''}; its runs and records "
+            "keep their lineage, so it cannot be deleted."
+        )
+    dataset.current_schema = None
+    dataset.save(update_fields=["current_schema"])
+    try:
+        with transaction.atomic():
+            dataset.delete()
+    except ProtectedError:
+        raise DatasetConflict(f"Dataset {dataset.slug!r} still has data that depends on it.") from None
+
+
+def _dataset_keeps_a_manager(dataset: Dataset, *, losing: DatasetGrant) -> None:
+    others = DatasetGrant.objects.filter(dataset=dataset, role=DatasetRole.MANAGER).exclude(pk=losing.pk)
+    if not others.exists():
+        raise DatasetConflict(
+            f"This is the last manager grant of dataset {dataset.slug!r}; grant manager to someone else first."
+        )
+
+
+@transaction.atomic
+def dataset_grant_set(*, dataset: Dataset, role: str, user: Any = None, group: Any = None) -> tuple[DatasetGrant, bool]:
+    """Give a user or a group (exactly one) a role on a dataset, replacing any role they had.
+
+    Returns the grant and whether it was created. Taking the manager role
+    away from the last manager is a ``DatasetConflict``.
+    """
+    if (user is None) == (group is None):
+        raise ValidationError("A grant is for exactly one user or one group.")
+    if role not in DatasetRole.values:
+        raise ValidationError(f"Unknown role {role!r} (expected one of {', '.join(DatasetRole.values)}).")
+    # Serialise grant changes per dataset, so two requests cannot remove the last two managers.
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+    who = {"user": user} if user is not None else {"group": group}
+    grant = DatasetGrant.objects.filter(dataset=dataset, **who).first()
+    if grant is None:
+        return DatasetGrant.objects.create(dataset=dataset, role=role, **who), True
+    if grant.role == DatasetRole.MANAGER and role != DatasetRole.MANAGER:
+        _dataset_keeps_a_manager(dataset, losing=grant)
+    grant.role = role
+    grant.save(update_fields=["role"])
+    return grant, False
+
+
+@transaction.atomic
+def dataset_grant_delete(*, grant: DatasetGrant) -> None:
+    """Remove a grant; removing the last manager grant is a ``DatasetConflict``."""
+    Dataset.objects.select_for_update().filter(pk=grant.dataset_id).first()
+    if grant.role == DatasetRole.MANAGER:
+        _dataset_keeps_a_manager(grant.dataset, losing=grant)
+    grant.delete()

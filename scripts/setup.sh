@@ -24,9 +24,20 @@ fi
 if [ ! -f .env ]; then
     secret="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(50))')"
     password="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')"
+    jwt_key="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(50))')"
     sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$secret|" \
         -e "s|^DEMO_ADMIN_PASSWORD=.*|DEMO_ADMIN_PASSWORD=$password|" \
         -e "s|^HTTPS=.*|HTTPS=false|" \
+        -e "s|^JWT_SIGNING_KEY=.*|JWT_SIGNING_KEY=$jwt_key|" \
         .env.example > .env
     echo "Wrote .env with a fresh SECRET_KEY and admin password (edit it to change settings)."
+fi
+if ! grep -q '^JWT_SIGNING_KEY=.' .env; then
+    # A .env written before the REST API existed: give it a signing key of its own.
+    jwt_key="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    if grep -q '^JWT_SIGNING_KEY=' .env; then
+        sed -i "s|^JWT_SIGNING_KEY=.*|JWT_SIGNING_KEY=$jwt_key|" .env
+    else
+        echo "JWT_SIGNING_KEY=$jwt_key" >> .env
+    fi
 fi

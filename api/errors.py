@@ -1,0 +1,29 @@
+"""The API's own error types, beyond DRF's (kept apart from the handler to avoid an import cycle)."""
+
+from __future__ import annotations
+
+from rest_framework import exceptions, status
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class FormatUnavailable(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "This format is not available on this server."
+    default_code = "format_unavailable"
+
+
+class UnprocessableContent(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The content cannot be processed."
+    default_code = "unprocessable"

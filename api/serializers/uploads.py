@@ -1,0 +1,77 @@
+"""Upload options and the dry-run preview."""
+
+from __future__ import annotations
+
+import codecs
+
+from rest_framework import serializers
+
+from processing.models import RunStatus
+
+
+class UploadOptionsSerializer(serializers.Serializer):
+    """Query parameters of an upload."""
+
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Validate the whole file and report; keep nothing."
+    )
+    force = serializers.BooleanField(
+        required=False, default=False, help_text="Process the file even if the same bytes were loaded before."
+    )
+    encoding = serializers.CharField(
+        required=False, max_length=40, help_text="Override encoding detection, e.g. cp1252."
+    )
+    delimiter = serializers.CharField(
+        required=False, min_length=1, max_length=1, trim_whitespace=False, help_text="Override the delimiter."
+    )
+
+    def validate_encoding(self, value: str) -> str:
+        # The pipeline decodes text with errors="surrogateescape"; bytes-to-bytes codecs
+        # (base64, rot13…) and codecs without that error handler (idna, punycode) cannot read a CSV.
+        try:
+            codecs.lookup(value)
+            sample = "a,b\n"
+            if sample.encode(value).decode(value, "surrogateescape") != sample:
+                raise ValueError(value)
+        except LookupError:
+            raise serializers.ValidationError(f"{value!r} is not a text encoding") from None
+        except (UnicodeError, ValueError):
+            raise serializers.ValidationError(f"{value!r} cannot be used to read a CSV file") from None
+        return value
+
+
+class UploadFileSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The CSV file.")
+
+
+class PreviewRejectedRowSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    raw = serializers.DictField()
+
+
+class PreviewColumnSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_null=True)
+    type = serializers.CharField(allow_null=True)
+    required = serializers.BooleanField()
+    header = serializers.CharField(allow_null=True)
+    status = serializers.CharField(help_text="mapped, missing (required), absent (optional) or unknown.")
+
+
+class PreviewSerializer(serializers.Serializer):
+    """What ingesting the file would do: exact counts, the first rejected rows; nothing is kept."""
+
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    error = serializers.CharField(allow_blank=True)
+    encoding = serializers.CharField()
+    delimiter = serializers.CharField()
+    rows_read = serializers.IntegerField()
+    valid = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    inserted = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    summary = serializers.DictField()
+    rejected_rows = PreviewRejectedRowSerializer(many=True)
+    noop_of = serializers.IntegerField(allow_null=True, help_text="The run that already loaded this exact file.")
+    columns = PreviewColumnSerializer(many=True, required=False, help_text="How the header maps to the schema.")

@@ -1,0 +1,94 @@
+"""Token endpoints (djangorestframework-simplejwt), throttled per client address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.views import TokenViewBase
+
+from ..serializers.auth import (
+    CredentialsSerializer,
+    LogoutSerializer,
+    RefreshSerializer,
+    TokenPairSerializer,
+    VerifySerializer,
+)
+from ..throttling import AuthThrottle
+from .base import StrictQueryMixin
+
+
+class _TokenView(StrictQueryMixin, TokenViewBase):
+    throttle_classes = [AuthThrottle]
+
+
+@extend_schema_view(
+    post=extend_schema(
+        tags=["auth"],
+        summary="Obtain an access and a refresh token",
+        operation_id="auth_token_obtain",
+        request=CredentialsSerializer,
+        responses={200: TokenPairSerializer},
+        auth=[],
+    )
+)
+class TokenObtainView(_TokenView):
+    """Username and password in, an access token (short-lived) and a refresh token out. Inactive users are refused."""
+
+    serializer_class = TokenObtainPairSerializer
+
+
+@extend_schema_view(
+    post=extend_schema(
+        tags=["auth"],
+        summary="Rotate a refresh token",
+        operation_id="auth_token_refresh",
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer},
+        auth=[],
+    )
+)
+class TokenRefreshView(_TokenView):
+    """A refresh token in, a new access token and a new refresh token out; the old refresh token stops working."""
+
+    serializer_class = RefreshSerializer
+
+
+@extend_schema_view(
+    post=extend_schema(
+        tags=["auth"],
+        summary="Check a token",
+        operation_id="auth_token_verify",
+        request=VerifySerializer,
+        responses={200: VerifySerializer},
+        auth=[],
+    )
+)
+class TokenVerifyView(_TokenView):
+    """200 when the token is valid, unexpired, not revoked and its user may still log in; 401 otherwise."""
+
+    serializer_class = VerifySerializer
+
+
+@extend_schema_view(
+    post=extend_schema(
+        tags=["auth"],
+        summary="Log out: revoke a refresh token",
+        operation_id="auth_logout",
+        request=LogoutSerializer,
+        responses={204: None},
+        auth=[],
+    )
+)
+class LogoutView(_TokenView):
+    """Blacklists the refresh token. Access tokens already issued stay valid until they expire."""
+
+    serializer_class = LogoutSerializer
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        super().post(request, *args, **kwargs)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,68 @@
+"""``/api/v1/datasets/{slug}/export/``: all records of a dataset, streamed as CSV or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from processing.exports import EXPORT_FORMATS, records_export
+
+from ..errors import FormatUnavailable
+from ..permissions import dataset_for
+from .base import StrictQueryMixin
+
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+UNAVAILABLE_FORMATS = {
+    "parquet": "Parquet export needs the optional pyarrow package, which this server does not have; use csv or json."
+}
+
+
+class StreamedNegotiation(DefaultContentNegotiation):
+    """The export's media type comes from ``?format=``; ``Accept`` only picks how errors are written."""
+
+    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class ExportView(StrictQueryMixin, APIView):
+    content_negotiation_class = StreamedNegotiation
+    query_params_allowed = {"get": ("format",)}
+
+    @extend_schema(
+        tags=["records"],
+        summary="Export every record of a dataset, streamed (viewer)",
+        description=(
+            "CSV has one column per field, in schema order; text cells that a spreadsheet would run as a "
+            "formula (starting with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'`. JSON is an array "
+            "of the records' values. Records come in key order. `parquet` is answered with 400 unless the "
+            "server has pyarrow."
+        ),
+        parameters=[OpenApiParameter("format", str, enum=["csv", "json", "parquet"], description="Default csv.")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row."),
+            (200, "application/json"): OpenApiResponse(
+                {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+                description="A JSON array of objects.",
+            ),
+        },
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        dataset = dataset_for(request.user, slug)
+        fmt = request.query_params.get("format", "csv")
+        if fmt in UNAVAILABLE_FORMATS:
+            raise FormatUnavailable(UNAVAILABLE_FORMATS[fmt])
+        if fmt not in EXPORT_FORMATS:
+            raise ValidationError({"format": [f"unknown format {fmt!r}; use csv or json"]})
+        if dataset.current_schema_id is None:
+            raise ValidationError({"format": ["this dataset has no schema yet"]})
+        chunks = (chunk.encode("utf-8") for chunk in records_export(dataset, fmt))
+        response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
+        response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.{fmt}"'
+        return response

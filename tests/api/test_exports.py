@@ -1,0 +1,87 @@
+"""Exports: every record, streamed as CSV (formula cells neutralised) or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from ingestion.models import Dataset
+from processing.models import Run
+
+from .conftest import API, error_of, sales_csv
+
+pytestmark = pytest.mark.django_db
+EXPORT = f"{API}/datasets/sales/export/"
+
+
+def content(response: Any) -> str:
+    assert response.status_code == 200, response
+    assert response.streaming
+    return b"".join(response.streaming_content).decode()
+
+
+@pytest.fixture
+def risky(sales: Dataset, ingest: Callable[..., Run]) -> Run:
+    return ingest(
+        sales,
+        sales_csv(
+            [
+                'A,2024-01-01,books,5,1,a@example.com,US,"=HYPERLINK(""http://evil"")",yes',
+                "B,2024-01-01,books,,1,b@example.com,US,@SUM(A1),no",
+                "C,2024-01-01,books,,1,c@example.com,US,-5,no",
+            ]
+        ),
+    )
+
+
+def test_csv_export_neutralises_formula_cells_but_not_plain_numbers(as_viewer: APIClient, risky: Run) -> None:
+    response = as_viewer.get(EXPORT, {"format": "csv"})
+
+    assert response["Content-Type"].startswith("text/csv")
+    assert 'filename="sales.csv"' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(content(response))))
+    assert [r["description"] for r in rows] == ['\'=HYPERLINK("http://evil")', "'@SUM(A1)", "-5"]
+    assert rows[0]["value"] == "5"
+
+
+def test_csv_is_the_default_format(as_viewer: APIClient, risky: Run) -> None:
+    assert content(as_viewer.get(EXPORT)).startswith("id,timestamp,category")
+
+
+def test_json_export_keeps_the_stored_values(as_viewer: APIClient, risky: Run) -> None:
+    response = as_viewer.get(EXPORT, {"format": "json"})
+
+    assert response["Content-Type"] == "application/json"
+    records = json.loads(content(response))
+    assert [r["id"] for r in records] == ["A", "B", "C"]
+    assert records[0]["description"] == '=HYPERLINK("http://evil")'
+    assert records[1]["is_active"] is False
+
+
+def test_parquet_is_refused_clearly_without_pyarrow(as_viewer: APIClient, risky: Run) -> None:
+    response = as_viewer.get(EXPORT, {"format": "parquet"})
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "format_unavailable"
+    assert "pyarrow" in error["message"]
+
+
+@pytest.mark.parametrize("params", [{"format": "xlsx"}, {"format": "csv", "columns": "id"}])
+def test_unknown_formats_and_parameters_are_a_400(as_viewer: APIClient, params: dict[str, str]) -> None:
+    assert as_viewer.get(EXPORT, params).status_code == 400
+
+
+def test_an_accept_header_does_not_stop_the_export(as_viewer: APIClient, risky: Run) -> None:
+    assert content(as_viewer.get(EXPORT, {"format": "csv"}, HTTP_ACCEPT="text/csv")).startswith("id,")
+
+
+@pytest.mark.parametrize("persona", ["stranger"], indirect=True)
+def test_a_stranger_cannot_export(persona: APIClient, risky: Run) -> None:
+    assert persona.get(EXPORT).status_code == 404
