@@ -61,6 +61,8 @@ class EncodingProbe:
 
     def encoding(self) -> tuple[str, str]:
         """Return ``(encoding, how)`` where *how* says how sure we are."""
+        if self.sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16", "exact"  # e.g. spreadsheet "Unicode text" exports
         if self.invalid_bytes == 0:
             return ("utf-8-sig" if self.has_bom else "utf-8"), "exact"
         if self.valid_multibyte > 0 or self.has_bom:
@@ -81,7 +83,29 @@ class EncodingProbe:
 
 def sample_text(sample: bytes, encoding: str) -> str:
     """Decode a sample for sniffing, dropping a multi-byte tail cut in half."""
-    return codecs.getincrementaldecoder(encoding)("replace").decode(sample, final=False)
+    try:
+        return codecs.getincrementaldecoder(encoding)("replace").decode(sample, final=False)
+    except UnicodeError:
+        return ""
+
+
+def text_encoding(name: str) -> str:
+    """The canonical name of a codec that turns bytes into text, or ValueError.
+
+    Refuses codecs such as rot13 or base64 that are not text encodings.
+    """
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"Unknown encoding {name!r}.") from None
+    if not getattr(info, "_is_text_encoding", True) or info.name in {
+        "idna",
+        "punycode",
+        "raw-unicode-escape",
+        "unicode-escape",
+    }:
+        raise ValueError(f"{name!r} is not a text encoding a CSV file can be written in.")
+    return info.name
 
 
 def delimiter_sniff(text: str) -> str:

@@ -37,6 +37,8 @@ TYPE_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 COMMON_FIELD_KEYS = ("name", "type", "required", "source", "aliases", "transforms", "null_values", "description")
 DATASET_KEYS = ("slug", "name", "description", "key", "delimiter", "reject_threshold", "fields")
+MAX_NAME_LENGTH = 200  # Dataset.name
+MAX_HEADER_LENGTH = 200  # SchemaField.source
 FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 NUMERIC_TYPES = {FieldType.INTEGER, FieldType.DECIMAL, FieldType.FLOAT}
 ORDERED_TYPES = NUMERIC_TYPES | {FieldType.DATE, FieldType.DATETIME}
@@ -187,10 +189,12 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     if not isinstance(required, bool):
         errors.add(where, "'required' must be true or false")
     source = raw.get("source", "")
-    if not isinstance(source, str):
-        errors.add(where, "'source' must be a string")
+    if not isinstance(source, str) or len(source) > MAX_HEADER_LENGTH:
+        errors.add(where, f"'source' must be a string of at most {MAX_HEADER_LENGTH} characters")
         source = ""
     aliases = _string_list(raw.get("aliases", []), f"{where} aliases", errors)
+    if any(len(a) > MAX_HEADER_LENGTH for a in aliases):
+        errors.add(where, f"aliases must be at most {MAX_HEADER_LENGTH} characters long")
     transforms = _string_list(raw.get("transforms", []), f"{where} transforms", errors)
     for t in transforms:
         if t not in TRANSFORMS:
@@ -282,8 +286,8 @@ def schema_parse(data: Any) -> SchemaSpec:
     name = data.get("name") or slug
     if not isinstance(data.get("description", ""), str):
         errors.add("schema", "'description' must be a string")
-    if not isinstance(name, str):
-        errors.add("schema", "'name' must be a string")
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
+        errors.add("schema", f"'name' must be a string of at most {MAX_NAME_LENGTH} characters")
     delimiter = data.get("delimiter", "")
     if not isinstance(delimiter, str) or len(delimiter) > 1 or delimiter in {'"', "\n", "\r"}:
         errors.add("schema", "'delimiter' must be one character other than a quote or newline")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import io
 import os
@@ -15,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 
-from .dialect import EncodingProbe, delimiter_sniff, sample_text
+from .dialect import EncodingProbe, delimiter_sniff, sample_text, text_encoding
 from .models import Dataset, RawFile, SchemaField, SchemaVersion
 from .schema import SchemaSpec
 from .storage import data_storage, storage_move
@@ -145,9 +144,9 @@ def raw_file_receive(
     """
     if encoding:
         try:
-            encoding = codecs.lookup(encoding).name
-        except LookupError:
-            raise ValidationError(f"Unknown encoding {encoding!r}.") from None
+            encoding = text_encoding(encoding)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
     if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
         raise ValidationError("The delimiter must be one character other than a quote or newline.")
     limit = max_size if max_size is not None else settings.DATAFLOW["MAX_UPLOAD_SIZE"]
@@ -186,9 +185,9 @@ def raw_file_set_dialect(*, raw_file: RawFile, encoding: str | None = None, deli
         raise ValidationError("This file has already been processed.")
     if encoding:
         try:
-            raw_file.encoding = codecs.lookup(encoding).name
-        except LookupError:
-            raise ValidationError(f"Unknown encoding {encoding!r}.") from None
+            raw_file.encoding = text_encoding(encoding)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
         raw_file.encoding_confidence = "given"
     if delimiter:
         if len(delimiter) != 1 or delimiter in '"\r\n':

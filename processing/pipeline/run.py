@@ -225,6 +225,11 @@ def pipeline_execute(
         _finish(run, status, "", writer, seen, dry_run)
     except PipelineAbort as abort:
         _finish(run, abort.status, abort.message, writer, seen, dry_run)
+    except UnicodeError as exc:
+        # Bad bytes become rejected rows; this is a file the codec cannot read
+        # at all (e.g. UTF-16 without a byte-order mark).
+        message = f"the file cannot be read as {raw_file.encoding}: {exc}"
+        _finish(run, RunStatus.FAILED, message, writer, seen, dry_run)
     except Exception as exc:
         if dry_run:
             raise

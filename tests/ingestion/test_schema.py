@@ -454,7 +454,9 @@ def test_it_rejects_required_that_is_not_a_boolean() -> None:
 
 
 def test_it_rejects_a_source_that_is_not_a_string() -> None:
-    assert errors_of(with_field(name="code", source=["c"])) == ["field 'code': 'source' must be a string"]
+    assert errors_of(with_field(name="code", source=["c"])) == [
+        "field 'code': 'source' must be a string of at most 200 characters"
+    ]
 
 
 @pytest.mark.parametrize("timezone", ["Mars/Olympus_Mons", "", "/etc/passwd", "../UTC"])
@@ -625,7 +627,7 @@ def test_it_rejects_a_name_that_is_not_a_string() -> None:
     data = example()
     data["name"] = ["Sales"]
 
-    assert errors_of(data) == ["schema: 'name' must be a string"]
+    assert errors_of(data) == ["schema: 'name' must be a string of at most 200 characters"]
 
 
 @pytest.mark.parametrize("fields", [[], None, {"id": {}}, "id"])
@@ -737,3 +739,20 @@ def test_all_errors_of_one_field_are_reported() -> None:
     assert "field 'amount': 'max_length' must be a non-negative integer" in messages
     assert "field 'amount': 'thousands_separator' must be a single character" in messages
     assert any(m.startswith("field 'amount': 'pattern' is not a valid regular expression") for m in messages)
+
+
+def test_it_rejects_names_and_headers_longer_than_the_database_allows() -> None:
+    data = {
+        "slug": "long",
+        "name": "n" * 201,
+        "key": ["id"],
+        "fields": [{"name": "id", "type": "string", "required": True, "source": "s" * 201, "aliases": ["a" * 201]}],
+    }
+    with pytest.raises(ValidationError) as exc:
+        schema_parse(data)
+
+    assert exc.value.messages == [
+        "schema: 'name' must be a string of at most 200 characters",
+        "field 'id': 'source' must be a string of at most 200 characters",
+        "field 'id': aliases must be at most 200 characters long",
+    ]

@@ -114,6 +114,7 @@ def test_ingest_csv_dry_run_writes_nothing(sales: Dataset, csv_file: Callable[..
         ([], {"dataset": "nope"}, re.escape("Unknown dataset 'nope' (known: sales).")),
         ([], {"dataset": "sales", "chunk_size": 0}, "--chunk-size must be at least 1"),
         ([], {"dataset": "sales", "encoding": "klingon"}, "Unknown encoding 'klingon'"),
+        ([], {"dataset": "sales", "encoding": "rot13"}, "'rot13' is not a text encoding"),
         ([], {"dataset": "sales", "delimiter": "ab"}, "delimiter must be one character"),
     ],
 )

@@ -418,3 +418,25 @@ def test_records_remember_the_schema_version_they_were_validated_with(
     assert Record.objects.get(key="S1").schema_id == v1
     assert Record.objects.get(key="S2").schema_id == v2.pk
     assert RejectedRow.objects.get(run=run).schema_id == v2.pk
+
+
+def test_it_reads_utf16_spreadsheet_exports_with_a_byte_order_mark(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    sales.delimiter = ""
+    sales.save()
+    text = sales_file([sales_row(1, description="Zoë"), sales_row(2)]).replace(",", "\t")
+    run = ingest(sales, csv_file(text.encode("utf-16")))
+
+    assert (run.raw_file.encoding, run.raw_file.delimiter) == ("utf-16", "\t")
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert Record.objects.get(key="S1").data["description"] == "Zoë"
+
+
+def test_a_file_the_given_codec_cannot_read_fails_the_run_with_the_reason(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    run = ingest(sales, csv_file(sales_file([sales_row(1)])), encoding="utf-16")
+
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("the file cannot be read as utf-16:")
