@@ -17,12 +17,6 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-class FormatUnavailable(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "This format is not available on this server."
-    default_code = "format_unavailable"
-
-
 class UnprocessableContent(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "The content cannot be processed."

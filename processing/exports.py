@@ -6,7 +6,9 @@ import csv
 import io
 import json
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import date, datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -111,3 +113,85 @@ def _json_array(items: Iterable[Any]) -> Iterator[str]:
         yield ("\n" if first else ",\n") + json.dumps(item, cls=DjangoJSONEncoder, ensure_ascii=False)
         first = False
     yield "\n]\n"
+
+
+# --- Parquet ---------------------------------------------------------------------
+
+PARQUET_BATCH = 10_000
+
+
+def _arrow_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    return {
+        FieldType.INTEGER: pa.int64(),
+        FieldType.FLOAT: pa.float64(),
+        FieldType.BOOLEAN: pa.bool_(),
+        FieldType.DATE: pa.date32(),
+        FieldType.DATETIME: pa.timestamp("us", tz="UTC"),
+        # Decimals stay exact text: their scale varies from value to value.
+    }
+
+
+def _arrow_value(field_type: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if field_type == FieldType.DATE:
+        return date.fromisoformat(value)
+    if field_type == FieldType.DATETIME:
+        return datetime.fromisoformat(value)
+    return value
+
+
+def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
+    """The dataset's records as one Parquet file, yielded in 1 MB pieces.
+
+    Parquet writes its footer last, so the file is built in a temporary file
+    (batch by batch; memory stays flat) and then streamed. A field whose type
+    changed between schema versions is exported as text.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec = schema_spec(dataset.current_schema)
+    types_seen: dict[str, set[str]] = {}
+    for version in dataset.schema_versions.all():
+        for f in version.fields.all():
+            types_seen.setdefault(f.name, set()).add(f.type)
+    arrow_types = _arrow_types()
+    columns: list[tuple[str, str]] = []
+    for f in spec.fields:
+        stable = types_seen.get(f.name, {f.type}) == {f.type}
+        columns.append((f.name, f.type if stable and f.type in arrow_types else FieldType.STRING))
+    schema = pa.schema(
+        [pa.field("_key", pa.string(), nullable=False)]
+        + [pa.field(name, arrow_types.get(t, pa.string())) for name, t in columns]
+    )
+    rows = Record.objects.filter(dataset=dataset).order_by("key").values_list("key", "data")
+    with tempfile.TemporaryFile() as tmp:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            batch: list[tuple[str, dict[str, Any]]] = []
+            for item in rows.iterator(_ITER_CHUNK):
+                batch.append(item)
+                if len(batch) >= PARQUET_BATCH:
+                    writer.write_batch(_arrow_batch(batch, columns, schema))
+                    batch = []
+            if batch or not writer.is_open:
+                writer.write_batch(_arrow_batch(batch, columns, schema))
+        tmp.seek(0)
+        while chunk := tmp.read(1 << 20):
+            yield chunk
+
+
+def _arrow_batch(batch: list[tuple[str, dict[str, Any]]], columns: list[tuple[str, str]], schema: Any) -> Any:
+    import pyarrow as pa
+
+    arrays = [pa.array([key for key, _ in batch], type=pa.string())]
+    for (name, field_type), arrow_field in zip(columns, list(schema)[1:], strict=True):
+        values = [data.get(name) for _, data in batch]
+        if field_type == FieldType.STRING:
+            values = [None if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in values]
+        else:
+            values = [_arrow_value(field_type, v) for v in values]
+        arrays.append(pa.array(values, type=arrow_field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

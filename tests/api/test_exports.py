@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from ingestion.models import Dataset
 from processing.models import Run
 
-from .conftest import API, error_of, sales_csv
+from .conftest import API, sales_csv
 
 pytestmark = pytest.mark.django_db
 EXPORT = f"{API}/datasets/sales/export/"
@@ -64,13 +64,36 @@ def test_json_export_keeps_the_stored_values(as_viewer: APIClient, risky: Run) -
     assert records[1]["is_active"] is False
 
 
-def test_parquet_is_refused_clearly_without_pyarrow(as_viewer: APIClient, risky: Run) -> None:
+def test_parquet_export_has_typed_columns(as_viewer: APIClient, risky: Run) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     response = as_viewer.get(EXPORT, {"format": "parquet"})
 
-    assert response.status_code == 400
-    error = error_of(response)
-    assert error["code"] == "format_unavailable"
-    assert "pyarrow" in error["message"]
+    assert response["Content-Type"] == "application/vnd.apache.parquet"
+    assert 'filename="sales.parquet"' in response["Content-Disposition"]
+    table = pq.read_table(io.BytesIO(b"".join(response.streaming_content)))
+    assert table.column_names == [
+        "_key",
+        "id",
+        "timestamp",
+        "category",
+        "value",
+        "quantity",
+        "email",
+        "country",
+        "description",
+        "is_active",
+    ]
+    assert table.schema.field("quantity").type == pa.int64()
+    assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("is_active").type == pa.bool_()
+    rows = table.to_pylist()
+    assert [r["_key"] for r in rows] == ["A", "B", "C"]
+    assert rows[0]["value"] == "5" and rows[1]["value"] is None
+    assert rows[0]["description"] == '=HYPERLINK("http://evil")'
+    assert rows[2]["is_active"] is False
+    assert rows[0]["timestamp"].isoformat() == "2024-01-01T00:00:00+00:00"
 
 
 @pytest.mark.parametrize("params", [{"format": "xlsx"}, {"format": "csv", "columns": "id"}])

@@ -242,3 +242,17 @@ def test_run_status_reports_a_run_and_waits_for_it(sales: Dataset, csv_file: Cal
 def test_run_status_refuses_an_unknown_run() -> None:
     with pytest.raises(CommandError, match="There is no run 12345"):
         run_command("run_status", 12345)
+
+
+def test_export_records_as_parquet_needs_a_file(sales: Dataset, csv_file: Callable[..., Path], tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    run_command("ingest_csv", str(sales_csv(csv_file, [sales_row(1), sales_row(2)])), dataset="sales")
+    with pytest.raises(CommandError, match="Parquet is binary"):
+        run_command("export_records", dataset="sales", format="parquet")
+    target = tmp_path / "sales.parquet"
+    run_command("export_records", dataset="sales", format="parquet", output=str(target))
+
+    table = pq.read_table(target)
+    assert table.column("id").to_pylist() == ["S1", "S2"]
+    assert table.column("quantity").to_pylist() == [1, 1]
