@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
 from .health import DataDirectory, MigrationsApplied, WorkerCluster, liveness
+from .metrics import metrics_view
 
 HEALTH_CHECKS: list = [
     "health_check.checks.Database",
@@ -26,6 +27,7 @@ if settings.REDIS_URL:
 urlpatterns = [
     path("health/", HealthCheckView.as_view(checks=HEALTH_CHECKS), name="health"),
     path("health/live/", liveness, name="health-live"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dataflow.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dataflow.logging.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -192,6 +193,12 @@ HEALTH_MIN_FREE_MB = _int("HEALTH_MIN_FREE_MB", 500)
 HEALTH_WORKER_MAX_SILENCE = _int("HEALTH_WORKER_MAX_SILENCE", 300, minimum=60)
 # Red when a run has been queued for longer than this.
 HEALTH_MAX_QUEUE_AGE = _int("HEALTH_MAX_QUEUE_AGE", 1800, minimum=1)
+
+# --- Metrics (/metrics) --------------------------------------------------------
+# Prometheus scrapes with "Authorization: Bearer <METRICS_TOKEN>", or from an
+# address in METRICS_ALLOWED_IPS (addresses or networks, comma-separated).
+METRICS_TOKEN = _str("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = _list("METRICS_ALLOWED_IPS", ["127.0.0.1/32", "::1/128"])
 
 # --- Logging -----------------------------------------------------------------
 # json: one JSON object per line (production); console: readable lines.
