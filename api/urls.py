@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
+from .views.audit import AuditEventViewSet
 from .views.auth import LogoutView, TokenObtainView, TokenRefreshView, TokenVerifyView
 from .views.datasets import SLUG_REGEX, DatasetViewSet
 from .views.exports import ExportView
@@ -19,6 +20,7 @@ app_name = "api"
 router = SimpleRouter()
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("runs", RunViewSet, basename="run")
+router.register("audit", AuditEventViewSet, basename="audit")
 
 DATASET = f"datasets/(?P<slug>{SLUG_REGEX})"
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from ingestion.context import client_ip_var
 from processing.logcontext import run_id_var
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -92,10 +93,12 @@ class RequestIdMiddleware:
         request.request_id = request_id  # type: ignore[attr-defined]
         id_token = request_id_var.set(request_id)
         request_token = request_var.set(request)
+        ip_token = client_ip_var.set(request.META.get("REMOTE_ADDR"))
         try:
             response = self.get_response(request)
         finally:
             request_id_var.reset(id_token)
             request_var.reset(request_token)
+            client_ip_var.reset(ip_token)
         response[self.header] = request_id
         return response

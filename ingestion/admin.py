@@ -15,7 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .models import Dataset, DatasetGrant, RawFile, SchemaField, SchemaVersion
+from .models import AuditEvent, Dataset, DatasetGrant, RawFile, SchemaField, SchemaVersion
 from .schema import schema_loads
 from .services import dataset_apply
 
@@ -180,4 +180,41 @@ class RawFileAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only, newest first."""
+
+    list_display = ("at", "actor_name", "action", "dataset_slug", "object_type", "object_id", "ip")
+    list_filter = ("action", "dataset")
+    search_fields = ("actor_name", "dataset_slug", "object_id")
+    date_hierarchy = "at"
+    fields = (
+        "at",
+        "actor",
+        "actor_name",
+        "action",
+        "dataset",
+        "dataset_slug",
+        "object_type",
+        "object_id",
+        "ip",
+        "details_pretty",
+    )
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="Details")
+    def details_pretty(self, obj: AuditEvent) -> SafeString:
+        return _pretty(obj.details)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

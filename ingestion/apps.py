@@ -6,3 +6,12 @@ class IngestionConfig(AppConfig):
 
     name = "ingestion"
     verbose_name = "Ingestion"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from .signals import audit_login, audit_login_failed
+
+        # Logins only exist as auth signals; the handlers just write the audit trail.
+        user_logged_in.connect(audit_login, dispatch_uid="dataflow-audit-login")
+        user_login_failed.connect(audit_login_failed, dispatch_uid="dataflow-audit-login-failed")

@@ -169,3 +169,42 @@ class DatasetGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user or self.group} is {self.role} of {self.dataset_id}"
+
+
+class AuditAction(models.TextChoices):
+    DATASET_CREATED = "dataset_created"
+    DATASET_CHANGED = "dataset_changed"
+    DATASET_DELETED = "dataset_deleted"
+    GRANT_CHANGED = "grant_changed"
+    GRANT_DELETED = "grant_deleted"
+    FILE_UPLOADED = "file_uploaded"
+    RUN_RETRIED = "run_retried"
+    RUN_REPLAYED = "run_replayed"
+    RUN_CANCELLED = "run_cancelled"
+    REJECTED_ROWS_FIXED = "rejected_rows_fixed"
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from where: an append-only trail for operators and managers."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_name = models.CharField(
+        max_length=150, blank=True, help_text="The username as it was (kept if the user goes)."
+    )
+    action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    dataset_slug = models.CharField(max_length=64, blank=True)
+    object_type = models.CharField(max_length=32, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["dataset", "-at"], name="audit_dataset_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action}"

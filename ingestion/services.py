@@ -14,8 +14,9 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 
+from .audit import audit_record
 from .dialect import EncodingProbe, delimiter_sniff, sample_text, text_encoding
-from .models import Dataset, RawFile, SchemaField, SchemaVersion
+from .models import AuditAction, Dataset, RawFile, SchemaField, SchemaVersion
 from .schema import SchemaSpec
 from .storage import data_storage, storage_move
 
@@ -83,6 +84,13 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
         current.definition = spec.to_dict()
         current.save(update_fields=["definition"])
     dataset.save()
+    audit_record(
+        action=AuditAction.DATASET_CREATED if created else AuditAction.DATASET_CHANGED,
+        actor=user,
+        dataset=dataset,
+        obj=dataset,
+        details={"schema_version": current.number, "new_schema_version": new_version},
+    )
     return DatasetApplyResult(dataset=dataset, schema=current, created=created, new_version=new_version)
 
 
@@ -246,7 +254,7 @@ def dataset_create(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
 
 
 @transaction.atomic
-def dataset_delete(*, dataset: Dataset) -> None:
+def dataset_delete(*, dataset: Dataset, user: Any = None) -> None:
     """Delete a dataset that has never received a file, with its schema versions and grants.
 
     Once a file has been received, runs, records and rejected rows point at
@@ -262,11 +270,13 @@ def dataset_delete(*, dataset: Dataset) -> None:
         )
     dataset.current_schema = None
     dataset.save(update_fields=["current_schema"])
+    slug = dataset.slug
     try:
         with transaction.atomic():
             dataset.delete()
     except ProtectedError:
         raise DatasetConflict(f"Dataset {dataset.slug!r} still has data that depends on it.") from None
+    audit_record(action=AuditAction.DATASET_DELETED, actor=user, details={"dataset": slug})
 
 
 def _dataset_keeps_a_manager(dataset: Dataset, *, losing: DatasetGrant) -> None:
@@ -278,7 +288,9 @@ def _dataset_keeps_a_manager(dataset: Dataset, *, losing: DatasetGrant) -> None:
 
 
 @transaction.atomic
-def dataset_grant_set(*, dataset: Dataset, role: str, user: Any = None, group: Any = None) -> tuple[DatasetGrant, bool]:
+def dataset_grant_set(
+    *, dataset: Dataset, role: str, user: Any = None, group: Any = None, actor: Any = None
+) -> tuple[DatasetGrant, bool]:
     """Give a user or a group (exactly one) a role on a dataset, replacing any role they had.
 
     Returns the grant and whether it was created. Taking the manager role
@@ -292,19 +304,32 @@ def dataset_grant_set(*, dataset: Dataset, role: str, user: Any = None, group: A
     Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
     who = {"user": user} if user is not None else {"group": group}
     grant = DatasetGrant.objects.filter(dataset=dataset, **who).first()
+    created = grant is None
     if grant is None:
-        return DatasetGrant.objects.create(dataset=dataset, role=role, **who), True
-    if grant.role == DatasetRole.MANAGER and role != DatasetRole.MANAGER:
-        _dataset_keeps_a_manager(dataset, losing=grant)
-    grant.role = role
-    grant.save(update_fields=["role"])
-    return grant, False
+        grant = DatasetGrant.objects.create(dataset=dataset, role=role, **who)
+    else:
+        if grant.role == DatasetRole.MANAGER and role != DatasetRole.MANAGER:
+            _dataset_keeps_a_manager(dataset, losing=grant)
+        grant.role = role
+        grant.save(update_fields=["role"])
+    grantee = f"user:{user.get_username()}" if user is not None else f"group:{group.name}"
+    audit_record(
+        action=AuditAction.GRANT_CHANGED,
+        actor=actor,
+        dataset=dataset,
+        obj=grant,
+        details={"grantee": grantee, "role": role, "created": created},
+    )
+    return grant, created
 
 
 @transaction.atomic
-def dataset_grant_delete(*, grant: DatasetGrant) -> None:
+def dataset_grant_delete(*, grant: DatasetGrant, actor: Any = None) -> None:
     """Remove a grant; removing the last manager grant is a ``DatasetConflict``."""
     Dataset.objects.select_for_update().filter(pk=grant.dataset_id).first()
     if grant.role == DatasetRole.MANAGER:
         _dataset_keeps_a_manager(grant.dataset, losing=grant)
+    grantee = f"user:{grant.user.get_username()}" if grant.user_id else f"group:{grant.group.name}"
+    details = {"grantee": grantee, "role": grant.role, "grant": grant.pk}
     grant.delete()
+    audit_record(action=AuditAction.GRANT_DELETED, actor=actor, dataset=grant.dataset, details=details)

@@ -17,7 +17,8 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ingestion.models import Dataset, RawFile
+from ingestion.audit import audit_record
+from ingestion.models import AuditAction, Dataset, RawFile
 from ingestion.reader import CsvReader
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
@@ -55,7 +56,7 @@ def run_create(
     if not data_storage().exists(raw_file.storage_name):
         # Fail now, at the door, rather than later in a worker.
         raise ValidationError(f"The stored file {raw_file.storage_name!r} is missing.")
-    return Run.objects.create(
+    run = Run.objects.create(
         dataset=dataset,
         raw_file=raw_file,
         schema_id=dataset.current_schema_id,
@@ -66,6 +67,20 @@ def run_create(
         bytes_total=raw_file.size,
         parent=parent,
     )
+    if parent is None:
+        audit_record(
+            action=AuditAction.FILE_UPLOADED,
+            actor=user,
+            dataset=dataset,
+            obj=run,
+            details={
+                "file": raw_file.original_name,
+                "sha256": raw_file.sha256,
+                "size": raw_file.size,
+                "trigger": trigger,
+            },
+        )
+    return run
 
 
 def _claim(run_id: int, *, resume: bool) -> bool:
@@ -352,9 +367,17 @@ def file_enqueue(
     )
 
 
-def run_cancel(*, run: Run) -> Run:
+def run_cancel(*, run: Run, user: Any = None) -> Run:
     """Cancel a run: a queued run at once, a running one at its next chunk boundary."""
     now = timezone.now()
+    cancelled = _run_cancel(run, now)
+    audit_record(
+        action=AuditAction.RUN_CANCELLED, actor=user, dataset=run.dataset, obj=run, details={"status": cancelled.status}
+    )
+    return cancelled
+
+
+def _run_cancel(run: Run, now: Any) -> Run:
     if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
         status=RunStatus.CANCELLED, finished_at=now, error="cancelled before it started"
     ):
@@ -375,9 +398,17 @@ def run_retry(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) ->
         raise ValidationError(f"Only failed or cancelled runs can be retried; run {run.pk} is {run.status}.")
     if run.raw_file_id is None:
         raise ValidationError(f"Run {run.pk} has no file to retry.")
-    return run_enqueue(
+    new_run = run_enqueue(
         dataset=run.dataset, raw_file=run.raw_file, trigger=trigger, user=user, chunk_size=run.chunk_size, parent=run
     )
+    audit_record(
+        action=AuditAction.RUN_RETRIED,
+        actor=user,
+        dataset=run.dataset,
+        obj=new_run,
+        details={"retry_of": run.pk, "trigger": trigger},
+    )
+    return new_run
 
 
 def run_replay(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -> Run:
@@ -386,7 +417,7 @@ def run_replay(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -
         raise ValidationError(f"Run {run.pk} is still {run.status}; replay it once it has ended.")
     if run.raw_file_id is None:
         raise ValidationError(f"Run {run.pk} has no file to replay.")
-    return run_enqueue(
+    new_run = run_enqueue(
         dataset=run.dataset,
         raw_file=run.raw_file,
         trigger=trigger,
@@ -395,6 +426,14 @@ def run_replay(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -
         chunk_size=run.chunk_size,
         parent=run,
     )
+    audit_record(
+        action=AuditAction.RUN_REPLAYED,
+        actor=user,
+        dataset=run.dataset,
+        obj=new_run,
+        details={"replay_of": run.pk, "trigger": trigger},
+    )
+    return new_run
 
 
 def _run_give_up(run: Run) -> None:
@@ -481,4 +520,11 @@ def rejected_rows_reload(
         Run.objects.filter(pk=run.pk).update(rows_fixed=F("rows_fixed") + loaded)
     finished.summary["fixed_rows_of_run"] = {"run": run.pk, "loaded": loaded}
     finished.save(update_fields=["summary"])
+    audit_record(
+        action=AuditAction.REJECTED_ROWS_FIXED,
+        actor=user,
+        dataset=run.dataset,
+        obj=finished,
+        details={"run": run.pk, "rows": len(rows), "loaded": loaded},
+    )
     return finished, loaded

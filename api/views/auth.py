@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenViewBase
+
+from ingestion.audit import audit_record
+from ingestion.models import AuditAction
 
 from ..serializers.auth import (
     CredentialsSerializer,
@@ -40,6 +44,14 @@ class TokenObtainView(_TokenView):
     """Username and password in, an access token (short-lived) and a refresh token out. Inactive users are refused."""
 
     serializer_class = TokenObtainPairSerializer
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().post(request, *args, **kwargs)
+        if response.status_code == 200:
+            username = str(request.data.get("username", ""))
+            user = get_user_model().objects.filter(username=username).first()
+            audit_record(action=AuditAction.LOGIN, actor=user, actor_name=username, details={"via": "api token"})
+        return response
 
 
 @extend_schema_view(

@@ -109,7 +109,7 @@ class DatasetViewSet(StrictQueryMixin, viewsets.GenericViewSet):
     def destroy(self, request: Request, slug: str) -> Response:
         dataset = dataset_for(request.user, slug, DatasetRole.MANAGER)
         try:
-            dataset_delete(dataset=dataset)
+            dataset_delete(dataset=dataset, user=request.user)
         except DatasetConflict as exc:
             raise Conflict(exc.messages[0]) from None
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -72,7 +72,7 @@ class GrantViewSet(StrictQueryMixin, viewsets.GenericViewSet):
         serializer = GrantCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            grant, created = dataset_grant_set(dataset=dataset, **serializer.validated_data)
+            grant, created = dataset_grant_set(dataset=dataset, actor=request.user, **serializer.validated_data)
         except DatasetConflict as exc:
             raise Conflict(exc.messages[0]) from None
         data = GrantSerializer(grant, context=self._context(dataset)).data
@@ -86,7 +86,9 @@ class GrantViewSet(StrictQueryMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         who = {"user": grant.user} if grant.user_id else {"group": grant.group}
         try:
-            grant, _ = dataset_grant_set(dataset=dataset, role=serializer.validated_data["role"], **who)
+            grant, _ = dataset_grant_set(
+                dataset=dataset, role=serializer.validated_data["role"], actor=request.user, **who
+            )
         except DatasetConflict as exc:
             raise Conflict(exc.messages[0]) from None
         return Response(GrantSerializer(grant, context=self._context(dataset)).data)
@@ -94,7 +96,7 @@ class GrantViewSet(StrictQueryMixin, viewsets.GenericViewSet):
     def destroy(self, request: Request, slug: str, pk: str) -> Response:
         dataset = self._dataset()
         try:
-            dataset_grant_delete(grant=self._grant(dataset, pk))
+            dataset_grant_delete(grant=self._grant(dataset, pk), actor=request.user)
         except DatasetConflict as exc:
             raise Conflict(exc.messages[0]) from None
         return Response(status=status.HTTP_204_NO_CONTENT)

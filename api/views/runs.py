@@ -86,7 +86,7 @@ class RunViewSet(StrictQueryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
         run = self.get_object()
         require_role(request.user, run.dataset, DatasetRole.INGESTER)
         try:
-            run = run_cancel(run=run)
+            run = run_cancel(run=run, user=request.user)
         except DjangoValidationError as exc:
             raise Conflict(exc.messages[0]) from None
         return self._run_response(self.get_queryset().get(pk=run.pk), status.HTTP_200_OK)

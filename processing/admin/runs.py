@@ -160,7 +160,7 @@ class RunAdmin(admin.ModelAdmin):
         run = get_object_or_404(Run.objects.select_related("dataset", "raw_file"), pk=run_id)
         try:
             if action == "cancel":
-                run = run_cancel(run=run)
+                run = run_cancel(run=run, user=request.user)
                 text = (
                     "Run cancelled." if run.is_finished else "Cancel requested: the run stops after its current chunk."
                 )
