@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_q",
     "health_check",
+    "axes",
     "ingestion",
     "processing",
     "api",
@@ -75,7 +76,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Brute-force protection (django-axes) ------------------------------------
+# Failed logins on the admin and the API token endpoint are counted per
+# username *and* client address, so an attacker locks out only their own
+# attempts on that account, never other people. Behind a reverse proxy, set
+# TRUSTED_PROXY_COUNT so the client address comes from X-Forwarded-For.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = _int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = _int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if _int("TRUSTED_PROXY_COUNT", 0) else ("REMOTE_ADDR",)
+)
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "dataflow.urls"
 WSGI_APPLICATION = "dataflow.wsgi.application"
