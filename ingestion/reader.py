@@ -21,6 +21,10 @@ CSV_FIELD_LIMIT = 16 * 1024 * 1024
 csv.field_size_limit(CSV_FIELD_LIMIT)
 
 
+class CsvStructureError(ValueError):
+    """The file cannot be parsed reliably past some point; the run must stop."""
+
+
 @dataclass(slots=True)
 class RawRow:
     line: int
@@ -57,7 +61,9 @@ class CsvReader:
         self.text = io.TextIOWrapper(
             io.BufferedReader(self.bytes, 1 << 20), encoding=codec, errors="surrogateescape", newline=""
         )
-        self.reader = csv.reader(self.text, delimiter=delimiter, strict=False)
+        # strict: malformed quoting (and a quote left open at the end of the
+        # file) is an error we report, not something the parser guesses about.
+        self.reader = csv.reader(self.text, delimiter=delimiter, strict=True)
         self.header: list[str] | None = None
         self.header_line = 0
 
@@ -82,7 +88,20 @@ class CsvReader:
             except csv.Error as exc:
                 line = previous + 1
                 previous = reader.line_num
-                yield RawRow(line, [], f"unreadable CSV: {exc}")
+                if "field larger than field limit" in str(exc):
+                    # Past a runaway value the parser would resume in the middle of
+                    # it and read its tail as rows: stop instead of guessing.
+                    raise CsvStructureError(
+                        f"line {line}: a value is larger than {CSV_FIELD_LIMIT // (1024 * 1024)} MB (a quote that "
+                        "is never closed?); the file cannot be read reliably past this point"
+                    ) from None
+                message = f"unreadable CSV: {exc}"
+                if "unexpected end of data" in str(exc):
+                    message = (
+                        f"unreadable CSV: a quote opened on line {line} is never closed; "
+                        f"lines {line}-{reader.line_num} were read as one value"
+                    )
+                yield RawRow(line, [], message)
                 continue
             line = previous + 1
             previous = reader.line_num

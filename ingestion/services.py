@@ -45,6 +45,13 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
         slug=spec.slug,
         defaults={"name": spec.name},
     )
+    if not created and list(spec.key) != list(dataset.key_fields) and dataset.raw_files.exists():
+        # Records are stored under their key: a new key would store every row
+        # again next to the old one. Refuse rather than silently double them.
+        raise ValidationError(
+            f"Dataset {dataset.slug!r} already holds data keyed by {', '.join(dataset.key_fields)}; "
+            f"its key cannot change to {', '.join(spec.key)}. Create a new dataset for the new key."
+        )
     dataset.name = spec.name
     dataset.description = spec.description
     dataset.key_fields = list(spec.key)

@@ -70,7 +70,9 @@ def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
     text_fields = {f.name for f in spec.fields if f.type in TEXT_TYPES}
     rows = Record.objects.filter(dataset=dataset).order_by("key").values_list("data", flat=True)
     if fmt == "csv":
-        header = [names]
+        # The columns a file for this dataset uses (a field's source header when
+        # it has one), so an export can be ingested again as it is.
+        header = [[f.headers[0] for f in spec.fields]]
         body = ([_cell(data.get(n), n in text_fields) for n in names] for data in rows.iterator(_ITER_CHUNK))
         yield from _csv_lines(_chain(header, body))
         return
@@ -81,7 +83,10 @@ def rejected_export(run: Run, fmt: str) -> Iterator[str]:
     """A run's rejected rows: line, errors and raw values, ready to fix and re-upload.
 
     The CSV keeps the file's own columns (plus ``_line`` and ``_errors``,
-    which the pipeline ignores as unknown columns on re-upload).
+    which the pipeline ignores as unknown columns on re-upload); values that
+    a row had beyond the header (``__extra__``) follow as unnamed columns, so
+    such a row is still ragged until it is fixed. Raw values are not
+    formula-neutralised: they must load again exactly as they were.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
@@ -96,7 +101,10 @@ def rejected_export(run: Run, fmt: str) -> Iterator[str]:
     def body() -> Iterator[list[str]]:
         for line, errors, raw in rows.iterator(_ITER_CHUNK):
             message = "; ".join(f"{f}: {', '.join(m)}" for f, m in errors.items())
-            yield [str(line), csv_safe(message), *(csv_safe(str(raw.get(h, ""))) for h in headers)]
+            # Raw values go out exactly as read, so the fixed file loads what was
+            # meant; open it in a spreadsheet with care. Extra values follow.
+            extra = [str(v) for v in raw.get("__extra__") or []]
+            yield [str(line), csv_safe(message), *(str(raw.get(h, "")) for h in headers), *extra]
 
     yield from _csv_lines(_chain([["_line", "_errors", *headers]], body()))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -28,6 +29,7 @@ from ingestion.storage import data_storage
 from .logcontext import run_context
 from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
 from .pipeline import ProgressCallback, pipeline_execute
+from .pipeline.validate import printable
 
 logger = logging.getLogger(__name__)
 
@@ -297,12 +299,12 @@ def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str,
                 "field": f.name,
                 "type": f.type,
                 "required": f.required,
-                "header": header[index] if index is not None else None,
+                "header": printable(header[index]) if index is not None else None,
                 "status": "mapped" if index is not None else ("missing" if f.required else "absent"),
             }
         )
     columns.extend(
-        {"field": None, "type": None, "required": False, "header": h, "status": "unknown"}
+        {"field": None, "type": None, "required": False, "header": printable(h), "status": "unknown"}
         for i, h in enumerate(header)
         if i not in used and h.strip()
     )
@@ -472,6 +474,24 @@ def runs_reap() -> dict[str, int]:
     return {"requeued": requeued, "failed": failed}
 
 
+_LOSSY_ERRORS = ("contains a NUL byte", "contains bytes that are not valid", "characters long, over the limit")
+_PLACEHOLDER = re.compile(r"\u2400|\\x[0-9a-f]{2}")
+
+
+def rejected_row_is_lossy(row: RejectedRow) -> bool:
+    """True while a row's stored raw values are stand-ins for what the file held.
+
+    NUL bytes, undecodable bytes and over-long values are stored in a
+    printable or shortened form; loading them as they are would store the
+    stand-ins as data, so such rows must be edited before they are reloaded.
+    """
+    messages = [m for ms in row.errors.values() for m in ms]
+    if not any(marker in m for m in messages for marker in _LOSSY_ERRORS):
+        return False
+    values = [v for k, v in row.raw.items() if k != "__extra__" and isinstance(v, str)]
+    return any(_PLACEHOLDER.search(v) or (len(v) == 201 and v.endswith("\u2026")) for v in values)
+
+
 def rejected_rows_reload(
     *, run: Run, row_ids: list[int], user: Any = None, trigger: str = RunTrigger.ADMIN
 ) -> tuple[Run, int]:
@@ -486,6 +506,13 @@ def rejected_rows_reload(
     rows = list(RejectedRow.objects.filter(run=run, pk__in=row_ids).order_by("line_number"))
     if not rows:
         raise ValidationError("Select at least one rejected row of this run.")
+    lossy = [r for r in rows if rejected_row_is_lossy(r)]
+    rows = [r for r in rows if not rejected_row_is_lossy(r)]
+    if not rows:
+        raise ValidationError(
+            f"{len(lossy)} selected row(s) still hold values that were replaced when they were quarantined "
+            "(a NUL byte, undecodable bytes or a cut-off long value): edit those values first."
+        )
     headers = list(run.summary.get("headers") or [])
     for r in rows:
         headers.extend(h for h in r.raw if h not in headers and h != "__extra__")
@@ -518,7 +545,7 @@ def rejected_rows_reload(
         loaded = sum(1 for line in origin if line not in still_rejected)
         RejectedRow.objects.filter(pk__in=origin.values()).delete()
         Run.objects.filter(pk=run.pk).update(rows_fixed=F("rows_fixed") + loaded)
-    finished.summary["fixed_rows_of_run"] = {"run": run.pk, "loaded": loaded}
+    finished.summary["fixed_rows_of_run"] = {"run": run.pk, "loaded": loaded, "left_lossy": len(lossy)}
     finished.save(update_fields=["summary"])
     audit_record(
         action=AuditAction.REJECTED_ROWS_FIXED,

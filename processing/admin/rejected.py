@@ -85,7 +85,8 @@ class RejectedRowAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, "; ".join(exc.messages), messages.ERROR)
                 continue
-            still = len(ids) - loaded
+            left = new_run.summary.get("fixed_rows_of_run", {}).get("left_lossy", 0)
+            still = len(ids) - loaded - left
             url = reverse("admin:processing_run_change", args=[new_run.pk])
             level = messages.SUCCESS if not still else messages.WARNING
             self.message_user(
@@ -103,3 +104,10 @@ class RejectedRowAdmin(admin.ModelAdmin):
                 ),
                 level,
             )
+            if left:
+                self.message_user(
+                    request,
+                    f"{left} row(s) stayed in quarantine: their values were replaced when they were rejected "
+                    "(NUL, undecodable bytes or a cut-off long value). Edit them, then load them again.",
+                    messages.WARNING,
+                )

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ingestion.models import RawFile
-from ingestion.reader import CsvReader, RawRow
+from ingestion.reader import CsvReader, CsvStructureError, RawRow
 from ingestion.selectors import schema_spec
 from ingestion.services import raw_file_archive
 from ingestion.storage import data_storage
@@ -20,7 +20,7 @@ from ingestion.storage import data_storage
 from ..models import RejectedRow, Run, RunStatus
 from .load import KEY_FIELD, SeenValues, records_load
 from .output import ProcessedWriter
-from .validate import ROW_ERRORS, HeaderError, RejectedValues, RowValidator, ValidRow, columns_map
+from .validate import ROW_ERRORS, HeaderError, RejectedValues, RowValidator, ValidRow, columns_map, printable
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +178,9 @@ def pipeline_execute(
                 raise PipelineAbort(RunStatus.FAILED, str(exc)) from None
             run.summary.update(
                 {
-                    "headers": list(columns.headers),
-                    "unknown_columns": list(columns.unknown),
+                    # Header names may hold undecodable bytes: store them printable.
+                    "headers": [printable(h) for h in columns.headers],
+                    "unknown_columns": [printable(h) for h in columns.unknown],
                     "missing_optional_columns": list(columns.missing_optional),
                 }
             )
@@ -201,22 +202,29 @@ def pipeline_execute(
             threshold = run.dataset.reject_threshold
             for chunk, is_last in _chunks(rows, run.chunk_size):
                 result = _validate(validator, chunk)
+                tripped: PipelineAbort | None = None
                 with transaction.atomic():
                     _check_cancel(run)
                     _deduplicate(validator, seen, result)
                     try:
                         _breaker(run, threshold, result, is_last)
-                    except PipelineAbort:
+                    except PipelineAbort as abort:
+                        tripped = abort
+                    if tripped is not None:
+                        # Keep this chunk's rejected rows and counters (committed with
+                        # the block), but not its valid rows; the run stops below.
                         _save_rejected(run, result.rejected)
                         run.summary["not_loaded"] = len(result.valid)
                         _count(run, result, reader, writer=None, loaded=False)
-                        raise
-                    counts = records_load(run, result.valid)
-                    _save_rejected(run, result.rejected)
-                    run.rows_inserted += counts.inserted
-                    run.rows_updated += counts.updated
-                    run.rows_unchanged += counts.unchanged
-                    _count(run, result, reader, writer=writer, loaded=True)
+                    else:
+                        counts = records_load(run, result.valid)
+                        _save_rejected(run, result.rejected)
+                        run.rows_inserted += counts.inserted
+                        run.rows_updated += counts.updated
+                        run.rows_unchanged += counts.unchanged
+                        _count(run, result, reader, writer=writer, loaded=True)
+                if tripped is not None:
+                    raise tripped
                 if on_chunk is not None:
                     on_chunk(run)
             if run.rows_read == 0:
@@ -225,6 +233,8 @@ def pipeline_execute(
         _finish(run, status, "", writer, seen, dry_run)
     except PipelineAbort as abort:
         _finish(run, abort.status, abort.message, writer, seen, dry_run)
+    except CsvStructureError as exc:
+        _finish(run, RunStatus.FAILED, str(exc), writer, seen, dry_run)
     except UnicodeError as exc:
         # Bad bytes become rejected rows; this is a file the codec cannot read
         # at all (e.g. UTF-16 without a byte-order mark).
@@ -234,7 +244,16 @@ def pipeline_execute(
         if dry_run:
             raise
         logger.exception("run %s crashed", run.pk)
-        _finish(run, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}", writer, None, dry_run)
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        try:
+            _finish(run, RunStatus.FAILED, message, writer, None, dry_run)
+        except Exception:
+            # Even the clean-up failed (e.g. the database refused the summary):
+            # at least record that the run failed and why.
+            logger.exception("run %s: could not finish cleanly", run.pk)
+            Run.objects.filter(pk=run.pk).update(
+                status=RunStatus.FAILED, error=message[:5000], finished_at=timezone.now()
+            )
         raise
     return run
 

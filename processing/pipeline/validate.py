@@ -411,7 +411,7 @@ class RejectedValues:
     errors: dict[str, list[str]]
 
 
-def _printable(value: str) -> str:
+def printable(value: str) -> str:
     """Make a raw value storable as JSON text without hiding what was wrong.
 
     NUL becomes U+2400 (␀) and undecodable bytes become ``\\xNN``.
@@ -426,9 +426,9 @@ def raw_values(headers: Sequence[str], values: Sequence[str]) -> dict[str, Any]:
     """The raw values of a row by header, extras kept under ``__extra__``."""
     raw: dict[str, Any] = {}
     for i, v in enumerate(values[: len(headers)]):
-        raw[headers[i] or f"column_{i + 1}"] = _printable(v)
+        raw[printable(headers[i]) or f"column_{i + 1}"] = printable(v)
     if len(values) > len(headers):
-        raw["__extra__"] = [_printable(v) for v in values[len(headers) :]]
+        raw["__extra__"] = [printable(v) for v in values[len(headers) :]]
     return raw
 
 
@@ -443,9 +443,11 @@ class RowValidator:
         # Errors about a column's raw text are reported under its field's name
         # when it maps to one, like every other field error.
         by_index = {i: name for name, i in columns.positions.items() if i is not None}
-        self.column_names = [by_index.get(i, h) for i, h in enumerate(columns.headers)]
+        self.column_names = [by_index.get(i, printable(h)) for i, h in enumerate(columns.headers)]
         self.fields = [(f.name, columns.positions[f.name], compile_field(f)) for f in schema.fields]
         self.key_fields = list(schema.key)
+        # Decimal keys are compared as numbers: "1.5" and "1.50" are one key.
+        self.decimal_fields = {f.name for f in schema.fields if f.type == FieldType.DECIMAL}
         self.unique_fields = [f.name for f in schema.fields if f.constraints.get("unique")]
 
     def reject(self, line: int, values: Sequence[str], errors: dict[str, list[str]]) -> RejectedValues:
@@ -483,16 +485,25 @@ class RowValidator:
             return self.reject(line, values, {ROW_ERRORS: [f"natural key is longer than {MAX_KEY_LENGTH} characters"]})
         data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         content_hash = hashlib.blake2b(data_json.encode(), digest_size=16).hexdigest()
-        unique_values = {n: _key_text(data[n]) for n in self.unique_fields if data[n] is not None}
+        unique_values = {
+            n: _decimal_key(data[n]) if n in self.decimal_fields else _key_text(data[n])
+            for n in self.unique_fields
+            if data[n] is not None
+        }
         return ValidRow(line, key, data_json, content_hash, data, unique_values, values)
 
     def key_of(self, data: dict[str, Any]) -> str:
-        if len(self.key_fields) == 1:
-            return _key_text(data[self.key_fields[0]])
-        return json.dumps([_key_text(data[k]) for k in self.key_fields], ensure_ascii=False)
+        texts = [_decimal_key(data[k]) if k in self.decimal_fields else _key_text(data[k]) for k in self.key_fields]
+        return texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
 
 
 def _key_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _decimal_key(value: str) -> str:
+    """One text per number: "1.50", "1.5" and "01.5" all give "1.5"."""
+    number = Decimal(value).normalize()
+    return format(number, "f") if number != 0 else "0"

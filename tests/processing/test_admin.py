@@ -309,3 +309,32 @@ def test_the_dashboard_charts_runs_and_rows(sales: Dataset, viewer: Client, csv_
     assert "partially succeeded: 1</title>" in page
     assert "loaded: 1</title>" in page and "rejected: 1</title>" in page
     assert "sales" in page and "Partially Succeeded" in page
+
+
+def test_rows_whose_values_were_replaced_are_not_reloaded_until_edited(
+    sales: Dataset, operator: Client, csv_file: Callable[..., Path]
+) -> None:
+    from processing.services import file_ingest
+
+    with sales_file(csv_file, [sales_row(1, description="a\x00b"), BAD_ROW]).open("rb") as fh:
+        run = file_ingest(dataset=sales, source=fh)
+    nul_row = RejectedRow.objects.get(run=run, line_number=2)
+    bad_row = RejectedRow.objects.get(run=run, line_number=3)
+    assert nul_row.raw["description"] == "a\u2400b"
+
+    response = operator.post(
+        reverse("admin:processing_rejectedrow_changelist"),
+        {"action": "revalidate_and_load", "_selected_action": [nul_row.pk, bad_row.pk]},
+        follow=True,
+    )
+
+    assert "1 row(s) stayed in quarantine" in response.content.decode()
+    assert RejectedRow.objects.filter(pk=nul_row.pk).exists()  # untouched, still to edit
+    assert not Record.objects.filter(key="S1").exists()
+    nul_row.raw = {**nul_row.raw, "description": "ab"}
+    nul_row.save()
+    operator.post(
+        reverse("admin:processing_rejectedrow_changelist"),
+        {"action": "revalidate_and_load", "_selected_action": [nul_row.pk]},
+    )
+    assert Record.objects.get(key="S1").data["description"] == "ab"

@@ -135,7 +135,7 @@ def test_export_records_neutralises_formula_cells_but_not_numbers(
     run_command("export_records", dataset="sales", format="csv", output=str(target))
 
     lines = target.read_text().splitlines()
-    assert lines[0] == "id,timestamp,category,value,quantity,email,country,description,is_active"
+    assert lines[0] == SALES_HEADER
     assert lines[1] == "S1,2024-01-02T03:04:05.000000Z,books,1.50,1,u1@example.com,US,'=HYPERLINK(1),true"
     assert lines[2] == "S2,2024-01-02T03:04:05.000000Z,books,2.50,1,u2@example.com,US,-5,true"
 
@@ -256,3 +256,44 @@ def test_export_records_as_parquet_needs_a_file(sales: Dataset, csv_file: Callab
     table = pq.read_table(target)
     assert table.column("id").to_pylist() == ["S1", "S2"]
     assert table.column("quantity").to_pylist() == [1, 1]
+
+
+def test_ingest_csv_exits_non_zero_when_the_run_fails(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    path = csv_file(SALES_HEADER + ",ID\n" + sales_row(1) + ",x\n")
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exc:
+        call_command("ingest_csv", str(path), dataset="sales", json=True, stdout=out, stderr=io.StringIO())
+
+    assert exc.value.code == 3
+    assert json.loads(out.getvalue())["status"] == "failed"
+
+
+def test_an_export_can_be_ingested_again_as_it_is(
+    sales: Dataset, csv_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    run_command("ingest_csv", str(sales_csv(csv_file, [sales_row(1), sales_row(2, description="-5")])), dataset="sales")
+    target = tmp_path / "records.csv"
+    run_command("export_records", dataset="sales", output=str(target))
+    again = json.loads(run_command("ingest_csv", str(target), dataset="sales", json=True))
+
+    assert (again["status"], again["unchanged"], again["rejected"]) == ("succeeded", 2, 0)
+
+
+def test_rejected_rows_export_keeps_raw_values_and_extra_values(
+    sales: Dataset, csv_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    rows = [
+        "S1,2024-01-02,books,1,-3,a@example.com,US,@team please check,yes",
+        "S2,2024-01-02,books,1,1,b@example.com,US,Größe: 42, Farbe: grün,yes",
+    ]
+    run_id = json.loads(run_command("ingest_csv", str(sales_csv(csv_file, rows)), dataset="sales", json=True))["run_id"]
+    target = tmp_path / "rejected.csv"
+    run_command("export_rejected", run=run_id, output=str(target))
+
+    lines = target.read_text().splitlines()
+    assert lines[1].endswith(",@team please check,yes")
+    assert lines[2].endswith(",Größe: 42, Farbe: grün,yes")
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text("\n".join([lines[0], lines[1].replace(",-3,", ",3,")]) + "\n")
+    run_command("ingest_csv", str(fixed), dataset="sales")
+    assert Record.objects.get(key="S1").data["description"] == "@team please check"

@@ -353,10 +353,31 @@ def test_the_reject_rate_breaker_fails_the_run_and_reports_committed_rows(
     bad = [f"B{i},bad,books,1,1,a@example.com,US,,yes" for i in range(1, 101)]
     run = ingest(sales, csv_file(sales_file(good + bad)), chunk_size=100)
 
+    run.refresh_from_db()  # what is stored, not what the caller holds
     assert run.status == RunStatus.FAILED
     assert run.error == "rejected 50.0% of rows (100 of 200), over the dataset's threshold of 20.0%"
-    assert (run.rows_inserted, run.rows_rejected) == (100, 100)
+    assert (run.rows_read, run.rows_inserted, run.rows_rejected) == (200, 100, 100)
+    assert RejectedRow.objects.filter(run=run).count() == 100
     assert Record.objects.filter(dataset=sales).count() == 100
+
+
+def test_a_small_file_over_the_threshold_keeps_its_rejected_rows(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    sales.reject_threshold = 0.1
+    sales.save()
+    rows = [sales_row(i) for i in range(1, 6)] + [sales_row(i, quantity=-5) for i in range(6, 11)]
+    run = ingest(sales, csv_file(sales_file(rows)))
+
+    run.refresh_from_db()
+    assert (run.status, run.rows_read, run.rows_valid, run.rows_rejected, run.rows_inserted) == (
+        RunStatus.FAILED,
+        10,
+        5,
+        5,
+        0,
+    )
+    assert run.summary["not_loaded"] == 5
+    assert sorted(rejected(run)) == [7, 8, 9, 10, 11]
+    assert not Record.objects.exists()
 
 
 def test_files_move_from_raw_to_archive_and_the_processed_file_is_written(
@@ -440,3 +461,67 @@ def test_a_file_the_given_codec_cannot_read_fails_the_run_with_the_reason(
 
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("the file cannot be read as utf-16:")
+
+
+def test_a_quote_left_open_rejects_the_rows_it_swallowed_instead_of_loading_them(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    rows = [sales_row(1), sales_row(2, description='"she said hi'), sales_row(3), sales_row(4)]
+    run = ingest(sales, csv_file(sales_file(rows)))
+
+    assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+    assert (run.rows_read, run.rows_valid, run.rows_rejected) == (2, 1, 1)
+    assert rejected(run) == {
+        3: {"__row__": ["unreadable CSV: a quote opened on line 3 is never closed; lines 3-5 were read as one value"]}
+    }
+    assert list(Record.objects.values_list("key", flat=True)) == ["S1"]
+
+
+def test_malformed_quoting_rejects_the_row(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    rows = [sales_row(1), sales_row(2, description='"quoted" then more'), sales_row(3)]
+    run = ingest(sales, csv_file(sales_file(rows)))
+
+    assert sorted(rejected(run)) == [3]
+    assert rejected(run)[3]["__row__"][0].startswith("unreadable CSV:")
+    assert Record.objects.filter(dataset=sales).count() == 2
+
+
+def test_undecodable_bytes_in_the_header_do_not_break_the_run(db: None, csv_file: Callable[..., Path]) -> None:
+    schema = {"slug": "notes", "name": "Notes", "key": ["id"], "fields": [{"name": "id", "required": True}]}
+    dataset = dataset_apply(spec=schema_parse(schema)).dataset
+    run = ingest(dataset, csv_file(b"id,comment,caf\xe9\n1,gr\xc3\xbcn,x\n2,ok,y,extra\n"))
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.PARTIALLY_SUCCEEDED, run.error
+    assert run.summary["unknown_columns"] == ["comment", "caf\\xe9"]
+    assert RejectedRow.objects.get(run=run).raw == {"id": "2", "comment": "ok", "caf\\xe9": "y", "__extra__": ["extra"]}
+
+
+def test_decimal_keys_are_compared_as_numbers(db: None, csv_file: Callable[..., Path]) -> None:
+    schema = {
+        "slug": "codes",
+        "name": "Codes",
+        "key": ["code"],
+        "fields": [{"name": "code", "type": "decimal", "required": True}, {"name": "v"}],
+    }
+    dataset = dataset_apply(spec=schema_parse(schema)).dataset
+    run = ingest(dataset, csv_file("code,v\n1.5,a\n1.50,b\n01.5,c\n100,d\n"))
+
+    assert rejected(run) == {
+        3: {"__row__": ["duplicate key, first seen on line 2"]},
+        4: {"__row__": ["duplicate key, first seen on line 2"]},
+    }
+    assert sorted(Record.objects.values_list("key", flat=True)) == ["1.5", "100"]
+
+
+def test_the_key_of_a_dataset_with_data_cannot_change(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    from django.core.exceptions import ValidationError
+
+    ingest(sales, csv_file(sales_file([sales_row(1)])))
+    schema = json.loads(json.dumps(SALES_SCHEMA))
+    schema["key"] = ["id", "country"]
+
+    with pytest.raises(ValidationError, match="its key cannot change to id, country"):
+        dataset_apply(spec=schema_parse(schema))
+    sales.refresh_from_db()
+    assert sales.key_fields == ["id"]

@@ -14,11 +14,14 @@ from processing.models import Run, RunTrigger
 from processing.selectors import run_summary
 from processing.services import file_enqueue, file_ingest, file_preview
 
+RUN_FAILED_EXIT = 3  # 1 is bad input (CommandError); 3 means the run itself failed
+
 
 class Command(DataflowCommand):
     help = (
         "Ingest a CSV file into a dataset: validate every row, upsert valid rows by natural key, "
-        "keep rejected rows with their reasons."
+        "keep rejected rows with their reasons. Exit status: 0 when the run succeeded (possibly with "
+        "rejected rows), 3 when it failed or was cancelled, 1 for bad input."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -61,6 +64,8 @@ class Command(DataflowCommand):
                 if options["dry_run"]:
                     preview = file_preview(source=fh, **common)
                     self._report_preview(preview, options["json"])
+                    if preview.status == "failed":
+                        raise SystemExit(RUN_FAILED_EXIT)
                     return
                 if options["run_async"]:
                     run = file_enqueue(source=fh, trigger=RunTrigger.COMMAND, **common)
@@ -82,6 +87,9 @@ class Command(DataflowCommand):
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from None
         self._report_run(run, options["json"])
+        if run.status in ("failed", "cancelled"):
+            # Scripts and cron jobs must see a failed load as a failure.
+            raise SystemExit(RUN_FAILED_EXIT)
 
     def _report_run(self, run: Run, as_json: bool) -> None:
         summary = run_summary(run)
