@@ -8,6 +8,7 @@ for people.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -112,7 +113,8 @@ def _parse_decimal(spec: FieldSpec) -> Converter:
         v = prep(value)
         if not _DECIMAL_RE.fullmatch(v):
             raise FieldError(f"{value!r} is not a decimal number")
-        if sum(ch.isdigit() for ch in v) > MAX_DECIMAL_DIGITS:
+        # The pattern allows only a sign, digits and one point.
+        if len(v) - (v[0] in "+-") - ("." in v) > MAX_DECIMAL_DIGITS:
             raise FieldError(f"{value!r} has more than {MAX_DECIMAL_DIGITS} digits")
         # Decimals are kept as canonical strings so no precision is lost.
         if _CANONICAL_DECIMAL_RE.fullmatch(v):
@@ -313,31 +315,58 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
     return checks
 
 
-def compile_field(spec: FieldSpec) -> Converter:
-    """Build the function that turns one raw value into a clean value."""
-    transforms = [_TRANSFORMS[t] for t in spec.transforms]
-    nulls = frozenset(("", *spec.null_values))
-    parse = _PARSERS[spec.type](spec)
-    checks = _checks(spec)
-    required = spec.required
+def _fused(steps: Sequence[Callable[[str], str]]) -> Callable[[str], str] | None:
+    """One function applying the transforms in order (None when there are none)."""
+    if not steps:
+        return None
+    if len(steps) == 1:
+        return steps[0]
+    first, *rest = steps
 
+    def run(value: str) -> str:
+        value = first(value)
+        for step in rest:
+            value = step(value)
+        return value
+
+    return run
+
+
+def compile_field(spec: FieldSpec) -> Converter:
+    """Build the function that turns one raw value into a clean value.
+
+    Runs once per value, so what a field does not need (transforms, a parser
+    for text, constraint checks) is left out rather than looped over.
+    """
+    transform = _fused([_TRANSFORMS[t] for t in spec.transforms])
+    nulls = frozenset(("", *spec.null_values))
+    parse = None if spec.type == FieldType.STRING else _PARSERS[spec.type](spec)
+    checks = tuple(_checks(spec)) or None
+    required = spec.required
     blank_is_null = spec.type != FieldType.STRING
 
+    def null() -> None:
+        if required:
+            raise FieldError("this field is required")
+        return None
+
     def convert(value: str) -> Any:
-        is_null = value in nulls
-        for t in transforms:
-            value = t(value)
         # null_values match the value as written or after the transforms;
         # for non-text types spaces alone also mean "no value".
-        if is_null or value in nulls or (blank_is_null and not value.strip()):
-            if required:
-                raise FieldError("this field is required")
-            return None
-        clean = parse(value)
-        for check in checks:
-            message = check(clean)
-            if message:
-                raise FieldError(message)
+        if value in nulls:
+            return null()
+        if transform is not None:
+            value = transform(value)
+            if value in nulls:
+                return null()
+        if blank_is_null and value.isspace():
+            return null()
+        clean = value if parse is None else parse(value)
+        if checks is not None:
+            for check in checks:
+                message = check(clean)
+                if message:
+                    raise FieldError(message)
         return clean
 
     return convert
@@ -395,13 +424,25 @@ def columns_map(schema: SchemaSpec, header: Sequence[str]) -> ColumnMap:
 
 @dataclass(slots=True)
 class ValidRow:
+    """A row that passed validation, in the forms the later steps need.
+
+    ``data`` is not kept: it is ``data_json`` parsed again, for the few
+    places that want a dict (the ORM path, tests). ``processed`` is the row's
+    line of the processed file, rendered here so the loader's side has less
+    to do (see ``chunks.py``).
+    """
+
     line: int
     key: str
     data_json: str
     content_hash: str
-    data: dict[str, Any]
     unique_values: dict[str, str]
     values: list[str]
+    processed: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.data_json)
 
 
 @dataclass(slots=True)
@@ -409,6 +450,9 @@ class RejectedValues:
     line: int
     raw: dict[str, Any]
     errors: dict[str, list[str]]
+
+    def __reduce__(self) -> tuple[type[RejectedValues], tuple[Any, ...]]:
+        return RejectedValues, (self.line, self.raw, self.errors)
 
 
 def _printable(value: str) -> str:
@@ -447,6 +491,9 @@ class RowValidator:
         self.fields = [(f.name, columns.positions[f.name], compile_field(f)) for f in schema.fields]
         self.key_fields = list(schema.key)
         self.unique_fields = [f.name for f in schema.fields if f.constraints.get("unique")]
+        # Positions in [line, *values] of fields whose clean value may be a
+        # bool, which the processed file spells true/false.
+        self.cell_fixes = [i + 1 for i, f in enumerate(schema.fields) if f.type == FieldType.BOOLEAN]
 
     def reject(self, line: int, values: Sequence[str], errors: dict[str, list[str]]) -> RejectedValues:
         return RejectedValues(line, raw_values(self.columns.headers, values), errors)
@@ -455,15 +502,16 @@ class RowValidator:
         if len(values) != self.width:
             return self.reject(line, values, {ROW_ERRORS: [f"expected {self.width} values, got {len(values)}"]})
         errors: dict[str, list[str]] = {}
-        longest = max(map(len, values), default=0)
-        if longest > self.max_field_size:
+        joined = "".join(values)
+        # Only when the whole row is longer than the limit can one value be.
+        if len(joined) > self.max_field_size and max(map(len, values)) > self.max_field_size:
             for header, v in zip(self.column_names, values, strict=True):
                 if len(v) > self.max_field_size:
                     errors.setdefault(header, []).append(
                         f"value is {len(v)} characters long, over the limit of {self.max_field_size}"
                     )
             return self.reject(line, [v[:200] + "…" if len(v) > 200 else v for v in values], errors)
-        if _BAD_CHARS_RE.search("".join(values)):
+        if _BAD_CHARS_RE.search(joined):
             for header, v in zip(self.column_names, values, strict=True):
                 if "\x00" in v:
                     errors.setdefault(header, []).append("contains a NUL byte")
@@ -481,15 +529,37 @@ class RowValidator:
         key = self.key_of(data)
         if len(key) > MAX_KEY_LENGTH:
             return self.reject(line, values, {ROW_ERRORS: [f"natural key is longer than {MAX_KEY_LENGTH} characters"]})
-        data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        content_hash = hashlib.blake2b(data_json.encode(), digest_size=16).hexdigest()
+        data_json = _encode_json(data)
+        content_hash = _blake2b(data_json.encode(), digest_size=16).hexdigest()
         unique_values = {n: _key_text(data[n]) for n in self.unique_fields if data[n] is not None}
-        return ValidRow(line, key, data_json, content_hash, data, unique_values, values)
+        cells = [line, *data.values()]
+        for i in self.cell_fixes:  # csv renders None as "" and numbers as str() already
+            value = cells[i]
+            if value is True or value is False:
+                cells[i] = "true" if value else "false"
+        processed = _render_csv(cells)
+        return ValidRow(line, key, data_json, content_hash, unique_values, values, processed)
 
     def key_of(self, data: dict[str, Any]) -> str:
         if len(self.key_fields) == 1:
             return _key_text(data[self.key_fields[0]])
         return json.dumps([_key_text(data[k]) for k in self.key_fields], ensure_ascii=False)
+
+
+# What json.dumps(data, ensure_ascii=False, separators=(",", ":")) gives,
+# without building a new encoder for every row.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_blake2b = hashlib.blake2b
+
+
+class _Echo:
+    """A file whose ``write`` hands the text back: csv.writer.writerow then returns the line."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+_render_csv = csv.writer(_Echo()).writerow
 
 
 def _key_text(value: Any) -> str:
