@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import pickle
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from tests.conftest import SALES_HEADER, sales_row
 
 pytestmark = pytest.mark.django_db
 
-MODES = pytest.mark.parametrize("use_process", [True, False], ids=["process", "thread"])
+MODES = pytest.mark.parametrize("processes", [2, 1, 0], ids=["two-processes", "one-process", "thread"])
 
 
 def messy_file(csv_file: Callable[..., Path]) -> Path:
@@ -29,15 +31,15 @@ def messy_file(csv_file: Callable[..., Path]) -> Path:
     return csv_file("\n".join([SALES_HEADER, *rows]) + "\n")
 
 
-def collect(dataset: Dataset, path: Path, *, use_process: bool, size: int = 4) -> list[ChunkResult]:
+def collect(dataset: Dataset, path: Path, *, processes: int, size: int = 4) -> list[ChunkResult]:
     schema = schema_spec(dataset.current_schema)
     with path.open("rb") as fh:
         reader = CsvReader(fh, encoding="utf-8", delimiter=",")
         header = reader.read_header()
         assert header is not None
         validator = RowValidator(schema, columns_map(schema, header), 1000)
-        with ValidatedChunks(reader, validator, reader.rows(), size, use_process=use_process) as chunks:
-            assert chunks.use_process is use_process
+        with ValidatedChunks(reader, validator, reader.rows(), size, processes=processes) as chunks:
+            assert chunks.processes == processes
             return list(chunks)
 
 
@@ -57,11 +59,11 @@ def as_plain(results: list[ChunkResult]) -> list[tuple[object, ...]]:
 
 @MODES
 def test_chunks_come_in_file_order_with_their_rows_and_checkpoint_data(
-    sales: Dataset, csv_file: Callable[..., Path], use_process: bool
+    sales: Dataset, csv_file: Callable[..., Path], processes: int
 ) -> None:
     path = messy_file(csv_file)
 
-    results = collect(sales, path, use_process=use_process)
+    results = collect(sales, path, processes=processes)
 
     assert [r.rows for r in results] == [4] * 6 + [1]
     assert [r.is_last for r in results] == [False] * 6 + [True]
@@ -73,14 +75,18 @@ def test_chunks_come_in_file_order_with_their_rows_and_checkpoint_data(
     assert results[-1].last_line == 27  # one record spans two lines
 
 
-def test_a_child_process_gives_exactly_what_a_thread_gives(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+def test_child_processes_give_exactly_what_a_thread_gives(sales: Dataset, csv_file: Callable[..., Path]) -> None:
     path = messy_file(csv_file)
 
-    assert as_plain(collect(sales, path, use_process=True)) == as_plain(collect(sales, path, use_process=False))
+    by_thread = as_plain(collect(sales, path, processes=0))
+
+    assert as_plain(collect(sales, path, processes=1)) == by_thread
+    assert as_plain(collect(sales, path, processes=2)) == by_thread
+    assert as_plain(collect(sales, path, processes=3, size=2)) == as_plain(collect(sales, path, processes=0, size=2))
 
 
 def test_a_chunk_survives_pickling_unchanged(sales: Dataset, csv_file: Callable[..., Path]) -> None:
-    [result] = collect(sales, messy_file(csv_file), use_process=False, size=100)
+    [result] = collect(sales, messy_file(csv_file), processes=0, size=100)
 
     again = pickle.loads(pickle.dumps(result))  # noqa: S301 - our own bytes
 
@@ -91,7 +97,7 @@ def test_a_chunk_survives_pickling_unchanged(sales: Dataset, csv_file: Callable[
 
 @MODES
 def test_an_error_while_reading_reaches_the_caller(
-    sales: Dataset, csv_file: Callable[..., Path], use_process: bool
+    sales: Dataset, csv_file: Callable[..., Path], processes: int
 ) -> None:
     schema = schema_spec(sales.current_schema)
     path = csv_file(SALES_HEADER + "\n")
@@ -107,7 +113,7 @@ def test_an_error_while_reading_reaches_the_caller(
         seen: list[int] = []
         with (
             pytest.raises(LookupError, match="the disk went away"),
-            ValidatedChunks(reader, validator, rows(), 2, use_process=use_process) as chunks,
+            ValidatedChunks(reader, validator, rows(), 2, processes=processes) as chunks,
         ):
             for result in chunks:
                 seen.append(result.rows)
@@ -116,7 +122,7 @@ def test_an_error_while_reading_reaches_the_caller(
 
 
 @MODES
-def test_leaving_early_stops_the_producer(sales: Dataset, csv_file: Callable[..., Path], use_process: bool) -> None:
+def test_leaving_early_stops_the_producer(sales: Dataset, csv_file: Callable[..., Path], processes: int) -> None:
     schema = schema_spec(sales.current_schema)
     path = csv_file("\n".join([SALES_HEADER, *(sales_row(i) for i in range(1, 2001))]) + "\n")
 
@@ -125,15 +131,10 @@ def test_leaving_early_stops_the_producer(sales: Dataset, csv_file: Callable[...
         header = reader.read_header()
         assert header is not None
         validator = RowValidator(schema, columns_map(schema, header), 1000)
-        chunks = ValidatedChunks(reader, validator, reader.rows(), 10, use_process=use_process)
+        chunks = ValidatedChunks(reader, validator, reader.rows(), 10, processes=processes)
         with pytest.raises(RuntimeError, match="stop here"), chunks:
             for _ in chunks:
                 raise RuntimeError("stop here")
 
-    producer = chunks._process if use_process else chunks._thread
-    assert producer is not None
-    if use_process:
-        with pytest.raises(ValueError, match="closed"):  # joined and closed
-            producer.is_alive()  # type: ignore[union-attr]
-    else:
-        assert not producer.is_alive()  # type: ignore[union-attr]
+    assert multiprocessing.active_children() == []
+    assert "pipeline-validate" not in [t.name for t in threading.enumerate()]
