@@ -132,10 +132,16 @@ def _send_end(conn: Connection, end: _End) -> None:
 def default_processes() -> int:
     """Validating processes to use here: 0 means a thread.
 
-    Two where there are two cores (the loader mostly waits for Postgres), none
-    in a daemonic process (a django-q2 worker), which may not have children.
+    Two where there are two cores (the loader mostly waits for Postgres).
+    None in a daemonic process (a django-q2 worker), which may not have
+    children, nor where other threads run (a threaded web server): a fork
+    copies locks those threads may hold.
     """
-    if "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
+    if (
+        "fork" not in multiprocessing.get_all_start_methods()
+        or multiprocessing.current_process().daemon
+        or threading.active_count() > 1
+    ):
         return 0
     return min(MAX_PROCESSES, os.cpu_count() or 1)
 

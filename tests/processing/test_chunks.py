@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import threading
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import pytest
 from ingestion.models import Dataset
 from ingestion.reader import CsvReader, RawRow
 from ingestion.selectors import schema_spec
-from processing.pipeline.chunks import ChunkResult, ValidatedChunks
+from processing.pipeline.chunks import MAX_PROCESSES, ChunkResult, ValidatedChunks, default_processes
 from processing.pipeline.validate import RowValidator, ValidRow, columns_map
 from tests.conftest import SALES_HEADER, sales_row
 
@@ -138,3 +139,16 @@ def test_leaving_early_stops_the_producer(sales: Dataset, csv_file: Callable[...
 
     assert multiprocessing.active_children() == []
     assert "pipeline-validate" not in [t.name for t in threading.enumerate()]
+
+
+def test_it_forks_only_where_that_is_safe() -> None:
+    assert default_processes() == min(MAX_PROCESSES, os.cpu_count() or 1)
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert default_processes() == 0  # another thread may hold a lock the child would need
+    finally:
+        release.set()
+        other.join()
