@@ -142,7 +142,9 @@ def test_leaving_early_stops_the_producer(sales: Dataset, csv_file: Callable[...
 
 
 def test_it_forks_only_where_that_is_safe() -> None:
-    assert default_processes() == min(MAX_PROCESSES, os.cpu_count() or 1)
+    # Earlier tests (a live server, a cluster) may have left threads running here.
+    alone = threading.active_count() == 1
+    assert default_processes() == (min(MAX_PROCESSES, os.cpu_count() or 1) if alone else 0)
 
     release = threading.Event()
     other = threading.Thread(target=release.wait)
