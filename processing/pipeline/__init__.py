@@ -16,6 +16,10 @@ streams a chunk at a time, so memory does not grow with the file:
 6. **write** (``output.py``): append the valid rows to the processed file.
 7. **archive**: move the raw file to ``archive/<dataset>/`` and publish the
    processed file.
+
+Steps 1-3 run ahead in forked child processes (``chunks.ValidatedChunks``;
+a thread where forking is not allowed) while steps 4-6 of the previous
+chunk run against the database in the caller's transaction.
 """
 
 from .run import PipelineAbort, ProgressCallback, pipeline_execute

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -100,6 +101,8 @@ def records_load(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
 
 
 _STAGE = "dataflow_stage"
+# Below this many rows added by a run, stale statistics cost little.
+ANALYZE_MIN_ROWS = 50_000
 
 
 def _load_postgres(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
@@ -116,6 +119,10 @@ def _load_postgres(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
         with cur.cursor.copy(f"COPY {_STAGE} (key, data, content_hash, line) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row((r.key, r.data_json, r.content_hash, r.line))
+        # A temporary table is never analysed by autovacuum: without a row
+        # count the planner takes the stage for larger than it is and hashes
+        # the dataset's every record instead of probing the key index.
+        cur.execute(f"ANALYZE {_STAGE} (key)")
         # Rows whose hash is unchanged are filtered out before the upsert, so
         # they are neither rewritten nor locked.
         cur.execute(
@@ -145,7 +152,27 @@ def _load_postgres(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
             {"dataset": run.dataset_id, "run": run.pk, "schema": run.schema_id, "now": timezone.now()},
         )
         inserted, updated = cur.fetchone()
+        _analyze_when_grown(cur, record, run.rows_inserted + inserted)
     return LoadCounts(inserted, updated, len(rows) - inserted - updated)
+
+
+def _analyze_when_grown(cur: Any, table: str, added: int) -> None:
+    """Refresh the table's statistics when it has doubled since they were taken.
+
+    The merge above must look keys up one index probe at a time. With
+    statistics taken when the table (or the dataset) was small, the planner
+    instead hashes the dataset's every record for every chunk, and a big
+    load slows down with the square of its size; autovacuum only catches up
+    now and then. Doubling keeps this to a handful of ANALYZEs per run.
+    """
+    if added < ANALYZE_MIN_ROWS:
+        return
+    cur.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+    (known,) = cur.fetchone()
+    # The table holds at least the rows this run added: past twice what the
+    # statistics know of, it has at least doubled since they were taken.
+    if added > 2 * max(known, 0):
+        cur.execute(f"ANALYZE {table}")
 
 
 def _load_orm(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:

@@ -11,7 +11,6 @@ import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -19,14 +18,6 @@ from django.core.files import File
 from ingestion.storage import data_storage
 
 from .validate import ValidRow
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class ProcessedWriter:
@@ -46,12 +37,10 @@ class ProcessedWriter:
             self.incomplete = bool(resume_at)
             self.fh = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
             csv.writer(self.fh).writerow(["_line", *self.fields])
-        self.writer = csv.writer(self.fh)
 
     def write(self, rows: Sequence[ValidRow]) -> int:
         """Append rows and flush; returns the file's size for the checkpoint."""
-        fields = self.fields
-        self.writer.writerows([r.line, *(_cell(r.data[f]) for f in fields)] for r in rows)
+        self.fh.write("".join([r.processed for r in rows]))
         self.fh.flush()
         os.fsync(self.fh.fileno())
         return self.fh.tell()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from ingestion.services import raw_file_archive
 from ingestion.storage import data_storage
 
 from ..models import RejectedRow, Run, RunStatus
+from .chunks import ChunkResult, ValidatedChunks
 from .load import KEY_FIELD, SeenValues, records_load
 from .output import ProcessedWriter
 from .validate import ROW_ERRORS, HeaderError, RejectedValues, RowValidator, ValidRow, columns_map, printable
@@ -37,39 +37,6 @@ class PipelineAbort(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass
-class ChunkResult:
-    valid: list[ValidRow] = field(default_factory=list)
-    rejected: list[RejectedValues] = field(default_factory=list)
-    last_line: int = 0
-    rows: int = 0
-
-
-def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[tuple[list[RawRow], bool]]:
-    """Yield ``(chunk, is_last)`` pairs, looking one chunk ahead."""
-    current = list(islice(rows, size))
-    while current:
-        following = list(islice(rows, size))
-        yield current, not following
-        current = following
-
-
-def _validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
-    """Step 3: validate a chunk, keeping the first occurrence of each key within it."""
-    result = ChunkResult(rows=len(rows), last_line=rows[-1].line)
-    validate = validator.validate
-    for row in rows:
-        if row.error:
-            result.rejected.append(validator.reject(row.line, row.values, {ROW_ERRORS: [row.error]}))
-            continue
-        outcome = validate(row.line, row.values)
-        if isinstance(outcome, ValidRow):
-            result.valid.append(outcome)
-        else:
-            result.rejected.append(outcome)
-    return result
 
 
 def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult) -> None:
@@ -200,33 +167,34 @@ def pipeline_execute(
             if skip:
                 rows = islice(rows, skip, None)
             threshold = run.dataset.reject_threshold
-            for chunk, is_last in _chunks(rows, run.chunk_size):
-                result = _validate(validator, chunk)
-                tripped: PipelineAbort | None = None
-                with transaction.atomic():
-                    _check_cancel(run)
-                    _deduplicate(validator, seen, result)
-                    try:
-                        _breaker(run, threshold, result, is_last)
-                    except PipelineAbort as abort:
-                        tripped = abort
+            # Steps 1-3 run a chunk ahead of steps 4-6 (see chunks.py).
+            with ValidatedChunks(reader, validator, rows, run.chunk_size) as chunks:
+                for result in chunks:
+                    tripped: PipelineAbort | None = None
+                    with transaction.atomic():
+                        _check_cancel(run)
+                        _deduplicate(validator, seen, result)
+                        try:
+                            _breaker(run, threshold, result, result.is_last)
+                        except PipelineAbort as abort:
+                            tripped = abort
+                        if tripped is not None:
+                            # Keep this chunk's rejected rows and counters (committed with
+                            # the block), but not its valid rows; the run stops below.
+                            _save_rejected(run, result.rejected)
+                            run.summary["not_loaded"] = len(result.valid)
+                            _count(run, result, writer=None, loaded=False)
+                        else:
+                            counts = records_load(run, result.valid)
+                            _save_rejected(run, result.rejected)
+                            run.rows_inserted += counts.inserted
+                            run.rows_updated += counts.updated
+                            run.rows_unchanged += counts.unchanged
+                            _count(run, result, writer=writer, loaded=True)
                     if tripped is not None:
-                        # Keep this chunk's rejected rows and counters (committed with
-                        # the block), but not its valid rows; the run stops below.
-                        _save_rejected(run, result.rejected)
-                        run.summary["not_loaded"] = len(result.valid)
-                        _count(run, result, reader, writer=None, loaded=False)
-                    else:
-                        counts = records_load(run, result.valid)
-                        _save_rejected(run, result.rejected)
-                        run.rows_inserted += counts.inserted
-                        run.rows_updated += counts.updated
-                        run.rows_unchanged += counts.unchanged
-                        _count(run, result, reader, writer=writer, loaded=True)
-                if tripped is not None:
-                    raise tripped
-                if on_chunk is not None:
-                    on_chunk(run)
+                        raise tripped
+                    if on_chunk is not None:
+                        on_chunk(run)
             if run.rows_read == 0:
                 run.summary["note"] = "the file has a header but no data rows"
         status = RunStatus.PARTIALLY_SUCCEEDED if run.rows_rejected else RunStatus.SUCCEEDED
@@ -258,12 +226,12 @@ def pipeline_execute(
     return run
 
 
-def _count(run: Run, result: ChunkResult, reader: CsvReader, *, writer: ProcessedWriter | None, loaded: bool) -> None:
+def _count(run: Run, result: ChunkResult, *, writer: ProcessedWriter | None, loaded: bool) -> None:
     """Add a chunk to the run's counters and checkpoint, inside its transaction."""
     run.rows_read += result.rows
     run.rows_valid += len(result.valid)
     run.rows_rejected += len(result.rejected)
-    run.bytes_read = reader.bytes.count
+    run.bytes_read = result.bytes_read
     run.checkpoint = {
         "rows": int(run.checkpoint.get("rows", 0)) + result.rows,
         "line": result.last_line,

@@ -1,346 +1,44 @@
 """Validate & transform: turn one raw CSV row into clean data or reasons.
 
-A schema is compiled once per run into one small function per field, so the
-per-row work is a loop over plain callables. Every function takes the raw
-string and returns the clean value or raises ``FieldError`` with a message
-for people.
+The per-field work is compiled once per run (``fields.compile_field``);
+``RowValidator`` applies it to a row and renders what the later steps need.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
-import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator, URLValidator
-
 from ingestion.models import FieldType
-from ingestion.schema import FieldSpec, SchemaSpec
+from ingestion.schema import SchemaSpec
+
+from .fields import INT_MAX, INT_MIN, FieldError, compile_field
+
+__all__ = [
+    "INT_MAX",
+    "INT_MIN",
+    "MAX_KEY_LENGTH",
+    "ROW_ERRORS",
+    "ColumnMap",
+    "FieldError",
+    "HeaderError",
+    "RejectedValues",
+    "RowValidator",
+    "ValidRow",
+    "columns_map",
+    "compile_field",
+    "raw_values",
+]
 
 ROW_ERRORS = "__row__"
 MAX_KEY_LENGTH = 512
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
-MAX_DECIMAL_DIGITS = 40
-TRUE_WORDS = frozenset({"true", "yes", "1", "t", "y"})
-FALSE_WORDS = frozenset({"false", "no", "0", "f", "n"})
-_INT_RE = re.compile(r"[+-]?\d+(?:\.0*)?", re.ASCII)
-_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _BAD_CHARS_RE = re.compile("[\x00\udc80-\udcff]")
-_CANONICAL_DECIMAL_RE = re.compile(r"-?(?:[1-9]\d*|0)(?:\.\d+)?", re.ASCII)
-# A strict subset of what Django's EmailValidator accepts, checked first
-# because the full validator costs ~10 µs a value.
-_SIMPLE_EMAIL_RE = re.compile(
-    r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}",
-    re.ASCII,
-)
-
-
-class FieldError(ValueError):
-    """A value broke a rule; the message is shown to people as is."""
-
-
-Converter = Callable[[str], Any]
-
-_TRANSFORMS: dict[str, Callable[[str], str]] = {
-    "strip": str.strip,
-    "lower": str.lower,
-    "upper": str.upper,
-    "title": str.title,
-    "collapse_whitespace": lambda v: " ".join(v.split()),
-}
-
-
-def _grouping_re(sep: str, point: str) -> re.Pattern[str]:
-    s, p = re.escape(sep), re.escape(point)
-    return re.compile(rf"[+-]?\d{{1,3}}(?:{s}\d{{3}})+(?:{p}\d*)?", re.ASCII)
-
-
-def _number_prep(spec: FieldSpec) -> Callable[[str], str]:
-    """Strip spaces, check and remove thousands separators, normalise the point."""
-    sep = spec.options.get("thousands_separator", "")
-    point = spec.options.get("decimal_separator", ".")
-    grouping = _grouping_re(sep, point) if sep else None
-
-    def prep(value: str) -> str:
-        value = value.strip()
-        if grouping is not None and sep in value:
-            if not grouping.fullmatch(value):
-                raise FieldError(f"misplaced thousands separator {sep!r} in {value!r}")
-            value = value.replace(sep, "")
-        if point != ".":
-            if "." in value:
-                # With a decimal comma, "1.500" most likely means 1500: refuse to guess.
-                raise FieldError(f"{value!r} has a '.' but the decimal separator is {point!r}")
-            value = value.replace(point, ".")
-        return value
-
-    return prep
-
-
-def _parse_integer(spec: FieldSpec) -> Converter:
-    prep = _number_prep(spec)
-
-    def parse(value: str) -> int:
-        if value.isascii() and value.isdigit() and len(value) < 19:
-            return int(value)  # the common case, without the general checks
-        v = prep(value)
-        if not _INT_RE.fullmatch(v):
-            raise FieldError(f"{value!r} is not a whole number")
-        whole = v.split(".", 1)[0]
-        if len(whole.lstrip("+-").lstrip("0")) > 19:
-            raise FieldError(f"{value!r} is out of range for a 64-bit integer")
-        number = int(whole)
-        if not INT_MIN <= number <= INT_MAX:
-            raise FieldError(f"{value!r} is out of range for a 64-bit integer")
-        return number
-
-    return parse
-
-
-def _parse_decimal(spec: FieldSpec) -> Converter:
-    prep = _number_prep(spec)
-
-    def parse(value: str) -> str:
-        v = prep(value)
-        if not _DECIMAL_RE.fullmatch(v):
-            raise FieldError(f"{value!r} is not a decimal number")
-        if sum(ch.isdigit() for ch in v) > MAX_DECIMAL_DIGITS:
-            raise FieldError(f"{value!r} has more than {MAX_DECIMAL_DIGITS} digits")
-        # Decimals are kept as canonical strings so no precision is lost.
-        if _CANONICAL_DECIMAL_RE.fullmatch(v):
-            return v  # already what format(Decimal(v), "f") would give
-        return format(Decimal(v), "f")
-
-    return parse
-
-
-def _parse_float(spec: FieldSpec) -> Converter:
-    prep = _number_prep(spec)
-
-    def parse(value: str) -> float:
-        v = prep(value)
-        if not _FLOAT_RE.fullmatch(v):
-            raise FieldError(f"{value!r} is not a number")
-        number = float(v)
-        if number in (float("inf"), float("-inf")):
-            raise FieldError(f"{value!r} is too large")
-        return number
-
-    return parse
-
-
-def _parse_boolean(spec: FieldSpec) -> Converter:
-    def parse(value: str) -> bool:
-        v = value.strip().lower()
-        if v in TRUE_WORDS:
-            return True
-        if v in FALSE_WORDS:
-            return False
-        raise FieldError(f"{value!r} is not a boolean (use true/false, yes/no, 1/0, t/f, y/n)")
-
-    return parse
-
-
-def _parse_date(spec: FieldSpec) -> Converter:
-    formats = tuple(spec.options.get("formats", ()))
-
-    def parse(value: str) -> str:
-        v = value.strip()
-        try:
-            return date.fromisoformat(v).isoformat()
-        except ValueError:
-            pass
-        for fmt in formats:
-            try:
-                return datetime.strptime(v, fmt).date().isoformat()
-            except ValueError:
-                continue
-        raise FieldError(
-            f"{value!r} is not a date (expected YYYY-MM-DD{' or ' + ', '.join(formats) if formats else ''})"
-        )
-
-    return parse
-
-
-def _utc_text(moment: datetime) -> str:
-    """RFC 3339 in UTC with a fixed 6-digit fraction, so text order is time order."""
-    offset = moment.utcoffset()
-    naive = moment.replace(tzinfo=None)
-    if offset:
-        naive -= offset
-    return naive.isoformat(timespec="microseconds") + "Z"
-
-
-def _parse_datetime(spec: FieldSpec) -> Converter:
-    formats = tuple(spec.options.get("formats", ()))
-    zone = zoneinfo.ZoneInfo(spec.options.get("default_timezone", "UTC"))
-
-    def parse(value: str) -> str:
-        v = value.strip()
-        moment: datetime | None = None
-        try:
-            moment = datetime.fromisoformat(v)
-        except ValueError:
-            for fmt in formats:
-                try:
-                    moment = datetime.strptime(v, fmt)
-                    break
-                except ValueError:
-                    continue
-        if moment is None:
-            raise FieldError(f"{value!r} is not an ISO 8601 date-time")
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=zone)
-        try:
-            return _utc_text(moment)
-        except OverflowError:
-            raise FieldError(f"{value!r} is out of range once converted to UTC") from None
-
-    return parse
-
-
-def _parse_email(spec: FieldSpec) -> Converter:
-    validator = EmailValidator()
-
-    def parse(value: str) -> str:
-        if len(value) <= 254 and _SIMPLE_EMAIL_RE.fullmatch(value) and value.index("@") <= 64:
-            return value
-        try:
-            validator(value)
-        except ValidationError:
-            raise FieldError(f"{value!r} is not a valid email address") from None
-        return value
-
-    return parse
-
-
-def _parse_url(spec: FieldSpec) -> Converter:
-    validator = URLValidator(schemes=["http", "https"])
-
-    def parse(value: str) -> str:
-        try:
-            validator(value)
-        except ValidationError:
-            raise FieldError(f"{value!r} is not a valid http(s) URL") from None
-        return value
-
-    return parse
-
-
-_PARSERS: dict[str, Callable[[FieldSpec], Converter]] = {
-    FieldType.STRING: lambda spec: str,
-    FieldType.INTEGER: _parse_integer,
-    FieldType.DECIMAL: _parse_decimal,
-    FieldType.FLOAT: _parse_float,
-    FieldType.BOOLEAN: _parse_boolean,
-    FieldType.DATE: _parse_date,
-    FieldType.DATETIME: _parse_datetime,
-    FieldType.EMAIL: _parse_email,
-    FieldType.URL: _parse_url,
-}
-
-
-def _bound(spec: FieldSpec, raw: Any) -> Any:
-    """Turn a schema's min/max into a value comparable with parsed values."""
-    if spec.type == FieldType.DECIMAL:
-        return Decimal(str(raw))
-    if spec.type == FieldType.DATE:
-        return date.fromisoformat(raw).isoformat()
-    if spec.type == FieldType.DATETIME:
-        moment = datetime.fromisoformat(raw)
-        zone = zoneinfo.ZoneInfo(spec.options.get("default_timezone", "UTC"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-    return raw
-
-
-def _comparable(spec: FieldSpec) -> Callable[[Any], Any]:
-    """Parsed decimals and datetimes are text; compare them as what they mean."""
-    if spec.type == FieldType.DECIMAL:
-        return Decimal
-    if spec.type == FieldType.DATETIME:
-        return datetime.fromisoformat
-    return lambda v: v
-
-
-def _choice_text(choice: Any) -> str:
-    if isinstance(choice, bool):
-        return "true" if choice else "false"
-    return str(choice)
-
-
-def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
-    """Constraint checks on the parsed value; each returns a message or None."""
-    c = spec.constraints
-    checks: list[Callable[[Any], str | None]] = []
-    as_number = _comparable(spec)
-    if "min" in c:
-        low = _bound(spec, c["min"])
-        checks.append(lambda v: f"must be at least {c['min']}" if as_number(v) < low else None)
-    if "max" in c:
-        high = _bound(spec, c["max"])
-        checks.append(lambda v: f"must be at most {c['max']}" if as_number(v) > high else None)
-    if "min_length" in c:
-        n = c["min_length"]
-        checks.append(lambda v: f"must be at least {n} characters long" if len(str(v)) < n else None)
-    if "max_length" in c:
-        n = c["max_length"]
-        checks.append(lambda v: f"must be at most {n} characters long (got {len(str(v))})" if len(str(v)) > n else None)
-    if "pattern" in c:
-        pattern = re.compile(c["pattern"])
-        checks.append(lambda v: None if pattern.fullmatch(str(v)) else f"{v!r} does not match {c['pattern']!r}")
-    if "choices" in c:
-        allowed = frozenset(str(x) for x in c["choices"]) if spec.type == FieldType.STRING else None
-        choices = c["choices"]
-        if allowed is not None:
-            checks.append(lambda v: None if v in allowed else f"{v!r} is not one of {', '.join(map(str, choices))}")
-        else:
-            # Compare as what the values mean: "1.50" is the choice 1.5.
-            parse_choice = _PARSERS[spec.type](spec)
-            parsed_choices = frozenset(as_number(parse_choice(_choice_text(x))) for x in choices)
-            checks.append(
-                lambda v: (
-                    None if as_number(v) in parsed_choices else f"{v!r} is not one of {', '.join(map(str, choices))}"
-                )
-            )
-    return checks
-
-
-def compile_field(spec: FieldSpec) -> Converter:
-    """Build the function that turns one raw value into a clean value."""
-    transforms = [_TRANSFORMS[t] for t in spec.transforms]
-    nulls = frozenset(("", *spec.null_values))
-    parse = _PARSERS[spec.type](spec)
-    checks = _checks(spec)
-    required = spec.required
-
-    blank_is_null = spec.type != FieldType.STRING
-
-    def convert(value: str) -> Any:
-        is_null = value in nulls
-        for t in transforms:
-            value = t(value)
-        # null_values match the value as written or after the transforms;
-        # for non-text types spaces alone also mean "no value".
-        if is_null or value in nulls or (blank_is_null and not value.strip()):
-            if required:
-                raise FieldError("this field is required")
-            return None
-        clean = parse(value)
-        for check in checks:
-            message = check(clean)
-            if message:
-                raise FieldError(message)
-        return clean
-
-    return convert
 
 
 @dataclass(frozen=True)
@@ -395,13 +93,30 @@ def columns_map(schema: SchemaSpec, header: Sequence[str]) -> ColumnMap:
 
 @dataclass(slots=True)
 class ValidRow:
+    """A row that passed validation, in the forms the later steps need.
+
+    Built once per row and, on the fast path, sent to another process, so
+    it holds strings only: ``data`` is ``data_json`` parsed again and
+    ``values`` is ``raw`` split again (a valid row holds no NUL), for the
+    few places that need them. ``processed`` is the row's line of the
+    processed file.
+    """
+
     line: int
     key: str
     data_json: str
     content_hash: str
-    data: dict[str, Any]
     unique_values: dict[str, str]
-    values: list[str]
+    raw: str
+    processed: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads(self.data_json)
+
+    @property
+    def values(self) -> list[str]:
+        return self.raw.split("\x00")
 
 
 @dataclass(slots=True)
@@ -409,6 +124,9 @@ class RejectedValues:
     line: int
     raw: dict[str, Any]
     errors: dict[str, list[str]]
+
+    def __reduce__(self) -> tuple[type[RejectedValues], tuple[Any, ...]]:
+        return RejectedValues, (self.line, self.raw, self.errors)
 
 
 def printable(value: str) -> str:
@@ -449,6 +167,9 @@ class RowValidator:
         # Decimal keys are compared as numbers: "1.5" and "1.50" are one key.
         self.decimal_fields = {f.name for f in schema.fields if f.type == FieldType.DECIMAL}
         self.unique_fields = [f.name for f in schema.fields if f.constraints.get("unique")]
+        # Positions in [line, *values] of fields whose clean value may be a
+        # bool, which the processed file spells true/false.
+        self.cell_fixes = [i + 1 for i, f in enumerate(schema.fields) if f.type == FieldType.BOOLEAN]
 
     def reject(self, line: int, values: Sequence[str], errors: dict[str, list[str]]) -> RejectedValues:
         return RejectedValues(line, raw_values(self.columns.headers, values), errors)
@@ -457,15 +178,16 @@ class RowValidator:
         if len(values) != self.width:
             return self.reject(line, values, {ROW_ERRORS: [f"expected {self.width} values, got {len(values)}"]})
         errors: dict[str, list[str]] = {}
-        longest = max(map(len, values), default=0)
-        if longest > self.max_field_size:
+        joined = "".join(values)
+        # Only when the whole row is longer than the limit can one value be.
+        if len(joined) > self.max_field_size and max(map(len, values)) > self.max_field_size:
             for header, v in zip(self.column_names, values, strict=True):
                 if len(v) > self.max_field_size:
                     errors.setdefault(header, []).append(
                         f"value is {len(v)} characters long, over the limit of {self.max_field_size}"
                     )
             return self.reject(line, [v[:200] + "…" if len(v) > 200 else v for v in values], errors)
-        if _BAD_CHARS_RE.search("".join(values)):
+        if _BAD_CHARS_RE.search(joined):
             for header, v in zip(self.column_names, values, strict=True):
                 if "\x00" in v:
                     errors.setdefault(header, []).append("contains a NUL byte")
@@ -483,18 +205,41 @@ class RowValidator:
         key = self.key_of(data)
         if len(key) > MAX_KEY_LENGTH:
             return self.reject(line, values, {ROW_ERRORS: [f"natural key is longer than {MAX_KEY_LENGTH} characters"]})
-        data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        content_hash = hashlib.blake2b(data_json.encode(), digest_size=16).hexdigest()
+        data_json = _encode_json(data)
+        content_hash = _blake2b(data_json.encode(), digest_size=16).hexdigest()
         unique_values = {
             n: _decimal_key(data[n]) if n in self.decimal_fields else _key_text(data[n])
             for n in self.unique_fields
             if data[n] is not None
         }
-        return ValidRow(line, key, data_json, content_hash, data, unique_values, values)
+        cells = [line, *data.values()]
+        for i in self.cell_fixes:  # csv renders None as "" and numbers as str() already
+            value = cells[i]
+            if value is True or value is False:
+                cells[i] = "true" if value else "false"
+        processed = _render_csv(cells)
+        raw = "\x00".join(values)  # valid rows never hold NUL, so this splits back exactly
+        return ValidRow(line, key, data_json, content_hash, unique_values, raw, processed)
 
     def key_of(self, data: dict[str, Any]) -> str:
         texts = [_decimal_key(data[k]) if k in self.decimal_fields else _key_text(data[k]) for k in self.key_fields]
         return texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
+
+
+# What json.dumps(data, ensure_ascii=False, separators=(",", ":")) gives,
+# without building a new encoder for every row.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_blake2b = hashlib.blake2b
+
+
+class _Echo:
+    """A file whose ``write`` hands the text back: csv.writer.writerow then returns the line."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
+_render_csv = csv.writer(_Echo()).writerow
 
 
 def _key_text(value: Any) -> str:
