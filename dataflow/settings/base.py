@@ -39,6 +39,12 @@ if _bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^health/"]  # probes talk plain HTTP inside the network
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Overridable for a deployment that must allow more (e.g. an SSO script).
+CONTENT_SECURITY_POLICY = _str("CONTENT_SECURITY_POLICY", "") or (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -69,6 +75,7 @@ MIDDLEWARE = [
     "dataflow.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dataflow.logging.RequestIdMiddleware",
+    "dataflow.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
