@@ -16,7 +16,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import pickle
+
+# Only for its exception type: chunks travel between this process and its own
+# forked children over multiprocessing pipes; nothing from outside is unpickled.
+import pickle  # nosec B403
 import queue
 import threading
 from collections.abc import Callable, Iterator
