@@ -57,3 +57,17 @@ class ProgressBar:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def write_chunks(command: BaseCommand, chunks: Any, output: str | None) -> None:
+    """Write streamed text to ``output`` (a path) or to standard output."""
+    if not output:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        return
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            fh.writelines(chunks)
+    except OSError as exc:
+        raise CommandError(f"Cannot write {output}: {exc.strerror}") from None
+    command.stderr.write(f"Wrote {output}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingestion.management.base import write_chunks
 from ingestion.models import Dataset
 from processing.exports import EXPORT_FORMATS, records_export, records_export_parquet
 
@@ -40,15 +40,4 @@ class Command(BaseCommand):
                 raise CommandError(f"Cannot write {options['output']}: {exc.strerror}") from None
             self.stderr.write(f"Wrote {options['output']}")
             return
-        chunks = records_export(dataset, options["format"])
-        if options["output"]:
-            target = Path(options["output"])
-            try:
-                with target.open("w", encoding="utf-8", newline="") as fh:
-                    fh.writelines(chunks)
-            except OSError as exc:
-                raise CommandError(f"Cannot write {target}: {exc.strerror}") from None
-            self.stderr.write(f"Wrote {target}")
-        else:
-            for chunk in chunks:
-                sys.stdout.write(chunk)
+        write_chunks(self, records_export(dataset, options["format"]), options["output"])

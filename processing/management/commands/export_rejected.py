@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ingestion.management.base import write_chunks
 from processing.exports import EXPORT_FORMATS, rejected_export
 from processing.models import Run
 
@@ -28,15 +27,4 @@ class Command(BaseCommand):
             run = Run.objects.get(pk=options["run"])
         except Run.DoesNotExist:
             raise CommandError(f"There is no run {options['run']}.") from None
-        chunks = rejected_export(run, options["format"])
-        if options["output"]:
-            target = Path(options["output"])
-            try:
-                with target.open("w", encoding="utf-8", newline="") as fh:
-                    fh.writelines(chunks)
-            except OSError as exc:
-                raise CommandError(f"Cannot write {target}: {exc.strerror}") from None
-            self.stderr.write(f"Wrote {target}")
-        else:
-            for chunk in chunks:
-                sys.stdout.write(chunk)
+        write_chunks(self, rejected_export(run, options["format"]), options["output"])
