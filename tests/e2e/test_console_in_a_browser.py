@@ -100,6 +100,9 @@ def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
     assert page.inner_text("[data-counter=inserted]") == "39"
     page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
 
+    # The page reloads itself once the run has ended; wait for that version
+    # (its links carry the final counts) before following a link.
+    page.wait_for_selector("#run-rejected:has-text('Rejected rows (1')", timeout=30_000)
     page.click("#run-rejected")
     page.click("#result_list tbody tr th a")
     page.wait_for_selector("text=is not one of books, toys")
