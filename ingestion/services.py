@@ -12,11 +12,12 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from .audit import audit_record
 from .dialect import EncodingProbe, delimiter_sniff, sample_text, text_encoding
-from .models import AuditAction, Dataset, RawFile, SchemaField, SchemaVersion
+from .models import AuditAction, Dataset, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
 from .schema import SchemaSpec
 from .storage import data_storage, storage_move
 
@@ -232,13 +233,6 @@ def raw_file_archive(*, raw_file: RawFile) -> RawFile:
 
 
 # --- Dataset lifecycle and grants (the REST API's doors) -----------------------------
-# Appended as a section; the imports can join the ones at the top.
-from django.db import IntegrityError  # noqa: E402
-from django.db.models import ProtectedError  # noqa: E402
-
-from .models import DatasetGrant, DatasetRole  # noqa: E402
-
-
 class DatasetConflict(ValidationError):
     """The dataset's state does not allow the change: it exists, holds data, or would lose its last manager."""
 

@@ -29,7 +29,7 @@ from ingestion.storage import data_storage
 from .logcontext import run_context
 from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
 from .pipeline import ProgressCallback, pipeline_execute
-from .pipeline.validate import printable
+from .pipeline.validate import columns_match, printable
 
 logger = logging.getLogger(__name__)
 
@@ -284,16 +284,10 @@ def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str,
     """How the file's header maps to the schema: one entry per field, then unknown columns."""
     with data_storage().open(raw_file.storage_name, "rb") as fh:
         header = CsvReader(fh, encoding=raw_file.encoding, delimiter=raw_file.delimiter).read_header() or []
-    exact = {h: i for i, h in enumerate(header)}
-    folded = {h.strip().lstrip("\ufeff").casefold(): i for i, h in enumerate(header)}
-    used: set[int] = set()
+    match = columns_match(schema, header)
     columns: list[dict[str, Any]] = []
     for f in schema.fields:
-        index = next((exact[h] for h in f.headers if h in exact), None)
-        if index is None:
-            index = next((folded[h.casefold()] for h in f.headers if h.casefold() in folded), None)
-        if index is not None:
-            used.add(index)
+        index = match.positions[f.name]
         columns.append(
             {
                 "field": f.name,
@@ -305,8 +299,7 @@ def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str,
         )
     columns.extend(
         {"field": None, "type": None, "required": False, "header": printable(h), "status": "unknown"}
-        for i, h in enumerate(header)
-        if i not in used and h.strip()
+        for h in match.unknown
     )
     return columns
 
@@ -507,7 +500,7 @@ def rejected_rows_reload(
     if not rows:
         raise ValidationError("Select at least one rejected row of this run.")
     lossy = [r for r in rows if rejected_row_is_lossy(r)]
-    rows = [r for r in rows if not rejected_row_is_lossy(r)]
+    rows = [r for r in rows if r not in lossy]
     if not rows:
         raise ValidationError(
             f"{len(lossy)} selected row(s) still hold values that were replaced when they were quarantined "

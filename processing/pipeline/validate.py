@@ -59,18 +59,34 @@ def _norm_header(h: str) -> str:
     return h.strip().lstrip("\ufeff").casefold()
 
 
-def columns_map(schema: SchemaSpec, header: Sequence[str]) -> ColumnMap:
-    """Map file headers to schema fields; exact names first, then ignoring case and spaces."""
+@dataclass(frozen=True)
+class ColumnMatch:
+    """How a header row lines up with a schema, problems included (never raises)."""
+
+    headers: tuple[str, ...]
+    positions: dict[str, int | None]  # field name -> column index (None: column absent)
+    unknown: tuple[str, ...]
+    missing_required: tuple[str, ...]
+    missing_optional: tuple[str, ...]
+    duplicate: str | None  # the first duplicate column, described
+
+
+def columns_match(schema: SchemaSpec, header: Sequence[str]) -> ColumnMatch:
+    """Match file headers to schema fields; exact names first, then ignoring case and spaces."""
     headers = tuple(header)
     seen: dict[str, int] = {}
+    duplicate: str | None = None
     for i, h in enumerate(headers):
         n = _norm_header(h)
         if n == "":
             continue
         if n in seen:
-            raise HeaderError(f"duplicate column {h.strip()!r} (columns {seen[n] + 1} and {i + 1})")
+            duplicate = duplicate or f"{h.strip()!r} (columns {seen[n] + 1} and {i + 1})"
+            continue
         seen[n] = i
-    exact = {h: i for i, h in enumerate(headers)}
+    exact: dict[str, int] = {}
+    for i, h in enumerate(headers):
+        exact.setdefault(h, i)
     positions: dict[str, int | None] = {}
     used: set[int] = set()
     missing_required: list[str] = []
@@ -84,11 +100,19 @@ def columns_map(schema: SchemaSpec, header: Sequence[str]) -> ColumnMap:
             (missing_required if f.required else missing_optional).append(f.headers[0])
         else:
             used.add(index)
-    if missing_required:
-        names = ", ".join(repr(n) for n in missing_required)
-        raise HeaderError(f"missing required column{'s' if len(missing_required) > 1 else ''} {names}")
     unknown = tuple(h for i, h in enumerate(headers) if i not in used and h.strip())
-    return ColumnMap(headers, positions, unknown, tuple(missing_optional))
+    return ColumnMatch(headers, positions, unknown, tuple(missing_required), tuple(missing_optional), duplicate)
+
+
+def columns_map(schema: SchemaSpec, header: Sequence[str]) -> ColumnMap:
+    """The column map a run reads with; a duplicate or missing required column is a ``HeaderError``."""
+    match = columns_match(schema, header)
+    if match.duplicate:
+        raise HeaderError(f"duplicate column {match.duplicate}")
+    if match.missing_required:
+        names = ", ".join(repr(n) for n in match.missing_required)
+        raise HeaderError(f"missing required column{'s' if len(match.missing_required) > 1 else ''} {names}")
+    return ColumnMap(match.headers, match.positions, match.unknown, match.missing_optional)
 
 
 @dataclass(slots=True)
