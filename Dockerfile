@@ -25,6 +25,7 @@ COPY --chown=dataflow:dataflow . /app
 USER dataflow
 # Static files are collected into the image; SECRET_KEY is only needed to load settings here.
 RUN SECRET_KEY=collectstatic-only JWT_SIGNING_KEY=collectstatic-only-not-a-real-signing-key \
+    ENCRYPTION_KEYS=Y29sbGVjdHN0YXRpYy1vbmx5LW5vdC1hLXJlYWwtayE= \
     DATA_DIR=/tmp/build-data python manage.py collectstatic --noinput -v0
 VOLUME ["/data"]
 EXPOSE 8000

@@ -38,7 +38,8 @@ export DATA_DIR="$work/data"
 export DATABASE_URL="${FUZZ_DATABASE_URL:-sqlite:///$work/fuzz.sqlite3}"
 SECRET_KEY="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')"
 JWT_SIGNING_KEY="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')"
-export SECRET_KEY JWT_SIGNING_KEY
+ENCRYPTION_KEYS="$("$PY" -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())')"
+export SECRET_KEY JWT_SIGNING_KEY ENCRYPTION_KEYS
 export JWT_ACCESS_LIFETIME_MINUTES=240
 # Fuzzing sends many requests quickly; throttling is tested by the test suite.
 export API_THROTTLE_ANON=100000/minute API_THROTTLE_USER=100000/minute

@@ -21,6 +21,9 @@ if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.
     "$VENV/bin/python" -m pip install --quiet -r requirements-dev.txt
     touch "$stamp"
 fi
+fernet_key() {
+    "$VENV/bin/python" -c 'import base64, secrets; print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'
+}
 if [ ! -f .env ]; then
     secret="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(50))')"
     password="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))')"
@@ -29,6 +32,7 @@ if [ ! -f .env ]; then
         -e "s|^DEMO_ADMIN_PASSWORD=.*|DEMO_ADMIN_PASSWORD=$password|" \
         -e "s|^HTTPS=.*|HTTPS=false|" \
         -e "s|^JWT_SIGNING_KEY=.*|JWT_SIGNING_KEY=$jwt_key|" \
+        -e "s|^ENCRYPTION_KEYS=.*|ENCRYPTION_KEYS=$(fernet_key)|" \
         .env.example > .env
     echo "Wrote .env with a fresh SECRET_KEY and admin password (edit it to change settings)."
 fi
@@ -39,5 +43,13 @@ if ! grep -q '^JWT_SIGNING_KEY=.' .env; then
         sed -i "s|^JWT_SIGNING_KEY=.*|JWT_SIGNING_KEY=$jwt_key|" .env
     else
         echo "JWT_SIGNING_KEY=$jwt_key" >> .env
+    fi
+fi
+if ! grep -q '^ENCRYPTION_KEYS=.' .env; then
+    # A .env written before HTTP sources existed: give it an encryption key.
+    if grep -q '^ENCRYPTION_KEYS=' .env; then
+        sed -i "s|^ENCRYPTION_KEYS=.*|ENCRYPTION_KEYS=$(fernet_key)|" .env
+    else
+        echo "ENCRYPTION_KEYS=$(fernet_key)" >> .env
     fi
 fi

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import BASE_DIR, env
 from .env import env_bool as _bool
+from .env import env_float as _float
 from .env import env_int as _int
 from .env import env_list as _list
 from .env import env_required as _required
@@ -184,6 +186,58 @@ DATAFLOW = {
     # Local scratch space for files being written (processed output).
     "WORK_DIR": DATA_DIR / "work",
 }
+
+# --- HTTP sources, push ingestion and notifications ----------------------------
+# Fernet keys (comma-separated, newest first) that encrypt sources' secrets
+# at rest. The first encrypts; all of them decrypt, so a key can rotate:
+# put the new key first, run `manage.py rotate_source_secrets`, then drop
+# the old one. Generate one with `manage.py generate_encryption_key`.
+ENCRYPTION_KEYS = _list("ENCRYPTION_KEYS", [])
+if not ENCRYPTION_KEYS:
+    _required("ENCRYPTION_KEYS")
+for _key in ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "ENCRYPTION_KEYS holds a value that is not a Fernet key (32 bytes, url-safe base64); "
+            "generate one with `python manage.py generate_encryption_key`"
+        ) from None
+SOURCES = {
+    "CONNECT_TIMEOUT": _float("SOURCE_CONNECT_TIMEOUT", 10.0, minimum=0.01),
+    "READ_TIMEOUT": _float("SOURCE_READ_TIMEOUT", 30.0, minimum=0.01),
+    # Wall-clock limit for one whole pull (every page, retry and wait).
+    "DEADLINE": _float("SOURCE_DEADLINE", 600.0, minimum=0.1),
+    # Retries per request after a connection error, 429 or 5xx.
+    "MAX_RETRIES": _int("SOURCE_MAX_RETRIES", 4),
+    # Exponential backoff: BACKOFF_BASE * 2**attempt seconds, with jitter, at most BACKOFF_MAX.
+    "BACKOFF_BASE": _float("SOURCE_BACKOFF_BASE", 1.0),
+    "BACKOFF_MAX": _float("SOURCE_BACKOFF_MAX", 60.0),
+    # A Retry-After longer than this is cut down to it.
+    "RETRY_AFTER_MAX": _float("SOURCE_RETRY_AFTER_MAX", 120.0),
+    # Largest response body, enforced while streaming.
+    "MAX_RESPONSE_BYTES": _int("SOURCE_MAX_RESPONSE_BYTES", 50 * 1024 * 1024, minimum=1),
+    "MAX_REDIRECTS": _int("SOURCE_MAX_REDIRECTS", 5),
+    # Networks (CIDR) a source or webhook may reach although they are private,
+    # loopback or reserved, e.g. "10.20.0.0/16" for an on-premise API.
+    "ALLOWED_NETWORKS": _list("SOURCE_ALLOWED_NETWORKS", []),
+}
+# Pushed batches up to this many rows are processed within the request.
+PUSH_SYNC_MAX_ROWS = _int("PUSH_SYNC_MAX_ROWS", 1000, minimum=0)
+# Largest pushed request body in bytes.
+PUSH_MAX_BYTES = _int("PUSH_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
+# Notified for every dataset when a run fails (besides each dataset's own).
+NOTIFY_WEBHOOKS = _list("NOTIFY_WEBHOOKS", [])
+NOTIFY_EMAILS = _list("NOTIFY_EMAILS", [])
+NOTIFY_ON_SUCCESS = _bool("NOTIFY_ON_SUCCESS", False)
+NOTIFY_TIMEOUT = _float("NOTIFY_TIMEOUT", 5.0, minimum=0.01)
+EMAIL_BACKEND = _str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = _str("EMAIL_HOST", "localhost")
+EMAIL_PORT = _int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = _bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = _str("DEFAULT_FROM_EMAIL", "dataflow@localhost")
 
 # --- Local demo (make run) ----------------------------------------------------
 DEMO_ADMIN_USERNAME = _str("DEMO_ADMIN_USERNAME", "admin")

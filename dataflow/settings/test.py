@@ -14,6 +14,13 @@ os.environ.setdefault(
     "JWT_SIGNING_KEY", "test-only-jwt-signing-key-not-for-production-0123456789"
 )  # the test client and live server speak plain HTTP
 
+# A fixed Fernet key (urlsafe base64 of 32 bytes) for the tests only.
+os.environ.setdefault("ENCRYPTION_KEYS", "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTAxMjM0NTY=")
+# The tests' HTTP servers listen on loopback; SSRF tests switch this off.
+os.environ.setdefault("SOURCE_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+os.environ.setdefault("SOURCE_BACKOFF_BASE", "0.01")
+os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+
 from .base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
