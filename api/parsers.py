@@ -12,6 +12,7 @@ upload is never read into memory.
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import math
 from typing import IO, Any
@@ -81,3 +82,18 @@ class CSVBodyParser(BaseParser):
 
     def parse(self, stream: IO[bytes], media_type: str | None = None, parser_context: Any = None) -> Any:
         return stream
+
+
+class JSONStreamParser(BaseParser):
+    """An ``application/json`` body passed on unread, for views that stream it (push ingestion)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream: IO[bytes], media_type: str | None = None, parser_context: Any = None) -> Any:
+        return stream if stream is not None else io.BytesIO()
+
+
+class NDJSONStreamParser(JSONStreamParser):
+    """An NDJSON body (one JSON value per line), passed on unread."""
+
+    media_type = "application/x-ndjson"

@@ -11,8 +11,10 @@ from .views.datasets import SLUG_REGEX, DatasetViewSet
 from .views.exports import ExportView
 from .views.grants import GrantViewSet
 from .views.openapi import DatasetOpenAPIView
+from .views.push import IngestView
 from .views.records import RecordViewSet
 from .views.runs import RunViewSet
+from .views.sources import SourceViewSet
 from .views.uploads import UploadView
 
 app_name = "api"
@@ -21,6 +23,7 @@ router = SimpleRouter()
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("runs", RunViewSet, basename="run")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("sources", SourceViewSet, basename="source")
 
 DATASET = f"datasets/(?P<slug>{SLUG_REGEX})"
 
@@ -32,6 +35,7 @@ urlpatterns = [
     re_path(rf"^{DATASET}/records/$", RecordViewSet.as_view({"get": "page"}), name="record-list"),
     re_path(rf"^{DATASET}/records/(?P<key>.+)/$", RecordViewSet.as_view({"get": "retrieve"}), name="record-detail"),
     re_path(rf"^{DATASET}/uploads/$", UploadView.as_view(), name="dataset-uploads"),
+    re_path(rf"^{DATASET}/ingest/$", IngestView.as_view(), name="dataset-ingest"),
     re_path(rf"^{DATASET}/export/$", ExportView.as_view(), name="dataset-export"),
     re_path(rf"^{DATASET}/openapi\.json$", DatasetOpenAPIView.as_view(), name="dataset-openapi"),
     re_path(rf"^{DATASET}/grants/$", GrantViewSet.as_view({"get": "list", "post": "create"}), name="grant-list"),

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 
 from .models import AuditEvent, Dataset, DatasetGrant, RawFile, SchemaField, SchemaVersion
 from .schema import schema_loads
-from .services import dataset_apply
+from .services import dataset_apply, notify_emails_clean, notify_webhooks_clean
 
 
 def _pretty(value: object) -> SafeString:
@@ -60,13 +60,54 @@ class SchemaImportForm(forms.Form):
     schema_file = forms.FileField(help_text="A dataset schema file (JSON). Changed fields create a new schema version.")
 
 
+class DatasetForm(forms.ModelForm):
+    """The editable parts of a dataset; notification targets are checked here."""
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "name",
+            "description",
+            "delimiter",
+            "reject_threshold",
+            "notify_webhooks",
+            "notify_emails",
+            "notify_on_success",
+            "notify_reject_rate",
+        ]
+
+    def clean_notify_webhooks(self) -> list[str]:
+        try:
+            return notify_webhooks_clean(self.cleaned_data.get("notify_webhooks"))
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+
+    def clean_notify_emails(self) -> list[str]:
+        try:
+            return notify_emails_clean(self.cleaned_data.get("notify_emails"))
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+
+
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
+    form = DatasetForm
     change_form_template = "admin/ingestion/dataset/change_form.html"
     change_list_template = "admin/ingestion/dataset/change_list.html"
     list_display = ("slug", "name", "key_fields", "schema_version", "reject_threshold", "updated_at")
     search_fields = ("slug", "name")
-    fields = ("slug", "name", "description", "key_fields", "delimiter", "reject_threshold", "current_fields")
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "description", "key_fields", "delimiter", "reject_threshold")}),
+        (
+            "Notifications",
+            {
+                "fields": ("notify_webhooks", "notify_emails", "notify_on_success", "notify_reject_rate"),
+                "description": "Failed runs are always notified to these targets (and to NOTIFY_WEBHOOKS / "
+                'NOTIFY_EMAILS). Lists are JSON, e.g. ["https://hooks.example.com/dataflow"].',
+            },
+        ),
+        (None, {"fields": ("current_fields",)}),
+    )
     readonly_fields = ("slug", "key_fields", "current_fields")
     inlines = [SchemaVersionInline, DatasetGrantInline]
 

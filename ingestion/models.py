@@ -38,6 +38,21 @@ class Dataset(models.Model):
     current_schema = models.ForeignKey(
         "SchemaVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    notify_webhooks = models.JSONField(
+        default=list, blank=True, help_text="URLs that receive a JSON POST when a run of this dataset fails."
+    )
+    notify_emails = models.JSONField(
+        default=list, blank=True, help_text="Addresses emailed when a run of this dataset fails."
+    )
+    notify_on_success = models.BooleanField(
+        default=False, help_text="Also notify when a run succeeds (or partially succeeds)."
+    )
+    notify_reject_rate = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Also notify when a run rejects more than this share of its rows (0 to 1). Empty: never.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,9 +125,14 @@ class RawFile(models.Model):
         RAW = "raw"
         ARCHIVED = "archived"
 
+    class Format(models.TextChoices):
+        CSV = "csv"
+        NDJSON = "ndjson", "NDJSON (one JSON object per line)"
+
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="raw_files")
     storage_name = models.CharField(max_length=300, unique=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.RAW)
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.CSV)
     sha256 = models.CharField(max_length=64, db_index=True)
     size = models.BigIntegerField()
     original_name = models.CharField(max_length=255, blank=True)
@@ -120,7 +140,7 @@ class RawFile(models.Model):
     encoding_confidence = models.CharField(
         max_length=16, blank=True, help_text="'exact' when the file decodes cleanly, otherwise how it was chosen."
     )
-    delimiter = models.CharField(max_length=1)
+    delimiter = models.CharField(max_length=1, blank=True, help_text="Empty for NDJSON files.")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -182,6 +202,11 @@ class AuditAction(models.TextChoices):
     RUN_REPLAYED = "run_replayed"
     RUN_CANCELLED = "run_cancelled"
     REJECTED_ROWS_FIXED = "rejected_rows_fixed"
+    SOURCE_CREATED = "source_created"
+    SOURCE_CHANGED = "source_changed"
+    SOURCE_DELETED = "source_deleted"
+    SOURCE_PULLED = "source_pulled"
+    ROWS_PUSHED = "rows_pushed"
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
 
@@ -208,3 +233,108 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action}"
+
+
+class Source(models.Model):
+    """An HTTP JSON API that a dataset pulls records from, on demand or on a schedule.
+
+    The secret (bearer token, API key or password) is stored encrypted with
+    ``ENCRYPTION_KEYS`` (see ``ingestion.crypto``) and never shown again.
+    """
+
+    class Method(models.TextChoices):
+        GET = "GET"
+        POST = "POST"
+
+    class Auth(models.TextChoices):
+        NONE = "none", "No authentication"
+        BEARER = "bearer", "Bearer token"
+        API_KEY_HEADER = "api_key_header", "API key in a header"
+        API_KEY_QUERY = "api_key_query", "API key in the query string"
+        BASIC = "basic", "HTTP basic"
+
+    class Pagination(models.TextChoices):
+        NONE = "none", "None (one request)"
+        PAGE = "page", "Page number (stop on an empty page)"
+        OFFSET = "offset", "Offset and limit"
+        CURSOR = "cursor", "Cursor from the response"
+        NEXT_URL = "next_url", "Next-page URL in the response"
+        LINK_HEADER = "link_header", "Link header (RFC 8288)"
+
+    class Schedule(models.TextChoices):
+        NONE = "none", "Not scheduled"
+        INTERVAL = "interval", "Every N minutes"
+        CRON = "cron", "Cron expression"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="sources")
+    name = models.SlugField(max_length=64, unique=True, help_text="Used by `manage.py pull_source NAME`.")
+    url = models.CharField(max_length=2000, help_text="http or https URL of the first page.")
+    method = models.CharField(max_length=4, choices=Method.choices, default=Method.GET)
+    params = models.JSONField(default=dict, blank=True, help_text="Query parameters sent with every request.")
+    headers = models.JSONField(
+        default=dict, blank=True, help_text="Extra request headers (not secret: put credentials in the auth fields)."
+    )
+    body = models.JSONField(null=True, blank=True, help_text="JSON body sent with POST requests.")
+
+    auth = models.CharField(max_length=16, choices=Auth.choices, default=Auth.NONE)
+    auth_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The API key's header or query parameter name, or the basic-auth username.",
+    )
+    secret_encrypted = models.TextField(blank=True, help_text="The token, key or password, encrypted.")
+
+    records_path = models.CharField(
+        max_length=200, blank=True, help_text="Dotted path to the list of records; empty when the body is the list."
+    )
+    pagination = models.CharField(max_length=16, choices=Pagination.choices, default=Pagination.NONE)
+    page_param = models.CharField(
+        max_length=100, default="page", help_text="Query parameter carrying the page number, offset or cursor."
+    )
+    size_param = models.CharField(
+        max_length=100, blank=True, help_text="Query parameter carrying the page size or limit (empty: not sent)."
+    )
+    page_size = models.PositiveIntegerField(default=100, validators=[MinValueValidator(1)])
+    first_page = models.IntegerField(default=1, help_text="Number of the first page (page pagination).")
+    next_path = models.CharField(
+        max_length=200, blank=True, help_text="Dotted path to the next cursor or next-page URL in the response."
+    )
+    max_pages = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1)])
+    max_records = models.PositiveIntegerField(default=1_000_000, validators=[MinValueValidator(1)])
+
+    cursor_field = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Incremental pulls: the record field whose largest value is kept as the watermark.",
+    )
+    watermark_param = models.CharField(
+        max_length=100, blank=True, help_text="Query parameter that sends the stored watermark."
+    )
+    watermark = models.CharField(
+        max_length=500, blank=True, help_text="The largest cursor value loaded so far; empty: pull everything."
+    )
+    watermark_updated_at = models.DateTimeField(null=True, blank=True)
+
+    schedule = models.CharField(max_length=16, choices=Schedule.choices, default=Schedule.NONE)
+    interval_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    cron = models.CharField(max_length=100, blank=True, help_text="e.g. '15 * * * *' (minute hour day month weekday).")
+    enabled = models.BooleanField(default=True, help_text="Scheduled pulls run only while enabled.")
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    @property
+    def schedule_name(self) -> str:
+        """The name of this source's django-q2 schedule."""
+        return f"source:{self.pk}"

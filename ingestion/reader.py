@@ -1,4 +1,4 @@
-"""Reading CSV files: decode a raw file and yield its rows with their line numbers.
+"""Reading raw files (CSV or NDJSON): decode them and yield rows with their line numbers.
 
 The line number of a row is the 1-based physical line on which it starts,
 the header being line 1, so quoted values with embedded newlines keep the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -107,3 +108,79 @@ class CsvReader:
             previous = reader.line_num
             if values:
                 yield RawRow(line, values)
+
+
+def json_text(value: object) -> str:
+    """A JSON value as the text the validator reads: null is empty, nested values stay JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class NdjsonReader:
+    """Streams rows out of an NDJSON file (one JSON object per line).
+
+    The header is every key seen in the file, in order of first appearance,
+    found in a first streaming pass; each row gives its object's values in
+    header order, a missing key reading as empty (null). A line that is not
+    a JSON object becomes a row with an error, so it is rejected with its
+    reason and its line number, never dropped. Line numbers are physical
+    lines, the first record being line 1.
+    """
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source = source
+        self.bytes = CountingReader(source)
+        self.header: list[str] | None = None
+        self.header_line = 0
+
+    def read_header(self) -> list[str]:
+        keys: dict[str, None] = {}
+        for raw in self.source:
+            line = raw.strip()
+            if not line.startswith(b"{"):
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                keys.update(dict.fromkeys(obj))
+        self.source.seek(0)
+        self.header = list(keys)
+        return self.header
+
+    def rows(self) -> Iterator[RawRow]:
+        header = self.header if self.header is not None else self.read_header()
+        text = io.TextIOWrapper(io.BufferedReader(self.bytes, 1 << 20), encoding="utf-8", errors="surrogateescape")
+        for number, raw in enumerate(text, start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                yield RawRow(number, [], f"not valid JSON ({exc.args[0] if exc.args else exc}): {_excerpt(line)}")
+                continue
+            if not isinstance(obj, dict):
+                kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(obj), "a number")
+                if obj is None:
+                    kind = "null"
+                yield RawRow(number, [], f"a record must be a JSON object, this line holds {kind}: {_excerpt(line)}")
+                continue
+            yield RawRow(number, [json_text(obj.get(k)) for k in header])
+
+
+def reader_open(source: IO[bytes], *, format: str, encoding: str, delimiter: str) -> CsvReader | NdjsonReader:
+    """The reader for a raw file's format ("csv" or "ndjson")."""
+    if format == "ndjson":
+        return NdjsonReader(source)
+    return CsvReader(source, encoding=encoding, delimiter=delimiter)

@@ -151,13 +151,19 @@ def raw_file_receive(
     encoding: str | None = None,
     delimiter: str | None = None,
     max_size: int | None = None,
+    format: str = RawFile.Format.CSV,
 ) -> RawFile:
     """Store an incoming file under ``raw/`` and describe it.
 
     The SHA-256, size and encoding are computed in the same single pass that
     writes the file. ``encoding`` and ``delimiter`` override detection; the
-    dataset's own delimiter wins over sniffing.
+    dataset's own delimiter wins over sniffing. NDJSON files (HTTP pulls and
+    pushed rows) are UTF-8 by definition and have no delimiter.
     """
+    if format not in RawFile.Format.values:
+        raise ValidationError(f"Unknown file format {format!r}.")
+    if format == RawFile.Format.NDJSON:
+        encoding, delimiter = "utf-8", None
     if encoding:
         try:
             encoding = text_encoding(encoding)
@@ -168,7 +174,7 @@ def raw_file_receive(
     limit = max_size if max_size is not None else settings.DATAFLOW["MAX_UPLOAD_SIZE"]
     storage = data_storage()
     reader = _DigestingReader(source, limit)
-    name = f"raw/{dataset.slug}/{uuid.uuid4().hex}.csv"
+    name = f"raw/{dataset.slug}/{uuid.uuid4().hex}.{format}"
     try:
         stored_name = storage.save(name, File(io.BufferedReader(reader, 1 << 20), name=name))
     except BaseException:
@@ -180,10 +186,13 @@ def raw_file_receive(
         how = "given"
     else:
         encoding, how = reader.probe.encoding()
-    if not delimiter:
+    if format == RawFile.Format.NDJSON:
+        delimiter = ""
+    elif not delimiter:
         delimiter = dataset.delimiter or delimiter_sniff(sample_text(bytes(reader.probe.sample), encoding))
     return RawFile.objects.create(
         dataset=dataset,
+        format=format,
         storage_name=stored_name,
         sha256=reader.sha256.hexdigest(),
         size=reader.size,
@@ -334,3 +343,33 @@ def dataset_grant_delete(*, grant: DatasetGrant, actor: Any = None) -> None:
     details = {"grantee": grantee, "role": grant.role, "grant": grant.pk}
     grant.delete()
     audit_record(action=AuditAction.GRANT_DELETED, actor=actor, dataset=grant.dataset, details=details)
+
+
+# --- Notification targets -------------------------------------------------------------
+def notify_webhooks_clean(value: Any) -> list[str]:
+    """A list of webhook URLs, each an allowed http(s) destination (``ValidationError`` otherwise)."""
+    from .http.guard import url_validate
+
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("Enter a JSON list of URLs.")
+    for url in value:
+        try:
+            url_validate(url, settings.SOURCES["ALLOWED_NETWORKS"])
+        except ValueError as exc:
+            raise ValidationError(f"{url}: {exc}") from None
+    return value
+
+
+def notify_emails_clean(value: Any) -> list[str]:
+    """A list of email addresses (``ValidationError`` otherwise)."""
+    from django.core.validators import validate_email
+
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("Enter a JSON list of email addresses.")
+    for address in value:
+        validate_email(address)
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from ingestion.models import Dataset, RawFile, SchemaVersion
+from ingestion.models import Dataset, RawFile, SchemaVersion, Source
 
 
 class RunStatus(models.TextChoices):
@@ -36,12 +36,23 @@ class RunTrigger(models.TextChoices):
 class Run(models.Model):
     """One pass of the pipeline over one raw file: the source of truth for a job.
 
+    A run of an HTTP source first fetches its file (``raw_file`` is empty
+    until then), then processes it like an upload.
+
     Counters and ``checkpoint`` are written in the same transaction as each
     chunk's rows, so they always describe what is committed.
     """
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
     raw_file = models.ForeignKey(RawFile, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    source = models.ForeignKey(
+        Source,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        help_text="The HTTP source this run pulls from; its file exists once the pull has fetched it.",
+    )
     schema = models.ForeignKey(SchemaVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
     trigger = models.CharField(max_length=16, choices=RunTrigger.choices, default=RunTrigger.COMMAND)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from ingestion.audit import audit_record
 from ingestion.models import AuditAction, Dataset, RawFile
-from ingestion.reader import CsvReader
+from ingestion.reader import CsvReader, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
 from ingestion.services import raw_file_archive, raw_file_discard, raw_file_receive
@@ -28,8 +28,10 @@ from ingestion.storage import data_storage
 
 from .logcontext import run_context
 from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
+from .notifications import run_finished_notify
 from .pipeline import ProgressCallback, pipeline_execute
 from .pipeline.validate import columns_match, printable
+from .sources import run_fetch, source_pull
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +134,14 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
         if not _claim(run_id, resume=resume):
             logger.info("run not claimed: already taken or ended")
             return None
-        run = _run_execute_claimed(run_id, on_chunk)
+        try:
+            run = _run_execute_claimed(run_id, on_chunk)
+        except BaseException:
+            run = Run.objects.get(pk=run_id)
+            if run.status == RunStatus.FAILED:  # the pipeline recorded its crash
+                run_finished_notify(run)
+            raise
+        run_finished_notify(run)
         logger.info(
             "run %s",
             run.status,
@@ -150,9 +159,11 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
 
 
 def _run_execute_claimed(run_id: int, on_chunk: ProgressCallback | None) -> Run:
-    run = Run.objects.select_related("dataset", "raw_file", "schema").get(pk=run_id)
+    run = Run.objects.select_related("dataset", "raw_file", "schema", "source").get(pk=run_id)
     if run.attempts > settings.RUN_MAX_ATTEMPTS:
         _run_give_up(run)
+        return run
+    if run.raw_file_id is None and not run_fetch(run):
         return run
     if not run.forced and not run.checkpoint:
         earlier = _earlier_load(run)
@@ -283,7 +294,8 @@ def raw_file_preview(
 def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str, Any]]:
     """How the file's header maps to the schema: one entry per field, then unknown columns."""
     with data_storage().open(raw_file.storage_name, "rb") as fh:
-        header = CsvReader(fh, encoding=raw_file.encoding, delimiter=raw_file.delimiter).read_header() or []
+        reader = reader_open(fh, format=raw_file.format, encoding=raw_file.encoding, delimiter=raw_file.delimiter)
+        header = reader.read_header() or []
     match = columns_match(schema, header)
     columns: list[dict[str, Any]] = []
     for f in schema.fields:
@@ -307,7 +319,8 @@ def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str,
 # --- The run queue ---------------------------------------------------------------
 
 
-def _task_enqueue(run_id: int) -> None:
+def task_enqueue(run_id: int) -> None:
+    """Hand a run to the workers (call it once the run is committed)."""
     from django_q.tasks import async_task
 
     async_task("processing.tasks.run_task", run_id, task_name=f"run-{run_id}", group="runs")
@@ -337,7 +350,7 @@ def run_enqueue(
             chunk_size=chunk_size,
             parent=parent,
         )
-        transaction.on_commit(partial(_task_enqueue, run.pk))
+        transaction.on_commit(partial(task_enqueue, run.pk))
     return run
 
 
@@ -391,11 +404,20 @@ def run_retry(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) ->
     """Start a new run, linked to a failed or cancelled one, from its archived file."""
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise ValidationError(f"Only failed or cancelled runs can be retried; run {run.pk} is {run.status}.")
-    if run.raw_file_id is None:
+    if run.raw_file_id is None and run.source_id is not None:
+        # The pull itself failed: pull again (the watermark has not moved).
+        new_run = source_pull(source=run.source, user=user, trigger=trigger, parent=run)
+    elif run.raw_file_id is None:
         raise ValidationError(f"Run {run.pk} has no file to retry.")
-    new_run = run_enqueue(
-        dataset=run.dataset, raw_file=run.raw_file, trigger=trigger, user=user, chunk_size=run.chunk_size, parent=run
-    )
+    else:
+        new_run = run_enqueue(
+            dataset=run.dataset,
+            raw_file=run.raw_file,
+            trigger=trigger,
+            user=user,
+            chunk_size=run.chunk_size,
+            parent=run,
+        )
     audit_record(
         action=AuditAction.RUN_RETRIED,
         actor=user,
@@ -441,6 +463,7 @@ def _run_give_up(run: Run) -> None:
     run.save(update_fields=["status", "finished_at", "error"])
     if run.raw_file_id:
         raw_file_archive(raw_file=run.raw_file)
+    run_finished_notify(run)
 
 
 def runs_reap() -> dict[str, int]:
@@ -461,7 +484,7 @@ def runs_reap() -> dict[str, int]:
                     _run_give_up(run)
                     failed += 1
             elif still_stale.update(status=RunStatus.QUEUED):
-                transaction.on_commit(partial(_task_enqueue, run.pk))
+                transaction.on_commit(partial(task_enqueue, run.pk))
                 requeued += 1
         logger.warning("run %s had a stale heartbeat (attempt %s)", run.pk, run.attempts)
     return {"requeued": requeued, "failed": failed}

@@ -14,3 +14,18 @@ def run_task(run_id: int) -> str:
 def reap_stale_runs() -> dict[str, int]:
     """Scheduled: requeue or fail runs whose worker stopped sending heartbeats."""
     return runs_reap()
+
+
+def source_pull_task(source_id: int) -> str:
+    """Scheduled: pull a source (its django-q2 schedule is kept in step by ``source_schedule_sync``)."""
+    from .sources import source_pull_scheduled
+
+    run = source_pull_scheduled(source_id=source_id)
+    return "skipped (disabled, deleted or still pulling)" if run is None else f"run {run.pk} {run.status}"
+
+
+def notify_task(run_id: int, event: str) -> dict[str, int]:
+    """Send a finished run's notification."""
+    from .notifications import run_notify
+
+    return run_notify(run_id=run_id, event=event)

@@ -21,7 +21,8 @@ class RunFileSerializer(serializers.Serializer):
     sha256 = serializers.CharField()
     size = serializers.IntegerField()
     encoding = serializers.CharField()
-    delimiter = serializers.CharField()
+    delimiter = serializers.CharField(help_text="Empty for NDJSON files.")
+    format = serializers.CharField(help_text="csv, or ndjson for pulled and pushed rows.")
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -32,6 +33,9 @@ class RunSerializer(serializers.ModelSerializer):
     progress = serializers.FloatField(help_text="Share of the file processed, 0 to 1.")
     finished = serializers.BooleanField(source="is_finished")
     file = RunFileSerializer(source="raw_file", allow_null=True)
+    source = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True, help_text="The HTTP source this run pulled, if any."
+    )
     url = serializers.SerializerMethodField()
     rejected_rows_url = serializers.SerializerMethodField()
 
@@ -46,6 +50,7 @@ class RunSerializer(serializers.ModelSerializer):
             "progress",
             "error",
             "trigger",
+            "source",
             "started_by",
             "forced",
             "parent",

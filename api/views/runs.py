@@ -45,7 +45,7 @@ class RunViewSet(StrictQueryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
 
     def get_queryset(self) -> Any:
         return Run.objects.filter(dataset__in=datasets_visible_to(self.request.user)).select_related(
-            "dataset", "raw_file", "started_by"
+            "dataset", "raw_file", "started_by", "source"
         )
 
     def get_serializer_class(self) -> Any:

@@ -39,7 +39,7 @@ class RunAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_display_links = ("id", "dataset")
-    list_filter = ("status", "trigger", "dataset", "created_at")
+    list_filter = ("status", "trigger", "dataset", "source", "created_at")
     list_select_related = ("dataset", "started_by")
     search_fields = ("=id", "raw_file__original_name", "raw_file__sha256")
     date_hierarchy = "created_at"
@@ -48,6 +48,7 @@ class RunAdmin(admin.ModelAdmin):
         "badge",
         "error",
         "trigger",
+        "source",
         "started_by",
         "file",
         "schema",
@@ -81,12 +82,12 @@ class RunAdmin(admin.ModelAdmin):
         if raw is None:
             return "—"
         return format_html(
-            "{} — {} bytes, {} ({}), delimiter {!r}<br><code>{}</code> sha256 <code>{}</code>",
+            "{} — {} bytes, {} ({}), {}<br><code>{}</code> sha256 <code>{}</code>",
             raw.original_name or "(unnamed)",
             raw.size,
             raw.encoding,
             raw.encoding_confidence,
-            raw.delimiter,
+            "NDJSON" if raw.format == raw.Format.NDJSON else f"delimiter {raw.delimiter!r}",
             raw.storage_name,
             raw.sha256,
         )

@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, NamedTuple
 
-from ingestion.reader import CsvReader, RawRow
+from ingestion.reader import CsvReader, NdjsonReader, RawRow
 
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
 
@@ -167,7 +167,7 @@ class ValidatedChunks:
 
     def __init__(
         self,
-        reader: CsvReader,
+        reader: CsvReader | NdjsonReader,
         validator: RowValidator,
         rows: Iterator[RawRow],
         size: int,

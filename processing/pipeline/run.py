@@ -11,9 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from ingestion.models import RawFile
-from ingestion.reader import CsvReader, CsvStructureError, RawRow
+from ingestion.reader import CsvStructureError, RawRow, reader_open
 from ingestion.selectors import schema_spec
 from ingestion.services import raw_file_archive
+from ingestion.sources import source_watermark_set
 from ingestion.storage import data_storage
 
 from ..models import RejectedRow, Run, RunStatus
@@ -111,6 +112,13 @@ COUNTER_FIELDS = [
 ]
 
 
+def _watermark_commit(run: Run) -> None:
+    """A pull's new watermark, stored in the transaction that commits its last records."""
+    watermark = (run.summary.get("pull") or {}).get("watermark")
+    if run.source_id is not None and watermark:
+        source_watermark_set(source_id=run.source_id, watermark=watermark)
+
+
 def _check_cancel(run: Run) -> None:
     if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
         raise PipelineAbort(RunStatus.CANCELLED, "cancelled on request")
@@ -135,10 +143,13 @@ def pipeline_execute(
     writer: ProcessedWriter | None = None
     try:
         with data_storage().open(raw_file.storage_name, "rb") as fh:
-            reader = CsvReader(fh, encoding=raw_file.encoding, delimiter=raw_file.delimiter)
+            reader = reader_open(fh, format=raw_file.format, encoding=raw_file.encoding, delimiter=raw_file.delimiter)
             header = reader.read_header()
             if header is None:
                 raise PipelineAbort(RunStatus.FAILED, "the file is empty: there is no header row")
+            if not header and raw_file.format == RawFile.Format.NDJSON:
+                # No record holds any key: an empty pull or push is an empty run, not a bad file.
+                header = reader.header = [f.name for f in schema.fields]
             try:
                 columns = columns_map(schema, header)
             except HeaderError as exc:
@@ -191,6 +202,8 @@ def pipeline_execute(
                             run.rows_updated += counts.updated
                             run.rows_unchanged += counts.unchanged
                             _count(run, result, writer=writer, loaded=True)
+                            if result.is_last and not dry_run:
+                                _watermark_commit(run)
                     if tripped is not None:
                         raise tripped
                     if on_chunk is not None:

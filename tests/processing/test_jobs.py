@@ -15,7 +15,7 @@ import pytest
 
 from ingestion.models import Dataset
 from processing.models import Record, Run, RunStatus, RunTrigger
-from processing.services import _task_enqueue, file_enqueue, run_cancel, run_retry, runs_reap
+from processing.services import file_enqueue, run_cancel, run_retry, runs_reap, task_enqueue
 from tests.cluster import HEARTBEAT_TIMEOUT, Cluster, postgres_only, wait_for
 from tests.conftest import SALES_HEADER, sales_row
 
@@ -103,7 +103,7 @@ def test_a_run_delivered_twice_is_executed_once(
     sales: Dataset, csv_file: Callable[..., Path], cluster: Callable[[], Cluster]
 ) -> None:
     run = enqueue(sales, csv_file, 300, chunk_size=50)
-    _task_enqueue(run.pk)  # a second delivery of the same run
+    task_enqueue(run.pk)  # a second delivery of the same run
     cluster()
 
     wait_for(finished(run), what="the run to finish")

@@ -10,14 +10,13 @@ from django.core.management.base import CommandError
 
 from ingestion.management.base import DataflowCommand, ProgressBar, validation_message
 from ingestion.models import Dataset
-from processing.models import Run, RunTrigger
-from processing.selectors import run_summary
+from processing.models import RunTrigger
 from processing.services import file_enqueue, file_ingest, file_preview
 
-RUN_FAILED_EXIT = 3  # 1 is bad input (CommandError); 3 means the run itself failed
+from ..reporting import RUN_FAILED_EXIT, RunReportMixin
 
 
-class Command(DataflowCommand):
+class Command(RunReportMixin, DataflowCommand):
     help = (
         "Ingest a CSV file into a dataset: validate every row, upsert valid rows by natural key, "
         "keep rejected rows with their reasons. Exit status: 0 when the run succeeded (possibly with "
@@ -63,7 +62,7 @@ class Command(DataflowCommand):
             with path.open("rb") as fh:
                 if options["dry_run"]:
                     preview = file_preview(source=fh, **common)
-                    self._report_preview(preview, options["json"])
+                    self.report_preview(preview, options["json"])
                     if preview.status == "failed":
                         raise SystemExit(RUN_FAILED_EXIT)
                     return
@@ -86,70 +85,7 @@ class Command(DataflowCommand):
                 bar.close()
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from None
-        self._report_run(run, options["json"])
+        self.report_run(run, options["json"])
         if run.status in ("failed", "cancelled"):
             # Scripts and cron jobs must see a failed load as a failure.
             raise SystemExit(RUN_FAILED_EXIT)
-
-    def _report_run(self, run: Run, as_json: bool) -> None:
-        summary = run_summary(run)
-        if as_json:
-            self.emit_json(summary)
-            return
-        style = (
-            self.style.SUCCESS
-            if run.status == "succeeded"
-            else (self.style.WARNING if run.status == "partially_succeeded" else self.style.ERROR)
-        )
-        self.stdout.write(style(f"Run {run.pk}: {run.status}"))
-        if run.error:
-            self.stdout.write(self.style.ERROR(f"  {run.error}"))
-        if run.noop_of_id:
-            self.stdout.write(f"  same file already loaded by run {run.noop_of_id}; nothing to do (use --force)")
-        self.stdout.write(
-            f"  rows read {run.rows_read:,} · valid {run.rows_valid:,} · rejected {run.rows_rejected:,}\n"
-            f"  inserted {run.rows_inserted:,} · updated {run.rows_updated:,} · unchanged {run.rows_unchanged:,}"
-        )
-        if run.summary.get("unknown_columns"):
-            self.stdout.write(f"  ignored unknown columns: {', '.join(run.summary['unknown_columns'])}")
-        if summary["duration_seconds"] is not None:
-            self.stdout.write(f"  took {summary['duration_seconds']:.2f}s")
-        for r in summary["first_errors"]:
-            self.stdout.write(f"  line {r['line']}: {_errors_text(r['errors'])}")
-        if run.rows_rejected:
-            self.stdout.write(f"  all rejected rows: python manage.py export_rejected --run {run.pk}")
-
-    def _report_preview(self, preview: Any, as_json: bool) -> None:
-        payload = {
-            "dry_run": True,
-            "status": preview.status,
-            "error": preview.error,
-            "encoding": preview.encoding,
-            "delimiter": preview.delimiter,
-            "rows_read": preview.rows_read,
-            "valid": preview.valid,
-            "rejected": preview.rejected,
-            "inserted": preview.inserted,
-            "updated": preview.updated,
-            "unchanged": preview.unchanged,
-            "unknown_columns": preview.summary.get("unknown_columns", []),
-            "noop_of": preview.noop_of,
-            "first_errors": [{"line": r["line"], "errors": r["errors"]} for r in preview.rejected_rows],
-        }
-        if as_json:
-            self.emit_json(payload)
-            return
-        self.stdout.write(f"Dry run (nothing written): would end {preview.status}")
-        if preview.error:
-            self.stdout.write(self.style.ERROR(f"  {preview.error}"))
-        self.stdout.write(
-            f"  encoding {preview.encoding} · delimiter {preview.delimiter!r}\n"
-            f"  rows read {preview.rows_read:,} · valid {preview.valid:,} · rejected {preview.rejected:,}\n"
-            f"  new {preview.inserted:,} · updated {preview.updated:,} · unchanged {preview.unchanged:,}"
-        )
-        for r in payload["first_errors"]:
-            self.stdout.write(f"  line {r['line']}: {_errors_text(r['errors'])}")
-
-
-def _errors_text(errors: dict[str, list[str]]) -> str:
-    return "; ".join(f"{field}: {', '.join(messages)}" for field, messages in errors.items())

@@ -1,0 +1,69 @@
+"""``/api/v1/datasets/{slug}/ingest/``: push rows as JSON; small batches answer row by row."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ingestion.models import DatasetRole
+from processing.models import Run
+from processing.push import rows_push
+
+from ..errors import PayloadTooLarge
+from ..parsers import JSONStreamParser, NDJSONStreamParser
+from ..permissions import dataset_for
+from ..serializers.runs import RunDetailSerializer
+from ..serializers.sources import PushRowSerializer
+from ..throttling import UploadThrottle, UserThrottle
+from .base import StrictQueryMixin
+
+
+class IngestView(StrictQueryMixin, APIView):
+    parser_classes = [JSONStreamParser, NDJSONStreamParser]
+    throttle_classes = [UserThrottle, UploadThrottle]
+
+    @extend_schema(
+        tags=["uploads"],
+        summary="Push rows (ingester)",
+        description=(
+            "Send a JSON array of row objects (`application/json`) or one object per line "
+            "(`application/x-ndjson`). Rows go through the same pipeline as files. Batches of up to "
+            "`PUSH_SYNC_MAX_ROWS` rows are processed now: **200** with the finished run and one result per row "
+            "(`accepted` or `rejected` with its errors). Larger batches are queued: **202** with the run."
+        ),
+        request={"application/json": OpenApiTypes.ANY, "application/x-ndjson": OpenApiTypes.STR},
+        responses={
+            200: inline_serializer(
+                "PushResult",
+                {
+                    "run": RunDetailSerializer(),
+                    "rows": serializers.IntegerField(),
+                    "results": PushRowSerializer(many=True),
+                },
+            ),
+            202: inline_serializer("PushQueued", {"run": RunDetailSerializer(), "rows": serializers.IntegerField()}),
+            413: OpenApiResponse(description="The body is larger than PUSH_MAX_BYTES."),
+            415: OpenApiResponse(description="Not JSON or NDJSON."),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        dataset = dataset_for(request.user, slug, DatasetRole.INGESTER)
+        try:
+            announced = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            announced = 0
+        if announced > settings.PUSH_MAX_BYTES:
+            raise PayloadTooLarge(f"The request body is larger than the limit of {settings.PUSH_MAX_BYTES} bytes.")
+        body = request.data  # 415 for other media types
+        result = rows_push(dataset=dataset, body=body, content_type=request.content_type, user=request.user)
+        run = Run.objects.select_related("dataset", "raw_file", "started_by", "source").get(pk=result.run.pk)
+        data = {"run": RunDetailSerializer(run, context={"request": request}).data, "rows": result.rows}
+        if result.queued:
+            return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["run"]["url"]})
+        data["results"] = PushRowSerializer(result.results, many=True).data
+        return Response(data)

@@ -1,0 +1,310 @@
+"""The SSRF guard: which addresses a source or webhook may reach, checked at connect time.
+
+A URL that looks harmless can still point inside the network: a hostname may resolve to
+``127.0.0.1`` or to the cloud metadata service, and a DNS answer may change between a check
+and the connection (DNS rebinding). So the real check happens where the socket is made:
+:class:`GuardedAdapter` resolves the host once, checks every address, and connects to the
+checked address itself. :func:`url_validate` only gives forms early feedback.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from collections.abc import Collection, Iterable, Mapping
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.poolmanager import PoolManager
+
+logger = logging.getLogger(__name__)
+
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
+
+ALLOWED_SCHEMES = ("http", "https")
+
+# Ranges refused whatever the Python version's ``is_global`` says about them: its tables
+# changed between releases (multicast and site-local count as "global" in some of them).
+_ALWAYS_REFUSED: tuple[IPNetwork, ...] = tuple(
+    ip_network(cidr)
+    for cidr in (
+        "0.0.0.0/8",  # "this network"; 0.0.0.0 reaches the local host on Linux
+        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
+        "192.0.0.0/24",  # IETF protocol assignments
+        "198.18.0.0/15",  # benchmarking
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, and the broadcast address
+        "::/128",
+        "64:ff9b:1::/48",  # local-use NAT64
+        "100::/64",  # discard-only
+        "2001:db8::/32",  # documentation
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated, still routed inside some networks)
+        "ff00::/8",  # multicast
+    )
+)
+_NAT64 = ip_network("64:ff9b::/96")
+
+
+class FetchError(Exception):
+    """A request or pull that failed; ``str()`` is a reason safe to show users.
+
+    Messages never hold secrets, query strings or socket error texts (which would tell a
+    user probing the network whether a port is open).
+    """
+
+
+class DestinationRefused(FetchError):
+    """The destination is private, loopback, link-local or reserved and not allowed."""
+
+
+def refusal_message(host: str) -> str:
+    return (
+        f"{host} is not an allowed destination (private, loopback, link-local or reserved address); "
+        "allow its network with SOURCE_ALLOWED_NETWORKS"
+    )
+
+
+def networks_parse(values: Iterable[str | IPNetwork]) -> tuple[IPNetwork, ...]:
+    """Parse CIDR strings (as in SOURCE_ALLOWED_NETWORKS); host bits are ignored."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(value if isinstance(value, IPv4Network | IPv6Network) else ip_network(value, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"SOURCE_ALLOWED_NETWORKS holds {value!r}, which is not a network") from None
+    return tuple(networks)
+
+
+def _embedded_ipv4(ip: IPAddress) -> IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4 or NAT64), if any."""
+    if isinstance(ip, IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def _is_public(ip: IPAddress) -> bool:
+    if any(ip in network for network in _ALWAYS_REFUSED if network.version == ip.version):
+        return False
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or (isinstance(ip, IPv6Address) and ip.is_site_local)
+    )
+
+
+def address_permitted(ip: str | IPAddress, allowed_networks: Iterable[str | IPNetwork] = ()) -> bool:
+    """Whether a connection to ``ip`` may be made.
+
+    Only global unicast addresses pass, unless the address lies in one of
+    ``allowed_networks``. An IPv6 address that embeds an IPv4 one (``::ffff:10.0.0.1``,
+    6to4, NAT64) is judged as that IPv4 address, so the embedding cannot smuggle it past.
+    """
+    address = ip_address(ip) if isinstance(ip, str) else ip
+    embedded = _embedded_ipv4(address)
+    candidates = [address] if embedded is None else [embedded, address]
+    for network in networks_parse(allowed_networks):
+        if any(c.version == network.version and c in network for c in candidates):
+            return True
+    # The 6to4 and NAT64 prefixes are themselves fine; the address they carry decides.
+    return _is_public(address if embedded is None else embedded)
+
+
+def url_split(url: str) -> SplitResult:
+    """Split ``url`` and check its form: http(s), a host, no credentials. Raises ValueError."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise ValueError("Enter a valid URL.") from None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        shown = f"{parts.scheme}://" if parts.scheme else "a URL without a scheme"
+        raise ValueError(f"Only http:// and https:// URLs can be fetched, not {shown}.")
+    if not parts.hostname:
+        raise ValueError("The URL has no host name.")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("Put credentials in the source's authentication settings, not in the URL.")
+    return parts
+
+
+def url_validate(url: str, allowed_networks: Iterable[str | IPNetwork] | None = None) -> None:
+    """Early feedback for forms and serializers; the binding check runs at connect time.
+
+    ``allowed_networks`` defaults to ``settings.SOURCES["ALLOWED_NETWORKS"]``.
+    """
+    host = url_split(url).hostname or ""
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return  # a name: what it resolves to is checked when connecting
+    if allowed_networks is None:
+        allowed_networks = settings.SOURCES["ALLOWED_NETWORKS"]
+    if not address_permitted(address, allowed_networks):
+        raise ValueError(refusal_message(host) + ".")
+
+
+def url_label(url: str) -> str:
+    """The URL as shown in messages and logs: no query string, fragment or credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
+
+
+def url_with_params(url: str, params: Mapping[str, Any]) -> str:
+    """``url`` with ``params`` set in its query string, replacing any values already there."""
+    if not params:
+        return url
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query = urlencode([*kept, *((k, str(v)) for k, v in params.items())])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def url_without_params(url: str, names: Collection[str]) -> str:
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k in names for k, _ in pairs):
+        return url
+    query = urlencode([(k, v) for k, v in pairs if k not in names])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _GuardedConnectionMixin:
+    """Replaces urllib3's socket creation: resolve once, check, connect to what was checked."""
+
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    # Provided by urllib3's HTTPConnection.
+    host: str
+    port: int
+    timeout: Any
+    source_address: tuple[str, int] | None
+    socket_options: Any
+    _dns_host: str
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            infos = socket.getaddrinfo(self._dns_host, self.port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as e:
+            raise NameResolutionError(self.host, self, socket.gaierror(str(e))) from None  # type: ignore[arg-type]
+        for *_, sockaddr in infos:
+            if not address_permitted(str(sockaddr[0]), self.allowed_networks):
+                # Every address must pass: a connection is never made to a name that also
+                # resolves somewhere internal, whichever address would have been tried first.
+                logger.warning("Refused a connection to %s: it resolves to %s", self.host, sockaddr[0])
+                raise DestinationRefused(refusal_message(self.host))
+        last_error: OSError | None = None
+        for family, socktype, proto, _, sockaddr in infos:
+            sock = socket.socket(family, socktype, proto)
+            try:
+                for level, option, value in self.socket_options or ():
+                    sock.setsockopt(level, option, value)
+                if self.timeout is None or isinstance(self.timeout, int | float):
+                    sock.settimeout(self.timeout)
+                if self.source_address:
+                    sock.bind(self.source_address)
+                sock.connect(sockaddr)
+            except OSError as e:
+                sock.close()
+                last_error = e
+                continue
+            sys.audit("http.client.connect", self, self.host, self.port)
+            return sock
+        # The OS error stays out of the message: it would tell whether a port is open.
+        if isinstance(last_error, TimeoutError):
+            raise ConnectTimeoutError(self, f"could not connect to {self.host}") from last_error
+        raise NewConnectionError(self, f"could not connect to {self.host}") from last_error  # type: ignore[arg-type]
+
+
+class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    """TLS still verifies the certificate against ``self.host``, the name, not the address."""
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    def _new_conn(self) -> Any:
+        conn = super()._new_conn()
+        conn.allowed_networks = self.allowed_networks
+        return conn
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    def _new_conn(self) -> Any:
+        conn = super()._new_conn()
+        conn.allowed_networks = self.allowed_networks
+        return conn
+
+
+class GuardedPoolManager(PoolManager):
+    """A pool manager whose pools only open guarded connections."""
+
+    def __init__(self, *args: Any, allowed_networks: tuple[IPNetwork, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.allowed_networks = allowed_networks
+        self.pool_classes_by_scheme = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
+
+    def _new_pool(self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None) -> Any:
+        pool = super()._new_pool(scheme, host, port, request_context)
+        pool.allowed_networks = self.allowed_networks
+        return pool
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests transport adapter that refuses destinations :func:`address_permitted` rejects."""
+
+    def __init__(self, allowed_networks: Iterable[str | IPNetwork] = (), **kwargs: Any) -> None:
+        self.allowed_networks = networks_parse(allowed_networks)
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = GuardedPoolManager(
+            num_pools=connections,
+            maxsize=maxsize,
+            block=block,
+            allowed_networks=self.allowed_networks,
+            **pool_kwargs,
+        )
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # Through a proxy the guard would only see the proxy's address, not the destination.
+        raise FetchError("fetching through a proxy is not supported")

@@ -1,0 +1,264 @@
+"""Writes and reads for HTTP sources: their configuration, secret, schedule and watermark.
+
+Pulling a source (fetching its records and running the pipeline over them)
+is an operation on runs and lives in ``processing.sources``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from .audit import audit_record
+from .crypto import secret_decrypt, secret_encrypt, secret_rotate
+from .http.guard import url_validate
+from .http.pull import PullSpec
+from .models import AuditAction, Dataset, Source
+
+# What a client may set on a source (the secret is set apart, write-only).
+SOURCE_FIELDS = (
+    "dataset",
+    "name",
+    "url",
+    "method",
+    "params",
+    "headers",
+    "body",
+    "auth",
+    "auth_name",
+    "records_path",
+    "pagination",
+    "page_param",
+    "size_param",
+    "page_size",
+    "first_page",
+    "next_path",
+    "max_pages",
+    "max_records",
+    "cursor_field",
+    "watermark_param",
+    "watermark",
+    "schedule",
+    "interval_minutes",
+    "cron",
+    "enabled",
+)
+
+# django-q2 names a scheduled function by its dotted path; ingestion never
+# imports processing, so the task is named here as a string.
+SOURCE_PULL_TASK = "processing.tasks.source_pull_task"
+
+_DEFAULT_AUTH_NAMES = {Source.Auth.API_KEY_HEADER: "X-API-Key", Source.Auth.API_KEY_QUERY: "api_key"}
+
+
+def _string_map(value: Any, label: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValidationError({label: "Must be a JSON object of names to values."})
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if isinstance(v, (dict, list)) or v is None:
+            raise ValidationError({label: f"The value of {k!r} must be a string or a number."})
+        out[str(k)] = json.dumps(v) if isinstance(v, bool) else str(v)
+    return out
+
+
+def source_clean(source: Source, *, secret: str | None) -> None:
+    """Check a source's configuration as a whole; raises ``ValidationError`` by field."""
+    errors: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    try:
+        source.full_clean(exclude=["secret_encrypted"])
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            for m in messages:
+                add(name, m)
+    try:
+        url_validate(source.url or "", settings.SOURCES["ALLOWED_NETWORKS"])
+    except ValueError as exc:
+        add("url", str(exc))
+    for label in ("params", "headers"):
+        try:
+            setattr(source, label, _string_map(getattr(source, label) or {}, label))
+        except ValidationError as exc:
+            for m in exc.message_dict[label]:
+                add(label, m)
+    if source.body is not None and source.method != Source.Method.POST:
+        add("body", "A body is only sent with POST.")
+    has_secret = bool(secret) if secret is not None else source.has_secret
+    if source.auth == Source.Auth.BASIC and not source.auth_name:
+        add("auth_name", "Basic authentication needs a username.")
+    if source.auth != Source.Auth.NONE and not has_secret:
+        add("secret", "This authentication needs a secret (token, key or password).")
+    if source.pagination in (Source.Pagination.CURSOR, Source.Pagination.NEXT_URL) and not source.next_path:
+        add("next_path", "Cursor and next-URL pagination need the path of the next cursor or URL in the response.")
+    paged = (Source.Pagination.PAGE, Source.Pagination.OFFSET, Source.Pagination.CURSOR)
+    if source.pagination in paged and not source.page_param:
+        add("page_param", "This pagination needs the query parameter that carries the page, offset or cursor.")
+    if source.pagination == Source.Pagination.OFFSET and not source.size_param:
+        add("size_param", "Offset pagination needs the query parameter that carries the limit.")
+    if bool(source.cursor_field) != bool(source.watermark_param):
+        add(
+            "cursor_field" if not source.cursor_field else "watermark_param",
+            "Incremental pulls need both the cursor field and the query parameter that sends the watermark.",
+        )
+    if source.schedule == Source.Schedule.INTERVAL and not source.interval_minutes:
+        add("interval_minutes", "An interval schedule needs the number of minutes between pulls.")
+    if source.schedule == Source.Schedule.CRON:
+        from croniter import croniter
+
+        if not source.cron or not croniter.is_valid(source.cron):
+            add("cron", "Enter a valid cron expression, e.g. '15 * * * *'.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _source_save(source: Source, *, secret: str | None) -> None:
+    if source.auth in _DEFAULT_AUTH_NAMES and not source.auth_name:
+        source.auth_name = _DEFAULT_AUTH_NAMES[source.auth]
+    source_clean(source, secret=secret)
+    if secret is not None:
+        source.secret_encrypted = secret_encrypt(secret)
+    if source.auth == Source.Auth.NONE:
+        source.secret_encrypted = ""
+    source.save()
+    source_schedule_sync(source)
+
+
+@transaction.atomic
+def source_create(*, dataset: Dataset, data: dict[str, Any], secret: str | None = None, user: Any = None) -> Source:
+    """Create a source for ``dataset`` from field values (see ``SOURCE_FIELDS``) and its secret."""
+    unknown = set(data) - set(SOURCE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown source fields: {', '.join(sorted(unknown))}.")
+    source = Source(dataset=dataset, created_by=user if getattr(user, "pk", None) else None)
+    for name, value in data.items():
+        if name != "dataset":
+            setattr(source, name, value)
+    _source_save(source, secret=secret)
+    audit_record(
+        action=AuditAction.SOURCE_CREATED,
+        actor=user,
+        dataset=dataset,
+        obj=source,
+        details={"name": source.name, "url": _url_for_audit(source.url)},
+    )
+    return source
+
+
+@transaction.atomic
+def source_update(*, source: Source, data: dict[str, Any], secret: str | None = None, user: Any = None) -> Source:
+    """Change a source. ``secret=None`` keeps the stored secret; ``""`` clears it."""
+    unknown = set(data) - set(SOURCE_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown source fields: {', '.join(sorted(unknown))}.")
+    changed = sorted(name for name, value in data.items() if getattr(source, name) != value)
+    for name, value in data.items():
+        setattr(source, name, value)
+    if "watermark" in changed:
+        source.watermark_updated_at = timezone.now()
+    _source_save(source, secret=secret)
+    if secret is not None:
+        changed.append("secret")
+    audit_record(
+        action=AuditAction.SOURCE_CHANGED,
+        actor=user,
+        dataset=source.dataset,
+        obj=source,
+        details={"name": source.name, "changed": changed},
+    )
+    return source
+
+
+@transaction.atomic
+def source_delete(*, source: Source, user: Any = None) -> None:
+    """Delete a source and its schedule; its runs keep their files and records."""
+    from django_q.models import Schedule
+
+    Schedule.objects.filter(name=source.schedule_name).delete()
+    details = {"name": source.name, "url": _url_for_audit(source.url)}
+    dataset = source.dataset
+    source.delete()
+    audit_record(action=AuditAction.SOURCE_DELETED, actor=user, dataset=dataset, details=details)
+
+
+def _url_for_audit(url: str) -> str:
+    # The query string may carry an API key the user typed into the URL.
+    return url.split("?", 1)[0]
+
+
+def source_schedule_sync(source: Source) -> None:
+    """Make the source's django-q2 schedule match its settings (create, change or remove it)."""
+    from django_q.models import Schedule
+
+    wanted = source.enabled and source.schedule != Source.Schedule.NONE
+    if not wanted:
+        Schedule.objects.filter(name=source.schedule_name).delete()
+        return
+    values: dict[str, Any] = {
+        "func": SOURCE_PULL_TASK,
+        "args": repr((source.pk,)),
+        "repeats": -1,
+    }
+    if source.schedule == Source.Schedule.INTERVAL:
+        values.update(schedule_type=Schedule.MINUTES, minutes=source.interval_minutes, cron=None)
+    else:
+        values.update(schedule_type=Schedule.CRON, cron=source.cron, minutes=None)
+    schedule = Schedule.objects.filter(name=source.schedule_name).first()
+    if schedule is None:
+        Schedule.objects.create(name=source.schedule_name, **values)
+        return
+    for name, value in values.items():
+        setattr(schedule, name, value)
+    # Recompute the next run from now when the timing changed.
+    schedule.next_run = timezone.now()
+    schedule.save()
+
+
+def source_pull_spec(source: Source) -> PullSpec:
+    """What the fetcher needs to pull ``source``, with its secret decrypted."""
+    return PullSpec(
+        url=source.url,
+        method=source.method,
+        params=dict(source.params or {}),
+        headers=dict(source.headers or {}),
+        body=source.body,
+        auth_kind=source.auth,
+        auth_name=source.auth_name,
+        secret=secret_decrypt(source.secret_encrypted),
+        records_path=source.records_path,
+        pagination=source.pagination,
+        page_param=source.page_param,
+        size_param=source.size_param,
+        page_size=source.page_size,
+        first_page=source.first_page,
+        next_path=source.next_path,
+        max_pages=source.max_pages,
+        max_records=source.max_records,
+        cursor_field=source.cursor_field,
+        watermark_param=source.watermark_param,
+        watermark=source.watermark,
+    )
+
+
+def source_watermark_set(*, source_id: int, watermark: str) -> None:
+    """Store a new watermark; call it inside the transaction that commits the records it covers."""
+    Source.objects.filter(pk=source_id).update(watermark=watermark, watermark_updated_at=timezone.now())
+
+
+def sources_secrets_rotate() -> int:
+    """Re-encrypt every stored secret under the first key of ``ENCRYPTION_KEYS``; returns how many."""
+    count = 0
+    with transaction.atomic():
+        for source in Source.objects.select_for_update().exclude(secret_encrypted=""):
+            source.secret_encrypted = secret_rotate(source.secret_encrypted)
+            source.save(update_fields=["secret_encrypted"])
+            count += 1
+    return count

@@ -1,0 +1,168 @@
+"""HTTP sources in the console: configure (secret masked), pull now, preview a pull."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
+
+from ingestion.http.guard import FetchError
+from ingestion.models import Source
+from ingestion.sources import SOURCE_FIELDS, source_clean, source_create, source_delete, source_update
+
+from ..models import RunTrigger
+from ..sources import source_preview, source_pull
+from .common import pretty_json
+
+
+class SourceForm(forms.ModelForm):
+    """The source's fields, with its secret write-only: never rendered back."""
+
+    secret = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Bearer token, API key or password. Stored encrypted and never shown again; "
+        "leave empty to keep the stored one.",
+    )
+    clear_secret = forms.BooleanField(required=False, help_text="Remove the stored secret.")
+
+    class Meta:
+        model = Source
+        fields = [f for f in SOURCE_FIELDS]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            source_clean(self.instance, secret=self.secret_value())
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, errors)
+
+    def secret_value(self) -> str | None:
+        """The new secret: None keeps the stored one, "" removes it."""
+        if self.cleaned_data.get("clear_secret"):
+            return ""
+        return self.cleaned_data.get("secret") or None
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    form = SourceForm
+    change_form_template = "admin/processing/source/change_form.html"
+    list_display = ("name", "dataset", "endpoint", "pagination", "schedule_text", "enabled", "last_status", "watermark")
+    list_filter = ("dataset", "enabled", "schedule", "pagination")
+    search_fields = ("name", "url")
+    readonly_fields = ("secret_state", "watermark_updated_at", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("dataset", "name", "enabled", "url", "method", "params", "headers", "body")}),
+        ("Authentication", {"fields": ("auth", "auth_name", "secret_state", "secret", "clear_secret")}),
+        (
+            "Records and pages",
+            {
+                "fields": (
+                    "records_path",
+                    "pagination",
+                    "page_param",
+                    "size_param",
+                    "page_size",
+                    "first_page",
+                    "next_path",
+                    "max_pages",
+                    "max_records",
+                )
+            },
+        ),
+        ("Incremental pulls", {"fields": ("cursor_field", "watermark_param", "watermark", "watermark_updated_at")}),
+        ("Schedule", {"fields": ("schedule", "interval_minutes", "cron")}),
+        (None, {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="URL")
+    def endpoint(self, obj: Source) -> str:
+        return obj.url.split("?", 1)[0]
+
+    @admin.display(description="Schedule")
+    def schedule_text(self, obj: Source) -> str:
+        if obj.schedule == Source.Schedule.INTERVAL:
+            return f"every {obj.interval_minutes} min"
+        if obj.schedule == Source.Schedule.CRON:
+            return obj.cron
+        return "—"
+
+    @admin.display(description="Last pull")
+    def last_status(self, obj: Source) -> str:
+        run = obj.runs.order_by("-created_at", "-id").first()
+        return f"#{run.pk} {run.status}" if run else "—"
+
+    @admin.display(description="Stored secret")
+    def secret_state(self, obj: Source) -> SafeString:
+        if obj.has_secret:
+            return format_html("<span>●●●●●●●● stored (encrypted)</span>")
+        return format_html("<span>none</span>")
+
+    def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
+        data = {name: form.cleaned_data[name] for name in SOURCE_FIELDS if name in form.cleaned_data}
+        secret = form.secret_value()
+        if change:
+            saved = source_update(source=Source.objects.get(pk=obj.pk), data=data, secret=secret, user=request.user)
+        else:
+            saved = source_create(dataset=data.pop("dataset"), data=data, secret=secret, user=request.user)
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: Source) -> None:
+        source_delete(source=obj, user=request.user)
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:source_id>/pull/", wrap(require_POST(self.pull_view)), name="ingestion_source_pull"),
+            path("<int:source_id>/preview/", wrap(require_POST(self.preview_view)), name="ingestion_source_preview"),
+            *super().get_urls(),
+        ]
+
+    def _source_for_pull(self, request: HttpRequest, source_id: int) -> Source:
+        if not request.user.has_perm("processing.upload_file"):
+            raise PermissionDenied
+        return get_object_or_404(Source.objects.select_related("dataset"), pk=source_id)
+
+    def pull_view(self, request: HttpRequest, source_id: int) -> HttpResponse:
+        source = self._source_for_pull(request, source_id)
+        try:
+            run = source_pull(source=source, user=request.user, trigger=RunTrigger.ADMIN)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:ingestion_source_change", args=[source.pk]))
+        self.message_user(request, f"Queued run #{run.pk}: pulling {source.name}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:processing_run_change", args=[run.pk]))
+
+    def preview_view(self, request: HttpRequest, source_id: int) -> HttpResponse:
+        source = self._source_for_pull(request, source_id)
+        error = ""
+        result = None
+        try:
+            result = source_preview(source=source)
+        except (FetchError, ValidationError) as exc:
+            error = "; ".join(exc.messages) if isinstance(exc, ValidationError) else f"pulling failed: {exc}"
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Preview a pull of {source.name}",
+            "source": source,
+            "error": error,
+            "pull": result.pull if result else None,
+            "preview": result.preview if result else None,
+            "summary": pretty_json(result.preview.summary) if result else "",
+        }
+        return TemplateResponse(request, "admin/processing/source/preview.html", context)

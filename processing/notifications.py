@@ -1,0 +1,124 @@
+"""Telling people about finished runs: webhooks (JSON POST) and email.
+
+A run notifies when it fails, and, when configured, when it succeeds or
+rejects more than a share of its rows. Targets are settings-wide
+(``NOTIFY_WEBHOOKS``, ``NOTIFY_EMAILS``) plus the dataset's own. Sending
+happens in a background task after the run is committed; a failing
+webhook or mail server is logged and never changes the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+
+from ingestion.http.client import HttpClient
+from ingestion.http.guard import FetchError
+
+from .models import LOADED_STATUSES, Run, RunStatus
+
+logger = logging.getLogger(__name__)
+
+
+def run_notify_event(run: Run) -> str | None:
+    """Which event a finished run notifies about: "run.failed", "run.rejects", "run.succeeded" or None."""
+    dataset = run.dataset
+    if run.status == RunStatus.FAILED:
+        return "run.failed"
+    if run.status not in LOADED_STATUSES:
+        return None
+    threshold = dataset.notify_reject_rate
+    if threshold is not None and run.rows_read and run.rows_rejected / run.rows_read > threshold:
+        return "run.rejects"
+    if dataset.notify_on_success or settings.NOTIFY_ON_SUCCESS:
+        return "run.succeeded"
+    return None
+
+
+def _targets(run: Run) -> tuple[list[str], list[str]]:
+    dataset = run.dataset
+    webhooks = list(dict.fromkeys([*settings.NOTIFY_WEBHOOKS, *(dataset.notify_webhooks or [])]))
+    emails = list(dict.fromkeys([*settings.NOTIFY_EMAILS, *(dataset.notify_emails or [])]))
+    return webhooks, emails
+
+
+def run_finished_notify(run: Run) -> None:
+    """Queue the notification of a finished run, if it has one and somebody to tell."""
+    event = run_notify_event(run)
+    if event is None or not any(_targets(run)):
+        return
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        partial(async_task, "processing.tasks.notify_task", run.pk, event, task_name=f"notify-run-{run.pk}")
+    )
+
+
+def run_notification_payload(run: Run, event: str) -> dict[str, Any]:
+    source = run.source.name if run.source_id and run.source else None
+    return {
+        "event": event,
+        "run": {
+            "id": run.pk,
+            "dataset": run.dataset.slug,
+            "status": run.status,
+            "error": run.error,
+            "trigger": run.trigger,
+            "source": source,
+            "file": run.raw_file.original_name if run.raw_file_id else None,
+            "rows_read": run.rows_read,
+            "rows_valid": run.rows_valid,
+            "rows_rejected": run.rows_rejected,
+            "rows_inserted": run.rows_inserted,
+            "rows_updated": run.rows_updated,
+            "rows_unchanged": run.rows_unchanged,
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        },
+    }
+
+
+_SUBJECTS = {
+    "run.failed": "DataFlow: run {id} of {dataset} failed",
+    "run.rejects": "DataFlow: run {id} of {dataset} rejected {rejected} of {read} rows",
+    "run.succeeded": "DataFlow: run {id} of {dataset} {status}",
+}
+
+
+def run_notify(*, run_id: int, event: str) -> dict[str, int]:
+    """Send a run's notification to every target now; returns how many deliveries worked and failed."""
+    run = Run.objects.select_related("dataset", "source", "raw_file").get(pk=run_id)
+    webhooks, emails = _targets(run)
+    payload = run_notification_payload(run, event)
+    sent = failed = 0
+    client = HttpClient()
+    for url in webhooks:
+        try:
+            status = client.post_json(url, payload, timeout=settings.NOTIFY_TIMEOUT)
+        except FetchError as exc:
+            logger.warning("webhook for run %s failed: %s", run.pk, exc)
+            failed += 1
+            continue
+        if 200 <= status < 300:
+            sent += 1
+        else:
+            logger.warning("webhook for run %s answered %s", run.pk, status)
+            failed += 1
+    if emails:
+        info = payload["run"]
+        subject = _SUBJECTS[event].format(
+            id=run.pk, dataset=info["dataset"], status=run.status, rejected=run.rows_rejected, read=run.rows_read
+        )
+        lines = [f"{k}: {v}" for k, v in info.items() if v not in (None, "")]
+        try:
+            send_mail(subject, "\n".join(lines) + "\n", None, emails)
+            sent += len(emails)
+        except Exception as exc:  # any mail failure is logged, never raised into the run
+            logger.warning("notification email for run %s failed: %s", run.pk, exc)
+            failed += len(emails)
+    return {"sent": sent, "failed": failed}

@@ -1,0 +1,132 @@
+"""Push ingestion: rows posted as JSON become an NDJSON raw file and a run like any upload.
+
+Small batches are processed within the request and answered row by row;
+larger ones are queued.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from ingestion.models import RawFile
+from ingestion.services import UploadTooLarge, raw_file_receive
+from ingestion.storage import data_storage
+
+from .models import LOADED_STATUSES, RejectedRow, Run, RunTrigger
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
+JSON_TYPES = ("application/json",)
+
+
+@dataclass
+class PushResult:
+    run: Run
+    rows: int
+    queued: bool
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _copy_limited(source: IO[bytes], out: IO[bytes], limit: int) -> None:
+    size = 0
+    while chunk := source.read(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise UploadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        out.write(chunk)
+
+
+def _json_array_to_ndjson(body: IO[bytes], out: IO[bytes]) -> int:
+    try:
+        rows = json.load(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"The body is not valid JSON: {exc}") from None
+    if not isinstance(rows, list):
+        raise ValidationError("Send a JSON array of row objects (or NDJSON with Content-Type application/x-ndjson).")
+    for row in rows:
+        out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+    return len(rows)
+
+
+def _count_lines(fh: IO[bytes]) -> int:
+    return sum(1 for line in fh if line.strip())
+
+
+def rows_push(*, dataset: Any, body: IO[bytes], content_type: str, user: Any = None) -> PushResult:
+    """Receive pushed rows for ``dataset`` and process them (now, or queued when there are many).
+
+    A JSON array is stored as NDJSON, one element per line; an NDJSON body is
+    stored as sent, so a line that is not a JSON object is rejected with its
+    line number and reason rather than failing the batch. A push is always
+    processed, even when the same rows came before (they count as unchanged).
+    """
+    from .services import run_create, run_enqueue, run_execute
+
+    media_type = _media_type(content_type)
+    if media_type not in JSON_TYPES + NDJSON_TYPES:
+        raise ValidationError(
+            f"Unsupported content type {media_type or '(none)'!r}: send application/json (an array of row objects) "
+            "or application/x-ndjson (one object per line)."
+        )
+    if dataset.current_schema_id is None:
+        raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
+    work_dir = settings.DATAFLOW["WORK_DIR"]
+    os.makedirs(work_dir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=work_dir) as received, tempfile.TemporaryFile(dir=work_dir) as ndjson:
+        _copy_limited(body, received, settings.PUSH_MAX_BYTES)
+        received.seek(0)
+        if media_type in JSON_TYPES:
+            rows = _json_array_to_ndjson(received, ndjson)
+            stored = ndjson
+        else:
+            rows = _count_lines(received)
+            stored = received
+        if rows == 0:
+            raise ValidationError("The body holds no rows.")
+        stored.seek(0)
+        raw_file = raw_file_receive(
+            dataset=dataset,
+            source=stored,
+            original_name=f"push.{RawFile.Format.NDJSON}",
+            user=user,
+            format=RawFile.Format.NDJSON,
+            max_size=settings.PUSH_MAX_BYTES * 2,  # a JSON array grows a little as NDJSON
+        )
+    if rows > settings.PUSH_SYNC_MAX_ROWS:
+        run = run_enqueue(dataset=dataset, raw_file=raw_file, trigger=RunTrigger.API, user=user, force=True)
+        return PushResult(run=run, rows=rows, queued=True)
+    run = run_create(dataset=dataset, raw_file=raw_file, trigger=RunTrigger.API, user=user, force=True)
+    finished = run_execute(run_id=run.pk)
+    assert finished is not None  # we just created it, nobody else can hold it
+    return PushResult(run=finished, rows=rows, queued=False, results=_row_results(finished))
+
+
+def _row_results(run: Run) -> list[dict[str, Any]]:
+    """One entry per pushed row, in order: ``accepted`` or ``rejected`` with its errors."""
+    if run.status not in LOADED_STATUSES:
+        return []
+    rejected = dict(RejectedRow.objects.filter(run=run).values_list("line_number", "errors"))
+    results: list[dict[str, Any]] = []
+    with data_storage().open(run.raw_file.storage_name, "rb") as fh:
+        index = 0
+        for line_number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            errors = rejected.get(line_number)
+            status = "rejected" if errors else "accepted"
+            entry: dict[str, Any] = {"index": index, "line": line_number, "status": status}
+            if errors:
+                entry["errors"] = errors
+            results.append(entry)
+            index += 1
+    return results

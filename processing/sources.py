@@ -1,0 +1,217 @@
+"""Pulling HTTP sources: a run that fetches the API's records, then processes them.
+
+Every door (admin "Pull now", ``POST /api/v1/sources/{id}/pull/``,
+``manage.py pull_source`` and the source's schedule) calls these.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ingestion.audit import audit_record
+from ingestion.crypto import SecretUnreadable
+from ingestion.http.guard import FetchError
+from ingestion.http.pull import PullResult, records_pull
+from ingestion.models import AuditAction, RawFile, Source
+from ingestion.services import raw_file_discard, raw_file_receive
+from ingestion.sources import source_pull_spec
+
+from .models import FINISHED_STATUSES, Run, RunStatus, RunTrigger
+
+logger = logging.getLogger(__name__)
+
+# How often a long fetch proves its worker is alive (and looks for a cancel).
+_BEAT_SECONDS = 15.0
+
+
+class _FetchCancelled(Exception):
+    pass
+
+
+class _BeatingFile:
+    """Writes through to a file; every few seconds touches the run's heartbeat and checks for a cancel."""
+
+    def __init__(self, fh: IO[bytes], run_id: int | None) -> None:
+        self.fh = fh
+        self.run_id = run_id
+        self.last = time.monotonic()
+
+    def write(self, data: bytes) -> int:
+        now = time.monotonic()
+        if self.run_id is not None and now - self.last > _BEAT_SECONDS:
+            self.last = now
+            Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+            if Run.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+                raise _FetchCancelled
+        return self.fh.write(data)
+
+
+@dataclass
+class Fetched:
+    raw_file: RawFile
+    result: PullResult
+
+
+def _work_file() -> IO[bytes]:
+    work_dir = settings.DATAFLOW["WORK_DIR"]
+    os.makedirs(work_dir, exist_ok=True)
+    return tempfile.TemporaryFile(dir=work_dir)
+
+
+def source_fetch(*, source: Source, run_id: int | None = None, user: Any = None) -> Fetched:
+    """Fetch a source's records into a new raw NDJSON file (``FetchError`` when the pull fails)."""
+    try:
+        spec = source_pull_spec(source)
+    except SecretUnreadable as exc:
+        raise FetchError(str(exc)) from None
+    started = timezone.now()
+    with _work_file() as fh:
+        result = records_pull(spec, _BeatingFile(fh, run_id))  # type: ignore[arg-type]
+        fh.seek(0)
+        raw_file = raw_file_receive(
+            dataset=source.dataset,
+            source=fh,
+            original_name=f"{source.name}-{started:%Y%m%dT%H%M%SZ}.ndjson",
+            user=user,
+            format=RawFile.Format.NDJSON,
+            # Each response is capped while it streams, and pages by max_pages.
+            max_size=sys.maxsize,
+        )
+    return Fetched(raw_file=raw_file, result=result)
+
+
+def _pull_summary(result: PullResult) -> dict[str, Any]:
+    return {
+        "records": result.records,
+        "pages": result.pages,
+        "bytes": result.bytes_received,
+        "watermark": result.watermark,
+        "stopped": result.stopped,
+    }
+
+
+def run_fetch(run: Run) -> bool:
+    """The fetch step of a source's run: give it its file, or end it ``failed`` with the reason.
+
+    Nothing is stored when the pull fails: the records of a pull are loaded
+    only once every page has arrived, so a retry starts over cleanly.
+    """
+    source = run.source
+    if source is None:
+        _run_fail(run, "the source of this run was deleted before it was pulled")
+        return False
+    try:
+        fetched = source_fetch(source=source, run_id=run.pk, user=run.started_by)
+    except _FetchCancelled:
+        run.status = RunStatus.CANCELLED
+        run.error = "cancelled on request"
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        return False
+    except FetchError as exc:
+        _run_fail(run, f"pulling {source.name} failed: {exc}")
+        return False
+    run.raw_file = fetched.raw_file
+    run.bytes_total = fetched.raw_file.size
+    run.summary["pull"] = _pull_summary(fetched.result)
+    run.heartbeat_at = timezone.now()
+    run.save(update_fields=["raw_file", "bytes_total", "summary", "heartbeat_at"])
+    return True
+
+
+def _run_fail(run: Run, message: str) -> None:
+    logger.warning("run %s: %s", run.pk, message)
+    run.status = RunStatus.FAILED
+    run.error = message[:5000]
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+
+
+def _pull_run_create(*, source: Source, user: Any, trigger: str, parent: Run | None = None) -> Run:
+    dataset = source.dataset
+    dataset.refresh_from_db(fields=["current_schema"])
+    if dataset.current_schema_id is None:
+        raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
+    run = Run.objects.create(
+        dataset=dataset,
+        source=source,
+        schema_id=dataset.current_schema_id,
+        trigger=trigger,
+        started_by=user if getattr(user, "pk", None) else None,
+        chunk_size=settings.DATAFLOW["CHUNK_SIZE"],
+        parent=parent,
+    )
+    audit_record(
+        action=AuditAction.SOURCE_PULLED,
+        actor=user,
+        dataset=dataset,
+        obj=run,
+        details={"source": source.name, "trigger": trigger},
+    )
+    return run
+
+
+def source_pull(*, source: Source, user: Any = None, trigger: str = RunTrigger.API, parent: Run | None = None) -> Run:
+    """Queue a pull of ``source``: a run that a worker fetches and processes."""
+    from .services import task_enqueue
+
+    with transaction.atomic():
+        run = _pull_run_create(source=source, user=user, trigger=trigger, parent=parent)
+        transaction.on_commit(partial(task_enqueue, run.pk))
+    return run
+
+
+def source_pull_now(*, source: Source, user: Any = None, trigger: str = RunTrigger.COMMAND) -> Run:
+    """Pull ``source`` and process its records in this process; returns the finished run."""
+    from .services import run_execute
+
+    run = _pull_run_create(source=source, user=user, trigger=trigger)
+    finished = run_execute(run_id=run.pk)
+    assert finished is not None  # we just created it, nobody else can hold it
+    return finished
+
+
+def source_pull_scheduled(*, source_id: int) -> Run | None:
+    """A scheduled pull: skipped while the source is disabled or a pull of it has not finished."""
+    source = Source.objects.filter(pk=source_id).select_related("dataset").first()
+    if source is None or not source.enabled:
+        return None
+    if Run.objects.filter(source=source).exclude(status__in=FINISHED_STATUSES).exists():
+        logger.info("source %s: the previous pull has not finished; skipping this one", source.name)
+        return None
+    return source_pull_now(source=source, trigger=RunTrigger.SCHEDULE)
+
+
+@dataclass
+class PullPreview:
+    """What pulling a source now would do; nothing is kept."""
+
+    pull: dict[str, Any]
+    preview: Any  # processing.services.Preview
+
+
+def source_preview(*, source: Source, max_rejected: int = 20) -> PullPreview:
+    """A dry run of a pull: fetch every page, run the pipeline in a rolled-back transaction, keep nothing.
+
+    The watermark does not move. Raises ``FetchError`` when the pull fails.
+    """
+    from .services import raw_file_preview
+
+    fetched = source_fetch(source=source)
+    try:
+        preview = raw_file_preview(raw_file=fetched.raw_file, max_rejected=max_rejected)
+    finally:
+        raw_file_discard(raw_file=fetched.raw_file)
+    return PullPreview(pull=_pull_summary(fetched.result), preview=preview)
