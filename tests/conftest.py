@@ -78,3 +78,20 @@ def csv_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def run_queued_tasks() -> list[Any]:
+    """Run what is waiting on the django-q2 ORM broker, here, as a worker would; returns the results."""
+    from django.utils.module_loading import import_string
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    results: list[Any] = []
+    while batch := broker.dequeue():
+        for ack_id, payload in batch:
+            task = SignedPackage.loads(payload)
+            func = import_string(task["func"]) if isinstance(task["func"], str) else task["func"]
+            results.append(func(*task["args"], **task["kwargs"]))
+            broker.acknowledge(ack_id)
+    return results

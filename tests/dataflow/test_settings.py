@@ -72,3 +72,17 @@ def test_production_settings_pass_the_deployment_checks_without_warnings(tmp_pat
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_start_up_stops_without_an_encryption_key(tmp_path: Path) -> None:
+    result = django_check(tmp_path, SECRET_KEY="x" * 50, JWT_SIGNING_KEY="j" * 50, ENCRYPTION_KEYS="")
+
+    assert result.returncode != 0
+    assert "ENCRYPTION_KEYS is not set" in result.stderr
+
+
+def test_start_up_stops_with_a_malformed_encryption_key(tmp_path: Path) -> None:
+    result = django_check(tmp_path, SECRET_KEY="x" * 50, JWT_SIGNING_KEY="j" * 50, ENCRYPTION_KEYS="not-a-key")
+
+    assert result.returncode != 0
+    assert "ENCRYPTION_KEYS holds a value that is not a Fernet key" in result.stderr

@@ -1,0 +1,119 @@
+"""``/api/v1/datasets/{slug}/ingest/``: pushed rows go through the same pipeline."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from ingestion.models import RawFile
+from processing.models import Record, RejectedRow, Run
+from tests.api.conftest import API, error_of
+from tests.conftest import run_queued_tasks
+
+INGEST = f"{API}/datasets/sales/ingest/"
+
+
+def row(n: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "id": f"J{n}",
+        "timestamp": "2024-05-06T07:08:09Z",
+        "category": "books",
+        "value": 9.99,
+        "quantity": n,
+        "customer_email": f"j{n}@example.com",
+        "country": "nl",
+        "is_active": False,
+        **changes,
+    }
+
+
+@pytest.mark.django_db
+def test_a_small_json_batch_is_processed_now_with_a_result_per_row(as_ingester: APIClient) -> None:
+    rows = [row(1), row(2, quantity=-1), row(3)]
+
+    response = as_ingester.post(INGEST, rows, format="json")
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["rows"] == 3 and body["run"]["status"] == "partially_succeeded"
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected", "accepted"]
+    assert "quantity" in body["results"][1]["errors"]
+    assert set(Record.objects.values_list("key", flat=True)) == {"J1", "J3"}
+    assert RejectedRow.objects.get().raw["quantity"] == "-1"
+    assert RawFile.objects.get().format == "ndjson"
+
+
+@pytest.mark.django_db
+def test_ndjson_keeps_a_malformed_line_as_a_rejected_row(as_ingester: APIClient) -> None:
+    body = "\n".join([json.dumps(row(1)), '{"id": "J2", broken', "[1, 2]", json.dumps(row(4))]) + "\n"
+
+    response = as_ingester.post(INGEST, body, content_type="application/x-ndjson")
+
+    assert response.status_code == 200, response.json()
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected", "accepted"]
+    assert "not valid JSON" in results[1]["errors"]["__row__"][0]
+    assert "must be a JSON object" in results[2]["errors"]["__row__"][0]
+
+
+@pytest.mark.django_db
+def test_pushing_the_same_rows_again_leaves_them_unchanged(as_ingester: APIClient) -> None:
+    as_ingester.post(INGEST, [row(1), row(2)], format="json")
+
+    again = as_ingester.post(INGEST, [row(1), row(2, quantity=7)], format="json").json()
+
+    assert (again["run"]["rows_unchanged"], again["run"]["rows_updated"]) == (1, 1)
+    assert Record.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_large_batch_becomes_a_queued_run(
+    as_ingester: APIClient, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.PUSH_SYNC_MAX_ROWS = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_ingester.post(INGEST, [row(n) for n in range(1, 6)], format="json")
+
+    assert response.status_code == 202
+    assert response["Location"] == response.json()["run"]["url"]
+    run_queued_tasks()
+    assert Run.objects.get().status == "succeeded" and Record.objects.count() == 5
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        ('{"id": 1}', "application/json", 400, "JSON array"),
+        ("[1, 2", "application/json", 400, "not valid JSON"),
+        ("[]", "application/json", 400, "no rows"),
+        ("id,x\n1,2\n", "text/csv", 415, "Unsupported media type"),
+    ],
+)
+def test_bad_bodies_get_clear_errors(
+    as_ingester: APIClient, body: str, content_type: str, status: int, message: str
+) -> None:
+    response = as_ingester.post(INGEST, body, content_type=content_type)
+
+    assert response.status_code == status
+    assert message in json.dumps(error_of(response))
+    assert Run.objects.count() == 0 and RawFile.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_body_over_the_limit_is_refused(as_ingester: APIClient, settings: Any) -> None:
+    settings.PUSH_MAX_BYTES = 100
+    response = as_ingester.post(INGEST, [row(n) for n in range(10)], format="json")
+
+    assert response.status_code == 413
+    assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_viewers_and_strangers_cannot_push(as_viewer: APIClient, as_stranger: APIClient) -> None:
+    assert as_viewer.post(INGEST, [row(1)], format="json").status_code == 403
+    assert as_stranger.post(INGEST, [row(1)], format="json").status_code == 404
+    assert Record.objects.count() == 0

@@ -1,0 +1,181 @@
+"""``/api/v1/sources/``: configure sources (secret write-only), pull them, preview a pull."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from rest_framework.test import APIClient
+
+from ingestion.models import Dataset, Source
+from processing.models import Record, Run
+from tests.api.conftest import API, error_of
+from tests.conftest import run_queued_tasks
+
+TOKEN = "tok-Zx81-never-shown"
+
+
+def sales_records(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"A{n}",
+            "timestamp": "2024-01-01T00:00:00Z",
+            "category": "toys",
+            "value": "3.50",
+            "quantity": 2,
+            "customer_email": f"a{n}@example.com",
+            "country": "fr",
+            "is_active": "yes",
+        }
+        for n in range(1, count + 1)
+    ]
+
+
+@pytest.fixture
+def api(httpserver: HTTPServer) -> str:
+    """A cursor-paginated API that wants a bearer token."""
+    records = sales_records(7)
+
+    def handle(request: Any) -> Any:
+        from werkzeug import Response
+
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return Response("{}", status=401, content_type="application/json")
+        start = int(request.args.get("cursor", "0"))
+        page = records[start : start + 3]
+        nxt = str(start + 3) if start + 3 < len(records) else None
+        return Response(json.dumps({"results": page, "next": nxt}), content_type="application/json")
+
+    httpserver.expect_request("/records").respond_with_handler(handle)
+    return httpserver.url_for("/records")
+
+
+def source_body(url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "crm",
+        "dataset": "sales",
+        "endpoint": url,
+        "auth": "bearer",
+        "secret": TOKEN,
+        "records_path": "results",
+        "pagination": "cursor",
+        "page_param": "cursor",
+        "next_path": "next",
+        **extra,
+    }
+
+
+@pytest.mark.django_db
+def test_a_manager_creates_a_source_and_its_secret_is_never_returned(
+    as_manager: APIClient, api: str, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    created = as_manager.post(f"{API}/sources/", source_body(api), format="json")
+
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["has_secret"] is True and "secret" not in body
+    assert TOKEN not in created.content.decode()
+    listed = as_manager.get(f"{API}/sources/")
+    detail = as_manager.get(body["url"])
+    assert TOKEN not in listed.content.decode() + detail.content.decode()
+    assert TOKEN not in Source.objects.get().secret_encrypted
+    assert TOKEN not in caplog.text
+
+
+@pytest.mark.django_db
+def test_pull_answers_202_and_the_worker_loads_every_page(
+    as_manager: APIClient, as_ingester: APIClient, api: str, caplog: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    source = as_manager.post(f"{API}/sources/", source_body(api), format="json").json()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_ingester.post(source["pull_url"])
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued" and response.json()["source"] == "crm"
+    run_queued_tasks()
+
+    run = Run.objects.get(pk=response.json()["id"])
+    assert run.status == "succeeded" and run.rows_inserted == 7
+    assert Record.objects.count() == 7
+    assert TOKEN not in caplog.text  # the token went to the API in a header, never into a log line
+
+
+@pytest.mark.django_db
+def test_a_dry_run_pull_previews_and_keeps_nothing(as_manager: APIClient, api: str) -> None:
+    source = as_manager.post(f"{API}/sources/", source_body(api), format="json").json()
+
+    response = as_manager.post(f"{source['pull_url']}?dry_run=true")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["pull"]["records"] == 7 and response.json()["preview"]["inserted"] == 7
+    assert Run.objects.count() == 0 and Record.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_roles_viewer_reads_ingester_pulls_manager_configures(
+    as_manager: APIClient, as_ingester: APIClient, as_viewer: APIClient, as_stranger: APIClient, api: str
+) -> None:
+    source = as_manager.post(f"{API}/sources/", source_body(api), format="json").json()
+
+    assert as_viewer.get(source["url"]).status_code == 200
+    assert as_viewer.post(source["pull_url"]).status_code == 403
+    assert as_ingester.patch(source["url"], {"page_size": 5}, format="json").status_code == 403
+    assert as_ingester.post(f"{API}/sources/", source_body(api, name="mine"), format="json").status_code == 403
+    assert as_stranger.get(source["url"]).status_code == 404
+    assert as_stranger.post(source["pull_url"]).status_code == 404
+    assert as_stranger.get(f"{API}/sources/").json()["results"] == []
+
+
+@pytest.mark.django_db
+def test_patch_keeps_the_secret_unless_it_is_sent(as_manager: APIClient, api: str) -> None:
+    source = as_manager.post(f"{API}/sources/", source_body(api), format="json").json()
+
+    changed = as_manager.patch(
+        source["url"], {"page_size": 3, "schedule": "interval", "interval_minutes": 10}, format="json"
+    )
+
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["has_secret"] is True and changed.json()["schedule"] == "interval"
+    refused = as_manager.patch(source["url"], {"secret": ""}, format="json")
+    assert refused.status_code == 400
+    assert "secret" in error_of(refused)["details"]
+
+
+@pytest.mark.django_db
+def test_bad_configurations_get_clear_errors(as_manager: APIClient, api: str, settings: Any) -> None:
+    response = as_manager.post(
+        f"{API}/sources/",
+        source_body("ftp://example.com/data", pagination="offset", size_param="", cron="x", schedule="cron"),
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(error_of(response)["details"]) >= {"url", "size_param", "cron"}
+
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+    metadata = as_manager.post(f"{API}/sources/", source_body("http://169.254.169.254/"), format="json")
+    assert metadata.status_code == 400
+    assert "not an allowed destination" in json.dumps(error_of(metadata)["details"])
+
+
+@pytest.mark.django_db
+def test_a_source_cannot_go_to_a_dataset_the_manager_does_not_manage(
+    as_manager: APIClient, api: str, other: Dataset
+) -> None:
+    response = as_manager.post(f"{API}/sources/", source_body(api, dataset="other"), format="json")
+
+    assert response.status_code == 404
+    assert not Source.objects.exists()
+
+
+@pytest.mark.django_db
+def test_deleting_a_source_keeps_its_runs(as_manager: APIClient, as_ingester: APIClient, api: str) -> None:
+    source = as_manager.post(f"{API}/sources/", source_body(api), format="json").json()
+    as_ingester.post(source["pull_url"])
+
+    assert as_manager.delete(source["url"]).status_code == 204
+    assert Run.objects.get().source_id is None
