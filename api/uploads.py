@@ -15,6 +15,8 @@ from django.http.multipartparser import parse_header_parameters
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.request import Request
 
+from dataflow.uploads import upload_too_large
+
 from .errors import PayloadTooLarge, UnprocessableContent
 
 # Room for the multipart envelope around the file itself.
@@ -88,6 +90,9 @@ def _signature_check(source: IO[bytes]) -> _Peeked:
 def upload_source(request: Request) -> tuple[_Peeked, str]:
     """The uploaded bytes and the client's file name, from a multipart ``file`` or a ``text/csv`` body."""
     data = request.data  # 415 for other media types, 400 for a malformed body
+    too_large = upload_too_large(request)
+    if too_large is not None:
+        raise PayloadTooLarge(f"The file is larger than the limit of {too_large} bytes.")
     if request.content_type.startswith("multipart/form-data"):
         files = request.FILES
         if "file" not in files:

@@ -239,6 +239,13 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = _bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = _str("DEFAULT_FROM_EMAIL", "dataflow@localhost")
 
+# Uploads stop as soon as a file passes MAX_UPLOAD_SIZE (dataflow/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "dataflow.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+
 # --- Local demo (make run) ----------------------------------------------------
 DEMO_ADMIN_USERNAME = _str("DEMO_ADMIN_USERNAME", "admin")
 DEMO_ADMIN_EMAIL = _str("DEMO_ADMIN_EMAIL", "admin@example.com")

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from dataflow.uploads import upload_too_large
 from ingestion.models import Dataset, RawFile
 from ingestion.services import raw_file_discard, raw_file_receive, raw_file_set_dialect
 
@@ -56,7 +57,11 @@ class UploadViews:
         if not request.user.has_perm("processing.upload_file"):
             raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
+        too_large = upload_too_large(request)
+        if too_large is not None:
+            form.errors.clear()
+            form.add_error("file", f"The file is larger than the limit of {too_large} bytes.")
+        elif request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 raw_file = raw_file_receive(

@@ -142,6 +142,23 @@ def test_an_upload_over_the_size_limit_is_refused(
     assert not list((data_dir / "raw").rglob("*.csv"))
 
 
+def test_an_oversized_upload_stops_streaming_and_leaves_no_temporary_file(
+    sales: Dataset, operator: Client, csv_file: Callable[..., Path], settings: Any, tmp_path: Path
+) -> None:
+    temp_dir = tmp_path / "upload-tmp"
+    temp_dir.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(temp_dir)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1  # every upload goes to a temporary file
+    settings.DATAFLOW = {**settings.DATAFLOW, "MAX_UPLOAD_SIZE": 100_000}
+    big = sales_file(csv_file, [sales_row(i, description="x" * 200) for i in range(2000)])  # ~500 kB
+
+    response = upload(operator, sales, big)
+
+    assert "larger than the limit of 100000 bytes" in response.content.decode()
+    assert list(temp_dir.iterdir()) == []
+    assert not RawFile.objects.exists()
+
+
 def test_a_viewer_can_watch_but_not_upload_or_operate(
     sales: Dataset, viewer: Client, operator: Client, csv_file: Callable[..., Path]
 ) -> None:
