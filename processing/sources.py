@@ -74,7 +74,7 @@ def source_fetch(*, source: Source, run_id: int | None = None, user: Any = None)
     """Fetch a source's records into a new raw NDJSON file (``FetchError`` when the pull fails)."""
     try:
         spec = source_pull_spec(source)
-    except SecretUnreadable as exc:
+    except (SecretUnreadable, ValueError) as exc:
         raise FetchError(str(exc)) from None
     started = timezone.now()
     with _work_file() as fh:

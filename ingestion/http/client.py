@@ -23,15 +23,16 @@ from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 import requests
 from django.conf import settings
-from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
 
 from .guard import (
     DestinationRefused,
     FetchError,
     GuardedAdapter,
     IPNetwork,
+    headers_deadline,
+    keeps_credentials,
     networks_parse,
-    origin,
     url_label,
     url_split,
     url_with_params,
@@ -84,15 +85,20 @@ class FetchPolicy:
 class Deadline:
     """A wall-clock limit on a whole pull: every page, retry, wait and byte read."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float, *, subject: str = "the pull") -> None:
+        self.seconds, self.subject = seconds, subject
         self._end = time.monotonic() + seconds
+
+    @property
+    def end(self) -> float:
+        """When the deadline passes, on the ``time.monotonic()`` clock."""
+        return self._end
 
     def remaining(self) -> float:
         return max(0.0, self._end - time.monotonic())
 
     def message(self) -> str:
-        return f"the pull passed its deadline of {self.seconds:g} s"
+        return f"{self.subject} passed its deadline of {self.seconds:g} s"
 
     def check(self) -> None:
         if time.monotonic() >= self._end:
@@ -106,12 +112,6 @@ class JsonResponse:
     headers: Mapping[str, str]
     data: Any
     size: int = 0  # body bytes received (after decompression)
-
-
-def _keeps_credentials(old: str, new: str) -> bool:
-    """Same origin, or the same host upgraded from http to https on the default ports."""
-    before, after = origin(old), origin(new)
-    return before == after or (before == ("http", after[1], 80) and after == ("https", before[1], 443))
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -134,7 +134,8 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 def _is_json_type(content_type: str) -> bool:
     mime = content_type.split(";", 1)[0].strip().lower()
-    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+    # text/json is not registered, but older APIs still send it.
+    return mime in ("application/json", "text/json") or mime.endswith("+json")
 
 
 def _reject_constant(name: str) -> Any:
@@ -214,7 +215,7 @@ class HttpClient:
         credentials: with ``Authorization``, ``Cookie`` and ``auth`` they are dropped when a
         redirect leads to another origin.
         """
-        deadline = self.deadline or Deadline(self.policy.deadline)
+        deadline = self.deadline if self.deadline is not None else Deadline(self.policy.deadline)
         method = method.upper()
         send_headers = {"Accept": "application/json", **(headers or {})}
         stripped = CREDENTIAL_HEADERS | {name.lower() for name in strip_on_redirect}
@@ -241,7 +242,7 @@ class HttpClient:
                 raise self._error(f"{label} redirected to a URL that cannot be fetched: {e}") from None
             if status in (301, 302, 303) and method != "HEAD":
                 method, json_body = "GET", None
-            if not _keeps_credentials(url, target):
+            if not keeps_credentials(url, target):
                 send_headers = {k: v for k, v in send_headers.items() if k.lower() not in stripped}
                 auth = None
                 target = url_without_params(target, set(strip_on_redirect))
@@ -278,30 +279,40 @@ class HttpClient:
     def _send(
         self, method: str, url: str, headers: Mapping[str, str], auth: Any, json_body: Any, deadline: Deadline
     ) -> requests.Response:
-        remaining = deadline.remaining()
-        timeout = (min(self.policy.connect_timeout, remaining), min(self.policy.read_timeout, remaining))
-        response = self._request(method, url, timeout, headers=headers, auth=auth, json=json_body)
+        timeouts = (self.policy.connect_timeout, self.policy.read_timeout)
+        response = self._request(method, url, deadline, timeouts, headers=headers, auth=auth, json=json_body)
         if response.status_code == 429 or response.status_code >= 500:
             response.close()
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             raise _Retryable(self._status_message(response.status_code), retry_after)
         return response
 
-    def _request(self, method: str, url: str, timeout: tuple[float, float], **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, url: str, deadline: Deadline, timeouts: tuple[float, float], **kwargs: Any
+    ) -> requests.Response:
         """Send one request (the body is streamed later); failures worth a retry raise _Retryable."""
         host, label = urlsplit(url).hostname, f"{method} {url_label(url)}"
+        remaining = deadline.remaining()
+        timeout = (min(timeouts[0], remaining), min(timeouts[1], remaining))
         started = time.monotonic()
         try:
-            response = self.session.request(method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs)
+            with headers_deadline(deadline.end):
+                response = self.session.request(
+                    method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
+                )
         except DestinationRefused as e:
             raise self._error(str(e), DestinationRefused) from None
-        except requests.exceptions.SSLError:
-            raise self._error(f"could not make a secure connection to {host} (TLS certificate or handshake)") from None
-        except requests.exceptions.ConnectionError:  # includes ConnectTimeout; the OS error stays out
-            raise _Retryable(f"could not connect to {host}") from None
-        except requests.exceptions.Timeout:
-            raise _Retryable(f"{host} did not answer within {timeout[1]:.1f} s") from None
         except requests.exceptions.RequestException as e:
+            if deadline.remaining() <= 0:  # whatever broke, running out of time is the reason
+                raise self._error(deadline.message()) from None
+            if isinstance(e, requests.exceptions.SSLError):
+                raise self._error(
+                    f"could not make a secure connection to {host} (TLS certificate or handshake)"
+                ) from None
+            if isinstance(e, requests.exceptions.ConnectionError):  # includes ConnectTimeout; no OS error text
+                raise _Retryable(f"could not connect to {host}") from None
+            if isinstance(e, requests.exceptions.Timeout):
+                raise _Retryable(f"{host} did not answer within {timeout[1]:.1f} s") from None
             raise self._error(f"{label} failed ({type(e).__name__})") from None
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.info(self.scrub(f"{label} -> {response.status_code} in {elapsed_ms:.0f} ms"))
@@ -318,7 +329,7 @@ class HttpClient:
     def _read(self, label: str, response: requests.Response, deadline: Deadline) -> bytes:
         """The body, within the size limit and the deadline; checks the content type first."""
         content_type = response.headers.get("Content-Type")
-        if content_type is not None and not _is_json_type(content_type):
+        if content_type and not _is_json_type(content_type):
             mime = content_type.split(";", 1)[0].strip()[:100]
             raise self._error(f"expected JSON but {label} answered {mime or 'an empty Content-Type'}")
         limit = self.policy.max_response_bytes
@@ -341,7 +352,7 @@ class HttpClient:
             raise _Retryable(f"{host} stopped sending the response") from None
         except DecodeError:
             raise self._error(f"the response from {label} could not be decompressed") from None
-        except (ProtocolError, OSError):
+        except (HTTPError, OSError):  # ProtocolError, IncompleteRead, a reset connection
             raise _Retryable(f"the connection to {host} broke while reading the response") from None
         return b"".join(chunks)
 
@@ -367,7 +378,8 @@ class HttpClient:
     def post_json(self, url: str, payload: Any, *, timeout: float | None = None) -> int:
         """One guarded POST (for webhooks): no redirects, no retries; returns the status.
 
-        ``timeout`` (connect and read, seconds) defaults to ``settings.NOTIFY_TIMEOUT``.
+        ``timeout`` is the most the call may take, in seconds, until the response headers
+        have arrived; it defaults to ``settings.NOTIFY_TIMEOUT``.
         """
         timeout = settings.NOTIFY_TIMEOUT if timeout is None else timeout
         try:
@@ -375,7 +387,8 @@ class HttpClient:
         except ValueError as e:
             raise self._error(str(e)) from None
         try:
-            response = self._request("POST", url, (timeout, timeout), json=payload)
+            deadline = Deadline(timeout, subject=f"POST {url_label(url)}")
+            response = self._request("POST", url, deadline, (timeout, timeout), json=payload)
         except _Retryable as failure:
             raise self._error(failure.reason) from None
         response.close()  # the body is not needed, and an endless one must not hold us

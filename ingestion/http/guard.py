@@ -9,10 +9,14 @@ checked address itself. :func:`url_validate` only gives forms early feedback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import sys
-from collections.abc import Collection, Iterable, Mapping
+import threading
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
@@ -54,6 +58,9 @@ _ALWAYS_REFUSED: tuple[IPNetwork, ...] = tuple(
     )
 )
 _NAT64 = ip_network("64:ff9b::/96")
+
+# When (time.monotonic()) a guarded connection must stop waiting for a response's headers.
+_headers_deadline: ContextVar[float | None] = ContextVar("headers_deadline", default=None)
 
 
 class FetchError(Exception):
@@ -198,6 +205,27 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
+def keeps_credentials(old: str, new: str) -> bool:
+    """Whether credentials may follow a redirect: same origin, or an http to https upgrade."""
+    before, after = origin(old), origin(new)
+    return before == after or (before == ("http", after[1], 80) and after == ("https", before[1], 443))
+
+
+@contextlib.contextmanager
+def headers_deadline(at: float) -> Iterator[None]:
+    """Within the block, guarded connections give up waiting for headers at ``at`` (monotonic)."""
+    token = _headers_deadline.set(at)
+    try:
+        yield
+    finally:
+        _headers_deadline.reset(token)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 class _GuardedConnectionMixin:
     """Replaces urllib3's socket creation: resolve once, check, connect to what was checked."""
 
@@ -242,6 +270,25 @@ class _GuardedConnectionMixin:
         if isinstance(last_error, TimeoutError):
             raise ConnectTimeoutError(self, f"could not connect to {self.host}") from last_error
         raise NewConnectionError(self, f"could not connect to {self.host}") from last_error  # type: ignore[arg-type]
+
+    def getresponse(self) -> Any:
+        at, sock = _headers_deadline.get(), getattr(self, "sock", None)
+        if at is None or sock is None:
+            return super().getresponse()  # type: ignore[misc]
+        # The read timeout restarts with every byte, so a server dripping its headers could
+        # hold a pull for hours; at the deadline the socket is shut down under the reader.
+        watchdog = threading.Timer(max(0.0, at - time.monotonic()), _shutdown, (sock,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            response = super().getresponse()  # type: ignore[misc]
+        finally:
+            watchdog.cancel()
+        if time.monotonic() >= at:
+            # Cut off, http.client may take the headers read so far for a whole response.
+            response.close()
+            raise TimeoutError("the response headers did not arrive before the deadline")
+        return response
 
 
 class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
@@ -288,6 +335,8 @@ class GuardedPoolManager(PoolManager):
 
 class GuardedAdapter(HTTPAdapter):
     """A requests transport adapter that refuses destinations :func:`address_permitted` rejects."""
+
+    __attrs__ = [*HTTPAdapter.__attrs__, "allowed_networks"]
 
     def __init__(self, allowed_networks: Iterable[str | IPNetwork] = (), **kwargs: Any) -> None:
         self.allowed_networks = networks_parse(allowed_networks)

@@ -128,9 +128,19 @@ class _Watermark:
             self.numeric = False
 
     def value(self) -> str:
+        """The new watermark; never below the stored one (an API that ignores the filter must not rewind it)."""
         if self.text_max is None:
             return self.old
-        return json.dumps(self.number_max) if self.numeric else self.text_max
+        if self.numeric:
+            new = self.number_max
+            try:
+                old = json.loads(self.old) if self.old else None
+            except ValueError:
+                old = None
+            if isinstance(old, int | float) and not isinstance(old, bool) and new is not None and old > new:
+                return self.old
+            return json.dumps(new)
+        return max(self.text_max, self.old)
 
 
 def _credentials(spec: PullSpec) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:
