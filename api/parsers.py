@@ -97,3 +97,11 @@ class NDJSONStreamParser(JSONStreamParser):
     """An NDJSON body (one JSON value per line), passed on unread."""
 
     media_type = "application/x-ndjson"
+
+
+class NDJSONAltStreamParser(NDJSONStreamParser):
+    media_type = "application/ndjson"
+
+
+class JSONLinesStreamParser(NDJSONStreamParser):
+    media_type = "application/jsonl"

@@ -21,7 +21,7 @@ from ingestion.storage import data_storage
 
 from .models import LOADED_STATUSES, RejectedRow, Run, RunTrigger
 
-NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 JSON_TYPES = ("application/json",)
 
 

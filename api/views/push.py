@@ -15,7 +15,7 @@ from processing.models import Run
 from processing.push import rows_push
 
 from ..errors import PayloadTooLarge
-from ..parsers import JSONStreamParser, NDJSONStreamParser
+from ..parsers import JSONLinesStreamParser, JSONStreamParser, NDJSONAltStreamParser, NDJSONStreamParser
 from ..permissions import dataset_for
 from ..serializers.runs import RunDetailSerializer
 from ..serializers.sources import PushRowSerializer
@@ -24,7 +24,7 @@ from .base import StrictQueryMixin
 
 
 class IngestView(StrictQueryMixin, APIView):
-    parser_classes = [JSONStreamParser, NDJSONStreamParser]
+    parser_classes = [JSONStreamParser, NDJSONStreamParser, NDJSONAltStreamParser, JSONLinesStreamParser]
     throttle_classes = [UserThrottle, UploadThrottle]
 
     @extend_schema(

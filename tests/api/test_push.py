@@ -47,10 +47,11 @@ def test_a_small_json_batch_is_processed_now_with_a_result_per_row(as_ingester: 
 
 
 @pytest.mark.django_db
-def test_ndjson_keeps_a_malformed_line_as_a_rejected_row(as_ingester: APIClient) -> None:
+@pytest.mark.parametrize("media_type", ["application/x-ndjson", "application/ndjson", "application/jsonl"])
+def test_ndjson_keeps_a_malformed_line_as_a_rejected_row(as_ingester: APIClient, media_type: str) -> None:
     body = "\n".join([json.dumps(row(1)), '{"id": "J2", broken', "[1, 2]", json.dumps(row(4))]) + "\n"
 
-    response = as_ingester.post(INGEST, body, content_type="application/x-ndjson")
+    response = as_ingester.post(INGEST, body, content_type=media_type)
 
     assert response.status_code == 200, response.json()
     results = response.json()["results"]
