@@ -27,9 +27,11 @@ What it does, in order (the whole run is bounded: preparation, then
    checks one answer, then drives load from separate client processes (pure
    Python, one keep-alive connection per thread) for ``--warmup`` seconds
    (discarded) and ``--duration`` seconds (measured), and prints p50 / p90 /
-   p99 latency, requests/s, errors, and the CPU the server workers and the
+   p99 latency, requests/s, errors, the CPU the server workers and the
    clients used per request (2 cores are shared by both; the client share is
-   the benchmark's own overhead).
+   the benchmark's own overhead), how busy the machine's CPUs were, and the
+   part of that used neither by gunicorn's workers nor by the clients
+   (Postgres, and whatever else runs on a shared machine).
 
 Figures only: nothing is asserted. Page size is the API's default (100).
 """
@@ -244,6 +246,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return (sum(values) - idle) / CLOCK_TICKS, sum(values) / CLOCK_TICKS
+
+
 def request(
     host: str, port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, bytes]:
@@ -434,7 +443,7 @@ def main() -> None:
         )
         header = (
             f"{'scenario':24s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'errors':>6s} "
-            f"{'server CPU ms/req':>17s} {'client CPU ms/req':>17s} {'KB/page':>7s}"
+            f"{'server CPU ms/req':>17s} {'client CPU ms/req':>17s} {'KB/page':>7s} {'CPU busy':>8s} {'not ours':>8s}"
         )
         print(header)
         print("-" * len(header))
@@ -447,6 +456,7 @@ def main() -> None:
             size = len(body) / 1024
             rows = len(json.loads(body)["results"])
             cpu_before = cpu_seconds(workers)
+            busy_before, total_before = machine_busy()
             outcome = drive(
                 port,
                 path,
@@ -457,6 +467,9 @@ def main() -> None:
                 duration=args.duration,
             )
             server_cpu = cpu_seconds(workers) - cpu_before
+            busy_after, total_after = machine_busy()
+            busy = (busy_after - busy_before) / (total_after - total_before) * 100
+            other = max(0.0, (busy_after - busy_before) - server_cpu - outcome.cpu) / (total_after - total_before) * 100
             lat = sorted(outcome.latencies)
             done = len(lat)
             rate = done / args.duration
@@ -467,7 +480,7 @@ def main() -> None:
             print(
                 f"{label:24s} {percentile(lat, 0.5) * 1000:7.1f} {percentile(lat, 0.9) * 1000:7.1f} "
                 f"{percentile(lat, 0.99) * 1000:7.1f} {rate:7.0f} {outcome.errors:6d} "
-                f"{per_req_server:17.2f} {per_req_client:17.2f} {size:7.1f}"
+                f"{per_req_server:17.2f} {per_req_client:17.2f} {size:7.1f} {busy:7.0f}% {other:7.0f}%"
                 + (f"  ({rows} rows)" if rows != 100 else "")
                 + (f"  first error: {outcome.first_error}" if outcome.first_error else "")
             )
