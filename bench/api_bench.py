@@ -10,7 +10,9 @@ What it does, in order (the whole run is bounded: preparation, then
 
 1. **Prepares the database** unless it already holds ``--records`` records of
    the ``sales`` dataset (then it is reused as is): drops and creates it,
-   ``manage.py migrate``, ``dataset_apply bench/sales.schema.json``, ingests a
+   ``manage.py migrate``, ``dataset_apply bench/sales.schema.json`` (with
+   ``country`` marked ``indexed`` unless ``--no-index``; ``records_index``
+   then makes or drops its filter index, on a reused database too), ingests a
    generated sample of 5,000 rows with ``ingest_csv`` (real records, real run,
    the pipeline's own ``data`` JSON), then copies the sample's values
    set-based (``INSERT … SELECT … generate_series``) under new keys
@@ -115,12 +117,33 @@ def server_env(url: str, data_dir: Path) -> dict[str, str]:
     }
 
 
-def prepare(url: str, records: int, env: dict[str, str]) -> str:
+def schema_file(index: bool) -> Path:
+    """bench/sales.schema.json, with the filtered field marked ``indexed`` when ``index``."""
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    for f in schema["fields"]:
+        if f["name"] == FILTER[0] and index:
+            f["indexed"] = True
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"api-sales{'-indexed' if index else ''}.schema.json"
+    path.write_text(json.dumps(schema, indent=2), encoding="utf-8")
+    return path
+
+
+def apply_schema(env: dict[str, str], index: bool) -> None:
+    """The schema (a new version when ``indexed`` changes), then the filter indexes it asks for."""
+    manage = [PY, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "dataset_apply", str(schema_file(index))], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*manage, "records_index", "--dataset", DATASET], env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def prepare(url: str, records: int, env: dict[str, str], index: bool) -> str:
     """Make sure the database holds ``records`` records; say what was done."""
     manage = [PY, str(ROOT / "manage.py")]
     found = record_count(url)
     if found == records:
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
+        apply_schema(env, index)
+        psql(url, "VACUUM ANALYZE processing_record")
         return f"reused (already {records:,} records)"
     start = time.perf_counter()
     dbname = urlparse(url).path.lstrip("/")
@@ -128,7 +151,7 @@ def prepare(url: str, records: int, env: dict[str, str]) -> str:
     psql(admin_url, f'DROP DATABASE IF EXISTS "{dbname}"')
     psql(admin_url, f'CREATE DATABASE "{dbname}"')
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-    subprocess.run([*manage, "dataset_apply", str(SCHEMA)], env=env, check=True, stdout=subprocess.DEVNULL)
+    apply_schema(env, index)
     sample_rows = min(SAMPLE_ROWS, records)
     OUT.mkdir(parents=True, exist_ok=True)
     sample = OUT / f"api-sample-{sample_rows}.csv"
@@ -397,6 +420,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="connections in flight (default 8)")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--no-index", action="store_true", help=f"do not mark {FILTER[0]} indexed (drops its filter index)"
+    )
     parser.add_argument("--scenario", action="append", choices=["first", "deep", "filtered"], help="(repeatable)")
     args = parser.parse_args()
     if not shutil.which("psql"):
@@ -406,7 +432,7 @@ def main() -> None:
     data_dir = OUT / "api-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = server_env(url, data_dir)
-    prepared = prepare(url, args.records, env)
+    prepared = prepare(url, args.records, env, index=not args.no_index)
     make_viewer(env)
 
     depth = args.records // 2
@@ -434,7 +460,8 @@ def main() -> None:
         token = json.loads(body)["access"]
         workers = worker_pids(proc.pid)
 
-        print(f"\nrecords={args.records:,} ({prepared}); database {urlparse(url).path.lstrip('/')}")
+        index = "no filter index" if args.no_index else f"{FILTER[0]} indexed"
+        print(f"\nrecords={args.records:,} ({prepared}); database {urlparse(url).path.lstrip('/')}; {index}")
         print(machine_facts(url))
         print(
             f"gunicorn: {args.workers} workers (gthread, dataflow/gunicorn.conf.py) on 127.0.0.1:{port}; "
