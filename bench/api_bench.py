@@ -6,7 +6,7 @@ Usage::
         [--database-url postgres://postgres@127.0.0.1:5432/dataflow_apibench]
 
 What it does, in order (the whole run is bounded: preparation, then
-``3 x (--warmup + --duration)`` seconds of load, then shutdown):
+``4 x (--warmup + --duration)`` seconds of load, then shutdown):
 
 1. **Prepares the database** unless it already holds ``--records`` records of
    the ``sales`` dataset (then it is reused as is): drops and creates it,
@@ -25,15 +25,18 @@ What it does, in order (the whole run is bounded: preparation, then
    on a free 127.0.0.1 port, DEBUG and HTTPS off, throttles raised out of the way.
 4. Gets a JWT from ``/api/v1/auth/token/``.
 5. For each scenario (first page; a page ``--records``/2 deep, reached with
-   the API's own keyset cursor; the first page filtered on ``country``),
+   the API's own keyset cursor; the first page filtered on ``country=FR``,
+   about one record in 16; the same filter on a value no record holds,
+   ``country=ZZ``, an empty page),
    checks one answer, then drives load from separate client processes (pure
    Python, one keep-alive connection per thread) for ``--warmup`` seconds
    (discarded) and ``--duration`` seconds (measured), and prints p50 / p90 /
    p99 latency, requests/s, errors, the CPU the server workers and the
    clients used per request (2 cores are shared by both; the client share is
-   the benchmark's own overhead), how busy the machine's CPUs were, and the
-   part of that used neither by gunicorn's workers nor by the clients
-   (Postgres, and whatever else runs on a shared machine).
+   the benchmark's own overhead), the CPU of the Postgres backends serving
+   the benchmark's database, how busy the machine's CPUs were, and the part
+   of that used by none of these ("others": whatever else runs on a shared
+   machine).
 
 Figures only: nothing is asserted. Page size is the API's default (100).
 """
@@ -68,7 +71,8 @@ SAMPLE_ROWS = 5_000
 USERNAME = "apibench-viewer"
 PASSWORD = "apibench-viewer-password-0123"  # noqa: S105  # nosec B105: a local benchmark account
 DATASET = "sales"
-FILTER = ("country", "FR")
+FILTER = ("country", "FR")  # about 1 record in 16
+RARE = "ZZ"  # no record: the filter must look through the whole dataset unless an index answers it
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -217,8 +221,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
+def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
+    if threads:
+        env["GUNICORN_THREADS"] = str(threads)
     with log.open("wb") as fh:
         proc = subprocess.Popen(
             [GUNICORN, "dataflow.wsgi:application", "--config", "dataflow/gunicorn.conf.py"],
@@ -267,6 +273,13 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / CLOCK_TICKS
+
+
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each Postgres backend connected to the benchmark's database."""
+    dbname = urlparse(url).path.lstrip("/")
+    out = psql(url, f"SELECT pid FROM pg_stat_activity WHERE datname = '{dbname}' AND pid <> pg_backend_pid()")
+    return {int(pid): cpu_seconds([int(pid)]) for pid in out.split()}
 
 
 def machine_busy() -> tuple[float, float]:
@@ -420,10 +433,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="connections in flight (default 8)")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per worker (default: gunicorn.conf.py's, 2)")
     parser.add_argument(
         "--no-index", action="store_true", help=f"do not mark {FILTER[0]} indexed (drops its filter index)"
     )
-    parser.add_argument("--scenario", action="append", choices=["first", "deep", "filtered"], help="(repeatable)")
+    parser.add_argument(
+        "--scenario", action="append", choices=["first", "deep", "filtered", "rare"], help="(repeatable)"
+    )
     args = parser.parse_args()
     if not shutil.which("psql"):
         raise SystemExit("psql is needed (postgresql-client)")
@@ -441,11 +457,12 @@ def main() -> None:
         "first": ("first page", base),
         "deep": (f"page {depth:,} deep", f"{base}?{urlencode({'cursor': cursor_for(deep_key(url, depth))})}"),
         "filtered": (f"filtered {FILTER[0]}={FILTER[1]}", f"{base}?{urlencode([FILTER])}"),
+        "rare": (f"filtered {FILTER[0]}={RARE} (none)", f"{base}?{urlencode([(FILTER[0], RARE)])}"),
     }
     chosen = args.scenario or list(scenarios)
 
     port = free_port()
-    proc = start_gunicorn(env, port, args.workers, OUT / "api-gunicorn.log")
+    proc = start_gunicorn(env, port, args.workers, args.threads, OUT / "api-gunicorn.log")
     try:
         status, body = request(
             "127.0.0.1",
@@ -464,13 +481,15 @@ def main() -> None:
         print(f"\nrecords={args.records:,} ({prepared}); database {urlparse(url).path.lstrip('/')}; {index}")
         print(machine_facts(url))
         print(
-            f"gunicorn: {args.workers} workers (gthread, dataflow/gunicorn.conf.py) on 127.0.0.1:{port}; "
+            f"gunicorn: {args.workers} workers x {args.threads or 'default'} threads (dataflow/gunicorn.conf.py) "
+            f"on 127.0.0.1:{port}; "
             f"load: {args.concurrency} keep-alive connections from {args.clients} client processes; "
             f"{args.warmup:g} s warm-up + {args.duration:g} s per scenario"
         )
         header = (
-            f"{'scenario':24s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'errors':>6s} "
-            f"{'server CPU ms/req':>17s} {'client CPU ms/req':>17s} {'KB/page':>7s} {'CPU busy':>8s} {'not ours':>8s}"
+            f"{'scenario':27s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'errors':>6s} "
+            f"{'CPU ms/req: server':>18s} {'postgres':>8s} {'client':>6s} {'KB/page':>7s} "
+            f"{'CPU busy':>8s} {'others':>6s}"
         )
         print(header)
         print("-" * len(header))
@@ -484,6 +503,7 @@ def main() -> None:
             rows = len(json.loads(body)["results"])
             cpu_before = cpu_seconds(workers)
             busy_before, total_before = machine_busy()
+            pg_before = backend_cpu(url)
             outcome = drive(
                 port,
                 path,
@@ -495,8 +515,10 @@ def main() -> None:
             )
             server_cpu = cpu_seconds(workers) - cpu_before
             busy_after, total_after = machine_busy()
+            pg_cpu = sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in backend_cpu(url).items())
             busy = (busy_after - busy_before) / (total_after - total_before) * 100
-            other = max(0.0, (busy_after - busy_before) - server_cpu - outcome.cpu) / (total_after - total_before) * 100
+            ours = server_cpu + outcome.cpu + pg_cpu
+            other = max(0.0, (busy_after - busy_before) - ours) / (total_after - total_before) * 100
             lat = sorted(outcome.latencies)
             done = len(lat)
             rate = done / args.duration
@@ -504,10 +526,11 @@ def main() -> None:
             total_s = args.warmup + args.duration
             per_req_server = server_cpu * (args.duration / total_s) / done * 1000 if done else float("nan")
             per_req_client = outcome.cpu * (args.duration / total_s) / done * 1000 if done else float("nan")
+            per_req_pg = pg_cpu * (args.duration / total_s) / done * 1000 if done else float("nan")
             print(
-                f"{label:24s} {percentile(lat, 0.5) * 1000:7.1f} {percentile(lat, 0.9) * 1000:7.1f} "
+                f"{label:27s} {percentile(lat, 0.5) * 1000:7.1f} {percentile(lat, 0.9) * 1000:7.1f} "
                 f"{percentile(lat, 0.99) * 1000:7.1f} {rate:7.0f} {outcome.errors:6d} "
-                f"{per_req_server:17.2f} {per_req_client:17.2f} {size:7.1f} {busy:7.0f}% {other:7.0f}%"
+                f"{per_req_server:18.2f} {per_req_pg:8.2f} {per_req_client:6.2f} {size:7.1f} {busy:7.0f}% {other:5.0f}%"
                 + (f"  ({rows} rows)" if rows != 100 else "")
                 + (f"  first error: {outcome.first_error}" if outcome.first_error else "")
             )
