@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
+BENCH_API_SMOKE_URL ?= postgres://postgres@127.0.0.1:5432/dataflow_apibench_smoke
 export PYTHON VENV PORT
 
 .PHONY: run setup test lint check worker migrate bench-smoke fuzz clean help
@@ -35,8 +36,10 @@ migrate: setup ## Apply database migrations
 fuzz: setup ## Fuzz the REST API against its OpenAPI schema (schemathesis, bounded)
 	@scripts/fuzz_api.sh
 
-bench-smoke: setup ## A small run of the ingestion benchmark (figures only)
+bench-smoke: setup ## Small runs of the ingestion and records API benchmarks (figures only)
 	$(VENV)/bin/python bench/ingest_bench.py --rows 20000
+	$(VENV)/bin/python bench/api_bench.py --records 20000 --duration 2 --warmup 1 \
+		--database-url $(BENCH_API_SMOKE_URL)
 
 clean: ## Remove the virtualenv and local runtime data
 	rm -rf $(VENV) data staticfiles .pytest_cache .ruff_cache

@@ -35,7 +35,17 @@ TYPE_OPTIONS: dict[str, tuple[str, ...]] = {
     FieldType.EMAIL: (),
     FieldType.URL: (),
 }
-COMMON_FIELD_KEYS = ("name", "type", "required", "source", "aliases", "transforms", "null_values", "description")
+COMMON_FIELD_KEYS = (
+    "name",
+    "type",
+    "required",
+    "source",
+    "aliases",
+    "transforms",
+    "null_values",
+    "description",
+    "indexed",
+)
 DATASET_KEYS = ("slug", "name", "description", "key", "delimiter", "reject_threshold", "fields")
 MAX_NAME_LENGTH = 200  # Dataset.name
 MAX_HEADER_LENGTH = 200  # SchemaField.source
@@ -58,6 +68,11 @@ class FieldSpec:
     constraints: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+
+    @property
+    def indexed(self) -> bool:
+        """Whether record filters on this field get an index (``"indexed": true``)."""
+        return bool(self.options.get("indexed"))
 
     @property
     def headers(self) -> tuple[str, ...]:
@@ -254,6 +269,12 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
             errors.add(where, f"unknown time zone {options['default_timezone']!r}")
     if "formats" in options:
         _string_list(options["formats"], f"{where} formats", errors)
+    if "indexed" in raw:
+        # Kept with the options (stored as they are); false is the default and not kept.
+        if not isinstance(raw["indexed"], bool):
+            errors.add(where, "'indexed' must be true or false")
+        elif raw["indexed"]:
+            options["indexed"] = True
     description = raw.get("description", "")
     return FieldSpec(
         name=name,

@@ -126,7 +126,8 @@ class Run(models.Model):
 class Record(models.Model):
     """The current, validated state of one row of a dataset, by natural key."""
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records")
+    # No index of its own: uniq_record_dataset_key leads with dataset_id.
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="records", db_index=False)
     key = models.CharField(max_length=512)
     data = models.JSONField()
     content_hash = models.CharField(max_length=32)
@@ -139,8 +140,9 @@ class Record(models.Model):
 
     class Meta:
         ordering = ["dataset", "key"]
+        # (dataset, key) serves key-ordered pages and their keyset cursors; last_run
+        # has the foreign key's own index. Autovacuum settings: migration 0050.
         constraints = [models.UniqueConstraint(fields=["dataset", "key"], name="uniq_record_dataset_key")]
-        indexes = [models.Index(fields=["last_run"], name="record_last_run")]
 
     def __str__(self) -> str:
         return f"{self.dataset_id}:{self.key}"

@@ -51,6 +51,9 @@ class SchemaFieldSerializer(serializers.Serializer):
     decimal_separator = serializers.CharField(required=False, max_length=1, trim_whitespace=False)
     default_timezone = serializers.CharField(required=False)
     formats = serializers.ListField(child=serializers.CharField(), required=False)
+    indexed = serializers.BooleanField(
+        required=False, help_text="Index the field for record filters (PostgreSQL); see docs/schema.md."
+    )
 
 
 class DatasetLinksSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from ingestion.models import Dataset, DatasetRole
 from ingestion.selectors import dataset_roles_for, datasets_visible_to
 from ingestion.services import DatasetConflict, dataset_apply, dataset_create, dataset_delete
+from processing.record_indexes import record_indexes_sync
 
 from ..errors import Conflict
 from ..pagination import SlugPage
@@ -93,6 +94,7 @@ class DatasetViewSet(StrictQueryMixin, viewsets.GenericViewSet):
         serializer = DatasetSerializer(data=document)
         serializer.is_valid(raise_exception=True)
         result = dataset_apply(spec=serializer.validated_data, user=request.user)
+        record_indexes_sync(result.dataset)
         return self._respond([result.dataset])
 
     def update(self, request: Request, slug: str) -> Response:

@@ -18,6 +18,7 @@ from ingestion.sources import source_watermark_set
 from ingestion.storage import data_storage
 
 from ..models import RejectedRow, Run, RunStatus
+from ..record_indexes import record_indexes_sync
 from .chunks import ChunkResult, ValidatedChunks
 from .load import KEY_FIELD, SeenValues, records_load
 from .output import ProcessedWriter
@@ -139,6 +140,9 @@ def pipeline_execute(
     """
     raw_file: RawFile = run.raw_file
     schema = schema_spec(run.schema)
+    if not dry_run:
+        # Before loading, so a first load fills the indexes as it goes.
+        record_indexes_sync(run.dataset)
     seen = SeenValues(run.pk)
     writer: ProcessedWriter | None = None
     try:

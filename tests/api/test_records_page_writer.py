@@ -1,0 +1,115 @@
+"""The records list page is written directly (RecordPageWriter): it must say what RecordSerializer says."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from django.db.models import F
+from django.utils import timezone as django_timezone
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
+
+from api.serializers.records import RecordPageWriter, RecordSerializer, record_url
+from ingestion.models import Dataset
+from processing.models import Record, Run
+from processing.record_queries import records_rows
+
+from .conftest import API, sales_csv
+
+pytestmark = pytest.mark.django_db
+RECORDS = f"{API}/datasets/sales/records/"
+AWKWARD_ROWS = [
+    # key, description: quotes, backslashes, non-ASCII, the two JavaScript line separators, a newline
+    '"a/b c?",2024-01-01,books,1,1,a@example.com,US,"He said ""hi"" \\ bye",yes',
+    "ü/ß,2024-01-01T10:00:00.123456+02:00,toys,1234.50,7,b@example.com,FR,Größe 42 — 東京 🎁,no",
+    "x\u2028y,2024-01-01,books,.5,0,c@example.com,DE,line\u2029sep,1",
+    '"100%",2024-01-01,books,,3,d@example.com,US,"two\nlines",0',
+    "a/./b,2024-01-01,books,2,2,e@example.com,US,,yes",
+    "a/../b,2024-01-01,books,2,2,f@example.com,US,,yes",
+]
+
+
+def serializer_page(response: Any, dataset: Dataset) -> list[Any]:
+    """What RecordSerializer renders for the records of a response, in its order."""
+    request = response.wsgi_request
+    records = {r.key: r for r in Record.objects.filter(dataset=dataset).annotate(schema_number=F("schema__number"))}
+    rows = [records[item["key"]] for item in response.json()["results"]]
+    data = RecordSerializer(rows, many=True, context={"request": request, "dataset": dataset}).data
+    return json.loads(JSONRenderer().render(data))
+
+
+def test_a_list_page_says_what_the_record_serializer_says(
+    as_viewer: APIClient, sales: Dataset, ingest: Callable[..., Run]
+) -> None:
+    ingest(sales, sales_csv(AWKWARD_ROWS))
+
+    response = as_viewer.get(RECORDS)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert len(body["results"]) == len(AWKWARD_ROWS)
+    assert body["results"] == serializer_page(response, sales)
+    # As JSONRenderer does, for JavaScript: the separators never travel raw.
+    assert "\u2028" not in response.content.decode() and "\u2029" not in response.content.decode()
+
+
+def test_every_page_of_a_walk_says_what_the_serializer_says(
+    as_viewer: APIClient, sales: Dataset, ingest: Callable[..., Run]
+) -> None:
+    ingest(sales, sales_csv([f"S{n},2024-01-02,books,{n}.5,{n},u{n}@example.com,us,,yes" for n in range(7)]))
+    response = as_viewer.get(RECORDS, {"page_size": 3, "ordering": "-value"})
+    pages = 0
+    while True:
+        assert response.json()["results"] == serializer_page(response, sales)
+        pages += 1
+        if not response.json()["next"]:
+            break
+        response = as_viewer.get(response.json()["next"])
+    assert pages == 3
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["S1", "a b", "x/y", "a/./b", "a/../b", "/lead", "..", ".", "%41", "ü/ß", "?q#f", "a//b", "-_~!$&'()*+,;=:@"],
+)
+def test_record_urls_are_the_ones_reverse_gives(key: str) -> None:
+    request = Request(APIRequestFactory().get(RECORDS, HTTP_HOST="testserver"))
+
+    assert RecordPageWriter(request, "sales").url(key) == record_url(request, "sales", key)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2024, 1, 2, 3, 4, 5, 120, tzinfo=UTC),
+        datetime(2024, 7, 2, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    ],
+)
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_times_are_written_as_drf_writes_them(moment: datetime, zone: str) -> None:
+    request = Request(APIRequestFactory().get(RECORDS))
+    with django_timezone.override(zone):
+        assert RecordPageWriter(request, "sales").moment(moment) == serializers.DateTimeField().to_representation(
+            moment
+        )
+
+
+def test_rows_carry_the_stored_json_text(sales: Dataset, ingest: Callable[..., Run]) -> None:
+    ingest(sales, sales_csv(AWKWARD_ROWS[:2]))
+
+    rows = list(
+        records_rows(Record.objects.filter(dataset=sales).order_by("key").annotate(schema_number=F("schema__number")))
+    )
+
+    records = list(Record.objects.filter(dataset=sales).order_by("key"))
+    assert [json.loads(r.data_json) for r in rows] == [r.data for r in records]
+    assert [r.data for r in rows] == [r.data for r in records]
+    assert [(r.key, r.schema_number, r.source_line) for r in rows] == [(r.key, 1, r.source_line) for r in records]
