@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from pytest_httpserver import HTTPServer
 
@@ -102,9 +101,7 @@ def test_the_form_shows_configuration_errors_by_field(sales: Dataset, settings: 
     assert not Source.objects.exists()
 
 
-def test_an_operator_pulls_now_and_previews(
-    sales: Dataset, api: str, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_an_operator_pulls_now_and_previews(sales: Dataset, api: str, django_capture_on_commit_callbacks: Any) -> None:
     admin = client_for(superuser=True)
     admin.post(reverse("admin:ingestion_source_add"), form_data(sales, api))
     source = Source.objects.get()
