@@ -269,6 +269,9 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # One cache for every process, so API throttle counters are shared by all
+    # gunicorn workers and machines (the default cache is per process).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     Q_CLUSTER["orm"] = "default"
 # A running run whose worker has not written a heartbeat for this long is

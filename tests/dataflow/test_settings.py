@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,29 @@ def test_start_up_stops_with_a_malformed_encryption_key(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "ENCRYPTION_KEYS holds a value that is not a Fernet key" in result.stderr
+
+
+def test_with_redis_every_process_shares_one_cache_for_throttle_counters(tmp_path: Path) -> None:
+    """Two separate processes count in the same Redis cache (what the API throttles use)."""
+    key = f"dataflow-test-{uuid.uuid4().hex}"
+    script = (
+        "from django.core.cache import caches; cache = caches['default']; "
+        f"cache.add('{key}', 0, 30); print(type(cache).__name__, cache.incr('{key}'))"
+    )
+    env = {"SECRET_KEY": "x" * 50, "JWT_SIGNING_KEY": "j" * 50, "REDIS_URL": "redis://127.0.0.1:6379/15"}
+    outputs = []
+    for _ in range(2):
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+        base.update({"DATA_DIR": str(tmp_path), "DATAFLOW_ENV_FILE": "/nonexistent", **env})
+        base["DJANGO_SETTINGS_MODULE"] = "dataflow.settings.base"
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "shell", "-c", script],
+            env=base,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.strip().splitlines()[-1])
+
+    assert outputs == ["RedisCache 1", "RedisCache 2"]
