@@ -324,7 +324,8 @@ class HttpClient:
         # Equal jitter: at least half the exponential step, so retries always back off,
         # and a random rest, so many pulls failing together do not retry in lockstep.
         step = min(self.policy.backoff_max, self.policy.backoff_base * 2 ** (attempt - 1))
-        return step / 2 + random.uniform(0, step / 2)  # noqa: S311 -- jitter, not cryptography
+        # Retry jitter, not cryptography: a pseudo-random generator is right here.
+        return step / 2 + random.uniform(0, step / 2)  # noqa: S311  # nosec B311
 
     def _read(self, label: str, response: requests.Response, deadline: Deadline) -> bytes:
         """The body, within the size limit and the deadline; checks the content type first."""
