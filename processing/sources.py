@@ -10,11 +10,13 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from functools import partial
 from typing import IO, Any
 
+from django import db
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -38,6 +40,34 @@ _BEAT_SECONDS = 15.0
 
 class _FetchCancelled(Exception):
     pass
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps a run's heartbeat fresh while its pull waits (slow pages, retries, Retry-After).
+
+    Without it a long wait between two pages would look like a dead worker
+    to the reaper, which would hand the run to a second worker.
+    """
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(name=f"heartbeat-run-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(_BEAT_SECONDS):
+                Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+        finally:
+            db.connection.close()  # this thread's own connection
+
+    def __enter__(self) -> _Heartbeat:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopped.set()
+        self.join()
 
 
 class _BeatingFile:
@@ -78,7 +108,11 @@ def source_fetch(*, source: Source, run_id: int | None = None, user: Any = None)
         raise FetchError(str(exc)) from None
     started = timezone.now()
     with _work_file() as fh:
-        result = records_pull(spec, _BeatingFile(fh, run_id))  # type: ignore[arg-type]
+        if run_id is None:
+            result = records_pull(spec, fh)
+        else:
+            with _Heartbeat(run_id):
+                result = records_pull(spec, _BeatingFile(fh, run_id))  # type: ignore[arg-type]
         fh.seek(0)
         raw_file = raw_file_receive(
             dataset=source.dataset,

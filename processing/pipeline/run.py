@@ -153,7 +153,7 @@ def pipeline_execute(
                 raise PipelineAbort(RunStatus.FAILED, "the file is empty: there is no header row")
             if not header and raw_file.format == RawFile.Format.NDJSON:
                 # No record holds any key: an empty pull or push is an empty run, not a bad file.
-                header = reader.header = [f.name for f in schema.fields]
+                header = reader.header = [f.headers[0] for f in schema.fields]
             try:
                 columns = columns_map(schema, header)
             except HeaderError as exc:

@@ -307,3 +307,33 @@ def test_pull_source_command_exits_3_when_the_pull_fails(make_source: Callable[.
 
     assert exit_.value.code == 3
     assert "401" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_pull_keeps_its_heartbeat_fresh(sales: Dataset, httpserver: HTTPServer, monkeypatch: Any):
+    """A long wait for a page must not look like a dead worker to the reaper."""
+    import time
+
+    from django.db import connection
+
+    import processing.sources
+
+    monkeypatch.setattr(processing.sources, "_BEAT_SECONDS", 0.1)
+    seen: list[Any] = []
+
+    def slow(request: Request) -> Response:
+        first = Run.objects.get().heartbeat_at
+        time.sleep(1.0)
+        seen.append((first, Run.objects.get().heartbeat_at))
+        connection.close()
+        return Response("[]", content_type="application/json")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    source = source_create(dataset=sales, data={"name": "slow", "url": httpserver.url_for("/slow")})
+
+    run = source_pull_now(source=source)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error  # an empty pull is an empty run, not a failure
+    assert run.rows_read == 0
+    ((before, during),) = seen
+    assert during > before
