@@ -22,6 +22,7 @@ Figures only: nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import json
 import os
@@ -114,6 +115,8 @@ def main() -> None:
         "DATA_DIR": str(data_dir),
         "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
         "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", "benchmark-only-jwt-signing-key-0123456789"),
+        # Any Fernet key: the benchmark stores no source secrets.
+        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS") or base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "DATAFLOW_ENV_FILE": "/nonexistent",
         "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
         "LOG_LEVEL": "WARNING",
