@@ -10,10 +10,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
+
+from . import jsontext
 
 # The csv module's own ceiling. Values longer than the pipeline's
 # MAX_FIELD_SIZE are rejected by the validator; this only guards memory
@@ -111,29 +112,37 @@ class CsvReader:
 
 
 def json_text(value: object) -> str:
-    """A JSON value as the text the validator reads: null is empty, nested values stay JSON."""
+    """A JSON value as the text the validator reads: null is empty, numbers keep their spelling,
+    nested values stay JSON."""
     if value is None:
         return ""
-    if isinstance(value, str):
+    if isinstance(value, str):  # strings, and numbers kept as their text (jsontext.JsonNumber)
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return jsontext.dumps(value)
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _key_norm(key: str) -> str:
+    # As headers are matched to fields (processing.pipeline.validate): case and spaces aside.
+    return key.strip().lstrip("\ufeff").casefold()
+
+
 class NdjsonReader:
     """Streams rows out of an NDJSON file (one JSON object per line).
 
-    The header is every key seen in the file, in order of first appearance,
-    found in a first streaming pass; each row gives its object's values in
-    header order, a missing key reading as empty (null). A line that is not
-    a JSON object becomes a row with an error, so it is rejected with its
-    reason and its line number, never dropped. Line numbers are physical
-    lines, the first record being line 1.
+    The header is every key seen in the file, in order of first appearance
+    (keys differing only in case or surrounding spaces count as one column,
+    spelled as first seen), found in a first streaming pass; each row gives
+    its object's values in header order, a missing key reading as empty
+    (null). A line that is not a JSON object, or an object with two keys for
+    one column, becomes a row with an error, so it is rejected with its
+    reason and line number, never dropped. Numbers keep their JSON text.
+    Line numbers are physical lines, the first record being line 1.
     """
 
     def __init__(self, source: IO[bytes]) -> None:
@@ -143,40 +152,60 @@ class NdjsonReader:
         self.header_line = 0
 
     def read_header(self) -> list[str]:
-        keys: dict[str, None] = {}
+        columns: dict[str, str] = {}
         for raw in self.source:
-            line = raw.strip()
+            line = raw.strip().removeprefix(b"\xef\xbb\xbf")
             if not line.startswith(b"{"):
                 continue
             try:
-                obj = json.loads(line)
+                obj = jsontext.loads(line)
             except ValueError:
                 continue
             if isinstance(obj, dict):
-                keys.update(dict.fromkeys(obj))
+                for key in obj:
+                    columns.setdefault(_key_norm(key), key)
         self.source.seek(0)
-        self.header = list(keys)
+        self.header = list(columns.values())
         return self.header
 
     def rows(self) -> Iterator[RawRow]:
         header = self.header if self.header is not None else self.read_header()
-        text = io.TextIOWrapper(io.BufferedReader(self.bytes, 1 << 20), encoding="utf-8", errors="surrogateescape")
+        position = {_key_norm(h): i for i, h in enumerate(header)}
+        width = len(header)
+        text = io.TextIOWrapper(
+            io.BufferedReader(self.bytes, 1 << 20), encoding="utf-8-sig", errors="surrogateescape", newline="\n"
+        )
         for number, raw in enumerate(text, start=1):
             line = raw.strip()
             if not line:
                 continue
             try:
-                obj = json.loads(line)
+                obj = jsontext.loads(line)
             except ValueError as exc:
                 yield RawRow(number, [], f"not valid JSON ({exc.args[0] if exc.args else exc}): {_excerpt(line)}")
                 continue
             if not isinstance(obj, dict):
-                kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(obj), "a number")
+                kind = {list: "an array", bool: "a boolean", jsontext.JsonNumber: "a number"}.get(type(obj), "a string")
                 if obj is None:
                     kind = "null"
                 yield RawRow(number, [], f"a record must be a JSON object, this line holds {kind}: {_excerpt(line)}")
                 continue
-            yield RawRow(number, [json_text(obj.get(k)) for k in header])
+            values = [""] * width
+            seen: dict[int, str] = {}
+            clash = ""
+            for key, value in obj.items():
+                index = position.get(_key_norm(key))
+                if index is None:
+                    continue  # only when the header came from elsewhere (an empty file's schema columns)
+                if index in seen:
+                    clash = f"keys {seen[index]!r} and {key!r} name the same column"
+                    break
+                seen[index] = key
+                values[index] = json_text(value)
+            if clash:
+                yield RawRow(number, [], f"{clash}: {_excerpt(line)}")
+                continue
+            yield RawRow(number, values)
 
 
 def reader_open(source: IO[bytes], *, format: str, encoding: str, delimiter: str) -> CsvReader | NdjsonReader:

@@ -6,7 +6,6 @@ larger ones are queued.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from ingestion import jsontext
 from ingestion.models import RawFile
 from ingestion.services import UploadTooLarge, raw_file_receive
 from ingestion.storage import data_storage
@@ -47,19 +47,23 @@ def _copy_limited(source: IO[bytes], out: IO[bytes], limit: int) -> None:
 
 
 def _json_array_to_ndjson(body: IO[bytes], out: IO[bytes]) -> int:
+    """Write each element of a JSON array as an NDJSON line, numbers and text exactly as sent."""
     try:
-        rows = json.load(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        rows = jsontext.loads(body.read())
+    except RecursionError:
+        raise ValidationError("The body is not valid JSON: nesting too deep.") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
         raise ValidationError(f"The body is not valid JSON: {exc}") from None
     if not isinstance(rows, list):
         raise ValidationError("Send a JSON array of row objects (or NDJSON with Content-Type application/x-ndjson).")
     for row in rows:
-        out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+        out.write(jsontext.dumps_line(row))
     return len(rows)
 
 
 def _count_lines(fh: IO[bytes]) -> int:
-    return sum(1 for line in fh if line.strip())
+    # The same lines the NDJSON reader sees: split on "\n" only.
+    return sum(1 for line in fh if line.strip().removeprefix(b"\xef\xbb\xbf").strip())
 
 
 def rows_push(*, dataset: Any, body: IO[bytes], content_type: str, user: Any = None) -> PushResult:
@@ -120,7 +124,7 @@ def _row_results(run: Run) -> list[dict[str, Any]]:
     with data_storage().open(run.raw_file.storage_name, "rb") as fh:
         index = 0
         for line_number, line in enumerate(fh, start=1):
-            if not line.strip():
+            if not line.strip().removeprefix(b"\xef\xbb\xbf").strip():
                 continue
             errors = rejected.get(line_number)
             status = "rejected" if errors else "accepted"

@@ -490,8 +490,13 @@ def runs_reap() -> dict[str, int]:
     return {"requeued": requeued, "failed": failed}
 
 
-_LOSSY_ERRORS = ("contains a NUL byte", "contains bytes that are not valid", "characters long, over the limit")
-_PLACEHOLDER = re.compile(r"\u2400|\\x[0-9a-f]{2}")
+_LOSSY_ERRORS = (
+    "contains a NUL byte",
+    "contains bytes that are not valid",
+    "contains a lone surrogate",
+    "characters long, over the limit",
+)
+_PLACEHOLDER = re.compile(r"\u2400|\\x[0-9a-f]{2}|\\ud[89a-f][0-9a-f]{2}")
 
 
 def rejected_row_is_lossy(row: RejectedRow) -> bool:

@@ -8,7 +8,6 @@ carry a secret the client was told about.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -25,6 +24,7 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
 
+from .. import jsontext
 from .guard import (
     DestinationRefused,
     FetchError,
@@ -136,11 +136,6 @@ def _is_json_type(content_type: str) -> bool:
     mime = content_type.split(";", 1)[0].strip().lower()
     # text/json is not registered, but older APIs still send it.
     return mime in ("application/json", "text/json") or mime.endswith("+json")
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity would be written back out as invalid JSON.
-    raise ValueError(f"{name} is not a JSON value")
 
 
 class _Retryable(Exception):
@@ -361,7 +356,7 @@ class HttpClient:
         if status == 204 or (not body and status != 200):
             return None
         try:
-            return json.loads(body, parse_constant=_reject_constant)
+            return jsontext.loads(body)
         except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, NaN
             raise self._error(f"the response from {label} is not valid JSON: {e}") from None
 

@@ -8,15 +8,16 @@ memory at a time, and one :class:`~ingestion.http.client.Deadline` covers the wh
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
 from requests.utils import parse_header_links
 
+from .. import jsontext
 from .client import Deadline, FetchPolicy, HttpClient, JsonResponse
 from .guard import FetchError, origin, url_label, url_with_params
 
@@ -97,22 +98,28 @@ def value_at(data: Any, path: str) -> Any:
 
 
 def ndjson_line(record: Any) -> bytes:
-    """One record as an NDJSON line; key order is kept, so equal payloads give equal bytes."""
-    try:
-        return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-    except UnicodeEncodeError:
-        # A lone surrogate (from a "\ud800" escape) cannot be UTF-8; escaped, the line stays valid JSON.
-        return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    """One record as an NDJSON line; key order and number spellings are kept, so equal payloads give equal bytes."""
+    return jsontext.dumps_line(record)
 
 
 class _Watermark:
-    """The running maximum of the cursor field, without keeping the values."""
+    """The running maximum of the cursor field, without keeping the values.
+
+    Numbers (kept as their JSON text) compare as numbers, everything else as
+    text. ``ordered`` stays true while each value is at least the one before:
+    a pull cut short by a cap may only move the watermark when the API sent
+    its records in cursor order, or the records after the cut would be
+    skipped for good.
+    """
 
     def __init__(self, field_path: str, old: str) -> None:
         self.field_path, self.old = field_path, old
         self.numeric = True
-        self.number_max: int | float | None = None
+        self.ordered = True
+        self.number_max: Decimal | None = None
+        self.number_text = ""
         self.text_max: str | None = None
+        self.last: Any = None
 
     def add(self, record: Any) -> None:
         if not self.field_path or not isinstance(record, Mapping):
@@ -120,26 +127,27 @@ class _Watermark:
         value = value_at(record, self.field_path)
         if value is _MISSING or value is None:
             return
-        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        self.text_max = text if self.text_max is None else max(self.text_max, text)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            self.number_max = value if self.number_max is None else max(self.number_max, value)
-        else:
+        text = value if isinstance(value, str) else jsontext.dumps(value)
+        number = value.decimal() if isinstance(value, jsontext.JsonNumber) else None
+        if number is None:
             self.numeric = False
+        elif self.number_max is None or number > self.number_max:
+            self.number_max, self.number_text = number, str(value)
+        key = number if number is not None and self.numeric else text
+        if self.last is not None and type(key) is type(self.last) and key < self.last:
+            self.ordered = False
+        self.last = key
+        self.text_max = text if self.text_max is None else max(self.text_max, text)
 
-    def value(self) -> str:
-        """The new watermark; never below the stored one (an API that ignores the filter must not rewind it)."""
-        if self.text_max is None:
+    def value(self, *, truncated: bool = False) -> str:
+        """The new watermark: never below the stored one (an API that ignores the filter must not rewind it)."""
+        if self.text_max is None or (truncated and not self.ordered):
             return self.old
-        if self.numeric:
-            new = self.number_max
-            try:
-                old = json.loads(self.old) if self.old else None
-            except ValueError:
-                old = None
-            if isinstance(old, int | float) and not isinstance(old, bool) and new is not None and old > new:
+        if self.numeric and self.number_max is not None:
+            old = jsontext.JsonNumber(self.old).decimal() if self.old else None
+            if old is not None and old > self.number_max:
                 return self.old
-            return json.dumps(new)
+            return self.number_text
         return max(self.text_max, self.old)
 
 
@@ -222,9 +230,10 @@ class _Pull:
                 page += 1
                 next_url = url_with_params(spec.url, self._params(**{spec.page_param: page})) if records else None
             elif spec.pagination == "offset":
+                # Stop on an empty page only: an API that caps the limit below page_size
+                # answers short pages that are not the last.
                 offset += len(records)
-                full = len(records) >= spec.page_size
-                next_url = url_with_params(spec.url, self._params(**{spec.page_param: offset})) if full else None
+                next_url = url_with_params(spec.url, self._params(**{spec.page_param: offset})) if records else None
             elif spec.pagination == "cursor":
                 next_url = self._cursor_url(label, response.data)
             elif spec.pagination in ("next_url", "link_header"):
@@ -240,7 +249,7 @@ class _Pull:
                 self.result.stopped = f"max_pages ({spec.max_pages}) reached"
                 break
             url = next_url
-        self.result.watermark = self.watermark.value()
+        self.result.watermark = self.watermark.value(truncated=bool(self.result.stopped))
         logger.info(
             _scrub(
                 f"Pulled {self.result.records} records in {self.result.pages} pages "

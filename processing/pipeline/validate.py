@@ -38,7 +38,10 @@ __all__ = [
 
 ROW_ERRORS = "__row__"
 MAX_KEY_LENGTH = 512
-_BAD_CHARS_RE = re.compile("[\x00\udc80-\udcff]")
+# NUL, bytes the file's encoding could not decode (surrogate escapes U+DC80-U+DCFF),
+# and any other lone surrogate (a JSON "\ud800" escape): none can be stored as text.
+_BAD_CHARS_RE = re.compile("[\x00\ud800-\udfff]")
+_UNDECODED_RE = re.compile("[\udc80-\udcff]")
 
 
 @dataclass(frozen=True)
@@ -158,10 +161,17 @@ def printable(value: str) -> str:
 
     NUL becomes U+2400 (␀) and undecodable bytes become ``\\xNN``.
     """
-    return _BAD_CHARS_RE.sub(
-        lambda m: "\u2400" if m.group() == "\x00" else f"\\x{ord(m.group()) - 0xDC00:02x}",
-        value,
-    )
+    return _BAD_CHARS_RE.sub(_printable_char, value)
+
+
+def _printable_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\x00":
+        return "\u2400"
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}"
 
 
 def raw_values(headers: Sequence[str], values: Sequence[str]) -> dict[str, Any]:
@@ -215,8 +225,10 @@ class RowValidator:
             for header, v in zip(self.column_names, values, strict=True):
                 if "\x00" in v:
                     errors.setdefault(header, []).append("contains a NUL byte")
-                elif _BAD_CHARS_RE.search(v):
+                elif _UNDECODED_RE.search(v):
                     errors.setdefault(header, []).append("contains bytes that are not valid in the file's encoding")
+                elif _BAD_CHARS_RE.search(v):
+                    errors.setdefault(header, []).append("contains a lone surrogate escape, which is not valid text")
             return self.reject(line, values, errors)
         data: dict[str, Any] = {}
         for name, index, convert in self.fields:

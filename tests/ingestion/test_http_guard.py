@@ -157,7 +157,7 @@ def test_a_listed_network_is_reachable(httpserver: HTTPServer, settings: Any) ->
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": ["127.0.0.0/8"]}
     httpserver.expect_request("/data").respond_with_json([{"id": 1}])
     with HttpClient() as client:
-        assert client.request_json("GET", f"http://127.0.0.1:{httpserver.port}/data").data == [{"id": 1}]
+        assert client.request_json("GET", f"http://127.0.0.1:{httpserver.port}/data").data == [{"id": "1"}]
 
 
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/admin"])
