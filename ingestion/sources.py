@@ -7,6 +7,8 @@ is an operation on runs and lives in ``processing.sources``.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +18,7 @@ from django.utils import timezone
 
 from .audit import audit_record
 from .crypto import secret_decrypt, secret_encrypt, secret_rotate
-from .http.guard import url_validate
+from .http.guard import origin, url_validate
 from .http.pull import PullSpec
 from .models import AuditAction, Dataset, Source
 
@@ -67,6 +69,14 @@ def _string_map(value: Any, label: str) -> dict[str, str]:
     return out
 
 
+def _header_safe(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return not any(ch in text for ch in "\r\n\x00")
+
+
 def source_clean(source: Source, *, secret: str | None) -> None:
     """Check a source's configuration as a whole; raises ``ValidationError`` by field."""
     errors: dict[str, list[str]] = {}
@@ -93,6 +103,32 @@ def source_clean(source: Source, *, secret: str | None) -> None:
     if source.body is not None and source.method != Source.Method.POST:
         add("body", "A body is only sent with POST.")
     has_secret = bool(secret) if secret is not None else source.has_secret
+    previous = Source.objects.filter(pk=source.pk).first() if source.pk else None
+    if (
+        previous is not None
+        and previous.has_secret
+        and secret is None
+        and source.auth != Source.Auth.NONE
+        and (
+            origin(previous.url) != origin(source.url or "")
+            or (previous.auth, previous.auth_name) != (source.auth, source.auth_name)
+        )
+    ):
+        add(
+            "secret",
+            "The URL's host or the authentication changed: enter the secret again "
+            "(a stored secret is only ever sent where it was entered for).",
+        )
+    if previous is not None and previous.dataset_id != source.dataset_id:
+        add("dataset", "A source cannot move to another dataset; create a new source.")
+    for label, values in (("headers", (source.headers or {}).items()), ("secret", [("", secret or "")])):
+        for name, value in values:
+            if label == "secret" and source.auth == Source.Auth.API_KEY_QUERY:
+                continue  # goes in the query string, percent-encoded
+            if not _header_safe(str(name)) or not _header_safe(str(value)):
+                add(label, "Header names, values and credentials must be Latin-1 text without line breaks.")
+    if source.auth in (Source.Auth.API_KEY_HEADER, Source.Auth.BASIC) and not _header_safe(source.auth_name):
+        add("auth_name", "Must be Latin-1 text without line breaks.")
     if source.auth == Source.Auth.BASIC and not source.auth_name:
         add("auth_name", "Basic authentication needs a username.")
     if source.auth != Source.Auth.NONE and not has_secret:
@@ -213,14 +249,25 @@ def source_schedule_sync(source: Source) -> None:
     else:
         values.update(schedule_type=Schedule.CRON, cron=source.cron, minutes=None)
     schedule = Schedule.objects.filter(name=source.schedule_name).first()
+    timing = ("schedule_type", "minutes", "cron")
+    if schedule is not None and all(getattr(schedule, k) == values[k] for k in timing):
+        return  # unchanged: an edit of anything else must not move (or fire) the next pull
+    values["next_run"] = _next_run(source)
     if schedule is None:
         Schedule.objects.create(name=source.schedule_name, **values)
         return
     for name, value in values.items():
         setattr(schedule, name, value)
-    # Recompute the next run from now when the timing changed.
-    schedule.next_run = timezone.now()
     schedule.save()
+
+
+def _next_run(source: Source) -> Any:
+    now = timezone.now()
+    if source.schedule == Source.Schedule.INTERVAL:
+        return now + timedelta(minutes=source.interval_minutes or 1)
+    from croniter import croniter
+
+    return croniter(source.cron, timezone.localtime(now)).get_next(datetime)
 
 
 def source_pull_spec(source: Source) -> PullSpec:
@@ -249,9 +296,25 @@ def source_pull_spec(source: Source) -> PullSpec:
     )
 
 
+def watermark_after(new: str, old: str) -> bool:
+    """Whether ``new`` is past ``old``: as numbers when both are, otherwise as text."""
+    if not old:
+        return True
+    try:
+        return Decimal(new) > Decimal(old)
+    except InvalidOperation:
+        return new > old
+
+
 def source_watermark_set(*, source_id: int, watermark: str) -> None:
-    """Store a new watermark; call it inside the transaction that commits the records it covers."""
-    Source.objects.filter(pk=source_id).update(watermark=watermark, watermark_updated_at=timezone.now())
+    """Store a new watermark if it is past the stored one.
+
+    Call it inside the transaction that commits the records it covers. A
+    replayed older pull never rewinds it.
+    """
+    source = Source.objects.select_for_update().filter(pk=source_id).only("watermark").first()
+    if source is not None and watermark_after(watermark, source.watermark):
+        Source.objects.filter(pk=source_id).update(watermark=watermark, watermark_updated_at=timezone.now())
 
 
 def sources_secrets_rotate() -> int:

@@ -50,7 +50,11 @@ def run_create(
     chunk_size: int | None = None,
     parent: Run | None = None,
 ) -> Run:
-    """Create a queued run of ``raw_file`` under the dataset's current schema."""
+    """Create a queued run of ``raw_file`` under the dataset's current schema.
+
+    A run that processes a pulled file again (retry, replay) stays a run of
+    its source, with the pull's summary, so it commits the pull's watermark.
+    """
     # Read the schema from the database: the caller's instance may be stale.
     dataset.refresh_from_db(fields=["current_schema", "reject_threshold", "delimiter"])
     if dataset.current_schema_id is None:
@@ -70,6 +74,8 @@ def run_create(
         chunk_size=chunk_size or settings.DATAFLOW["CHUNK_SIZE"],
         bytes_total=raw_file.size,
         parent=parent,
+        source_id=parent.source_id if parent is not None else None,
+        summary={"pull": parent.summary["pull"]} if parent is not None and parent.summary.get("pull") else {},
     )
     if parent is None:
         audit_record(
@@ -171,7 +177,7 @@ def _run_execute_claimed(run_id: int, on_chunk: ProgressCallback | None) -> Run:
             run.status = RunStatus.SUCCEEDED
             run.noop_of = earlier
             run.finished_at = timezone.now()
-            run.summary = {"note": f"this file was already loaded by run {earlier.pk}; nothing to do"}
+            run.summary = {**run.summary, "note": f"this file was already loaded by run {earlier.pk}; nothing to do"}
             run.save(update_fields=["status", "noop_of", "finished_at", "summary"])
             raw_file_archive(raw_file=run.raw_file)
             return run

@@ -108,11 +108,15 @@ def source_fetch(*, source: Source, run_id: int | None = None, user: Any = None)
         raise FetchError(str(exc)) from None
     started = timezone.now()
     with _work_file() as fh:
-        if run_id is None:
-            result = records_pull(spec, fh)
-        else:
-            with _Heartbeat(run_id):
-                result = records_pull(spec, _BeatingFile(fh, run_id))  # type: ignore[arg-type]
+        try:
+            if run_id is None:
+                result = records_pull(spec, fh)
+            else:
+                with _Heartbeat(run_id):
+                    result = records_pull(spec, _BeatingFile(fh, run_id))  # type: ignore[arg-type]
+        except UnicodeError:
+            # http.client sends header values as Latin-1; source_clean refuses others on save.
+            raise FetchError("a header value or credential cannot be sent in an HTTP header (Latin-1 only)") from None
         fh.seek(0)
         raw_file = raw_file_receive(
             dataset=source.dataset,
@@ -173,11 +177,25 @@ def _run_fail(run: Run, message: str) -> None:
     run.save(update_fields=["status", "error", "finished_at"])
 
 
+class SourceBusy(ValidationError):
+    """A pull of the source has not finished yet; a second one would race it."""
+
+
+@transaction.atomic
 def _pull_run_create(*, source: Source, user: Any, trigger: str, parent: Run | None = None) -> Run:
     dataset = source.dataset
     dataset.refresh_from_db(fields=["current_schema"])
     if dataset.current_schema_id is None:
         raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
+    # One pull of a source at a time: two would each fetch from the same watermark and
+    # the older payload could commit last. The row lock serialises this check.
+    Source.objects.select_for_update().filter(pk=source.pk).first()
+    busy = Run.objects.filter(source=source).exclude(status__in=FINISHED_STATUSES).first()
+    if busy is not None:
+        raise SourceBusy(
+            f"Source {source.name!r} is already being pulled by run {busy.pk} ({busy.status}); "
+            "wait for it to finish or cancel it."
+        )
     run = Run.objects.create(
         dataset=dataset,
         source=source,
@@ -222,10 +240,13 @@ def source_pull_scheduled(*, source_id: int) -> Run | None:
     source = Source.objects.filter(pk=source_id).select_related("dataset").first()
     if source is None or not source.enabled:
         return None
-    if Run.objects.filter(source=source).exclude(status__in=FINISHED_STATUSES).exists():
+    try:
+        return source_pull_now(source=source, trigger=RunTrigger.SCHEDULE)
+    except SourceBusy:
         logger.info("source %s: the previous pull has not finished; skipping this one", source.name)
-        return None
-    return source_pull_now(source=source, trigger=RunTrigger.SCHEDULE)
+    except ValidationError as exc:  # e.g. the dataset has no schema yet
+        logger.warning("source %s: scheduled pull not started: %s", source.name, "; ".join(exc.messages))
+    return None
 
 
 @dataclass

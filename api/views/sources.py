@@ -17,9 +17,9 @@ from ingestion.models import DatasetRole, Source
 from ingestion.selectors import datasets_visible_to
 from ingestion.sources import source_create, source_delete, source_update
 from processing.models import Run, RunTrigger
-from processing.sources import source_preview, source_pull
+from processing.sources import SourceBusy, source_preview, source_pull
 
-from ..errors import UnprocessableContent
+from ..errors import Conflict, UnprocessableContent
 from ..pagination import AscendingIdPage
 from ..permissions import dataset_for, require_role
 from ..serializers.runs import RunDetailSerializer
@@ -100,6 +100,7 @@ class SourceViewSet(StrictQueryMixin, viewsets.ModelViewSet):
         responses={
             202: RunDetailSerializer,
             200: OpenApiResponse(PullPreviewSerializer, description="The dry-run preview."),
+            409: OpenApiResponse(description="A pull of this source is already queued or running."),
             422: OpenApiResponse(description="The dry-run pull failed (the message says why)."),
         },
     )
@@ -117,7 +118,10 @@ class SourceViewSet(StrictQueryMixin, viewsets.ModelViewSet):
                 raise UnprocessableContent(f"pulling {source.name} failed: {exc}") from None
             body = {"pull": preview.pull, "preview": dataclasses.asdict(preview.preview)}
             return Response(PullPreviewSerializer(body).data)
-        run = source_pull(source=source, user=request.user, trigger=RunTrigger.API)
+        try:
+            run = source_pull(source=source, user=request.user, trigger=RunTrigger.API)
+        except SourceBusy as exc:
+            raise Conflict(exc.messages[0]) from None
         run = Run.objects.select_related("dataset", "raw_file", "started_by", "source").get(pk=run.pk)
         data = RunDetailSerializer(run, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})

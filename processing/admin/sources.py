@@ -108,6 +108,10 @@ class SourceAdmin(admin.ModelAdmin):
     def secret_state(self, obj: Source) -> str:
         return "●●●●●●●● stored (encrypted)" if obj.has_secret else "none"
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Source | None = None) -> Any:
+        # A source stays with its dataset (its watermark and runs belong there).
+        return (*self.readonly_fields, "dataset") if obj is not None else self.readonly_fields
+
     def save_model(self, request: HttpRequest, obj: Source, form: Any, change: bool) -> None:
         data = {name: form.cleaned_data[name] for name in SOURCE_FIELDS if name in form.cleaned_data}
         secret = form.secret_value()

@@ -118,3 +118,78 @@ def test_viewers_and_strangers_cannot_push(as_viewer: APIClient, as_stranger: AP
     assert as_viewer.post(INGEST, [row(1)], format="json").status_code == 403
     assert as_stranger.post(INGEST, [row(1)], format="json").status_code == 404
     assert Record.objects.count() == 0
+
+
+def _line(n: int, **raw: str) -> str:
+    """An NDJSON line for row n with some values given as raw JSON text."""
+    base = json.dumps({k: v for k, v in row(n).items() if k not in raw})[:-1]
+    return base + "".join(f', "{k}": {v}' for k, v in raw.items()) + "}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("media_type", ["application/json", "application/x-ndjson"])
+def test_a_lone_surrogate_rejects_its_row_only(as_ingester: APIClient, media_type: str) -> None:
+    lines = [_line(1), _line(2, description='"x\\ud800y"')]
+    body = "[" + ",".join(lines) + "]" if media_type == "application/json" else "\n".join(lines) + "\n"
+
+    response = as_ingester.post(INGEST, body, content_type=media_type)
+
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert "lone surrogate" in results[1]["errors"]["description"][0]
+    assert RejectedRow.objects.get().raw["description"] == "x\\ud800y"
+
+
+@pytest.mark.django_db
+def test_a_byte_order_mark_before_ndjson_is_ignored(as_ingester: APIClient) -> None:
+    body = ("\ufeff" + json.dumps(row(1)) + "\n" + json.dumps(row(2)) + "\n").encode("utf-8")
+
+    response = as_ingester.post(INGEST, body, content_type="application/x-ndjson")
+
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "accepted"]
+
+
+@pytest.mark.django_db
+def test_keys_differing_in_case_are_one_column_and_a_record_with_both_is_rejected_alone(
+    as_ingester: APIClient,
+) -> None:
+    rows = [
+        row(1),
+        {**{k: v for k, v in row(2).items() if k != "country"}, "Country": "de"},
+        {**row(3), "Country": "x"},
+    ]
+
+    response = as_ingester.post(INGEST, rows, format="json")
+
+    body = response.json()
+    assert body["run"]["status"] == "partially_succeeded", body["run"]["error"]
+    assert [r["status"] for r in body["results"]] == ["accepted", "accepted", "rejected"]
+    assert "name the same column" in body["results"][2]["errors"]["__row__"][0]
+    assert Record.objects.get(key="J2").data["country"] == "DE"
+
+
+@pytest.mark.django_db
+def test_numbers_reach_the_validator_as_they_were_written(as_ingester: APIClient) -> None:
+    lines = [_line(1, value="0.00000001"), _line(2, value="1234567890123456789.25"), _line(3, value="NaN")]
+
+    response = as_ingester.post(INGEST, "\n".join(lines) + "\n", content_type="application/x-ndjson")
+
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "accepted", "rejected"]
+    assert "NaN is not a JSON value" in results[2]["errors"]["__row__"][0]
+    page = as_ingester.get(f"{API}/datasets/sales/records/").content.decode()
+    assert "1234567890123456789.25" in page and "0.00000001" in page
+
+
+@pytest.mark.django_db
+def test_a_json_array_keeps_number_spellings_in_the_stored_file(as_ingester: APIClient) -> None:
+    body = "[" + _line(1, value="0.00000001") + "]"
+
+    as_ingester.post(INGEST, body, content_type="application/json")
+
+    raw_file = RawFile.objects.get()
+    from ingestion.storage import data_storage
+
+    with data_storage().open(raw_file.storage_name, "rb") as fh:
+        assert b'"value":0.00000001' in fh.read()
