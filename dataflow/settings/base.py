@@ -317,6 +317,8 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["default"], "level": LOG_LEVEL, "propagate": False},
         "django-q": {"handlers": ["default"], "level": LOG_LEVEL, "propagate": False},
+        # urllib3 logs request lines, query strings included (an API key may be one): never below WARNING.
+        "urllib3": {"handlers": ["default"], "level": "WARNING", "propagate": False},
     },
 }
 

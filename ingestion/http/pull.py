@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -102,6 +103,9 @@ def ndjson_line(record: Any) -> bytes:
     return jsontext.dumps_line(record)
 
 
+_NUMERIC = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?\Z")
+
+
 class _Watermark:
     """The running maximum of the cursor field, without keeping the values.
 
@@ -128,7 +132,8 @@ class _Watermark:
         if value is _MISSING or value is None:
             return
         text = value if isinstance(value, str) else jsontext.dumps(value)
-        number = value.decimal() if isinstance(value, jsontext.JsonNumber) else None
+        # Numbers, and numbers sent as strings ("10" must come after "9"), compare as numbers.
+        number = jsontext.JsonNumber(value).decimal() if isinstance(value, str) and _NUMERIC.match(value) else None
         if number is None:
             self.numeric = False
         elif self.number_max is None or number > self.number_max:

@@ -240,7 +240,8 @@ def test_an_empty_incremental_pull_keeps_the_old_watermark(httpserver: HTTPServe
     [
         ([9, 10, 2.5], "10"),  # numbers compare as numbers, not as text
         (["2024-01-09T00:00:00Z", "2024-01-10T00:00:00Z"], "2024-01-10T00:00:00Z"),
-        ([9, "10"], "9"),  # mixed: compared as text
+        ([9, "10"], "10"),  # a number sent as a string is still a number
+        ([9, "a"], "a"),  # mixed with text: compared as text
         ([None], "0"),  # no record carries a value: the stored one stays
     ],
 )
@@ -411,3 +412,13 @@ def test_the_watermark_never_moves_backwards(httpserver: HTTPServer, tmp_path: A
 
     assert numeric.watermark == "9"
     assert text.watermark == "2025-06-01T00:00:00Z"
+
+
+def test_numbers_sent_as_strings_compare_as_numbers_for_the_watermark(httpserver: HTTPServer, tmp_path: Any) -> None:
+    httpserver.expect_request("/ids").respond_with_json([{"seq": "9"}, {"seq": "10"}])
+    with (tmp_path / "ids.ndjson").open("wb") as out:
+        result = records_pull(
+            PullSpec(url=httpserver.url_for("/ids"), cursor_field="seq", watermark_param="after", watermark="8"), out
+        )
+
+    assert result.watermark == "10"
