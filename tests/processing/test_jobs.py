@@ -155,3 +155,26 @@ def test_a_failed_run_is_retried_as_a_new_linked_run(
 
     assert (retry.parent_id, retry.raw_file_id, retry.status) == (run.pk, run.raw_file_id, "partially_succeeded")
     assert Record.objects.filter(dataset=sales).count() == 1
+
+
+def test_a_scheduled_source_is_pulled_page_by_page_by_the_cluster(
+    make_source: Callable[..., Any], cluster: Callable[[], Cluster]
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    source = make_source(schedule="interval", interval_minutes=60)
+    Schedule.objects.filter(name=source.schedule_name).update(next_run=timezone.now() - timedelta(seconds=1))
+    cluster()
+
+    def pulled() -> bool:
+        return Run.objects.filter(source=source, status=RunStatus.SUCCEEDED).exists()
+
+    wait_for(pulled, timeout=120, what="the scheduled pull to finish")
+    run = Run.objects.get(source=source)
+    assert (run.trigger, run.rows_inserted, run.summary["pull"]["pages"]) == (RunTrigger.SCHEDULE, 25, 4)
+    source.refresh_from_db()
+    assert source.watermark == "25"
+    assert Record.objects.filter(dataset=source.dataset).count() == 25
