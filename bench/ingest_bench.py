@@ -114,6 +114,8 @@ def main() -> None:
         "DATA_DIR": str(data_dir),
         "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
         "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", "benchmark-only-jwt-signing-key-0123456789"),
+        # Required by the settings since sources store secrets; any valid Fernet key will do here.
+        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS", "YmVuY2htYXJrLW9ubHktZmVybmV0LWtleS0wMTIzNDU="),
         "DATAFLOW_ENV_FILE": "/nonexistent",
         "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
         "LOG_LEVEL": "WARNING",
