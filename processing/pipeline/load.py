@@ -111,7 +111,9 @@ def records_load(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = False
     return _load_orm(run, rows)
 
 
-_STAGE = "dataflow_stage"
+# A new name whenever the stage's columns change: a temporary table lives as
+# long as its connection, which may predate a deploy.
+_STAGE = "dataflow_stage_v2"
 # Below this many rows added by a run, stale statistics cost little.
 ANALYZE_MIN_ROWS = 50_000
 
@@ -119,7 +121,7 @@ ANALYZE_MIN_ROWS = 50_000
 _UPSERT = """
     INSERT INTO {record} AS r (dataset_id, key, data, content_hash, first_run_id, last_run_id,
                                source_line, schema_id, created_at, updated_at)
-    SELECT %(dataset)s, key, data, content_hash, %(run)s, %(run)s, line, %(schema)s, %(now)s, %(now)s
+    SELECT %(dataset)s, key, data::jsonb, content_hash, %(run)s, %(run)s, line, %(schema)s, %(now)s, %(now)s
     FROM {source}
     ON CONFLICT (dataset_id, key) DO UPDATE SET
         data = EXCLUDED.data,
@@ -138,7 +140,9 @@ def _load_postgres(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = Fal
     with connection.cursor() as cur:
         cur.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
-            "(key TEXT NOT NULL, data JSONB NOT NULL, content_hash TEXT NOT NULL, line INTEGER NOT NULL) "
+            # data stays text here: it is parsed as JSON only for the rows that
+            # are inserted or updated, not for the unchanged ones.
+            "(key TEXT NOT NULL, data TEXT NOT NULL, content_hash TEXT NOT NULL, line INTEGER NOT NULL) "
             "ON COMMIT DELETE ROWS"
         )
         # ON COMMIT clears it between chunks; TRUNCATE also covers savepoints
