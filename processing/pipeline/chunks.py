@@ -14,6 +14,7 @@ At most one validated chunk waits to be loaded, so memory stays flat.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 
@@ -328,4 +329,9 @@ class ValidatedChunks:
 def _in_child(target: Callable[..., None], args: tuple[Any, ...], unused: list[Connection]) -> None:
     for end in unused:
         end.close()
+    # Everything inherited from the parent (Django, the app registry, ...)
+    # lives as long as the child: keep the collector from walking it again
+    # and again. (A larger young generation as well was tried: ~15 MB more
+    # peak RSS for no measurable CPU.)
+    gc.freeze()
     target(*args)

@@ -363,3 +363,54 @@ def compile_field(spec: FieldSpec) -> Converter:
         return clean
 
     return convert
+
+
+# Distinct raw values remembered per field; past it the memory starts over,
+# so it stays flat whatever the file.
+MEMO_SIZE = 4096
+# Calls after which a memo that rarely hits (ids, timestamps) is switched off.
+MEMO_TRIAL = 2 * MEMO_SIZE
+_MISSING = object()
+
+
+def memoized(convert: Converter, size: int = MEMO_SIZE, trial: int = MEMO_TRIAL) -> Converter:
+    """``convert`` remembering its results for repeated raw values.
+
+    Real files repeat many of their values (categories, countries, flags,
+    customers): a converter is a pure function of the raw string and its
+    results are immutable (text, numbers, booleans, None), so a repeated
+    value can skip the work. Only successes are remembered; a value that
+    fails is converted again, so its ``FieldError`` is raised exactly as
+    before. A field whose values hardly repeat stops remembering after
+    ``trial`` calls, where the look-ups would only add to its cost.
+    """
+    memo: dict[str, Any] = {}
+    get = memo.get
+    state = {"calls": 0, "hits": 0, "on": True}
+
+    def run(value: str) -> Any:
+        if not state["on"]:
+            return convert(value)
+        clean = get(value, _MISSING)
+        if clean is not _MISSING:
+            state["hits"] += 1
+            return clean
+        clean = convert(value)
+        if len(memo) >= size:
+            memo.clear()
+        memo[value] = clean
+        state["calls"] += 1
+        if state["calls"] >= trial:
+            # `calls` counts misses: keep the memo while at least one value in four is a repeat.
+            if state["hits"] < state["calls"] // 3:
+                state["on"] = False
+                memo.clear()
+            state["calls"] = state["hits"] = 0
+        return clean
+
+    return run
+
+
+def needs_work(spec: FieldSpec) -> bool:
+    """Whether a field's converter is worth memoizing: text with no transform nor constraint is only a null check."""
+    return spec.type != FieldType.STRING or bool(spec.transforms) or bool(spec.constraints)

@@ -91,26 +91,58 @@ class SeenValues:
                 cur.executemany(f"INSERT INTO {self.table} (field, value, line) VALUES (%s, %s, %s)", list(entries))
 
 
-def records_load(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
-    """Upsert one chunk of rows (unique keys) into the dataset's records."""
+def dataset_is_empty(dataset_id: int) -> bool:
+    """Whether a dataset holds no record yet (asked once, before a run loads anything)."""
+    return not Record.objects.filter(dataset_id=dataset_id).exists()
+
+
+def records_load(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = False) -> LoadCounts:
+    """Upsert one chunk of rows (unique keys) into the dataset's records.
+
+    ``into_empty`` says the dataset held no record when the run started, so
+    no row can be unchanged but for one another run loaded meanwhile: on
+    Postgres the merge then skips looking the keys up first (the upsert
+    still settles any conflict, with the same counts).
+    """
     if not rows:
         return LoadCounts()
     if _is_postgres():
-        return _load_postgres(run, rows)
+        return _load_postgres(run, rows, into_empty=into_empty)
     return _load_orm(run, rows)
 
 
-_STAGE = "dataflow_stage"
+# A new name whenever the stage's columns change: a temporary table lives as
+# long as its connection, which may predate a deploy.
+_STAGE = "dataflow_stage_v2"
 # Below this many rows added by a run, stale statistics cost little.
 ANALYZE_MIN_ROWS = 50_000
 
 
-def _load_postgres(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
+_UPSERT = """
+    INSERT INTO {record} AS r (dataset_id, key, data, content_hash, first_run_id, last_run_id,
+                               source_line, schema_id, created_at, updated_at)
+    SELECT %(dataset)s, key, data::jsonb, content_hash, %(run)s, %(run)s, line, %(schema)s, %(now)s, %(now)s
+    FROM {source}
+    ON CONFLICT (dataset_id, key) DO UPDATE SET
+        data = EXCLUDED.data,
+        content_hash = EXCLUDED.content_hash,
+        last_run_id = EXCLUDED.last_run_id,
+        source_line = EXCLUDED.source_line,
+        schema_id = EXCLUDED.schema_id,
+        updated_at = EXCLUDED.updated_at
+    WHERE r.content_hash <> EXCLUDED.content_hash
+    RETURNING (xmax = 0) AS inserted
+"""
+
+
+def _load_postgres(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = False) -> LoadCounts:
     record = Record._meta.db_table
     with connection.cursor() as cur:
         cur.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
-            "(key TEXT NOT NULL, data JSONB NOT NULL, content_hash TEXT NOT NULL, line INTEGER NOT NULL) "
+            # data stays text here: it is parsed as JSON only for the rows that
+            # are inserted or updated, not for the unchanged ones.
+            "(key TEXT NOT NULL, data TEXT NOT NULL, content_hash TEXT NOT NULL, line INTEGER NOT NULL) "
             "ON COMMIT DELETE ROWS"
         )
         # ON COMMIT clears it between chunks; TRUNCATE also covers savepoints
@@ -119,38 +151,36 @@ def _load_postgres(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
         with cur.cursor.copy(f"COPY {_STAGE} (key, data, content_hash, line) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row((r.key, r.data_json, r.content_hash, r.line))
-        # A temporary table is never analysed by autovacuum: without a row
-        # count the planner takes the stage for larger than it is and hashes
-        # the dataset's every record instead of probing the key index.
-        cur.execute(f"ANALYZE {_STAGE} (key)")
-        # Rows whose hash is unchanged are filtered out before the upsert, so
-        # they are neither rewritten nor locked.
-        cur.execute(
-            f"""
-            WITH changed AS (
-                SELECT s.key, s.data, s.content_hash, s.line
-                FROM {_STAGE} s
-                LEFT JOIN {record} r ON r.dataset_id = %(dataset)s AND r.key = s.key
-                WHERE r.id IS NULL OR r.content_hash <> s.content_hash
-            ), upserted AS (
-                INSERT INTO {record} AS r (dataset_id, key, data, content_hash, first_run_id, last_run_id,
-                                           source_line, schema_id, created_at, updated_at)
-                SELECT %(dataset)s, key, data, content_hash, %(run)s, %(run)s, line, %(schema)s, %(now)s, %(now)s
-                FROM changed
-                ON CONFLICT (dataset_id, key) DO UPDATE SET
-                    data = EXCLUDED.data,
-                    content_hash = EXCLUDED.content_hash,
-                    last_run_id = EXCLUDED.last_run_id,
-                    source_line = EXCLUDED.source_line,
-                    schema_id = EXCLUDED.schema_id,
-                    updated_at = EXCLUDED.updated_at
-                WHERE r.content_hash <> EXCLUDED.content_hash
-                RETURNING (xmax = 0) AS inserted
+        params = {"dataset": run.dataset_id, "run": run.pk, "schema": run.schema_id, "now": timezone.now()}
+        if into_empty:
+            # Nothing to look up: straight from the stage, which is read once
+            # in full, so its statistics do not matter either.
+            upsert = _UPSERT.format(record=record, source=_STAGE)
+            cur.execute(
+                f"WITH upserted AS ({upsert}) "
+                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted",
+                params,
             )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
-            """,
-            {"dataset": run.dataset_id, "run": run.pk, "schema": run.schema_id, "now": timezone.now()},
-        )
+        else:
+            # A temporary table is never analysed by autovacuum: without a row
+            # count the planner takes the stage for larger than it is and hashes
+            # the dataset's every record instead of probing the key index.
+            cur.execute(f"ANALYZE {_STAGE} (key)")
+            # Rows whose hash is unchanged are filtered out before the upsert, so
+            # they are neither rewritten nor locked.
+            upsert = _UPSERT.format(record=record, source="changed")
+            cur.execute(
+                f"""
+                WITH changed AS (
+                    SELECT s.key, s.data, s.content_hash, s.line
+                    FROM {_STAGE} s
+                    LEFT JOIN {record} r ON r.dataset_id = %(dataset)s AND r.key = s.key
+                    WHERE r.id IS NULL OR r.content_hash <> s.content_hash
+                ), upserted AS ({upsert})
+                SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+                """,
+                params,
+            )
         inserted, updated = cur.fetchone()
         _analyze_when_grown(cur, record, run.rows_inserted + inserted)
     return LoadCounts(inserted, updated, len(rows) - inserted - updated)

@@ -20,7 +20,7 @@ from ingestion.storage import data_storage
 from ..models import RejectedRow, Run, RunStatus
 from ..record_indexes import record_indexes_sync
 from .chunks import ChunkResult, ValidatedChunks
-from .load import KEY_FIELD, SeenValues, records_load
+from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load
 from .output import ProcessedWriter
 from .validate import ROW_ERRORS, HeaderError, RejectedValues, RowValidator, ValidRow, columns_map, printable
 
@@ -182,6 +182,8 @@ def pipeline_execute(
             if skip:
                 rows = islice(rows, skip, None)
             threshold = run.dataset.reject_threshold
+            # A first load (not a resumed one: its earlier chunks are records now).
+            into_empty = dataset_is_empty(run.dataset_id)
             # Steps 1-3 run a chunk ahead of steps 4-6 (see chunks.py).
             with ValidatedChunks(reader, validator, rows, run.chunk_size) as chunks:
                 for result in chunks:
@@ -200,7 +202,7 @@ def pipeline_execute(
                             run.summary["not_loaded"] = len(result.valid)
                             _count(run, result, writer=None, loaded=False)
                         else:
-                            counts = records_load(run, result.valid)
+                            counts = records_load(run, result.valid, into_empty=into_empty)
                             _save_rejected(run, result.rejected)
                             run.rows_inserted += counts.inserted
                             run.rows_updated += counts.updated

@@ -18,7 +18,7 @@ from typing import Any
 from ingestion.models import FieldType
 from ingestion.schema import SchemaSpec
 
-from .fields import INT_MAX, INT_MIN, FieldError, compile_field
+from .fields import INT_MAX, INT_MIN, FieldError, compile_field, memoized, needs_work
 
 __all__ = [
     "INT_MAX",
@@ -196,7 +196,10 @@ class RowValidator:
         # when it maps to one, like every other field error.
         by_index = {i: name for name, i in columns.positions.items() if i is not None}
         self.column_names = [by_index.get(i, printable(h)) for i, h in enumerate(columns.headers)]
-        self.fields = [(f.name, columns.positions[f.name], compile_field(f)) for f in schema.fields]
+        self.fields = [
+            (f.name, columns.positions[f.name], memoized(compile_field(f)) if needs_work(f) else compile_field(f))
+            for f in schema.fields
+        ]
         self.key_fields = list(schema.key)
         # Decimal keys are compared as numbers: "1.5" and "1.50" are one key.
         self.decimal_fields = {f.name for f in schema.fields if f.type == FieldType.DECIMAL}

@@ -1,4 +1,4 @@
-"""The Postgres load path's planner safeguards (processing/pipeline/load.py)."""
+"""The Postgres load path (processing/pipeline/load.py): planner safeguards and the merge into an empty dataset."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from ingestion.models import Dataset
-from processing.models import Record, RunStatus
-from processing.pipeline.load import ANALYZE_MIN_ROWS, _analyze_when_grown
+from ingestion.selectors import schema_spec
+from processing.models import Record, Run, RunStatus
+from processing.pipeline.load import ANALYZE_MIN_ROWS, _analyze_when_grown, dataset_is_empty, records_load
+from processing.pipeline.validate import RowValidator, ValidRow, columns_map
 from processing.services import file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 
@@ -62,3 +64,35 @@ def test_chunks_load_the_same_with_the_stage_analysed_each_time(sales: Dataset, 
 
     assert (run.rows_inserted, run.rows_updated, run.rows_unchanged) == (5, 5, 15)
     assert Record.objects.filter(dataset=sales).count() == 25
+
+
+def test_a_first_load_takes_the_merge_without_look_ups_and_counts_the_same(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    assert dataset_is_empty(sales.pk)
+    load(sales, csv_file, 20)  # chunks of 7: three merges into a dataset that was empty
+    assert not dataset_is_empty(sales.pk)
+    run = Run.objects.filter(dataset=sales).latest("pk")
+    assert (run.rows_inserted, run.rows_updated, run.rows_unchanged) == (20, 0, 0)
+    assert Record.objects.filter(dataset=sales, first_run=run, last_run=run).count() == 20
+
+
+@pytest.mark.parametrize("into_empty", [True, False])
+def test_rows_another_run_loaded_meanwhile_count_as_updated_or_unchanged_either_way(
+    sales: Dataset, csv_file: Callable[..., Path], into_empty: bool
+) -> None:
+    load(sales, csv_file, 10)  # S1…S10, as if loaded by another run after this one looked
+    run = Run.objects.filter(dataset=sales).latest("pk")
+    schema = schema_spec(run.schema)
+    validator = RowValidator(schema, columns_map(schema, SALES_HEADER.split(",")), 65536)
+    # S6…S15: five exist (S7 and S9 with a new quantity), five are new.
+    rows = [validator.validate(i, sales_row(i, quantity=2 if i % 2 else 1).split(",")) for i in range(6, 16)]
+    assert all(isinstance(r, ValidRow) for r in rows)
+
+    with transaction.atomic():
+        counts = records_load(run, rows, into_empty=into_empty)  # type: ignore[arg-type]
+
+    assert (counts.inserted, counts.updated, counts.unchanged) == (5, 2, 3)
+    assert Record.objects.filter(dataset=sales).count() == 15
+    assert Record.objects.get(dataset=sales, key="S7").data["quantity"] == 2
+    assert Record.objects.get(dataset=sales, key="S8").data["quantity"] == 1

@@ -1,0 +1,77 @@
+"""Memoized field converters (processing/pipeline/fields.py: memoized)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ingestion.schema import FieldSpec
+from processing.pipeline.fields import FieldError, compile_field, memoized, needs_work
+
+
+def counting(convert: Callable[[str], Any]) -> tuple[Callable[[str], Any], list[str]]:
+    """The converter, and the list of values it was really called with."""
+    calls: list[str] = []
+
+    def run(value: str) -> Any:
+        calls.append(value)
+        return convert(value)
+
+    return run, calls
+
+
+def test_a_repeated_value_is_converted_once() -> None:
+    convert, calls = counting(compile_field(FieldSpec(name="n", type="integer")))
+    memo = memoized(convert)
+
+    assert [memo("7"), memo("7"), memo(" 8"), memo("7")] == [7, 7, 8, 7]
+    assert calls == ["7", " 8"]
+
+
+def test_a_failing_value_fails_every_time_with_the_same_message() -> None:
+    memo = memoized(compile_field(FieldSpec(name="n", type="integer", required=True)))
+    messages = []
+    for _ in range(3):
+        with pytest.raises(FieldError) as exc:
+            memo("x")
+        messages.append(str(exc.value))
+    with pytest.raises(FieldError, match="required"):
+        memo("")
+    assert messages == ["'x' is not a whole number"] * 3
+
+
+def test_null_results_are_remembered_as_null() -> None:
+    convert, calls = counting(compile_field(FieldSpec(name="n", type="integer", null_values=("NA",))))
+    memo = memoized(convert)
+
+    assert [memo("NA"), memo("NA"), memo("")] == [None, None, None]
+    assert calls == ["NA", ""]
+
+
+def test_the_memo_starts_over_when_full() -> None:
+    convert, calls = counting(str.upper)
+    memo = memoized(convert, size=2, trial=1000)
+
+    for value in ["a", "b", "c", "a"]:  # "c" fills it past 2: "a" is forgotten
+        memo(value)
+    assert calls == ["a", "b", "c", "a"]
+
+
+def test_a_field_whose_values_do_not_repeat_stops_remembering() -> None:
+    convert, calls = counting(str.upper)
+    memo = memoized(convert, size=100, trial=10)
+
+    values = [str(i) for i in range(10)]
+    for value in values:  # ten misses, no hit: switched off
+        memo(value)
+    assert [memo(v) for v in values] == values  # converted again, same results
+    assert calls == values + values
+
+
+def test_only_fields_with_work_to_do_are_memoized() -> None:
+    assert not needs_work(FieldSpec(name="s", type="string", required=True))
+    assert needs_work(FieldSpec(name="s", type="string", transforms=("strip",)))
+    assert needs_work(FieldSpec(name="s", type="string", constraints={"max_length": 3}))
+    assert needs_work(FieldSpec(name="n", type="integer"))

@@ -1,0 +1,129 @@
+"""The validator's shortcuts give exactly what the plain per-row path gives.
+
+The reference is ``RowValidator`` with every field converted by its plain
+``compile_field`` function, row by row; the data are bench/generate_csv.py's
+messy rows (about 10 % invalid here, every defect it knows) read by the
+pipeline's own reader.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from ingestion.reader import RawRow, reader_open
+from ingestion.schema import SchemaSpec, schema_parse
+from processing.pipeline.chunks import chunk_validate
+from processing.pipeline.validate import RowValidator, columns_map, compile_field
+from tests.conftest import SALES_SCHEMA
+
+GENERATOR = Path(__file__).resolve().parents[2] / "bench" / "generate_csv.py"
+
+
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("generate_csv", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def messy() -> tuple[list[str], list[RawRow]]:
+    out = io.StringIO()
+    generator().generate(out, rows=6000, seed=5, invalid_rate=0.1)
+    reader = reader_open(io.BytesIO(out.getvalue().encode()), format="csv", encoding="utf-8", delimiter=",")
+    header = reader.read_header()
+    assert header is not None
+    return header, list(reader.rows())
+
+
+def reference(schema: SchemaSpec, header: list[str]) -> RowValidator:
+    validator = RowValidator(schema, columns_map(schema, header), 65536)
+    validator.fields = [(f.name, validator.columns.positions[f.name], compile_field(f)) for f in schema.fields]
+    return validator
+
+
+def test_memoized_fields_validate_the_generators_rows_exactly_as_plain_ones(
+    messy: tuple[list[str], list[RawRow]],
+) -> None:
+    header, rows = messy
+    schema = schema_parse(SALES_SCHEMA)
+    # Twice over, so that values (good and bad) come back from the memo.
+    rows = rows + [RawRow(r.line + 100_000, r.values, r.error) for r in rows]
+
+    fast = chunk_validate(RowValidator(schema, columns_map(schema, header), 65536), rows)
+    plain = chunk_validate(reference(schema, header), rows)
+
+    assert fast.valid == plain.valid
+    assert fast.rejected == plain.rejected
+    assert len(plain.rejected) > 500 and len(plain.valid) > 10_000  # both kinds were exercised
+
+
+EDGE_SCHEMA = {
+    "slug": "edges",
+    "key": ["k", "d"],
+    "fields": [
+        {"name": "k", "type": "string", "required": True, "transforms": ["strip"], "max_length": 600},
+        {"name": "d", "type": "decimal", "required": True, "thousands_separator": ",", "min": -5},
+        {"name": "i", "type": "integer", "null_values": ["NA", "-"], "min": 0, "max": 1000},
+        {"name": "f", "type": "float"},
+        {"name": "b", "type": "boolean", "required": True},
+        {"name": "day", "type": "date", "formats": ["%d/%m/%Y"]},
+        {"name": "t", "type": "datetime", "default_timezone": "Europe/Paris", "formats": ["%d/%m/%Y %H:%M"]},
+        {"name": "e", "type": "email", "unique": True},
+        {"name": "u", "type": "url"},
+        {"name": "c", "type": "string", "transforms": ["collapse_whitespace", "upper"], "choices": ["A B", "C"]},
+        {"name": "p", "type": "integer", "choices": [1, 2, 3]},
+    ],
+}
+EDGE_HEADER = ["k", "d", "i", "f", "b", "day", "t", "e", "u", "c", "p", "extra"]
+GOOD = ["k1", "1,234.50", "7", "1e3", "yes", "2024-02-29", "2024-01-02T03:04:05+02:00"]
+GOOD += ["a@example.com", "https://example.com/x", " a   b ", "2", "ignored"]
+# Per column, values the tests of test_validate.py exercise: accepted, refused, nulls, odd text.
+EDGE_VALUES: dict[int, list[str]] = {
+    0: ["", "  ", " k ", "x" * 513, "x" * 600, "naïve", "東京", "k\x00", "k\udcff"],
+    1: ["", "1.50", "01.5", "1.5", "-0", "0.0", "1,23", "12,345,678.9", "-6", "1e3", "٣", "9" * 41, "+.5"],
+    2: ["", "NA", "-", "0", "1000", "1001", "-1", "1.0", "1.5", " 42 ", "9" * 30, "١٢", "1,000"],
+    3: ["", "nan", "inf", "1e400", "-0", ".5", "5.", "1_000", " 2.5 "],
+    4: ["", "TRUE", " n ", "maybe", "1", "0", "ja"],
+    5: ["", "2024-02-30", "31/12/2024", "2024-1-1", "20240101"],
+    6: ["", "2024-03-31T02:30:00", "0001-01-01T00:30:00+01:00", "31/12/2024 23:59", "2024-01-02 03:04", "soon"],
+    7: ["", "bad@", "a@b", "user@bücher.example", " a@example.com", "x" * 65 + "@example.com", "a@example.com"],
+    8: ["", "ftp://example.com", "https://", "http://localhost:8000/", "https://ex ample.com"],
+    9: ["", "c", "a\tb", "A  B", "d", "  "],
+    10: ["", "1.0", "4", "03", "x"],
+    11: ["", "\x00", "\udc80", "x" * 70_000],
+}
+
+
+def edge_rows() -> list[RawRow]:
+    rows: list[list[str]] = []
+    n = 0
+    for column, values in EDGE_VALUES.items():
+        for value in values:
+            n += 1
+            row = [f"k{n}", *GOOD[1:]]
+            row[7] = f"u{n}@example.com"  # unique values stay unique unless a test says otherwise
+            row[column] = value
+            rows.append(row)
+    rows += [GOOD[:5], [*GOOD, "one too many"], GOOD[:-1], ["x" * 70_000] * len(GOOD)]
+    rows += [["k0", *GOOD[1:]]] * 2  # a key repeated within the chunk is the loader's business: both valid here
+    # Every row twice, so memoized values and failures come round again.
+    return [RawRow(i + 2, list(values)) for i, values in enumerate(rows + rows)]
+
+
+def test_memoized_fields_validate_the_test_suites_edge_cases_exactly_as_plain_ones() -> None:
+    schema = schema_parse(EDGE_SCHEMA)
+    rows = edge_rows()
+
+    fast = chunk_validate(RowValidator(schema, columns_map(schema, EDGE_HEADER), 65536), rows)
+    plain = chunk_validate(reference(schema, EDGE_HEADER), rows)
+
+    assert fast.valid == plain.valid
+    assert fast.rejected == plain.rejected
+    assert len(plain.valid) > 40 and len(plain.rejected) > 40  # both kinds, every column
