@@ -45,10 +45,12 @@ class SeenValues:
         self.table = f"dataflow_seen_{int(run_id)}"
 
     def create(self) -> None:
-        unlogged = "UNLOGGED " if _is_postgres() else ""
+        # A logged table on purpose: Postgres empties UNLOGGED tables after a crash,
+        # and a run resumed then would no longer see the keys of its earlier chunks,
+        # so a later duplicate would overwrite a row instead of being rejected.
         with connection.cursor() as cur:
             cur.execute(
-                f"CREATE {unlogged}TABLE IF NOT EXISTS {self.table} "
+                f"CREATE TABLE IF NOT EXISTS {self.table} "
                 "(field TEXT NOT NULL, value TEXT NOT NULL, line INTEGER NOT NULL, PRIMARY KEY (field, value))"
             )
 

@@ -96,3 +96,17 @@ def test_rows_another_run_loaded_meanwhile_count_as_updated_or_unchanged_either_
     assert Record.objects.filter(dataset=sales).count() == 15
     assert Record.objects.get(dataset=sales, key="S7").data["quantity"] == 2
     assert Record.objects.get(dataset=sales, key="S8").data["quantity"] == 1
+
+
+def test_the_seen_keys_table_survives_a_database_crash(sales: Dataset) -> None:
+    """Postgres empties UNLOGGED tables when it recovers from a crash; a resumed run needs its seen keys."""
+    from processing.pipeline.load import SeenValues
+
+    seen = SeenValues(987654)
+    seen.create()
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT relpersistence FROM pg_class WHERE relname = %s", [seen.table])
+            assert cur.fetchone()[0] == "p"  # permanent (WAL-logged), not "u"
+    finally:
+        seen.drop()
