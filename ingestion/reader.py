@@ -170,7 +170,9 @@ class NdjsonReader:
 
     def rows(self) -> Iterator[RawRow]:
         header = self.header if self.header is not None else self.read_header()
-        position = {_key_norm(h): i for i, h in enumerate(header)}
+        by_norm = {_key_norm(h): i for i, h in enumerate(header)}
+        # Records repeat the same few keys: normalise each spelling once, not once per row.
+        position: dict[str, int | None] = {}
         width = len(header)
         text = io.TextIOWrapper(
             io.BufferedReader(self.bytes, 1 << 20), encoding="utf-8-sig", errors="surrogateescape", newline="\n"
@@ -194,7 +196,9 @@ class NdjsonReader:
             seen: dict[int, str] = {}
             clash = ""
             for key, value in obj.items():
-                index = position.get(_key_norm(key))
+                if key not in position:
+                    position[key] = by_norm.get(_key_norm(key))
+                index = position[key]
                 if index is None:
                     continue  # only when the header came from elsewhere (an empty file's schema columns)
                 if index in seen:

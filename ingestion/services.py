@@ -102,6 +102,16 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
     return DatasetApplyResult(dataset=dataset, schema=current, created=created, new_version=new_version)
 
 
+def dataset_schema_require(dataset: Dataset, *, refresh: tuple[str, ...] = ("current_schema",)) -> None:
+    """Refuse work for a dataset that has no schema yet.
+
+    Reads ``refresh`` from the database first: the caller's instance may be stale.
+    """
+    dataset.refresh_from_db(fields=list(refresh))
+    if dataset.current_schema_id is None:
+        raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
+
+
 class _DigestingReader(io.RawIOBase):
     """Passes bytes through while hashing, counting and probing them.
 

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 
 from ingestion import jsontext
 from ingestion.models import RawFile
-from ingestion.services import UploadTooLarge, raw_file_receive
+from ingestion.services import UploadTooLarge, dataset_schema_require, raw_file_receive
 from ingestion.storage import data_storage
 
 from .models import LOADED_STATUSES, RejectedRow, Run, RunTrigger
@@ -82,8 +82,7 @@ def rows_push(*, dataset: Any, body: IO[bytes], content_type: str, user: Any = N
             f"Unsupported content type {media_type or '(none)'!r}: send application/json (an array of row objects) "
             "or application/x-ndjson (one object per line)."
         )
-    if dataset.current_schema_id is None:
-        raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
+    dataset_schema_require(dataset)
     work_dir = settings.DATAFLOW["WORK_DIR"]
     os.makedirs(work_dir, exist_ok=True)
     with tempfile.TemporaryFile(dir=work_dir) as received, tempfile.TemporaryFile(dir=work_dir) as ndjson:

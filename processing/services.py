@@ -23,7 +23,7 @@ from ingestion.models import AuditAction, Dataset, RawFile
 from ingestion.reader import CsvReader, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
-from ingestion.services import raw_file_archive, raw_file_discard, raw_file_receive
+from ingestion.services import dataset_schema_require, raw_file_archive, raw_file_discard, raw_file_receive
 from ingestion.storage import data_storage
 
 from .logcontext import run_context
@@ -55,10 +55,7 @@ def run_create(
     A run that processes a pulled file again (retry, replay) stays a run of
     its source, with the pull's summary, so it commits the pull's watermark.
     """
-    # Read the schema from the database: the caller's instance may be stale.
-    dataset.refresh_from_db(fields=["current_schema", "reject_threshold", "delimiter"])
-    if dataset.current_schema_id is None:
-        raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
+    dataset_schema_require(dataset, refresh=("current_schema", "reject_threshold", "delimiter"))
     if chunk_size is not None and chunk_size < 1:
         raise ValidationError("The chunk size must be at least 1.")
     if not data_storage().exists(raw_file.storage_name):

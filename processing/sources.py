@@ -27,7 +27,7 @@ from ingestion.crypto import SecretUnreadable
 from ingestion.http.guard import FetchError
 from ingestion.http.pull import PullResult, records_pull
 from ingestion.models import AuditAction, RawFile, Source
-from ingestion.services import raw_file_discard, raw_file_receive
+from ingestion.services import dataset_schema_require, raw_file_discard, raw_file_receive
 from ingestion.sources import source_pull_spec
 
 from .models import FINISHED_STATUSES, Run, RunStatus, RunTrigger
@@ -70,19 +70,21 @@ class _Heartbeat(threading.Thread):
         self.join()
 
 
-class _BeatingFile:
-    """Writes through to a file; every few seconds touches the run's heartbeat and checks for a cancel."""
+class _CancellableFile:
+    """Writes through to a file; every few seconds checks whether the run was cancelled.
 
-    def __init__(self, fh: IO[bytes], run_id: int | None) -> None:
+    (The run's heartbeat is kept fresh by ``_Heartbeat``, waits included.)
+    """
+
+    def __init__(self, fh: IO[bytes], run_id: int) -> None:
         self.fh = fh
         self.run_id = run_id
         self.last = time.monotonic()
 
     def write(self, data: bytes) -> int:
         now = time.monotonic()
-        if self.run_id is not None and now - self.last > _BEAT_SECONDS:
+        if now - self.last > _BEAT_SECONDS:
             self.last = now
-            Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
             if Run.objects.filter(pk=self.run_id, cancel_requested=True).exists():
                 raise _FetchCancelled
         return self.fh.write(data)
@@ -113,7 +115,7 @@ def source_fetch(*, source: Source, run_id: int | None = None, user: Any = None)
                 result = records_pull(spec, fh)
             else:
                 with _Heartbeat(run_id):
-                    result = records_pull(spec, _BeatingFile(fh, run_id))  # type: ignore[arg-type]
+                    result = records_pull(spec, _CancellableFile(fh, run_id))  # type: ignore[arg-type]
         except UnicodeError:
             # http.client sends header values as Latin-1; source_clean refuses others on save.
             raise FetchError("a header value or credential cannot be sent in an HTTP header (Latin-1 only)") from None
@@ -184,9 +186,7 @@ class SourceBusy(ValidationError):
 @transaction.atomic
 def _pull_run_create(*, source: Source, user: Any, trigger: str, parent: Run | None = None) -> Run:
     dataset = source.dataset
-    dataset.refresh_from_db(fields=["current_schema"])
-    if dataset.current_schema_id is None:
-        raise ValidationError(f"Dataset {dataset.slug!r} has no schema yet; apply a schema file first.")
+    dataset_schema_require(dataset)
     # One pull of a source at a time: two would each fetch from the same watermark and
     # the older payload could commit last. The row lock serialises this check.
     Source.objects.select_for_update().filter(pk=source.pk).first()

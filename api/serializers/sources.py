@@ -95,8 +95,6 @@ class SourceSerializer(serializers.ModelSerializer):
         data = dict(self.validated_data)
         secret = data.pop("secret", None)
         data.pop("dataset", None)
-        if "url" in data:
-            data["url"] = data.pop("url")
         return {k: v for k, v in data.items() if k in SOURCE_FIELDS}, secret
 
 

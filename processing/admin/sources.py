@@ -36,7 +36,7 @@ class SourceForm(forms.ModelForm):
 
     class Meta:
         model = Source
-        fields = [f for f in SOURCE_FIELDS]
+        fields = list(SOURCE_FIELDS)
 
     def _post_clean(self) -> None:
         super()._post_clean()
