@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 
 from ingestion.schema import FieldSpec
-from processing.pipeline.fields import FieldError, compile_field, memoized, needs_work
+from processing.pipeline.fields import MEMO_SIZE, FieldError, _EmailValidator, compile_field, memoized, needs_work
 
 
 def counting(convert: Callable[[str], Any]) -> tuple[Callable[[str], Any], list[str]]:
@@ -75,3 +77,50 @@ def test_only_fields_with_work_to_do_are_memoized() -> None:
     assert needs_work(FieldSpec(name="s", type="string", transforms=("strip",)))
     assert needs_work(FieldSpec(name="s", type="string", constraints={"max_length": 3}))
     assert needs_work(FieldSpec(name="n", type="integer"))
+
+
+EMAILS = [
+    "ben.mueller@bücher.example",
+    "Paula.Dubois@Bücher.Example",
+    "rosa+shop@bücher.example",
+    "a@localhost",
+    "x@[1.2.3.4]",
+    "x@[::1]",
+    "x@[1.2.3]",
+    '"quoted"@example.com',
+    '"q u"@example.com',
+    "a..b@example.com",
+    "a@-x.example",
+    "a@ex_ample.com",
+    "ü@example.com",
+    "a@b",
+    "a@" + "x" * 64 + ".com",
+    "a" * 65 + "@example.com",
+    "a@example.com@example.com",
+    "no-at-sign",
+    "a@" + "b" * 320,
+]
+
+
+@pytest.mark.parametrize("value", EMAILS)
+def test_email_fields_agree_with_djangos_validator(value: str) -> None:
+    convert = compile_field(FieldSpec(name="e", type="email"))
+    try:
+        EmailValidator()(value)
+        expected = True
+    except ValidationError:
+        expected = False
+    for _ in range(2):  # the second time from the remembered domain
+        try:
+            assert convert(value) == value
+            accepted = True
+        except FieldError:
+            accepted = False
+        assert accepted is expected
+
+
+def test_remembered_email_domains_are_bounded() -> None:
+    validator = _EmailValidator()
+    for i in range(MEMO_SIZE + 100):
+        validator(f"u@d{i}.bücher.example")
+    assert validator.validate_domain_part.cache_info().currsize == MEMO_SIZE
