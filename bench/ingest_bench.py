@@ -42,12 +42,14 @@ PY = sys.executable
 TIME = "/usr/bin/time"
 
 
-def timed_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run a command; return (seconds, its peak RSS in bytes, its stdout).
+def timed_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
+    """Run a command; return (seconds, its peak RSS in bytes, its stdout, its CPU seconds).
 
     Peak RSS comes from GNU time when it is installed (Debian package
     ``time``), otherwise from wait4(). Either way this process stays small:
-    a forked child starts with its parent's resident pages counted.
+    a forked child starts with its parent's resident pages counted. CPU is
+    user + system time of the command and the processes it waited for (its
+    validating children), not of the Postgres server.
     """
     use_time = os.path.exists(TIME)
     full = [TIME, "-f", "%M", "-o", str(OUT / ".rss"), *cmd] if use_time else cmd
@@ -63,7 +65,7 @@ def timed_rss(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
         sys.stderr.write(err)
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
     kib = int((OUT / ".rss").read_text().split()[-1]) if use_time else usage.ru_maxrss
-    return elapsed, kib * 1024, out
+    return elapsed, kib * 1024, out, usage.ru_utime + usage.ru_stime
 
 
 def generate(rows: int, *extra: str) -> Path:
@@ -138,7 +140,7 @@ def main() -> None:
     copy_src = copyable(base)
     columns = ", ".join(f"c{i} text" for i in range(9))
     subprocess.run(["psql", args.database_url, "-qc", f"CREATE TABLE bench_copy ({columns})"], check=True)
-    copy_s, copy_rss, _ = timed_rss(
+    copy_s, copy_rss, _, copy_cpu = timed_rss(
         ["psql", args.database_url, "-qc", f"\\copy bench_copy FROM '{copy_src}' WITH (FORMAT csv, HEADER true)"], env
     )
 
@@ -152,13 +154,14 @@ def main() -> None:
         ("10% changed", changed),
     ]
     print(f"\nrows={args.rows:,}  file={size_mb:.1f} MB  machine: {os.cpu_count()} cores  database: {dbname}")
-    header = f"{'step':22s} {'wall s':>8s} {'rows/s':>10s} {'x copy':>7s} {'peak RSS MB':>12s}  result"
+    header = f"{'step':22s} {'wall s':>8s} {'rows/s':>10s} {'x copy':>7s} {'peak RSS MB':>12s} {'cpu s':>7s}  result"
     print(header)
     print("-" * len(header))
     floor = "psql \\copy (text)"
-    print(f"{floor:22s} {copy_s:8.2f} {args.rows / copy_s:10,.0f} {1:7.2f} {copy_rss / 1e6:12.1f}  floor")
+    copy_rate = args.rows / copy_s
+    print(f"{floor:22s} {copy_s:8.2f} {copy_rate:10,.0f} {1:7.2f} {copy_rss / 1e6:12.1f} {copy_cpu:7.2f}  floor")
     for name, path in steps:
-        seconds, rss, out = timed_rss([*ingest, str(path)], env)
+        seconds, rss, out, cpu = timed_rss([*ingest, str(path)], env)
         r = json.loads(out)
         result = (
             f"{r['status']}: read {r['rows_read']:,} ins {r['inserted']:,} upd {r['updated']:,} "
@@ -167,7 +170,7 @@ def main() -> None:
         if r["noop_of"]:
             result += f" (no-op of run {r['noop_of']})"
         rate = args.rows / seconds
-        print(f"{name:22s} {seconds:8.2f} {rate:10,.0f} {seconds / copy_s:7.2f} {rss / 1e6:12.1f}  {result}")
+        print(f"{name:22s} {seconds:8.2f} {rate:10,.0f} {seconds / copy_s:7.2f} {rss / 1e6:12.1f} {cpu:7.2f}  {result}")
     sys.stdout.flush()
 
 

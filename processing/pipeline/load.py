@@ -8,15 +8,18 @@ with the same results. Both run inside the chunk's transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
-from ..models import Record, Run
-from .validate import ValidRow
+from ..models import Record, RejectedRow, Run
+from .bloom import BloomFilter
+from .validate import RejectedValues, ValidRow
 
 KEY_FIELD = "__key__"
 _BATCH = 500  # keys per IN (...) query on the ORM path; SQLite allows 999 parameters
@@ -39,10 +42,17 @@ class SeenValues:
     They live in a per-run table rather than in memory, so memory stays flat
     for any file size and a resumed run still knows what it loaded before.
     The table is committed with each chunk and dropped when the run ends.
+
+    A run that starts with the table empty also keeps a Bloom filter per
+    field of what it added, and looks up only the values the filter cannot
+    rule out: nearly every key of a file is new, and each look-up is an index
+    probe (about a tenth of a 1M-row load). A resumed run, whose table
+    already holds values this process never saw, looks every value up.
     """
 
     def __init__(self, run_id: int) -> None:
         self.table = f"dataflow_seen_{int(run_id)}"
+        self._filters: dict[str, BloomFilter] | None = None
 
     def create(self) -> None:
         # A logged table on purpose: Postgres empties UNLOGGED tables after a crash,
@@ -53,6 +63,9 @@ class SeenValues:
                 f"CREATE TABLE IF NOT EXISTS {self.table} "
                 "(field TEXT NOT NULL, value TEXT NOT NULL, line INTEGER NOT NULL, PRIMARY KEY (field, value))"
             )
+            cur.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")
+            (resumed,) = cur.fetchone()
+        self._filters = None if resumed else {}
 
     def drop(self) -> None:
         with connection.cursor() as cur:
@@ -61,6 +74,10 @@ class SeenValues:
     def lookup(self, field: str, values: Sequence[str]) -> dict[str, int]:
         """First lines of the given values, for those already seen."""
         found: dict[str, int] = {}
+        if self._filters is not None:
+            # Values the filter rules out were never added: no need to ask.
+            known = self._filters.get(field)
+            values = known.maybe(values) if known is not None else []
         if not values:
             return found
         with connection.cursor() as cur:
@@ -91,6 +108,15 @@ class SeenValues:
                         copy.write_row(entry)
             else:
                 cur.executemany(f"INSERT INTO {self.table} (field, value, line) VALUES (%s, %s, %s)", list(entries))
+        if self._filters is not None:
+            by_field: dict[str, list[str]] = {}
+            for field, value, _ in entries:
+                by_field.setdefault(field, []).append(value)
+            for field, values in by_field.items():
+                known = self._filters.get(field)
+                if known is None:
+                    known = self._filters[field] = BloomFilter()
+                known.add(values)
 
 
 def dataset_is_empty(dataset_id: int) -> bool:
@@ -154,15 +180,21 @@ def _load_postgres(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = Fal
             for r in rows:
                 copy.write_row((r.key, r.data_json, r.content_hash, r.line))
         params = {"dataset": run.dataset_id, "run": run.pk, "schema": run.schema_id, "now": timezone.now()}
-        if into_empty:
-            # Nothing to look up: straight from the stage, which is read once
-            # in full, so its statistics do not matter either.
+        if into_empty and _insert_all(cur, record, params):
+            # Nothing to look up and, as expected, nothing there: a plain insert
+            # straight from the stage (a fifth cheaper than the upsert).
+            inserted, updated = len(rows), 0
+        elif into_empty:
+            # Another run loaded some of these keys meanwhile: the upsert settles
+            # them as in any other run. Still nothing to look up first: the stage
+            # is read once in full, so its statistics do not matter either.
             upsert = _UPSERT.format(record=record, source=_STAGE)
             cur.execute(
                 f"WITH upserted AS ({upsert}) "
                 "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted",
                 params,
             )
+            inserted, updated = cur.fetchone()
         else:
             # A temporary table is never analysed by autovacuum: without a row
             # count the planner takes the stage for larger than it is and hashes
@@ -183,9 +215,53 @@ def _load_postgres(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = Fal
                 """,
                 params,
             )
-        inserted, updated = cur.fetchone()
+            inserted, updated = cur.fetchone()
         _analyze_when_grown(cur, record, run.rows_inserted + inserted)
     return LoadCounts(inserted, updated, len(rows) - inserted - updated)
+
+
+_INSERT = """
+    INSERT INTO {record} (dataset_id, key, data, content_hash, first_run_id, last_run_id,
+                          source_line, schema_id, created_at, updated_at)
+    SELECT %(dataset)s, key, data::jsonb, content_hash, %(run)s, %(run)s, line, %(schema)s, %(now)s, %(now)s
+    FROM {stage}
+"""
+
+
+def _insert_all(cur: Any, record: str, params: dict[str, Any]) -> bool:
+    """Insert every staged row as a new record; False (and nothing inserted) if a key exists already."""
+    try:
+        with transaction.atomic():  # a savepoint, so a conflict undoes only this statement
+            cur.execute(_INSERT.format(record=record, stage=_STAGE), params)
+    except IntegrityError as exc:
+        if isinstance(exc.__cause__, UniqueViolation):
+            return False
+        raise
+    return True
+
+
+def rejected_store(run: Run, rejected: Sequence[RejectedValues]) -> None:
+    """Keep a chunk's rejected rows (COPY on Postgres: the ORM spent ~70 µs a row)."""
+    if not rejected:
+        return
+    if not _is_postgres():
+        RejectedRow.objects.bulk_create(
+            (
+                RejectedRow(run=run, line_number=r.line, raw=r.raw, errors=r.errors, schema_id=run.schema_id)
+                for r in rejected
+            ),
+            batch_size=1000,
+        )
+        return
+    now = timezone.now()
+    columns = "run_id, line_number, raw, errors, schema_id, created_at"
+    table = RejectedRow._meta.db_table
+    with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for r in rejected:
+            copy.write_row((run.pk, r.line, _json_text(r.raw), _json_text(r.errors), run.schema_id, now))
+
+
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _analyze_when_grown(cur: Any, table: str, added: int) -> None:

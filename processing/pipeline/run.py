@@ -17,12 +17,12 @@ from ingestion.services import raw_file_archive
 from ingestion.sources import source_watermark_set
 from ingestion.storage import data_storage
 
-from ..models import RejectedRow, Run, RunStatus
+from ..models import Run, RunStatus
 from ..record_indexes import record_indexes_sync
 from .chunks import ChunkResult, ValidatedChunks
-from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load
+from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
 from .output import ProcessedWriter
-from .validate import ROW_ERRORS, HeaderError, RejectedValues, RowValidator, ValidRow, columns_map, printable
+from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map, printable
 
 logger = logging.getLogger(__name__)
 
@@ -88,16 +88,6 @@ def _breaker(run: Run, threshold: float | None, result: ChunkResult, is_last: bo
             f"rejected {rejected / read:.1%} of rows ({rejected} of {read}), "
             f"over the dataset's threshold of {threshold:.1%}",
         )
-
-
-def _save_rejected(run: Run, rejected: list[RejectedValues]) -> None:
-    RejectedRow.objects.bulk_create(
-        (
-            RejectedRow(run=run, line_number=r.line, raw=r.raw, errors=r.errors, schema_id=run.schema_id)
-            for r in rejected
-        ),
-        batch_size=1000,
-    )
 
 
 COUNTER_FIELDS = [
@@ -198,12 +188,12 @@ def pipeline_execute(
                         if tripped is not None:
                             # Keep this chunk's rejected rows and counters (committed with
                             # the block), but not its valid rows; the run stops below.
-                            _save_rejected(run, result.rejected)
+                            rejected_store(run, result.rejected)
                             run.summary["not_loaded"] = len(result.valid)
                             _count(run, result, writer=None, loaded=False)
                         else:
                             counts = records_load(run, result.valid, into_empty=into_empty)
-                            _save_rejected(run, result.rejected)
+                            rejected_store(run, result.rejected)
                             run.rows_inserted += counts.inserted
                             run.rows_updated += counts.updated
                             run.rows_unchanged += counts.unchanged
