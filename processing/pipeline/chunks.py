@@ -133,6 +133,19 @@ def _send_end(conn: Connection, end: _End) -> None:
         conn.send(_End(RuntimeError(f"{type(end.error).__name__}: {end.error} ({exc})")))
 
 
+def chunk_owner(index: int, processes: int) -> int:
+    """Which validating process handles chunk ``index``.
+
+    The first process also reads and splits the whole file (about a quarter
+    of the work a chunk costs), so it validates one chunk in every round
+    while each other process validates two: 0, 1, 1, 0, 1, 1, ... with two.
+    """
+    if processes == 1:
+        return 0
+    turn = index % (2 * processes - 1)
+    return 0 if turn == 0 else (turn + 1) // 2
+
+
 def default_processes() -> int:
     """Validating processes to use here: 0 means a thread.
 
@@ -191,6 +204,7 @@ class ValidatedChunks:
         if not self.processes:
             self._thread = threading.Thread(target=self._produce_to_queue, name="pipeline-validate", daemon=True)
             self._thread.start()
+            _heap_freeze()
             return self
         context = multiprocessing.get_context("fork")
         to_caller = [context.Pipe(duplex=False) for _ in range(self.processes)]
@@ -213,6 +227,7 @@ class ValidatedChunks:
         for end in ends:
             if all(end is not r for r in self._receivers):
                 end.close()
+        _heap_freeze()
         return self
 
     def __exit__(
@@ -233,6 +248,7 @@ class ValidatedChunks:
                 with contextlib.suppress(queue.Empty):
                     self._queue.get_nowait()
                 self._thread.join(_POLL_SECONDS)
+        gc.unfreeze()
 
     def __iter__(self) -> Iterator[ChunkResult]:
         while True:
@@ -246,8 +262,8 @@ class ValidatedChunks:
     def _next(self) -> ChunkResult | _End:
         if not self._receivers:
             return self._queue.get()
-        # Chunk i comes from process i mod n, so results arrive in file order.
-        receiver = self._receivers[self._index % len(self._receivers)]
+        # Chunk i comes from process chunk_owner(i, n), so results arrive in file order.
+        receiver = self._receivers[chunk_owner(self._index, len(self._receivers))]
         self._index += 1
         try:
             return receiver.recv()
@@ -284,15 +300,16 @@ class ValidatedChunks:
         put(_End())
 
     def _read_and_validate(self, outs: list[Connection]) -> None:
-        """The first child: read every chunk; validate chunk i here when i mod n is 0, else pass it on raw."""
+        """The first child: read every chunk; validate the chunks it owns, pass the others on raw."""
         index = 0
         try:
             for chunk, is_last in _chunks(self._rows, self._size):
                 bytes_read = self._reader.bytes.count
-                if index % len(outs) == 0:
+                owner = chunk_owner(index, len(outs))
+                if owner == 0:
                     outs[0].send(self._validated(chunk, is_last, bytes_read))
                 else:
-                    outs[index % len(outs)].send(_RawChunk.of(chunk, is_last, bytes_read))
+                    outs[owner].send(_RawChunk.of(chunk, is_last, bytes_read))
                 index += 1
                 del chunk
             end = _End()
@@ -300,7 +317,7 @@ class ValidatedChunks:
             end = _End(exc)
         # The end goes where the caller will look for the next chunk; the
         # other helpers are told there is nothing more.
-        owner = outs[index % len(outs)]
+        owner = outs[chunk_owner(index, len(outs))]
         _send_end(owner, end)
         for out in outs[1:]:
             if out is not owner:
@@ -324,6 +341,18 @@ class ValidatedChunks:
                 _send_end(out, _End(exc))
                 return
             out.send(result)
+
+
+def _heap_freeze() -> None:
+    """Keep the collector's full passes off everything alive before the chunks stream in.
+
+    Each chunk brings tens of thousands of new objects (rows, their dicts),
+    and every full collection walked Django's whole heap again: about two
+    thirds of the time the caller spent taking a chunk in. ``__exit__``
+    unfreezes, so a long-lived worker's garbage (frozen now or made later) is
+    collected as usual.
+    """
+    gc.freeze()
 
 
 def _in_child(target: Callable[..., None], args: tuple[Any, ...], unused: list[Connection]) -> None:

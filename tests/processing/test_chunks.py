@@ -14,7 +14,7 @@ import pytest
 from ingestion.models import Dataset
 from ingestion.reader import CsvReader, RawRow
 from ingestion.selectors import schema_spec
-from processing.pipeline.chunks import MAX_PROCESSES, ChunkResult, ValidatedChunks, default_processes
+from processing.pipeline.chunks import MAX_PROCESSES, ChunkResult, ValidatedChunks, chunk_owner, default_processes
 from processing.pipeline.validate import RowValidator, ValidRow, columns_map
 from tests.conftest import SALES_HEADER, sales_row
 
@@ -84,6 +84,24 @@ def test_child_processes_give_exactly_what_a_thread_gives(sales: Dataset, csv_fi
     assert as_plain(collect(sales, path, processes=1)) == by_thread
     assert as_plain(collect(sales, path, processes=2)) == by_thread
     assert as_plain(collect(sales, path, processes=3, size=2)) == as_plain(collect(sales, path, processes=0, size=2))
+
+
+@pytest.mark.parametrize("size", [25, 13, 9, 7, 5, 4, 3, 2])
+def test_the_file_ends_where_the_caller_looks_whatever_the_number_of_chunks(
+    sales: Dataset, csv_file: Callable[..., Path], size: int
+) -> None:
+    path = messy_file(csv_file)
+
+    by_thread = as_plain(collect(sales, path, processes=0, size=size))
+
+    assert as_plain(collect(sales, path, processes=2, size=size)) == by_thread
+    assert as_plain(collect(sales, path, processes=3, size=size)) == by_thread
+
+
+def test_the_reading_process_validates_one_chunk_in_each_round() -> None:
+    assert [chunk_owner(i, 1) for i in range(4)] == [0, 0, 0, 0]
+    assert [chunk_owner(i, 2) for i in range(7)] == [0, 1, 1, 0, 1, 1, 0]
+    assert [chunk_owner(i, 3) for i in range(10)] == [0, 1, 1, 2, 2, 0, 1, 1, 2, 2]
 
 
 def test_a_chunk_survives_pickling_unchanged(sales: Dataset, csv_file: Callable[..., Path]) -> None:

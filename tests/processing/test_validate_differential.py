@@ -8,8 +8,10 @@ pipeline's own reader.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -18,7 +20,7 @@ import pytest
 from ingestion.reader import RawRow, reader_open
 from ingestion.schema import SchemaSpec, schema_parse
 from processing.pipeline.chunks import chunk_validate
-from processing.pipeline.validate import RowValidator, columns_map, compile_field
+from processing.pipeline.validate import RowValidator, _encode_json, _encode_json_fast, columns_map, compile_field
 from tests.conftest import SALES_SCHEMA
 
 GENERATOR = Path(__file__).resolve().parents[2] / "bench" / "generate_csv.py"
@@ -127,3 +129,39 @@ def test_memoized_fields_validate_the_test_suites_edge_cases_exactly_as_plain_on
     assert fast.valid == plain.valid
     assert fast.rejected == plain.rejected
     assert len(plain.valid) > 40 and len(plain.rejected) > 40  # both kinds, every column
+
+
+def _stdlib(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_the_fast_json_encoder_writes_what_json_dumps_writes() -> None:
+    # Every code point but the surrogates (which validation refuses), in one string.
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    values = [text, "", 0, -1, 2**63 - 1, -(2**63), True, False, None, {"a": [1, "x", None]}]
+    for value in values:
+        assert _encode_json_fast({"v": value}) == _stdlib({"v": value}).encode()
+
+
+def test_validated_rows_are_encoded_as_json_dumps_encodes_them(messy: tuple[list[str], list[RawRow]]) -> None:
+    header, rows = messy
+    schema = schema_parse(SALES_SCHEMA)
+    validator = RowValidator(schema, columns_map(schema, header), 65536)
+    assert validator.encode is _encode_json_fast
+
+    valid = chunk_validate(validator, rows).valid
+
+    assert len(valid) > 5000
+    for row in valid:
+        assert row.data_json == _stdlib(json.loads(row.data_json))
+        assert row.content_hash == hashlib.blake2b(row.data_json.encode(), digest_size=16).hexdigest()
+
+
+def test_schemas_with_floats_keep_the_standard_encoder() -> None:
+    schema = schema_parse(EDGE_SCHEMA)
+    validator = RowValidator(schema, columns_map(schema, EDGE_HEADER), 65536)
+    assert validator.encode is _encode_json
+
+    row = validator.validate(2, ["k", "1", "1", "1e16", "yes", "", "", "", "", "", "", "x"])
+    assert row.data_json == _stdlib(row.data)
+    assert '"f":1e+16' in row.data_json
