@@ -136,6 +136,8 @@ def main() -> None:
             fh.write(b"\n")
     changed = generate(args.rows, "--change-rate", "0.1", "--change-seed", "2")
     size_mb = base.stat().st_size / 1e6
+    # The upload limit (200 MiB by default) also applies to ingest_csv: 5M rows are ~660 MB.
+    env["MAX_UPLOAD_SIZE"] = str(max(2 * base.stat().st_size, int(env.get("MAX_UPLOAD_SIZE") or 0)))
 
     copy_src = copyable(base)
     columns = ", ".join(f"c{i} text" for i in range(9))
