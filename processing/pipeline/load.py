@@ -22,6 +22,9 @@ from .bloom import BloomFilter
 from .validate import RejectedValues, ValidRow
 
 KEY_FIELD = "__key__"
+# The Bloom filters' bits, shared by the key and the unique fields (16 MiB):
+# 1M keys alone get ~134 bits each, five fields of 5M values ~5 each.
+FILTER_BITS = 1 << 27
 _BATCH = 500  # keys per IN (...) query on the ORM path; SQLite allows 999 parameters
 
 
@@ -44,7 +47,7 @@ class SeenValues:
     The table is committed with each chunk and dropped when the run ends.
 
     A run that starts with the table empty also keeps a Bloom filter per
-    field of what it added, and looks up only the values the filter cannot
+    field of what it added (16 MiB for all fields together), and looks up only the values the filter cannot
     rule out: nearly every key of a file is new, and each look-up is an index
     probe (about a tenth of a 1M-row load). A resumed run, whose table
     already holds values this process never saw, looks every value up.
@@ -53,8 +56,10 @@ class SeenValues:
     def __init__(self, run_id: int) -> None:
         self.table = f"dataflow_seen_{int(run_id)}"
         self._filters: dict[str, BloomFilter] | None = None
+        self._filter_bits = FILTER_BITS
 
-    def create(self) -> None:
+    def create(self, fields: int = 1) -> None:
+        """Create the table (or find a resumed run's); ``fields`` share the filters' 16 MiB."""
         # A logged table on purpose: Postgres empties UNLOGGED tables after a crash,
         # and a run resumed then would no longer see the keys of its earlier chunks,
         # so a later duplicate would overwrite a row instead of being rejected.
@@ -66,6 +71,7 @@ class SeenValues:
             cur.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")
             (resumed,) = cur.fetchone()
         self._filters = None if resumed else {}
+        self._filter_bits = FILTER_BITS >> max(0, fields - 1).bit_length()
 
     def drop(self) -> None:
         with connection.cursor() as cur:
@@ -115,7 +121,7 @@ class SeenValues:
             for field, values in by_field.items():
                 known = self._filters.get(field)
                 if known is None:
-                    known = self._filters[field] = BloomFilter()
+                    known = self._filters[field] = BloomFilter(bits=self._filter_bits)
                 known.add(values)
 
 

@@ -157,7 +157,7 @@ def pipeline_execute(
                 }
             )
             validator = RowValidator(schema, columns, settings.DATAFLOW["MAX_FIELD_SIZE"])
-            seen.create()
+            seen.create(fields=1 + len(validator.unique_fields))
             if not dry_run:
                 writer = ProcessedWriter(
                     dataset_slug=run.dataset.slug,

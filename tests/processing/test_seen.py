@@ -95,3 +95,17 @@ def test_a_new_run_finds_its_own_values_through_the_filter() -> None:
             assert cur.fetchone()[0] == 1001
     finally:
         seen.drop()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("fields", "bits"), [(1, 1 << 27), (2, 1 << 26), (3, 1 << 25), (4, 1 << 25), (5, 1 << 24)])
+def test_the_fields_share_one_memory_budget(fields: int, bits: int) -> None:
+    seen = SeenValues(run_id=464646)
+    seen.create(fields=fields)
+    try:
+        seen.add([(f"f{i}", "v", 2) for i in range(fields)])
+        assert seen._filters is not None
+        assert {f._bytes.size * 8 for f in seen._filters.values()} == {bits}
+        assert sum(f._bytes.size for f in seen._filters.values()) <= 16 * 1024 * 1024
+    finally:
+        seen.drop()
