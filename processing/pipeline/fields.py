@@ -169,10 +169,10 @@ def _parse_date(spec: FieldSpec) -> Converter:
 def _utc_text(moment: datetime) -> str:
     """RFC 3339 in UTC with a fixed 6-digit fraction, so text order is time order."""
     offset = moment.utcoffset()
-    naive = moment.replace(tzinfo=None)
     if offset:
-        naive -= offset
-    return naive.isoformat(timespec="microseconds") + "Z"
+        moment -= offset  # wall-clock arithmetic: the UTC time, still labelled with the old offset
+    # "YYYY-MM-DDTHH:MM:SS.ffffff" is 26 characters; the offset after it is dropped.
+    return moment.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def _parse_datetime(spec: FieldSpec) -> Converter:

@@ -12,14 +12,18 @@ import hashlib
 import importlib.util
 import io
 import json
+import random
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from ingestion.reader import RawRow, reader_open
 from ingestion.schema import SchemaSpec, schema_parse
 from processing.pipeline.chunks import chunk_validate
+from processing.pipeline.fields import _utc_text
 from processing.pipeline.validate import RowValidator, _encode_json, _encode_json_fast, columns_map, compile_field
 from tests.conftest import SALES_SCHEMA
 
@@ -165,3 +169,34 @@ def test_schemas_with_floats_keep_the_standard_encoder() -> None:
     row = validator.validate(2, ["k", "1", "1", "1e16", "yes", "", "", "", "", "", "", "x"])
     assert row.data_json == _stdlib(row.data)
     assert '"f":1e+16' in row.data_json
+
+
+def _utc_reference(moment: datetime) -> str:
+    offset = moment.utcoffset()
+    naive = moment.replace(tzinfo=None)
+    if offset:
+        naive -= offset
+    return naive.isoformat(timespec="microseconds") + "Z"
+
+
+def test_datetimes_are_written_in_utc_as_the_plain_conversion_writes_them() -> None:
+    zones = [None, UTC, timezone(timedelta(hours=5, minutes=45)), timezone(timedelta(hours=-9, minutes=-30))]
+    zones += [ZoneInfo("Europe/Paris"), ZoneInfo("America/St_Johns"), ZoneInfo("Australia/Lord_Howe")]
+    rng = random.Random(7)
+    moments = [datetime(1, 1, 1, 12), datetime(9999, 12, 31, 11, 59, 59, 999999), datetime(2024, 3, 31, 2, 30)]
+    starts = [datetime(rng.randint(1, 9998), 1, 1) for _ in range(500)]
+    moments += [start + timedelta(seconds=rng.randint(0, 365 * 86400)) for start in starts]
+    moments += [m.replace(microsecond=rng.randint(0, 999_999)) for m in moments[:200]]
+    checked = 0
+    for moment in moments:
+        for zone in zones:
+            aware = moment.replace(tzinfo=zone) if zone else moment.replace(tzinfo=ZoneInfo("UTC"))
+            try:
+                expected = _utc_reference(aware)
+            except OverflowError:
+                with pytest.raises(OverflowError):
+                    _utc_text(aware)
+                continue
+            assert _utc_text(aware) == expected
+            checked += 1
+    assert checked > 4000
