@@ -1,7 +1,8 @@
 """Who may do what: per-dataset roles, and the 404 rule.
 
 A user without any grant on a dataset must not learn that it exists, so
-every lookup goes through ``datasets_visible_to`` and answers 404; a user
+every lookup goes through ``datasets_visible_to`` (or, for one dataset,
+``dataset_visible_get``: the same rules) and answers 404; a user
 who can see the dataset but lacks the role for an action gets 403.
 """
 
@@ -13,7 +14,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from ingestion.models import ROLE_RANK, Dataset, DatasetRole
-from ingestion.selectors import dataset_role_for, datasets_visible_to
+from ingestion.selectors import dataset_role_for, dataset_visible_get
 
 
 def role_at_least(role: str | None, needed: str) -> bool:
@@ -31,7 +32,7 @@ def require_role(user: Any, dataset: Dataset, needed: str) -> str:
 
 def dataset_for(user: Any, slug: str, needed: str = DatasetRole.VIEWER) -> Dataset:
     """The dataset ``slug`` if ``user`` has a grant on it (404 otherwise), checked for the ``needed`` role (403)."""
-    dataset = datasets_visible_to(user).select_related("current_schema").filter(slug=slug).first()
+    dataset = dataset_visible_get(user, slug)
     if dataset is None:
         raise NotFound(f"No dataset {slug!r}.")
     if needed != DatasetRole.VIEWER:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Model, Q, QuerySet
 
 from .models import ROLE_RANK, Dataset, DatasetGrant, DatasetRole, SchemaVersion
 from .schema import SchemaSpec, schema_parse
@@ -42,6 +43,61 @@ def datasets_visible_to(user: Any, role: str = DatasetRole.VIEWER) -> QuerySet[D
         Q(user=user) | Q(group__in=user.groups.all()), role__in=_roles_at_least(role)
     ).values("dataset_id")
     return Dataset.objects.filter(pk__in=grants)
+
+
+def _columns(model: type[Model], alias: str) -> str:
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def _instance(model: type[Model], values: tuple[Any, ...]) -> Model:
+    """A model instance from its columns as read by a hand-written query, converted as the ORM would."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        col = field.get_col(model._meta.db_table)
+        for convert in connection.ops.get_db_converters(col) + field.get_db_converters(connection):
+            value = convert(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def dataset_visible_get(user: Any, slug: str) -> Dataset | None:
+    """The dataset ``slug`` with its current schema, if ``user`` can see it: one of ``datasets_visible_to(user)``.
+
+    The same rules in one hand-written statement, because this runs on every
+    request of the records API and building the ORM query cost more than
+    running it: a grant of any role, to the user or to one of their groups;
+    superusers see every dataset; anonymous and inactive users none.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    quote = connection.ops.quote_name
+    dataset_table = quote(Dataset._meta.db_table)
+    schema_table = quote(SchemaVersion._meta.db_table)
+    sql = (
+        f"SELECT {_columns(Dataset, 'd')}, {_columns(SchemaVersion, 's')} FROM {dataset_table} d "
+        f"LEFT JOIN {schema_table} s ON s.id = d.current_schema_id WHERE d.slug = %s"
+    )
+    params: list[Any] = [slug]
+    if not user.is_superuser:
+        roles = _roles_at_least(DatasetRole.VIEWER)
+        member_of = quote(user.groups.through._meta.db_table)
+        sql += (
+            f" AND EXISTS (SELECT 1 FROM {quote(DatasetGrant._meta.db_table)} g WHERE g.dataset_id = d.id"
+            f" AND g.role IN ({', '.join(['%s'] * len(roles))}) AND (g.user_id = %s"
+            f" OR g.group_id IN (SELECT m.group_id FROM {member_of} m WHERE m.user_id = %s)))"
+        )
+        params += [*roles, user.pk, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    width = len(Dataset._meta.concrete_fields)
+    dataset = _instance(Dataset, row[:width])
+    dataset.current_schema = _instance(SchemaVersion, row[width:]) if dataset.current_schema_id else None
+    return dataset
 
 
 def dataset_role_for(user: Any, dataset: Dataset) -> str | None:

@@ -8,14 +8,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from ingestion.models import Dataset
+from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from processing.models import Record, Run
+from tests.factories import UserFactory
 
-from .conftest import API, error_of, sales_csv
+from .conftest import API, bearer, error_of, sales_csv
 
 pytestmark = pytest.mark.django_db
 RECORDS = f"{API}/datasets/sales/records/"
@@ -265,3 +267,59 @@ def test_a_stranger_gets_404_for_records_and_filters(persona: APIClient, loaded:
     ):
         assert response.status_code == 404
         assert error_of(response)["code"] == "not_found"
+
+
+def test_a_grant_to_the_users_group_opens_the_records(sales: Dataset, loaded: Run) -> None:
+    user = UserFactory(username="analyst")
+    analysts = Group.objects.create(name="analysts")
+    user.groups.add(analysts)
+    DatasetGrant.objects.create(dataset=sales, group=analysts, role=DatasetRole.VIEWER)
+
+    assert keys(bearer(user).get(RECORDS))[:2] == ["S1", "S10"]
+
+
+def test_a_group_without_a_grant_on_the_dataset_gets_404(sales: Dataset, other: Dataset, loaded: Run) -> None:
+    user = UserFactory(username="analyst")
+    analysts = Group.objects.create(name="analysts")
+    user.groups.add(analysts)
+    DatasetGrant.objects.create(dataset=other, group=analysts, role=DatasetRole.MANAGER)
+
+    response = bearer(user).get(RECORDS)
+
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+
+
+def test_a_superuser_reads_records_without_a_grant(loaded: Run) -> None:
+    admin = UserFactory(username="root", is_superuser=True, is_staff=True)
+
+    assert keys(bearer(admin).get(RECORDS))[:2] == ["S1", "S10"]
+
+
+def test_a_deactivated_viewer_loses_the_records_at_once(viewer: Any, loaded: Run) -> None:
+    client = bearer(viewer)
+    assert client.get(RECORDS).status_code == 200
+    viewer.is_active = False
+    viewer.save()
+
+    response = client.get(RECORDS)
+
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "user_inactive"
+
+
+def test_a_password_change_closes_the_records_to_earlier_tokens(viewer: Any, loaded: Run) -> None:
+    client = bearer(viewer)
+    assert client.get(RECORDS).status_code == 200
+    viewer.set_password("a brand new passphrase")
+    viewer.save()
+
+    assert client.get(RECORDS).status_code == 401
+
+
+def test_a_revoked_grant_closes_the_records_at_once(viewer: Any, sales: Dataset, loaded: Run) -> None:
+    client = bearer(viewer)
+    assert client.get(RECORDS).status_code == 200
+    DatasetGrant.objects.filter(dataset=sales, user=viewer).delete()
+
+    assert client.get(RECORDS).status_code == 404
