@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone as django_timezone
 from rest_framework import serializers
@@ -113,3 +114,38 @@ def test_rows_carry_the_stored_json_text(sales: Dataset, ingest: Callable[..., R
     assert [json.loads(r.data_json) for r in rows] == [r.data for r in records]
     assert [r.data for r in rows] == [r.data for r in records]
     assert [(r.key, r.schema_number, r.source_line) for r in rows] == [(r.key, 1, r.source_line) for r in records]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
+        datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),  # no fraction: DRF writes none
+        datetime(2024, 1, 2, 3, 4, 5, 1, tzinfo=UTC),
+        datetime(2024, 6, 30, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-7))),  # next day in UTC
+        datetime(1, 1, 1, 0, 0, tzinfo=UTC),
+    ],
+)
+def test_page_rows_read_timestamps_exactly(sales: Dataset, ingest: Callable[..., Run], moment: datetime) -> None:
+    ingest(sales, sales_csv(AWKWARD_ROWS[:1]))
+    Record.objects.filter(dataset=sales).update(created_at=moment, updated_at=moment + timedelta(microseconds=1))
+
+    [row] = list(records_rows(Record.objects.filter(dataset=sales).annotate(schema_number=F("schema__number"))))
+
+    record = Record.objects.get(dataset=sales)
+    assert row.created_at == record.created_at and row.updated_at == record.updated_at
+    assert row.created_at.utcoffset() == timedelta(0)
+
+
+def test_page_rows_do_not_depend_on_the_sessions_date_style(sales: Dataset, ingest: Callable[..., Run]) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("DateStyle and the session time zone are PostgreSQL's")
+    ingest(sales, sales_csv(AWKWARD_ROWS[:1]))
+    record = Record.objects.get(dataset=sales)
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL DateStyle = 'German, DMY'")
+        cur.execute("SET LOCAL TimeZone = 'Asia/Kathmandu'")
+        [row] = list(records_rows(Record.objects.filter(dataset=sales).annotate(schema_number=F("schema__number"))))
+        cur.execute("SET LOCAL TimeZone = 'UTC'")
+
+    assert row.created_at == record.created_at and row.updated_at == record.updated_at
