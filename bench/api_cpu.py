@@ -131,7 +131,7 @@ def main() -> None:
         for _ in range(args.requests):
             call(path)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import iri_to_uri
 from rest_framework import serializers
 
 from processing.models import Record, Run
@@ -76,25 +75,38 @@ class RecordPageWriter:
         placeholder = record_url(request, slug, "\x00")
         self.head, _, self.tail = placeholder.rpartition("%00")
         self.timezone = timezone.get_current_timezone()
+        self.utc = self.timezone is UTC or getattr(self.timezone, "key", None) in ("UTC", "Etc/UTC")
 
     def url(self, key: str) -> str:
+        # head and tail come from build_absolute_uri(), which already applied
+        # iri_to_uri(); the quoted key holds only characters iri_to_uri()
+        # leaves alone, so the whole is what iri_to_uri() would give.
         location = self.head + quote(key, safe=_PATH_SAFE) + self.tail
         if "/./" in location or "/../" in location:
             # build_absolute_uri() resolves dot segments: leave those to it.
             return record_url(self.request, self.slug, key)
-        return iri_to_uri(location)
+        return location
 
     def moment(self, value: datetime) -> str:
         """As DRF's DateTimeField renders it with DATETIME_FORMAT = iso-8601."""
         text = value.astimezone(self.timezone).isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
+    def moment_text(self, text: str, value: Callable[[], datetime]) -> str:
+        """``moment`` of a UTC timestamp read as ``YYYY-MM-DDTHH:MM:SS.ffffff``, without parsing it when it can."""
+        if self.utc and len(text) == 26 and text[10] == "T":
+            # isoformat() leaves out a zero fraction.
+            return (text[:19] if text.endswith(".000000") else text) + "Z"
+        return self.moment(value())
+
     def record(self, row: RecordRow) -> str:
+        created = self.moment_text(row.created_text, lambda: row.created_at)
+        updated = self.moment_text(row.updated_text, lambda: row.updated_at)
         return (
             f'{{"key":{_dumps(row.key)},"data":{row.data_json},"schema_version":{int(row.schema_number)},'
             f'"first_run":{int(row.first_run_id)},"last_run":{int(row.last_run_id)},'
-            f'"source_line":{int(row.source_line)},"created_at":"{self.moment(row.created_at)}",'
-            f'"updated_at":"{self.moment(row.updated_at)}","url":{_dumps(self.url(row.key))}}}'
+            f'"source_line":{int(row.source_line)},"created_at":"{created}",'
+            f'"updated_at":"{updated}","url":{_dumps(self.url(row.key))}}}'
         )
 
     def page(self, rows: Sequence[RecordRow], *, next_url: str | None, previous_url: str | None) -> bytes:

@@ -149,3 +149,27 @@ def test_page_rows_do_not_depend_on_the_sessions_date_style(sales: Dataset, inge
         cur.execute("SET LOCAL TimeZone = 'UTC'")
 
     assert row.created_at == record.created_at and row.updated_at == record.updated_at
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2024, 1, 2, 3, 4, 5, 120, tzinfo=UTC),
+        datetime(2024, 7, 2, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    ],
+)
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_timestamps_read_as_text_are_written_as_drf_writes_them(
+    sales: Dataset, ingest: Callable[..., Run], moment: datetime, zone: str
+) -> None:
+    ingest(sales, sales_csv(AWKWARD_ROWS[:1]))
+    Record.objects.filter(dataset=sales).update(created_at=moment, updated_at=moment)
+    [row] = list(records_rows(Record.objects.filter(dataset=sales).annotate(schema_number=F("schema__number"))))
+    request = Request(APIRequestFactory().get(RECORDS))
+
+    with django_timezone.override(zone):
+        expected = serializers.DateTimeField().to_representation(moment)
+        writer = RecordPageWriter(request, "sales")
+        assert writer.moment_text(row.created_text, lambda: row.created_at) == expected
+        assert json.loads(writer.record(row))["updated_at"] == expected
