@@ -364,14 +364,15 @@ class RecordRow:
 
     @property
     def created_at(self) -> datetime:
-        return _utc_moment(self.created_text)
+        return utc_text_moment(self.created_text)
 
     @property
     def updated_at(self) -> datetime:
-        return _utc_moment(self.updated_text)
+        return utc_text_moment(self.updated_text)
 
 
-def _utc_moment(text: str) -> datetime:
+def utc_text_moment(text: str) -> datetime:
+    """The aware datetime of a timestamp read as UTC text (``RecordRow.created_text``, ``updated_text``)."""
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from processing.models import Record, Run
-from processing.record_queries import RecordRow
+from processing.record_queries import RecordRow, utc_text_moment
 
 
 def record_url(request: Any, slug: str, key: str) -> str:
@@ -92,16 +92,16 @@ class RecordPageWriter:
         text = value.astimezone(self.timezone).isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
-    def moment_text(self, text: str, value: Callable[[], datetime]) -> str:
+    def moment_text(self, text: str) -> str:
         """``moment`` of a UTC timestamp read as ``YYYY-MM-DDTHH:MM:SS.ffffff``, without parsing it when it can."""
         if self.utc and len(text) == 26 and text[10] == "T":
             # isoformat() leaves out a zero fraction.
             return (text[:19] if text.endswith(".000000") else text) + "Z"
-        return self.moment(value())
+        return self.moment(utc_text_moment(text))
 
     def record(self, row: RecordRow) -> str:
-        created = self.moment_text(row.created_text, lambda: row.created_at)
-        updated = self.moment_text(row.updated_text, lambda: row.updated_at)
+        created = self.moment_text(row.created_text)
+        updated = self.moment_text(row.updated_text)
         return (
             f'{{"key":{_dumps(row.key)},"data":{row.data_json},"schema_version":{int(row.schema_number)},'
             f'"first_run":{int(row.first_run_id)},"last_run":{int(row.last_run_id)},'

@@ -18,13 +18,10 @@ from django.utils import timezone
 from psycopg.errors import UniqueViolation
 
 from ..models import Record, RejectedRow, Run
-from .bloom import BloomFilter
+from .bloom import DEFAULT_BITS, BloomFilter
 from .validate import RejectedValues, ValidRow
 
 KEY_FIELD = "__key__"
-# The Bloom filters' bits, shared by the key and the unique fields (16 MiB):
-# 1M keys alone get ~134 bits each, five fields of 5M values ~5 each.
-FILTER_BITS = 1 << 27
 _BATCH = 500  # keys per IN (...) query on the ORM path; SQLite allows 999 parameters
 
 
@@ -56,7 +53,7 @@ class SeenValues:
     def __init__(self, run_id: int) -> None:
         self.table = f"dataflow_seen_{int(run_id)}"
         self._filters: dict[str, BloomFilter] | None = None
-        self._filter_bits = FILTER_BITS
+        self._filter_bits = DEFAULT_BITS
 
     def create(self, fields: int = 1) -> None:
         """Create the table (or find a resumed run's); ``fields`` share the filters' 16 MiB."""
@@ -71,7 +68,9 @@ class SeenValues:
             cur.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")
             (resumed,) = cur.fetchone()
         self._filters = None if resumed else {}
-        self._filter_bits = FILTER_BITS >> max(0, fields - 1).bit_length()
+        # The fields share one filter's 16 MiB: 1M keys alone get ~134 bits
+        # each, five fields of 5M values ~5 each.
+        self._filter_bits = DEFAULT_BITS >> max(0, fields - 1).bit_length()
 
     def drop(self) -> None:
         with connection.cursor() as cur:

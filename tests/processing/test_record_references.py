@@ -156,31 +156,42 @@ def _dsn() -> str:
     return f"host={settings['HOST']} port={settings['PORT'] or 5432} user={settings['USER']} dbname={settings['NAME']}"
 
 
+Outcome = dict[str, BaseException | None]
+
+
+def _waits_for(holder: psycopg.Connection, other: psycopg.Connection, sql: str, params: list[object]) -> Outcome:
+    """Run ``sql`` on ``other`` in a thread; check it waits for ``holder``'s transaction, then commit that one.
+
+    Returns ``{"error": the psycopg error other's statement ended with, or None}``.
+    """
+    outcome: Outcome = {}
+
+    def run() -> None:
+        try:
+            other.execute(sql, params)
+            other.commit()
+            outcome["error"] = None
+        except psycopg.Error as exc:
+            other.rollback()
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive(), "the second transaction should wait for the first"
+    holder.commit()
+    thread.join(10)
+    return outcome
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_concurrent_delete_cannot_orphan_new_records(sales: Dataset, csv_file: Callable[..., Path]) -> None:
     """The insert locks the run it points at, so a delete waits for it, then sees the records and fails."""
     run = ingest(sales, csv_file)
     spare = Run.objects.create(dataset=sales, schema_id=run.schema_id, status=RunStatus.FAILED)
-    outcome: dict[str, BaseException | None] = {}
-
     with psycopg.connect(_dsn()) as writer, psycopg.connect(_dsn()) as deleter:
         writer.execute(INSERT_LATE, [sales.pk, "0" * 32, spare.pk, spare.pk, run.schema_id])
-
-        def delete() -> None:
-            try:
-                deleter.execute("DELETE FROM processing_run WHERE id = %s", [spare.pk])
-                deleter.commit()
-                outcome["error"] = None
-            except psycopg.Error as exc:
-                deleter.rollback()
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=delete)
-        thread.start()
-        thread.join(0.5)
-        assert thread.is_alive(), "the delete should wait for the transaction that points at the run"
-        writer.commit()
-        thread.join(10)
+        outcome = _waits_for(writer, deleter, "DELETE FROM processing_run WHERE id = %s", [spare.pk])
 
     assert isinstance(outcome["error"], psycopg.errors.ForeignKeyViolation)
     assert Run.objects.filter(pk=spare.pk).exists()
@@ -192,26 +203,9 @@ def test_records_cannot_point_at_a_run_deleted_meanwhile(sales: Dataset, csv_fil
     """The other order: the delete holds the run; the insert waits, then finds it gone and fails."""
     run = ingest(sales, csv_file)
     spare = Run.objects.create(dataset=sales, schema_id=run.schema_id, status=RunStatus.FAILED)
-    outcome: dict[str, BaseException | None] = {}
-
     with psycopg.connect(_dsn()) as writer, psycopg.connect(_dsn()) as deleter:
         deleter.execute("DELETE FROM processing_run WHERE id = %s", [spare.pk])
-
-        def insert() -> None:
-            try:
-                writer.execute(INSERT_LATE, [sales.pk, "0" * 32, spare.pk, spare.pk, run.schema_id])
-                writer.commit()
-                outcome["error"] = None
-            except psycopg.Error as exc:
-                writer.rollback()
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=insert)
-        thread.start()
-        thread.join(0.5)
-        assert thread.is_alive(), "the insert should wait for the transaction deleting the run"
-        deleter.commit()
-        thread.join(10)
+        outcome = _waits_for(deleter, writer, INSERT_LATE, [sales.pk, "0" * 32, spare.pk, spare.pk, run.schema_id])
 
     assert isinstance(outcome["error"], psycopg.errors.ForeignKeyViolation)
     assert not Record.objects.filter(key="late").exists()
