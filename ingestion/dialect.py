@@ -281,16 +281,32 @@ def binary_sniff(head: bytes, *, encoding: str | None = None) -> str | None:
     controls = len(head) - len(head.translate(_TEXT_BYTES_TABLE, _CONTROL_BYTES))
     if controls < 8 or controls / len(head) <= CONTROL_SHARE:
         return None
-    nuls = head.count(0)
-    even, odd = head[0::2].count(0), head[1::2].count(0)
-    if nuls > len(head) // 4 and max(even, odd) > 0.9 * nuls:
-        order = "utf-16-le" if odd > even else "utf-16-be"
+    order = _utf16_order(head)
+    if order is not None:
         return (
             "not a text CSV file as it stands (looks like UTF-16 text without a byte-order mark); "
             f"declare its encoding ({order})"
         )
     share = controls / len(head)
     return f"not a text CSV file (looks like binary data: {share:.0%} of its first bytes are control characters)"
+
+
+def _utf16_order(head: bytes) -> str | None:
+    """The byte order of UTF-16 text without a byte-order mark, or None when ``head`` is not that.
+
+    Arbitrary binary data rarely decodes as UTF-16 at all (lone surrogates);
+    a CSV file also has line breaks and no NUL characters once decoded.
+    """
+    for order in ("utf-16-le", "utf-16-be"):
+        try:
+            text = codecs.getincrementaldecoder(order)("strict").decode(head, final=False)
+        except UnicodeDecodeError:
+            continue
+        if text and "\n" in text and "\x00" not in text:
+            printable = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n")
+            if printable / len(text) > 0.95:
+                return order
+    return None
 
 
 def sample_text(sample: bytes, encoding: str) -> str:
