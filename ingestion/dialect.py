@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from charset_normalizer import from_bytes
+from charset_normalizer import CharsetMatch, from_bytes
 
 BOM = codecs.BOM_UTF8
 SNIFF_DELIMITERS = ",;\t|"
@@ -194,15 +194,15 @@ def encoding_detect(sample: bytes) -> EncodingGuess:
     name = _named(readings[best_text])
     multibyte = name in MULTIBYTE_ENCODINGS
 
-    def rival(m: object) -> bool:
-        if str(m) == best_text or m.chaos - best.chaos > RIVAL_CHAOS:  # type: ignore[attr-defined]
+    def rival(m: CharsetMatch) -> bool:
+        if str(m) == best_text or m.chaos - best.chaos > RIVAL_CHAOS:
             return False
-        if _named(m.could_be_from_charset or [m.encoding]) in MULTIBYTE_ENCODINGS:  # type: ignore[attr-defined]
-            return True
-        return best.coherence - m.coherence <= RIVAL_COHERENCE  # type: ignore[attr-defined]
+        if _named(m.could_be_from_charset or [m.encoding]) in MULTIBYTE_ENCODINGS:
+            return True  # their language fit is not measured: a similar mess is enough to be a rival
+        return best.coherence - m.coherence <= RIVAL_COHERENCE
 
     confidence = round(max(0.0, 1 - best.chaos), 2)
-    sure = name and (multibyte or best.coherence >= MIN_COHERENCE) and not any(rival(m) for m in matches[1:])
+    sure = bool(name) and (multibyte or best.coherence >= MIN_COHERENCE) and not any(rival(m) for m in matches[1:])
     if sure:
         return EncodingGuess(name, "detected", confidence)
     return EncodingGuess("", "unsure", None, candidates)
