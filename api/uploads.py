@@ -16,6 +16,7 @@ from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.request import Request
 
 from dataflow.uploads import upload_too_large
+from ingestion.dialect import binary_signature
 
 from .errors import PayloadTooLarge, UnprocessableContent
 
@@ -29,15 +30,6 @@ ACCEPTED_PART_TYPES = frozenset(
         "application/vnd.ms-excel",  # what Windows browsers send for .csv
         "text/comma-separated-values",
     }
-)
-SIGNATURES = (
-    (b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods spreadsheet?)"),
-    (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook"),
-    (b"%PDF", "a PDF document"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"\x1f\x8b", "a gzip archive"),
 )
 
 
@@ -81,9 +73,10 @@ def _signature_check(source: IO[bytes]) -> _Peeked:
         raise ValidationError({"file": ["could not be read as bytes"]})
     if not head:
         raise ValidationError({"file": ["is empty"]})
-    for magic, what in SIGNATURES:
-        if head.startswith(magic):
-            raise UnprocessableContent(f"This looks like {what}, not a CSV file; export it as CSV and upload that.")
+    what = binary_signature(head)
+    if what is not None:
+        # The same words as the upload service's full check (ingestion.dialect.binary_sniff).
+        raise UnprocessableContent(f"This is not a text CSV file (looks like {what}).")
     return _Peeked(source, head)
 
 

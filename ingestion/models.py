@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from .dialect import delimiter_text, encoding_text
 
 
 class FieldType(models.TextChoices):
@@ -137,10 +141,23 @@ class RawFile(models.Model):
     size = models.BigIntegerField()
     original_name = models.CharField(max_length=255, blank=True)
     encoding = models.CharField(max_length=32)
+    # Where the encoding came from (the name predates the score below).
     encoding_confidence = models.CharField(
-        max_length=16, blank=True, help_text="'exact' when the file decodes cleanly, otherwise how it was chosen."
+        max_length=16,
+        blank=True,
+        help_text="How the encoding was chosen: exact (valid UTF-8 or UTF-16 with a byte-order mark), given "
+        "(with the upload), declared (by the dataset), detected, damaged (UTF-8 with invalid bytes) or unsure.",
+    )
+    encoding_score = models.FloatField(
+        null=True, blank=True, help_text="For a detected encoding: the detector's confidence, 0 to 1."
+    )
+    encoding_candidates = models.JSONField(
+        default=list, blank=True, help_text="When the encoding could not be decided: what the file could be."
     )
     delimiter = models.CharField(max_length=1, blank=True, help_text="Empty for NDJSON files.")
+    delimiter_source = models.CharField(
+        max_length=16, blank=True, help_text="given (with the upload), declared (by the dataset) or detected."
+    )
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -149,6 +166,21 @@ class RawFile(models.Model):
 
     def __str__(self) -> str:
         return self.original_name or self.storage_name
+
+    def dialect(self) -> dict[str, Any]:
+        """How the file is read, with where each choice came from: the one shape every door shows."""
+        return {
+            "encoding": self.encoding,
+            "encoding_source": self.encoding_confidence,
+            "encoding_confidence": self.encoding_score,
+            "encoding_candidates": list(self.encoding_candidates or []),
+            "encoding_text": encoding_text(
+                self.encoding, self.encoding_confidence, self.encoding_score, self.encoding_candidates or ()
+            ),
+            "delimiter": self.delimiter,
+            "delimiter_source": self.delimiter_source,
+            "delimiter_text": delimiter_text(self.delimiter, self.delimiter_source, self.dataset.delimiter),
+        }
 
 
 class DatasetRole(models.TextChoices):

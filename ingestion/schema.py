@@ -19,6 +19,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
+from .dialect import text_encoding
 from .models import FieldType
 
 TRANSFORMS = ("strip", "lower", "upper", "title", "collapse_whitespace")
@@ -46,7 +47,17 @@ COMMON_FIELD_KEYS = (
     "description",
     "indexed",
 )
-DATASET_KEYS = ("slug", "name", "description", "key", "delimiter", "reject_threshold", "fields")
+DATASET_KEYS = (
+    "slug",
+    "name",
+    "description",
+    "key",
+    "delimiter",
+    "detect_delimiter",
+    "encoding",
+    "reject_threshold",
+    "fields",
+)
 MAX_NAME_LENGTH = 200  # Dataset.name
 MAX_HEADER_LENGTH = 200  # SchemaField.source
 FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -109,6 +120,10 @@ class SchemaSpec:
     description: str = ""
     delimiter: str = ""
     reject_threshold: float | None = None
+    # Load a file with the delimiter its header fits when the declared one does not.
+    detect_delimiter: bool = False
+    # The encoding every file of the dataset is read with (empty: UTF-8, or detected).
+    encoding: str = ""
 
     def field_definitions(self) -> list[dict[str, Any]]:
         return [f.to_dict() for f in self.fields]
@@ -120,6 +135,10 @@ class SchemaSpec:
         out["key"] = list(self.key)
         if self.delimiter:
             out["delimiter"] = self.delimiter
+        if self.detect_delimiter:
+            out["detect_delimiter"] = True
+        if self.encoding:
+            out["encoding"] = self.encoding
         if self.reject_threshold is not None:
             out["reject_threshold"] = self.reject_threshold
         out["fields"] = self.field_definitions()
@@ -313,6 +332,20 @@ def schema_parse(data: Any) -> SchemaSpec:
     if not isinstance(delimiter, str) or len(delimiter) > 1 or delimiter in {'"', "\n", "\r"}:
         errors.add("schema", "'delimiter' must be one character other than a quote or newline")
         delimiter = ""
+    detect_delimiter = data.get("detect_delimiter", False)
+    if not isinstance(detect_delimiter, bool):
+        errors.add("schema", "'detect_delimiter' must be true or false")
+        detect_delimiter = False
+    encoding = data.get("encoding", "")
+    if not isinstance(encoding, str):
+        errors.add("schema", "'encoding' must be the name of a text encoding, e.g. \"cp1251\"")
+        encoding = ""
+    elif encoding:
+        try:
+            encoding = text_encoding(encoding)
+        except ValueError as exc:
+            errors.add("schema", f"'encoding': {exc}")
+            encoding = ""
     threshold = data.get("reject_threshold")
     if threshold is not None and (not _is_number(threshold) or not 0 <= threshold <= 1):
         errors.add("schema", "'reject_threshold' must be a number between 0 and 1")
@@ -357,6 +390,8 @@ def schema_parse(data: Any) -> SchemaSpec:
         key=tuple(key),
         fields=tuple(fields),
         delimiter=delimiter,
+        detect_delimiter=detect_delimiter,
+        encoding=encoding,
         reject_threshold=float(threshold) if threshold is not None else None,
     )
 

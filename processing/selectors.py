@@ -30,6 +30,8 @@ def run_summary(run: Run, *, first_errors: int = 10) -> dict[str, Any]:
         "error": run.error,
         "trigger": run.trigger,
         "raw_file_sha256": run.raw_file.sha256 if run.raw_file_id else None,
+        # How the file is read: encoding and delimiter with where each came from (as the API's run.file).
+        "file": run.raw_file.dialect() if run.raw_file_id else None,
         "rows_read": run.rows_read,
         "valid": run.rows_valid,
         "rejected": run.rows_rejected,

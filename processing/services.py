@@ -30,6 +30,7 @@ from .logcontext import run_context
 from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
 from .notifications import run_finished_notify
 from .pipeline import ProgressCallback, pipeline_execute
+from .pipeline.header import unnamed_columns
 from .pipeline.validate import columns_match, printable
 from .sources import run_fetch, source_pull
 
@@ -222,6 +223,8 @@ class Preview:
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
     noop_of: int | None = None
     columns: list[dict[str, Any]] = field(default_factory=list)
+    # Where the encoding and delimiter came from (RawFile.dialect()): source, confidence, display text.
+    dialect: dict[str, Any] = field(default_factory=dict)
 
 
 def file_preview(
@@ -286,6 +289,7 @@ def raw_file_preview(
                 rejected_rows=rejected,
                 noop_of=earlier.pk if earlier else None,
                 columns=raw_file_columns(raw_file=raw_file, schema=schema_spec(run.schema)),
+                dialect=raw_file.dialect(),
             )
             raise _Rollback
     except _Rollback:
@@ -295,7 +299,12 @@ def raw_file_preview(
 
 
 def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str, Any]]:
-    """How the file's header maps to the schema: one entry per field, then unknown columns."""
+    """How the file's header maps to the schema: one entry per field, then unknown columns.
+
+    Empty when the file cannot be read (its encoding was not decided).
+    """
+    if raw_file.encoding_confidence == "unsure" or not raw_file.encoding:
+        return []
     with data_storage().open(raw_file.storage_name, "rb") as fh:
         reader = reader_open(fh, format=raw_file.format, encoding=raw_file.encoding, delimiter=raw_file.delimiter)
         header = reader.read_header() or []
@@ -316,6 +325,7 @@ def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str,
         {"field": None, "type": None, "required": False, "header": printable(h), "status": "unknown"}
         for h in match.unknown
     )
+    columns.extend(unnamed_columns(header))
     return columns
 
 

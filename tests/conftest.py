@@ -95,3 +95,26 @@ def run_queued_tasks() -> list[Any]:
             results.append(func(*task["args"], **task["kwargs"]))
             broker.acknowledge(ack_id)
     return results
+
+
+# A dataset of plain text columns, for files written in every encoding.
+PEOPLE_SCHEMA: dict[str, Any] = {
+    "slug": "people",
+    "key": ["id"],
+    "delimiter": ",",
+    "fields": [
+        {"name": "id", "type": "string", "required": True},
+        {"name": "name", "type": "string", "required": True},
+        {"name": "city", "type": "string"},
+    ],
+}
+
+
+@pytest.fixture
+def people_dataset(db: None) -> Callable[..., Dataset]:
+    """Apply the people schema with extra dataset options (``encoding``, ``detect_delimiter``…)."""
+
+    def make(**options: Any) -> Dataset:
+        return dataset_apply(spec=schema_parse({**json.loads(json.dumps(PEOPLE_SCHEMA)), **options})).dataset
+
+    return make

@@ -14,14 +14,39 @@ from processing.selectors import run_summary
 from .records import run_url
 
 
-class RunFileSerializer(serializers.Serializer):
+class DialectFieldsSerializer(serializers.Serializer):
+    """How a file is read and where each choice came from (shared by runs' files and previews)."""
+
+    encoding = serializers.CharField(help_text="Empty when it could not be decided (see encoding_candidates).")
+    encoding_source = serializers.CharField(
+        source="dialect.encoding_source",
+        help_text="exact (valid UTF-8, or a byte-order mark), given (with the upload), declared (by the "
+        "dataset), detected, damaged (UTF-8 with invalid bytes: those rows are rejected) or unsure.",
+    )
+    encoding_confidence = serializers.FloatField(
+        source="dialect.encoding_confidence", allow_null=True, help_text="For a detected encoding: 0 to 1."
+    )
+    encoding_candidates = serializers.ListField(
+        source="dialect.encoding_candidates",
+        child=serializers.CharField(),
+        help_text="When the encoding is unsure: what the file could be; declare one with ?encoding=.",
+    )
+    encoding_text = serializers.CharField(
+        source="dialect.encoding_text", help_text='For people, e.g. "cp1251 (detected with confidence 96%)".'
+    )
+    delimiter = serializers.CharField(help_text="Empty for NDJSON files.")
+    delimiter_source = serializers.CharField(
+        source="dialect.delimiter_source", help_text="given (with the upload), declared (by the dataset) or detected."
+    )
+    delimiter_text = serializers.CharField(source="dialect.delimiter_text")
+
+
+class RunFileSerializer(DialectFieldsSerializer):
     """The file a run reads: stored under a server-generated name; ``name`` is what the client sent."""
 
     name = serializers.CharField(source="original_name")
     sha256 = serializers.CharField()
     size = serializers.IntegerField()
-    encoding = serializers.CharField()
-    delimiter = serializers.CharField(help_text="Empty for NDJSON files.")
     format = serializers.CharField(help_text="csv, or ndjson for pulled and pushed rows.")
 
 

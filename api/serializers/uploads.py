@@ -8,6 +8,8 @@ from rest_framework import serializers
 
 from processing.models import RunStatus
 
+from .runs import DialectFieldsSerializer
+
 
 class UploadOptionsSerializer(serializers.Serializer):
     """Query parameters of an upload."""
@@ -58,13 +60,11 @@ class PreviewColumnSerializer(serializers.Serializer):
     status = serializers.CharField(help_text="mapped, missing (required), absent (optional) or unknown.")
 
 
-class PreviewSerializer(serializers.Serializer):
+class PreviewSerializer(DialectFieldsSerializer):
     """What ingesting the file would do: exact counts, the first rejected rows; nothing is kept."""
 
     status = serializers.ChoiceField(choices=RunStatus.choices)
     error = serializers.CharField(allow_blank=True)
-    encoding = serializers.CharField()
-    delimiter = serializers.CharField()
     rows_read = serializers.IntegerField()
     valid = serializers.IntegerField()
     rejected = serializers.IntegerField()

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ingestion.models import DatasetRole
+from ingestion.services import NotTextFile
 from processing.models import Run, RunTrigger
 from processing.services import file_enqueue, file_preview
 
@@ -50,7 +51,10 @@ class UploadView(StrictQueryMixin, APIView):
             200: OpenApiResponse(PreviewSerializer, description="The dry-run preview (`?dry_run=true`)."),
             413: OpenApiResponse(description="The file is larger than MAX_UPLOAD_SIZE."),
             415: OpenApiResponse(description="Not a CSV media type."),
-            422: OpenApiResponse(description="The content is recognisably not CSV (a spreadsheet, an archive…)."),
+            422: OpenApiResponse(
+                description="The content is not text: a spreadsheet, an archive, a compressed file, an image, "
+                "a PDF or binary data."
+            ),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -73,17 +77,22 @@ class UploadView(StrictQueryMixin, APIView):
             except UnicodeError as exc:
                 # e.g. a UTF-16 file without a byte-order mark: the bytes do not fit the encoding.
                 raise UnprocessableContent(f"The file cannot be decoded: {exc}") from None
+            except NotTextFile as exc:
+                raise UnprocessableContent(exc.messages[0]) from None
             return Response(PreviewSerializer(dataclasses.asdict(preview)).data)
-        run = file_enqueue(
-            dataset=dataset,
-            source=source,
-            original_name=name,
-            user=request.user,
-            trigger=RunTrigger.API,
-            force=opts["force"],
-            encoding=opts.get("encoding"),
-            delimiter=opts.get("delimiter"),
-        )
+        try:
+            run = file_enqueue(
+                dataset=dataset,
+                source=source,
+                original_name=name,
+                user=request.user,
+                trigger=RunTrigger.API,
+                force=opts["force"],
+                encoding=opts.get("encoding"),
+                delimiter=opts.get("delimiter"),
+            )
+        except NotTextFile as exc:
+            raise UnprocessableContent(exc.messages[0]) from None
         run = Run.objects.select_related("dataset", "raw_file", "started_by").get(pk=run.pk)
         data = RunDetailSerializer(run, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})

@@ -183,6 +183,8 @@ DATAFLOW = {
     "MAX_FIELD_SIZE": _int("PIPELINE_MAX_FIELD_SIZE", 65_536, minimum=1),
     # Largest accepted upload in bytes.
     "MAX_UPLOAD_SIZE": _int("MAX_UPLOAD_SIZE", 200 * 1024 * 1024, minimum=1),
+    # Most columns a file's header may have; a wider file fails before any row is read.
+    "MAX_COLUMNS": _int("PIPELINE_MAX_COLUMNS", 1_000, minimum=1),
     # Local scratch space for files being written (processed output).
     "WORK_DIR": DATA_DIR / "work",
 }

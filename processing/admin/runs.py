@@ -81,13 +81,13 @@ class RunAdmin(admin.ModelAdmin):
         raw = obj.raw_file
         if raw is None:
             return "—"
+        dialect = raw.dialect()
         return format_html(
-            "{} — {} bytes, {} ({}), {}<br><code>{}</code> sha256 <code>{}</code>",
+            "{} — {} bytes, encoding {}, {}<br><code>{}</code> sha256 <code>{}</code>",
             raw.original_name or "(unnamed)",
             raw.size,
-            raw.encoding,
-            raw.encoding_confidence,
-            "NDJSON" if raw.format == raw.Format.NDJSON else f"delimiter {raw.delimiter!r}",
+            dialect["encoding_text"],
+            "NDJSON" if raw.format == raw.Format.NDJSON else f"delimiter {dialect['delimiter_text']}",
             raw.storage_name,
             raw.sha256,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -23,7 +24,45 @@ from ..services import raw_file_preview, run_enqueue
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
 
-ENCODINGS = [("", "detect"), ("utf-8", "UTF-8"), ("cp1252", "Windows-1252"), ("latin-1", "ISO-8859-1 (Latin-1)")]
+# Encodings a file can be declared in, by their canonical codec names (as files store them).
+ENCODINGS = [("", "detect")] + [
+    (codecs.lookup(name).name, label)
+    for name, label in (
+        ("utf-8", "UTF-8"),
+        ("utf-16", "UTF-16 (with a byte-order mark)"),
+        ("utf-16-le", "UTF-16 little-endian (no byte-order mark)"),
+        ("utf-16-be", "UTF-16 big-endian (no byte-order mark)"),
+        ("cp1252", "Windows-1252 (Western European)"),
+        ("latin-1", "ISO-8859-1 (Latin-1)"),
+        ("iso8859-15", "ISO-8859-15 (Latin-9)"),
+        ("cp1250", "Windows-1250 (Central European)"),
+        ("iso8859-2", "ISO-8859-2 (Central European)"),
+        ("cp1251", "Windows-1251 (Cyrillic)"),
+        ("koi8-r", "KOI8-R (Russian)"),
+        ("koi8-u", "KOI8-U (Ukrainian)"),
+        ("iso8859-5", "ISO-8859-5 (Cyrillic)"),
+        ("cp1253", "Windows-1253 (Greek)"),
+        ("iso8859-7", "ISO-8859-7 (Greek)"),
+        ("cp1254", "Windows-1254 (Turkish)"),
+        ("iso8859-9", "ISO-8859-9 (Turkish)"),
+        ("cp1257", "Windows-1257 (Baltic)"),
+        ("iso8859-13", "ISO-8859-13 (Baltic)"),
+        ("cp1255", "Windows-1255 (Hebrew)"),
+        ("iso8859-8", "ISO-8859-8 (Hebrew)"),
+        ("cp1256", "Windows-1256 (Arabic)"),
+        ("iso8859-6", "ISO-8859-6 (Arabic)"),
+        ("cp1258", "Windows-1258 (Vietnamese)"),
+        ("shift_jis", "Shift-JIS (Japanese)"),
+        ("cp932", "Windows-31J / CP932 (Japanese)"),
+        ("euc_jp", "EUC-JP (Japanese)"),
+        ("gb18030", "GB18030 (Chinese)"),
+        ("gbk", "GBK (Simplified Chinese)"),
+        ("big5", "Big5 (Traditional Chinese)"),
+        ("euc_kr", "EUC-KR (Korean)"),
+        ("cp949", "CP949 / UHC (Korean)"),
+        ("mac-roman", "Mac OS Roman"),
+    )
+]
 DELIMITERS = [("", "detect"), (",", "comma ,"), (";", "semicolon ;"), ("\t", "tab"), ("|", "pipe |")]
 
 
@@ -37,6 +76,12 @@ class UploadForm(forms.Form):
 class DialectForm(forms.Form):
     encoding = forms.ChoiceField(choices=ENCODINGS[1:])
     delimiter = forms.ChoiceField(choices=DELIMITERS[1:])
+
+    def __init__(self, *args: Any, current: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A file may already be read with an encoding the list does not name (given elsewhere).
+        if current and current not in dict(ENCODINGS):
+            self.fields["encoding"].choices = [(current, current), *ENCODINGS[1:]]
 
 
 class UploadViews:
@@ -89,6 +134,7 @@ class UploadViews:
         dialect = DialectForm(
             request.POST if request.POST.get("action") == "dialect" else None,
             initial={"encoding": raw_file.encoding, "delimiter": raw_file.delimiter},
+            current=raw_file.encoding,
         )
         if request.method == "POST":
             action = request.POST.get("action")

@@ -32,6 +32,8 @@ class RunReportMixin:
             self.stdout.write(self.style.ERROR(f"  {run.error}"))
         if run.noop_of_id:
             self.stdout.write(f"  same file already loaded by run {run.noop_of_id}; nothing to do (use --force)")
+        if summary["file"]:
+            self.stdout.write(_dialect_line(summary["file"]))
         self.stdout.write(
             f"  rows read {run.rows_read:,} · valid {run.rows_valid:,} · rejected {run.rows_rejected:,}\n"
             f"  inserted {run.rows_inserted:,} · updated {run.rows_updated:,} · unchanged {run.rows_unchanged:,}"
@@ -52,6 +54,7 @@ class RunReportMixin:
             "error": preview.error,
             "encoding": preview.encoding,
             "delimiter": preview.delimiter,
+            **{k: v for k, v in preview.dialect.items() if k not in ("encoding", "delimiter")},
             "rows_read": preview.rows_read,
             "valid": preview.valid,
             "rejected": preview.rejected,
@@ -70,12 +73,21 @@ class RunReportMixin:
         if preview.error:
             self.stdout.write(self.style.ERROR(f"  {preview.error}"))
         self.stdout.write(
-            f"  encoding {preview.encoding} · delimiter {preview.delimiter!r}\n"
+            f"{_dialect_line(preview.dialect)}\n"
             f"  rows read {preview.rows_read:,} · valid {preview.valid:,} · rejected {preview.rejected:,}\n"
             f"  new {preview.inserted:,} · updated {preview.updated:,} · unchanged {preview.unchanged:,}"
         )
+        if payload["unknown_columns"]:
+            self.stdout.write(f"  ignored unknown columns: {', '.join(payload['unknown_columns'])}")
         for r in payload["first_errors"]:
             self.stdout.write(f"  line {r['line']}: {_errors_text(r['errors'])}")
+
+
+def _dialect_line(dialect: dict[str, Any]) -> str:
+    line = f"  encoding {dialect['encoding_text']}"
+    if dialect.get("delimiter"):
+        line += f" · delimiter {dialect['delimiter_text']}"
+    return line
 
 
 def _errors_text(errors: dict[str, list[str]]) -> str:

@@ -20,6 +20,14 @@ from ingestion.storage import data_storage
 from ..models import Run, RunStatus
 from ..record_indexes import record_indexes_sync
 from .chunks import ChunkResult, ValidatedChunks
+from .header import (
+    delimiter_hint,
+    encoding_check,
+    header_size_check,
+    unknown_columns_listed,
+    unnamed_columns_check,
+    unnamed_positions,
+)
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
 from .output import ProcessedWriter
 from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map, printable
@@ -136,6 +144,10 @@ def pipeline_execute(
     seen = SeenValues(run.pk)
     writer: ProcessedWriter | None = None
     try:
+        try:
+            encoding_check(raw_file)
+        except HeaderError as exc:
+            raise PipelineAbort(RunStatus.FAILED, str(exc)) from None
         with data_storage().open(raw_file.storage_name, "rb") as fh:
             reader = reader_open(fh, format=raw_file.format, encoding=raw_file.encoding, delimiter=raw_file.delimiter)
             header = reader.read_header()
@@ -144,15 +156,23 @@ def pipeline_execute(
             if not header and raw_file.format == RawFile.Format.NDJSON:
                 # No record holds any key: an empty pull or push is an empty run, not a bad file.
                 header = reader.header = [f.headers[0] for f in schema.fields]
+            unnamed = unnamed_positions(header)
             try:
-                columns = columns_map(schema, header)
+                header_size_check(header, settings.DATAFLOW["MAX_COLUMNS"])
+                try:
+                    columns = columns_map(schema, header)
+                except HeaderError as exc:
+                    hint = delimiter_hint(raw_file, schema, header)
+                    raise HeaderError(f"{exc}; {hint}" if hint else str(exc)) from None
+                unnamed_columns_check(raw_file, unnamed)
             except HeaderError as exc:
                 raise PipelineAbort(RunStatus.FAILED, str(exc)) from None
             run.summary.update(
                 {
                     # Header names may hold undecodable bytes: store them printable.
                     "headers": [printable(h) for h in columns.headers],
-                    "unknown_columns": [printable(h) for h in columns.unknown],
+                    # Bounded: a wide file must not make a huge run document.
+                    "unknown_columns": unknown_columns_listed(columns.unknown, unnamed),
                     "missing_optional_columns": list(columns.missing_optional),
                 }
             )

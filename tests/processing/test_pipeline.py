@@ -87,14 +87,17 @@ def test_it_reads_utf8_with_a_bom(sales: Dataset, csv_file: Callable[..., Path])
     assert Record.objects.get(key="S1").data["description"] == "café"
 
 
-def test_it_detects_cp1252_and_decodes_it_correctly(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+def test_a_cp1252_file_decodes_correctly_when_its_encoding_is_given(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    # French text reads almost as well in cp1250: detection cannot be sure, the encoding is given.
     text = sales_file(
         [sales_row(i, description=d) for i, d in enumerate(["Crème brûlée", "naïve façade", "Œuvre – “quoted”"], 1)]
     )
-    run = ingest(sales, csv_file(text, encoding="cp1252"))
+    run = ingest(sales, csv_file(text, encoding="cp1252"), encoding="cp1252")
 
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert run.raw_file.encoding == "cp1252"
+    assert (run.raw_file.encoding, run.raw_file.encoding_confidence) == ("cp1252", "given")
     assert Record.objects.get(key="S3").data["description"] == "Œuvre – “quoted”"
 
 

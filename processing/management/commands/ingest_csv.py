@@ -35,7 +35,11 @@ class Command(RunReportMixin, DataflowCommand):
         )
         parser.add_argument("--force", action="store_true", help="Process even if this exact file loaded before.")
         parser.add_argument("--chunk-size", type=int, help="Rows validated and committed together.")
-        parser.add_argument("--encoding", help="Override the detected encoding (e.g. cp1252).")
+        parser.add_argument(
+            "--encoding",
+            help="The file's encoding (e.g. cp1251, shift_jis): needed when it is not UTF-8 and cannot be "
+            "detected with confidence; overrides the dataset's declared encoding.",
+        )
         parser.add_argument("--delimiter", help="Override the delimiter (e.g. ';').")
         super().add_arguments(parser)
 

@@ -1,0 +1,149 @@
+"""The admin and ingest_csv doors on the intake checks: same decisions, same words, shown where people look."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from ingestion.models import Dataset, RawFile
+from processing.models import Record
+from tests.conftest import SALES_HEADER, sales_row
+
+from .test_admin import client_for, upload
+
+pytestmark = pytest.mark.django_db
+GREEK = ["Λεωνίδας Παπαδόπουλος από την Αθήνα", "Μαρία Γεωργίου στη Θεσσαλονίκη", "Νίκος Ιωάννου στην Πάτρα"]
+
+
+def greek_file(csv_file: Callable[..., Path]) -> Path:
+    rows = [sales_row(i, description=GREEK[i % 3]) for i in range(1, 31)]
+    return csv_file("\n".join([SALES_HEADER, *rows]) + "\n", encoding="iso8859-7")
+
+
+def sjis_file(csv_file: Callable[..., Path]) -> Path:
+    return csv_file("\n".join([SALES_HEADER, sales_row(1, description="山田")]) + "\n", encoding="shift_jis")
+
+
+def run_command(*args: Any, **options: Any) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO(), **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def operator() -> Client:
+    return client_for("Operators")
+
+
+# --- admin -------------------------------------------------------------------------------
+
+
+def test_the_preview_shows_a_detected_encoding_with_its_confidence_and_the_declared_delimiter(
+    sales: Dataset, operator: Client, csv_file: Callable[..., Path]
+) -> None:
+    page = upload(operator, sales, greek_file(csv_file)).content.decode()
+
+    raw = RawFile.objects.get()
+    assert f"detected with confidence {raw.encoding_score:.0%}" in page
+    assert "(declared by the dataset)" in page
+    assert "Detected <strong>" not in page
+
+
+def test_an_undecided_encoding_is_chosen_in_the_preview_and_then_loads_exactly(
+    sales: Dataset, operator: Client, csv_file: Callable[..., Path]
+) -> None:
+    page = upload(operator, sales, sjis_file(csv_file)).content.decode()
+    raw = RawFile.objects.get()
+
+    assert "The encoding could not be decided" in page and "cp932" in page
+    assert 'id="confirm"' not in page
+    preview_url = reverse("admin:processing_run_preview", args=[raw.pk])
+    page = operator.post(
+        preview_url, {"action": "dialect", "encoding": "shift_jis", "delimiter": ","}, follow=True
+    ).content.decode()
+    assert "shift_jis (given with the upload)" in page
+    assert 'id="confirm"' in page
+
+
+def test_the_upload_form_offers_the_legacy_encodings(
+    sales: Dataset, operator: Client, csv_file: Callable[..., Path]
+) -> None:
+    upload(operator, sales, sjis_file(csv_file), encoding="shift_jis")
+
+    raw = RawFile.objects.get()
+    assert (raw.encoding, raw.encoding_confidence) == ("shift_jis", "given")
+
+
+def test_the_admin_refuses_a_gzip_file_with_a_form_error_and_keeps_nothing(
+    sales: Dataset, operator: Client, csv_file: Callable[..., Path], data_dir: Path
+) -> None:
+    path = csv_file(gzip.compress(("\n".join([SALES_HEADER, sales_row(1)]) + "\n").encode()), name="sales.csv.gz")
+
+    page = upload(operator, sales, path).content.decode()
+
+    assert "This is not a text CSV file (looks like a gzip file; decompress it first)." in page
+    assert not RawFile.objects.exists()
+    assert not [p for p in data_dir.rglob("*") if p.is_file()]
+
+
+# --- ingest_csv --------------------------------------------------------------------------
+
+
+def test_ingest_csv_json_shows_where_the_encoding_came_from(sales: Dataset, csv_file: Callable[..., Path]) -> None:
+    summary = json.loads(run_command("ingest_csv", str(greek_file(csv_file)), dataset="sales", json=True))
+
+    assert summary["status"] == "succeeded"
+    file = summary["file"]
+    assert file["encoding_source"] == "detected" and file["encoding_confidence"] > 0.5
+    assert "detected with confidence" in file["encoding_text"]
+    assert file["delimiter_text"] == "',' (declared by the dataset)"
+    assert Record.objects.get(key="S2").data["description"] == GREEK[2]
+
+
+def test_ingest_csv_text_output_and_dry_run_show_the_encoding_source(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    path = greek_file(csv_file)
+    dry = json.loads(run_command("ingest_csv", str(path), dataset="sales", dry_run=True, json=True))
+    text = run_command("ingest_csv", str(path), dataset="sales")
+
+    assert dry["encoding_source"] == "detected" and "detected with confidence" in dry["encoding_text"]
+    assert "detected with confidence" in text
+    assert "delimiter ',' (declared by the dataset)" in text
+
+
+def test_ingest_csv_fails_an_undecided_encoding_then_loads_it_declared(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    path = sjis_file(csv_file)
+
+    with pytest.raises(SystemExit) as exited:
+        run_command("ingest_csv", str(path), dataset="sales")
+    run_command("ingest_csv", str(path), dataset="sales", encoding="shift_jis")
+
+    assert exited.value.code == 3
+    assert Record.objects.get(key="S1").data["description"] == "山田"
+
+
+def test_ingest_csv_refuses_a_zip_file_with_a_command_error(
+    sales: Dataset, csv_file: Callable[..., Path], data_dir: Path
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("sales.csv", SALES_HEADER + "\n" + sales_row(1) + "\n")
+    path = csv_file(buffer.getvalue(), name="sales.zip")
+
+    with pytest.raises(CommandError, match=r"not a text CSV file \(looks like a ZIP archive"):
+        run_command("ingest_csv", str(path), dataset="sales")
+    assert not RawFile.objects.exists()
+    assert not [p for p in data_dir.rglob("*") if p.is_file()]
