@@ -23,7 +23,7 @@ from ingestion.services import dataset_apply
 from processing.exports import csv_safe
 from processing.models import Record, RejectedRow, Run
 from processing.services import rejected_rows_reload
-from tests.csv_readers import TRICKY_VALUES, assert_round_trips, notes_source
+from tests.csv_readers import TRICKY_VALUES, assert_round_trips, notes_source, read_with_csv
 
 pytestmark = pytest.mark.django_db
 HEADER = ["id", "text", "count", "flag"]
@@ -125,3 +125,18 @@ def test_a_one_column_export_quotes_a_value_that_would_end_a_postgres_copy(
 
     assert target.read_bytes() == b'code\r\n"\\."\r\nafter\r\n'
     assert_round_trips(target, ["code"], [["\\."], ["after"]])
+
+
+def test_rows_split_by_an_unquoted_cr_are_rejected_with_their_line_numbers(
+    notes: Dataset, csv_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    # An unquoted CR ends a row in every CSV reader: the two halves are rejected, each with its line.
+    run = ingest(csv_file(b"id,text,count,flag\r\nN1,ok,1,yes\r\nN2,half\rother half,1,yes\r\nN3,ok,1,yes\r\n"))
+    target = tmp_path / "rejected.json"
+    run_command("export_rejected", run=run.pk, format="json", output=str(target))
+
+    rejected = json.loads(target.read_text())
+    assert [(r["line"], r["raw"]["id"]) for r in rejected] == [(3, "N2"), (4, "other half")]
+    csv_target = tmp_path / "rejected.csv"
+    run_command("export_rejected", run=run.pk, output=str(csv_target))
+    assert [row[0] for row in read_with_csv(csv_target.read_bytes())[1]] == ["3", "4"]
