@@ -144,13 +144,14 @@ def address_permitted(ip: str | IPAddress, allowed_networks: Iterable[str | IPNe
     return _is_public(address if embedded is None else embedded)
 
 
+_THIS_NETWORK = ip_network("0.0.0.0/8")
 _SHARED_ADDRESS_SPACE = ip_network("100.64.0.0/10")
 
 
 def address_kind(ip: IPAddress) -> str:
     """What kind of address ``ip`` is, as said in messages ("a loopback address")."""
     ip = _embedded_ipv4(ip) or ip
-    if ip.is_unspecified or (isinstance(ip, IPv4Address) and ip in _ALWAYS_REFUSED[0]):
+    if ip.is_unspecified or (isinstance(ip, IPv4Address) and ip in _THIS_NETWORK):
         return "an unspecified address (the local host)"
     if ip.is_loopback:
         return "a loopback address"
@@ -202,16 +203,13 @@ def ipv4_parse(host: str) -> IPv4Address | None:
     # As the URL Standard: a host whose last label is a number must be an IPv4 address.
     if not (last.isdigit() and last.isascii()) and _ipv4_number(last) is None:
         return None
-    numbers = [_ipv4_number(p) for p in parts] if len(parts) <= 4 else [None]
-    if any(n is None for n in numbers):
+    parsed = [_ipv4_number(p) for p in parts] if len(parts) <= 4 else [None]
+    numbers = [n for n in parsed if n is not None]
+    if len(numbers) != len(parsed) or max(numbers[:-1], default=0) > 255 or numbers[-1] >= 256 ** (5 - len(numbers)):
         raise ValueError(f"{host} is neither a host name nor a valid IPv4 address.")
-    head, tail = numbers[:-1], numbers[-1]
-    assert tail is not None
-    if any(n > 255 for n in head if n is not None) or tail >= 256 ** (5 - len(numbers)):
-        raise ValueError(f"{host} is neither a host name nor a valid IPv4 address.")
-    value = tail
-    for i, n in enumerate(head):
-        value += (n or 0) << (8 * (3 - i))
+    value = numbers[-1]
+    for i, n in enumerate(numbers[:-1]):
+        value += n << (8 * (3 - i))
     return IPv4Address(value)
 
 
