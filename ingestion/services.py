@@ -444,7 +444,7 @@ def dataset_grant_delete(*, grant: DatasetGrant, actor: Any = None) -> None:
 # --- Notification targets -------------------------------------------------------------
 def notify_webhooks_clean(value: Any) -> list[str]:
     """A list of webhook URLs, each an allowed http(s) destination (``ValidationError`` otherwise)."""
-    from .http.guard import url_validate
+    from .http.guard import URLRefused, url_validate
 
     if value in (None, ""):
         return []
@@ -452,7 +452,9 @@ def notify_webhooks_clean(value: Any) -> list[str]:
         raise ValidationError("Enter a JSON list of URLs.")
     for url in value:
         try:
-            url_validate(url, settings.SOURCES["ALLOWED_NETWORKS"])
+            url_validate(url, settings.SOURCES["ALLOWED_NETWORKS"], purpose="webhooks")
+        except URLRefused as exc:  # its message names the URL already
+            raise ValidationError(str(exc)) from None
         except ValueError as exc:
             raise ValidationError(f"{url}: {exc}") from None
     return value

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import tempfile
@@ -13,6 +11,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from ingestion.csvwrite import csv_lines
 from ingestion.models import Dataset, FieldType
 from ingestion.selectors import schema_spec
 
@@ -51,16 +50,6 @@ def _cell(value: Any, text: bool) -> str:
     return csv_safe(value) if text else value
 
 
-def _csv_lines(rows: Iterable[list[str]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in rows:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate(0)
-
-
 def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
     """The dataset's records as CSV lines or a streamed JSON array, ordered by key."""
     if fmt not in EXPORT_FORMATS:
@@ -74,7 +63,7 @@ def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
         # it has one), so an export can be ingested again as it is.
         header = [[f.headers[0] for f in spec.fields]]
         body = ([_cell(data.get(n), n in text_fields) for n in names] for data in rows.iterator(_ITER_CHUNK))
-        yield from _csv_lines(_chain(header, body))
+        yield from csv_lines(_chain(header, body))
         return
     yield from _json_array(rows.iterator(_ITER_CHUNK))
 
@@ -106,7 +95,7 @@ def rejected_export(run: Run, fmt: str) -> Iterator[str]:
             extra = [str(v) for v in raw.get("__extra__") or []]
             yield [str(line), csv_safe(message), *(str(raw.get(h, "")) for h in headers), *extra]
 
-    yield from _csv_lines(_chain([["_line", "_errors", *headers]], body()))
+    yield from csv_lines(_chain([["_line", "_errors", *headers]], body()))
 
 
 def _chain(*parts: Iterable[list[str]]) -> Iterator[list[str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
@@ -19,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ingestion.audit import audit_record
+from ingestion.csvwrite import csv_writer
 from ingestion.models import AuditAction, Dataset, RawFile
 from ingestion.reader import CsvReader, reader_open
 from ingestion.schema import SchemaSpec
@@ -551,7 +551,7 @@ def rejected_rows_reload(
     for r in rows:
         headers.extend(h for h in r.raw if h not in headers and h != "__extra__")
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)
     writer.writerow(headers)
     for r in rows:
         extra = r.raw.get("__extra__") or []

@@ -67,6 +67,26 @@ def sales(db: None) -> Dataset:
     return dataset_apply(spec=schema_parse(json.loads(json.dumps(SALES_SCHEMA)))).dataset
 
 
+NOTES_SCHEMA: dict[str, Any] = {
+    "slug": "notes",
+    "name": "Free-text notes",
+    "key": ["id"],
+    "delimiter": ",",
+    "fields": [
+        {"name": "id", "type": "string", "required": True},
+        {"name": "text", "type": "string"},
+        {"name": "count", "type": "integer"},
+        {"name": "flag", "type": "boolean"},
+    ],
+}
+
+
+@pytest.fixture
+def notes(db: None) -> Dataset:
+    """A dataset with one untransformed text field, for values that are hard to write as CSV."""
+    return dataset_apply(spec=schema_parse(json.loads(json.dumps(NOTES_SCHEMA)))).dataset
+
+
 @pytest.fixture
 def csv_file(tmp_path: Path) -> Callable[..., Path]:
     """Write text (or bytes) to a file and return its path."""

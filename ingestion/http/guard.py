@@ -4,7 +4,9 @@ A URL that looks harmless can still point inside the network: a hostname may res
 ``127.0.0.1`` or to the cloud metadata service, and a DNS answer may change between a check
 and the connection (DNS rebinding). So the real check happens where the socket is made:
 :class:`GuardedAdapter` resolves the host once, checks every address, and connects to the
-checked address itself. :func:`url_validate` only gives forms early feedback.
+checked address itself. :func:`url_validate` refuses what it can tell at configuration time
+(an address in any spelling, ``localhost``, a name that resolves inside the network now) so
+forms and the API say so at once; the connect-time check stays the authority.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import socket
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -73,6 +76,10 @@ class FetchError(Exception):
 
 class DestinationRefused(FetchError):
     """The destination is private, loopback, link-local or reserved and not allowed."""
+
+
+class URLRefused(ValueError):
+    """A URL given in a configuration points at an address that is not allowed; ``str()`` says where."""
 
 
 def refusal_message(host: str) -> str:
@@ -137,6 +144,110 @@ def address_permitted(ip: str | IPAddress, allowed_networks: Iterable[str | IPNe
     return _is_public(address if embedded is None else embedded)
 
 
+_THIS_NETWORK = ip_network("0.0.0.0/8")
+_SHARED_ADDRESS_SPACE = ip_network("100.64.0.0/10")
+
+
+def address_kind(ip: IPAddress) -> str:
+    """What kind of address ``ip`` is, as said in messages ("a loopback address")."""
+    ip = _embedded_ipv4(ip) or ip
+    if ip.is_unspecified or (isinstance(ip, IPv4Address) and ip in _THIS_NETWORK):
+        return "an unspecified address (the local host)"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if isinstance(ip, IPv4Address) and ip in _SHARED_ADDRESS_SPACE:
+        return "a shared (carrier-grade NAT) address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if ip.is_private or (isinstance(ip, IPv6Address) and ip.is_site_local):
+        return "a private address"
+    if _is_public(ip):
+        return "a public address"
+    return "a reserved address"
+
+
+_DIGITS = {8: frozenset("01234567"), 10: frozenset("0123456789"), 16: frozenset("0123456789abcdefABCDEF")}
+
+
+def _ipv4_number(part: str) -> int | None:
+    """One part of a legacy IPv4 spelling: decimal, ``0x`` hex or ``0`` octal; None if not a number."""
+    if part[:2] in ("0x", "0X"):
+        digits, base = part[2:], 16
+        if digits == "":
+            return 0
+    elif len(part) > 1 and part.startswith("0"):
+        digits, base = part[1:], 8
+    else:
+        digits, base = part, 10
+    if not digits or not all(c in _DIGITS[base] for c in digits):
+        return None
+    return int(digits, base)
+
+
+def ipv4_parse(host: str) -> IPv4Address | None:
+    """``host`` as an IPv4 address if it is one in any spelling browsers and ``inet_aton`` accept.
+
+    ``2130706433``, ``0x7f.1``, ``127.1`` and ``0177.0.0.1`` all mean ``127.0.0.1``: one to four
+    parts, each decimal, hexadecimal (``0x``) or octal (leading ``0``), the last part filling the
+    remaining bytes (the WHATWG URL Standard's IPv4 parser). None when ``host`` is a name;
+    ValueError when it looks like a number but is not a valid address (``256.0.0.1``).
+    """
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    last = parts[-1]
+    # As the URL Standard: a host whose last label is a number must be an IPv4 address.
+    if not (last.isdigit() and last.isascii()) and _ipv4_number(last) is None:
+        return None
+    parsed = [_ipv4_number(p) for p in parts] if len(parts) <= 4 else [None]
+    numbers = [n for n in parsed if n is not None]
+    if len(numbers) != len(parsed) or max(numbers[:-1], default=0) > 255 or numbers[-1] >= 256 ** (5 - len(numbers)):
+        raise ValueError(f"{host} is neither a host name nor a valid IPv4 address.")
+    value = numbers[-1]
+    for i, n in enumerate(numbers[:-1]):
+        value += n << (8 * (3 - i))
+    return IPv4Address(value)
+
+
+def host_normalise(host: str) -> str | IPAddress:
+    """The address a URL's host spells, or the host name as a resolver would look it up.
+
+    Percent-escapes are decoded, full-width forms folded (NFKC, as IDNA does), case and one
+    trailing dot dropped; IPv6 literals, IPv4-mapped forms and legacy IPv4 spellings become
+    addresses. Raises ValueError for a host that looks like an address but is not a valid one.
+    """
+    name = unicodedata.normalize("NFKC", unquote(host)).lower()
+    name = name.replace("\u3002", ".").replace("\uff61", ".")
+    if ":" in name:
+        try:
+            return ip_address(name)
+        except ValueError:
+            raise ValueError(f"{host} is not a valid IPv6 address.") from None
+    address = ipv4_parse(name)
+    if address is not None:
+        return address
+    return name[:-1] if name.endswith(".") else name
+
+
+def _host_addresses(name: str, port: int | None) -> list[IPAddress] | None:
+    """The addresses a host name resolves to now; None when it does not resolve."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return [IPv4Address("127.0.0.1")]  # loopback whatever a resolver says (RFC 6761)
+    try:
+        infos = socket.getaddrinfo(name, port or 80, socket.AF_UNSPEC, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    addresses: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        with contextlib.suppress(ValueError):
+            addresses.append(ip_address(str(sockaddr[0]).split("%", 1)[0]))
+    return addresses
+
+
 def url_split(url: str) -> SplitResult:
     """Split ``url`` and check its form: http(s), a host, no credentials. Raises ValueError."""
     try:
@@ -154,20 +265,41 @@ def url_split(url: str) -> SplitResult:
     return parts
 
 
-def url_validate(url: str, allowed_networks: Iterable[str | IPNetwork] | None = None) -> None:
-    """Early feedback for forms and serializers; the binding check runs at connect time.
+def url_validate(
+    url: str, allowed_networks: Iterable[str | IPNetwork] | None = None, *, purpose: str = "sources"
+) -> None:
+    """Refuse at configuration time a URL that can be seen to point inside the network.
 
+    The host is normalised first (:func:`host_normalise`): ``http://0x7f.1/``,
+    ``http://2130706433/``, ``http://[::ffff:127.0.0.1]/`` and ``http://LOCALHOST./`` all point
+    at loopback. A host name is resolved now and refused when any address it resolves to is
+    not allowed; a name that does not resolve is accepted (with a logged warning), since DNS
+    can change. What a URL reaches is decided again, with fresh DNS, at every connection.
+    ``purpose`` ("sources" or "webhooks") names what is configured in the message.
     ``allowed_networks`` defaults to ``settings.SOURCES["ALLOWED_NETWORKS"]``.
+    Raises ValueError (:class:`URLRefused` for a refused destination).
     """
-    host = url_split(url).hostname or ""
-    try:
-        address = ip_address(host)
-    except ValueError:
-        return  # a name: what it resolves to is checked when connecting
+    parts = url_split(url)
+    host = parts.hostname or ""
+    target = host_normalise(host)
     if allowed_networks is None:
         allowed_networks = settings.SOURCES["ALLOWED_NETWORKS"]
-    if not address_permitted(address, allowed_networks):
-        raise ValueError(refusal_message(host) + ".")
+    networks = networks_parse(allowed_networks)
+    if isinstance(target, str):
+        addresses = _host_addresses(target, parts.port)
+        if addresses is None:
+            logger.warning("%s does not resolve now; it is checked again when connecting", url_label(url))
+            return
+        verb = "resolves to"
+    else:
+        addresses, verb = [target], "points at"
+    for address in addresses:
+        if not address_permitted(address, networks):
+            shown = _embedded_ipv4(address) or address
+            raise URLRefused(
+                f"{url_label(url)} {verb} {shown}, {address_kind(address)}; {purpose} may only reach public "
+                "addresses unless SOURCE_ALLOWED_NETWORKS allows it"
+            )
 
 
 def url_label(url: str) -> str:

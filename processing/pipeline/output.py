@@ -7,7 +7,6 @@ that never committed), then handed to the data storage when the run ends.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 
+from ingestion.csvwrite import csv_writer
 from ingestion.storage import data_storage
 
 from .validate import ValidRow
@@ -36,7 +36,7 @@ class ProcessedWriter:
             # A resumed run on another machine cannot see the earlier part.
             self.incomplete = bool(resume_at)
             self.fh = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            csv.writer(self.fh).writerow(["_line", *self.fields])
+            csv_writer(self.fh).writerow(["_line", *self.fields])
 
     def write(self, rows: Sequence[ValidRow]) -> int:
         """Append rows and flush; returns the file's size for the checkpoint."""

@@ -6,7 +6,6 @@ The per-field work is compiled once per run (``fields.compile_field``);
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -17,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from ingestion.csvwrite import csv_row_renderer
 from ingestion.models import FieldType
 from ingestion.schema import SchemaSpec
 
@@ -289,14 +289,7 @@ def _encode_json_fast(data: dict[str, Any]) -> bytes:
 _blake2b = hashlib.blake2b
 
 
-class _Echo:
-    """A file whose ``write`` hands the text back: csv.writer.writerow then returns the line."""
-
-    def write(self, text: str) -> str:
-        return text
-
-
-_render_csv = csv.writer(_Echo()).writerow
+_render_csv = csv_row_renderer()
 
 
 def _key_text(value: Any) -> str:

@@ -6,15 +6,19 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
-from ingestion.models import Dataset
-from processing.models import Run
+from ingestion.models import Dataset, DatasetRole
+from processing.exports import csv_safe
+from processing.models import Record, Run
+from tests.csv_readers import TRICKY_VALUES, assert_round_trips, notes_source
+from tests.factories import UserFactory
 
-from .conftest import API, sales_csv
+from .conftest import API, bearer, grant, sales_csv
 
 pytestmark = pytest.mark.django_db
 EXPORT = f"{API}/datasets/sales/export/"
@@ -108,3 +112,20 @@ def test_an_accept_header_does_not_stop_the_export(as_viewer: APIClient, risky: 
 @pytest.mark.parametrize("persona", ["stranger"], indirect=True)
 def test_a_stranger_cannot_export(persona: APIClient, risky: Run) -> None:
     assert persona.get(EXPORT).status_code == 404
+
+
+def test_csv_export_of_values_with_line_breaks_reads_back_exactly_with_every_reader(
+    notes: Dataset, ingest: Callable[..., Run], tmp_path: Path
+) -> None:
+    run = ingest(notes, notes_source([*TRICKY_VALUES, ""]).decode())
+    assert run.rows_rejected == 0
+    user = UserFactory()
+    grant(notes, user, DatasetRole.VIEWER)
+
+    target = tmp_path / "notes.csv"
+    target.write_text(content(bearer(user).get(f"{API}/datasets/notes/export/", {"format": "csv"})), newline="")
+
+    stored = Record.objects.filter(dataset=notes).order_by("key").values_list("data", flat=True)
+    expected = [[d["id"], None if d["text"] is None else csv_safe(d["text"]), str(d["count"]), "true"] for d in stored]
+    assert len(expected) == len(TRICKY_VALUES) + 1
+    assert_round_trips(target, ["id", "text", "count", "flag"], expected)

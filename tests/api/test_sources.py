@@ -159,7 +159,10 @@ def test_bad_configurations_get_clear_errors(as_manager: APIClient, api: str, se
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
     metadata = as_manager.post(f"{API}/sources/", source_body("http://169.254.169.254/"), format="json")
     assert metadata.status_code == 400
-    assert "not an allowed destination" in json.dumps(error_of(metadata)["details"])
+    assert (
+        "http://169.254.169.254/ points at 169.254.169.254, a link-local address; sources may only reach"
+        in json.dumps(error_of(metadata)["details"])
+    )
 
 
 @pytest.mark.django_db
@@ -179,3 +182,68 @@ def test_deleting_a_source_keeps_its_runs(as_manager: APIClient, as_ingester: AP
 
     assert as_manager.delete(source["url"]).status_code == 204
     assert Run.objects.get().source_id is None
+
+
+INTERNAL_SPELLINGS = [
+    ("http://2130706433/", "points at 127.0.0.1, a loopback address"),
+    ("http://0x7f.1/", "points at 127.0.0.1, a loopback address"),
+    ("http://127.1/", "points at 127.0.0.1, a loopback address"),
+    ("http://0177.0.0.1/", "points at 127.0.0.1, a loopback address"),
+    ("http://localhost/", "resolves to 127.0.0.1, a loopback address"),
+    ("http://localhost./", "resolves to 127.0.0.1, a loopback address"),
+    ("http://LOCALHOST/", "resolves to 127.0.0.1, a loopback address"),
+    ("http://[::1]/", "points at ::1, a loopback address"),
+    ("http://[::ffff:127.0.0.1]/", "points at 127.0.0.1, a loopback address"),
+    ("http://0.0.0.0/", "points at 0.0.0.0, an unspecified address (the local host)"),
+    ("http://169.254.169.254/", "points at 169.254.169.254, a link-local address"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url", "points_at"), INTERNAL_SPELLINGS)
+def test_every_spelling_of_an_internal_address_is_refused_when_a_source_is_created(
+    as_manager: APIClient, settings: Any, url: str, points_at: str
+) -> None:
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+
+    response = as_manager.post(f"{API}/sources/", source_body(url), format="json")
+
+    assert response.status_code == 400
+    shown = url.lower()
+    assert error_of(response)["details"]["url"] == [
+        f"{shown} {points_at}; sources may only reach public addresses unless SOURCE_ALLOWED_NETWORKS allows it"
+    ]
+    assert not Source.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_source_cannot_be_changed_to_point_inside_the_network(as_manager: APIClient, api: str, settings: Any) -> None:
+    source = as_manager.post(f"{API}/sources/", source_body(api), format="json").json()
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+
+    response = as_manager.patch(source["url"], {"endpoint": "http://0x7f.1/records", "secret": TOKEN}, format="json")
+
+    assert response.status_code == 400
+    assert "http://0x7f.1/records points at 127.0.0.1, a loopback address" in error_of(response)["details"]["url"][0]
+    assert Source.objects.get().url == api
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["http://2130706433/records", "http://127.1/records", "http://localhost./records"])
+def test_internal_spellings_are_accepted_when_allowed_networks_cover_them(
+    as_manager: APIClient, settings: Any, url: str
+) -> None:
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": ["127.0.0.0/8"]}
+
+    response = as_manager.post(f"{API}/sources/", source_body(url), format="json")
+
+    assert response.status_code == 201, response.json()
+    assert Source.objects.get().url == url
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["https://8.8.8.8/v1/records", "https://[2606:4700:4700::1111]/records"])
+def test_public_addresses_are_accepted(as_manager: APIClient, settings: Any, url: str) -> None:
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+
+    assert as_manager.post(f"{API}/sources/", source_body(url), format="json").status_code == 201

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import socket
 import ssl
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pytest_httpserver import HTTPServer
 
 from ingestion.http import DestinationRefused, FetchError, HttpClient, address_permitted, url_validate
-from ingestion.http.guard import networks_parse
+from ingestion.http.guard import URLRefused, ipv4_parse, networks_parse
 
 
 @pytest.mark.parametrize(
@@ -109,23 +110,132 @@ def test_url_validate_explains_what_is_wrong(url: str, message: str) -> None:
     assert str(excinfo.value) == message
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.1/", "http://[::1]:8000/", "https://169.254.169.254/latest/meta-data"])
-def test_url_validate_refuses_internal_literal_addresses(url: str) -> None:
-    with pytest.raises(ValueError, match="is not an allowed destination"):
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("http://10.0.0.1/", "10.0.0.1, a private address"),
+        ("http://[::1]:8000/", "::1, a loopback address"),
+        ("https://169.254.169.254/latest/meta-data", "169.254.169.254, a link-local address"),
+    ],
+)
+def test_url_validate_refuses_internal_literal_addresses(url: str, address: str) -> None:
+    with pytest.raises(URLRefused, match=re.escape(f"{url} points at {address}; sources may only reach public")):
         url_validate(url, [])
 
 
-def test_url_validate_accepts_public_urls_and_leaves_names_to_connect_time() -> None:
-    url_validate("https://api.example.com/v1/items?page=1", [])
+def test_url_validate_accepts_public_urls_and_names_that_do_not_resolve_yet() -> None:
     url_validate("http://8.8.8.8/", [])
-    url_validate("http://localhost:8000/", [])  # a name: checked once resolved, when connecting
+    url_validate("https://[2001:4860:4860::8888]/", [])
+    url_validate("https://api.example.invalid/v1/items?page=1", [])  # checked once resolved, when connecting
 
 
 def test_url_validate_reads_allowed_networks_from_settings(settings: Any) -> None:
     url_validate("http://127.0.0.1:8000/")  # the test settings allow loopback
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
-    with pytest.raises(ValueError, match=re.escape("127.0.0.1 is not an allowed destination")):
+    with pytest.raises(ValueError, match=re.escape("http://127.0.0.1:8000/ points at 127.0.0.1, a loopback address")):
         url_validate("http://127.0.0.1:8000/")
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("2130706433", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("0x7F000001", "127.0.0.1"),
+        ("017700000001", "127.0.0.1"),
+        ("127.0.0.1.", "127.0.0.1"),
+        ("10.1", "10.0.0.1"),
+        ("169.254.43518", "169.254.169.254"),
+        ("0", "0.0.0.0"),  # noqa: S104 -- a parsed address, nothing binds to it
+        ("8.8.8.8", "8.8.8.8"),
+    ],
+)
+def test_legacy_ipv4_spellings_are_read_as_browsers_and_inet_aton_read_them(host: str, address: str) -> None:
+    assert str(ipv4_parse(host)) == address
+
+
+@pytest.mark.parametrize("host", ["example.com", "api.1e2", "0x7f.example", "localhost", "7f.example"])
+def test_host_names_are_not_taken_for_ipv4_addresses(host: str) -> None:
+    assert ipv4_parse(host) is None
+
+
+@pytest.mark.parametrize("host", ["256.0.0.1", "1.2.3.4.5", "example.123", "1.2.3.0x100", "08.0.0.1", "1..1"])
+def test_a_host_that_ends_like_a_number_but_is_no_address_is_an_error(host: str) -> None:
+    with pytest.raises(ValueError, match="neither a host name nor a valid IPv4 address"):
+        url_validate(f"http://{host}/", [])
+
+
+@pytest.mark.parametrize(
+    ("url", "points_at"),
+    [
+        ("http://2130706433/", "points at 127.0.0.1, a loopback address"),
+        ("http://0x7f.1/", "points at 127.0.0.1, a loopback address"),
+        ("http://127.1/", "points at 127.0.0.1, a loopback address"),
+        ("http://0177.0.0.1/", "points at 127.0.0.1, a loopback address"),
+        ("http://%31%32%37.0.0.1/", "points at 127.0.0.1, a loopback address"),
+        ("http://\uff11\uff12\uff17\uff0e0.0.1/", "points at 127.0.0.1, a loopback address"),
+        ("http://localhost/", "resolves to 127.0.0.1, a loopback address"),
+        ("http://localhost./", "resolves to 127.0.0.1, a loopback address"),
+        ("http://LOCALHOST:8080/", "resolves to 127.0.0.1, a loopback address"),
+        ("http://api.localhost/", "resolves to 127.0.0.1, a loopback address"),
+        ("http://[::1]/", "points at ::1, a loopback address"),
+        ("http://[::ffff:127.0.0.1]/", "points at 127.0.0.1, a loopback address"),
+        ("http://[::ffff:a00:1]/", "points at 10.0.0.1, a private address"),
+        ("http://0.0.0.0/", "points at 0.0.0.0, an unspecified address (the local host)"),
+        ("http://169.254.169.254/", "points at 169.254.169.254, a link-local address"),
+        ("http://100.64.0.1/", "points at 100.64.0.1, a shared (carrier-grade NAT) address"),
+        ("http://[fd12::1]/", "points at fd12::1, a private address"),
+        ("http://224.0.0.1/", "points at 224.0.0.1, a multicast address"),
+    ],
+)
+def test_url_validate_refuses_every_spelling_of_an_internal_address(url: str, points_at: str) -> None:
+    with pytest.raises(URLRefused) as excinfo:
+        url_validate(url, [], purpose="webhooks")
+
+    assert points_at in str(excinfo.value)
+    assert str(excinfo.value).endswith(
+        f"{points_at}; webhooks may only reach public addresses unless SOURCE_ALLOWED_NETWORKS allows it"
+    )
+
+
+def test_the_message_names_the_url_as_written_and_the_normalised_address() -> None:
+    with pytest.raises(URLRefused) as excinfo:
+        url_validate("http://0x7f.1/", [])
+
+    assert str(excinfo.value) == (
+        "http://0x7f.1/ points at 127.0.0.1, a loopback address; "
+        "sources may only reach public addresses unless SOURCE_ALLOWED_NETWORKS allows it"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["http://2130706433/", "http://0x7f.1/", "http://localhost./", "http://[::ffff:7f00:1]/"]
+)
+def test_url_validate_accepts_internal_spellings_that_allowed_networks_cover(url: str) -> None:
+    url_validate(url, ["127.0.0.0/8"])
+
+
+def test_a_name_that_resolves_to_an_internal_address_is_refused_with_that_address() -> None:
+    name = socket.gethostname().lower()  # resolved by the system (usually /etc/hosts)
+    try:
+        resolved = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
+    except OSError:
+        pytest.skip(f"{name} does not resolve on this machine")
+    internal = sorted(a for a in resolved if not address_permitted(a, []))
+    if not internal:
+        pytest.skip(f"{name} resolves to public addresses only")
+
+    with pytest.raises(URLRefused, match=f"^http://{re.escape(name)}/ resolves to "):
+        url_validate(f"http://{name}/", [])
+    url_validate(f"http://{name}/", [f"{a}/{32 if '.' in a else 128}" for a in resolved])
+
+
+def test_a_name_that_does_not_resolve_is_accepted_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    url_validate("https://nowhere.example.invalid/feed", [])
+
+    assert "nowhere.example.invalid/feed does not resolve now; it is checked again when connecting" in caplog.text
 
 
 def test_a_loopback_address_is_refused_before_connecting(

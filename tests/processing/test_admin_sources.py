@@ -96,7 +96,7 @@ def test_the_form_shows_configuration_errors_by_field(sales: Dataset, settings: 
     )
 
     errors = response.context["adminform"].form.errors
-    assert "not an allowed destination" in str(errors["url"])
+    assert "points at 169.254.169.254, a link-local address; sources may only reach" in str(errors["url"])
     assert "cron" in errors and "secret" in errors
     assert not Source.objects.exists()
 
@@ -144,7 +144,10 @@ def test_dataset_notification_targets_are_checked(sales: Dataset, settings: Any)
     )
     assert bad.status_code == 200
     errors = bad.context["adminform"].form.errors
-    assert "not an allowed destination" in str(errors["notify_webhooks"]) and "notify_emails" in errors
+    assert (
+        "points at 10.0.0.5, a private address; webhooks may only reach" in str(errors["notify_webhooks"])
+        and "notify_emails" in errors
+    )
 
     good = admin.post(
         url,
@@ -153,3 +156,68 @@ def test_dataset_notification_targets_are_checked(sales: Dataset, settings: Any)
     assert good.status_code == 302
     sales.refresh_from_db()
     assert sales.notify_emails == ["ops@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("url", "points_at"),
+    [
+        ("http://2130706433/", "points at 127.0.0.1, a loopback address"),
+        ("http://0x7f.1/", "points at 127.0.0.1, a loopback address"),
+        ("http://127.1/", "points at 127.0.0.1, a loopback address"),
+        ("http://0177.0.0.1/", "points at 127.0.0.1, a loopback address"),
+        ("http://localhost./", "resolves to 127.0.0.1, a loopback address"),
+        ("http://[::ffff:127.0.0.1]/", "points at 127.0.0.1, a loopback address"),
+        ("http://169.254.169.254/", "points at 169.254.169.254, a link-local address"),
+    ],
+)
+def test_the_form_refuses_every_spelling_of_an_internal_address(
+    sales: Dataset, settings: Any, url: str, points_at: str
+) -> None:
+    admin = client_for(superuser=True)
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+
+    response = admin.post(reverse("admin:ingestion_source_add"), form_data(sales, url))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["url"] == [
+        f"{url} {points_at}; sources may only reach public addresses unless SOURCE_ALLOWED_NETWORKS allows it"
+    ]
+    assert not Source.objects.exists()
+
+
+def test_the_form_accepts_an_internal_spelling_that_allowed_networks_cover(sales: Dataset, settings: Any) -> None:
+    admin = client_for(superuser=True)
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": ["127.0.0.0/8"]}
+
+    response = admin.post(reverse("admin:ingestion_source_add"), form_data(sales, "http://0x7f.1/w"))
+
+    assert response.status_code == 302
+    assert Source.objects.get().url == "http://0x7f.1/w"
+
+
+@pytest.mark.parametrize(
+    ("hook", "points_at"),
+    [
+        ("http://2130706433/hook", "points at 127.0.0.1, a loopback address"),
+        ("http://0x7f.1/hook", "points at 127.0.0.1, a loopback address"),
+        ("http://LOCALHOST/hook", "resolves to 127.0.0.1, a loopback address"),
+        ("http://[::ffff:169.254.169.254]/hook", "points at 169.254.169.254, a link-local address"),
+    ],
+)
+def test_dataset_webhooks_refuse_every_spelling_of_an_internal_address(
+    sales: Dataset, settings: Any, hook: str, points_at: str
+) -> None:
+    admin = client_for(superuser=True)
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+    base = {"name": sales.name, "description": "", "delimiter": ",", "reject_threshold": "", "notify_emails": "[]"}
+    base.update({"grants-TOTAL_FORMS": "0", "grants-INITIAL_FORMS": "0", "schema_versions-TOTAL_FORMS": "0"})
+    base.update({"schema_versions-INITIAL_FORMS": "0", "notify_webhooks": json.dumps([hook])})
+
+    response = admin.post(reverse("admin:ingestion_dataset_change", args=[sales.pk]), base)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["notify_webhooks"] == [
+        f"{hook.lower()} {points_at}; webhooks may only reach public addresses unless SOURCE_ALLOWED_NETWORKS allows it"
+    ]
+    sales.refresh_from_db()
+    assert sales.notify_webhooks == []

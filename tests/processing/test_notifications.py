@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from ingestion.models import Dataset
+from processing.checks import notify_webhooks_allowed
 from processing.models import RunStatus
 from processing.notifications import run_notify, run_notify_event
 from processing.services import file_ingest
@@ -92,5 +94,39 @@ def test_webhooks_to_private_addresses_are_refused(sales: Dataset, settings: Any
     from ingestion.services import notify_webhooks_clean
 
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
-    with pytest.raises(Exception, match="not an allowed destination"):
+    with pytest.raises(
+        Exception, match=re.escape("points at 10.1.2.3, a private address; webhooks may only reach public")
+    ):
         notify_webhooks_clean(["http://10.1.2.3/hook"])
+
+
+@pytest.mark.parametrize(
+    ("hook", "points_at"),
+    [
+        ("http://2130706433/hook", "points at 127.0.0.1, a loopback address"),
+        ("http://127.1/hook", "points at 127.0.0.1, a loopback address"),
+        ("http://0177.0.0.1/hook", "points at 127.0.0.1, a loopback address"),
+        ("http://[::1]/hook", "points at ::1, a loopback address"),
+        ("http://localhost./hook", "resolves to 127.0.0.1, a loopback address"),
+    ],
+)
+def test_installation_webhooks_pointing_inside_the_network_stop_start_up(
+    settings: Any, hook: str, points_at: str
+) -> None:
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+    settings.NOTIFY_WEBHOOKS = ["https://8.8.8.8/ok", hook]
+
+    errors = notify_webhooks_allowed()
+
+    assert [e.id for e in errors] == ["dataflow.E002"]
+    assert errors[0].msg == (
+        f"NOTIFY_WEBHOOKS: {hook} {points_at}; webhooks may only reach public addresses "
+        "unless SOURCE_ALLOWED_NETWORKS allows it"
+    )
+
+
+def test_installation_webhooks_pass_the_check_when_public_or_allowed(settings: Any) -> None:
+    settings.NOTIFY_WEBHOOKS = ["https://8.8.8.8/hook", "http://0x7f.1/hook"]
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": ["127.0.0.0/8"]}
+
+    assert notify_webhooks_allowed() == []

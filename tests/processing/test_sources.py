@@ -152,7 +152,10 @@ def test_cloud_metadata_and_loopback_sources_are_refused_unless_allowed(
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
     with pytest.raises(ValidationError) as metadata:
         make_source(url="http://169.254.169.254/latest/meta-data/")
-    assert "not an allowed destination" in str(metadata.value.message_dict["url"])
+    assert metadata.value.message_dict["url"] == [
+        "http://169.254.169.254/latest/meta-data/ points at 169.254.169.254, a link-local address; "
+        "sources may only reach public addresses unless SOURCE_ALLOWED_NETWORKS allows it"
+    ]
     with pytest.raises(ValidationError):
         make_source(url="http://127.0.0.1:9/")
 
