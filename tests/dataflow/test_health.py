@@ -66,7 +66,7 @@ def test_health_is_red_without_a_recent_worker(client: Client) -> None:
     worker_ran_reaper(ago=timedelta(minutes=30))
     status, results = health(client)
 
-    assert status == 500
+    assert status == 503
     assert check(results, "WorkerCluster").startswith("Unavailable: no background worker (last seen 18")
 
 
@@ -78,7 +78,7 @@ def test_health_warns_when_a_run_waits_too_long(client: Client, sales: Any, csv_
     Run.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=2))
 
     status, results = health(client)
-    assert status == 500
+    assert status == 503
     assert "the oldest queued run has waited 72" in check(results, "WorkerCluster")
 
 
@@ -88,7 +88,7 @@ def test_health_is_red_when_the_disk_is_nearly_full(client: Client, settings: An
     settings.HEALTH_MIN_FREE_MB = 10**9
     status, results = health(client)
 
-    assert status == 500
+    assert status == 503
     assert "MB free in DATA_DIR (minimum 1000000000 MB)" in check(results, "DataDirectory")
 
 
@@ -101,7 +101,7 @@ def test_health_is_red_while_a_migration_is_missing_and_green_after(client: Clie
     (parent,) = [p for p in graph.node_map[latest].parents if p.key[0] == "processing"]
     call_command("migrate", "processing", parent.key[1], verbosity=0)
     status, results = health(client)
-    assert status == 500
+    assert status == 503
     assert check(results, "MigrationsApplied") == (
         f"Unavailable: 1 migration(s) not applied (processing.{latest[1]}); run manage.py migrate"
     )
