@@ -107,12 +107,12 @@ class _Outage:
                 self.unlogged += 1
                 return
             self.logged_at, unlogged, self.unlogged = now, self.unlogged, 0
+        since = f" ({unlogged} more failures since the last message)" if unlogged else ""
         logger.warning(
-            "cache unreachable (%s: %s): API throttles count per process until it answers; "
-            "%d more failure(s) since the last message",
+            "cache unreachable (%s: %s): API throttles count per process until it answers again%s",
             type(error).__name__,
             error,
-            unlogged,
+            since,
         )
 
     def succeeded(self) -> None:
