@@ -145,10 +145,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_cache(settings: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> RedisServer:
-    """Django's default cache (so the API throttles) in the test's own Redis, as REDIS_URL sets it."""
+def throttle_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the per-process state a previous test's Redis outage left in the throttles."""
     from api import throttling
 
+    monkeypatch.setattr(throttling, "_outage", throttling._Outage())
+    throttling._fallback.clear()
+
+
+@pytest.fixture
+def redis_cache(settings: Any, redis_server: RedisServer, throttle_state: None) -> RedisServer:
+    """Django's default cache (so the API throttles) in the test's own Redis, as REDIS_URL sets it."""
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -156,7 +163,4 @@ def redis_cache(settings: Any, redis_server: RedisServer, monkeypatch: pytest.Mo
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
-    # Per-process state a previous test's outage may have left behind.
-    monkeypatch.setattr(throttling, "_outage", throttling._Outage())
-    throttling._fallback.clear()
     return redis_server

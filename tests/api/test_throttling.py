@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import re
+import socket
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -167,4 +169,33 @@ def test_after_a_failure_redis_is_left_alone_for_a_few_seconds(
     statuses = [api.get(f"{API}/datasets/").status_code for _ in range(5)]
 
     assert statuses == [200] * 5
+    assert cache_errors(client) - errors_before == 1
+
+
+def test_a_redis_that_accepts_but_never_answers_slows_one_request_not_all(
+    viewer: Any, settings: Any, client: Client, throttle_state: None
+) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+                "OPTIONS": {"socket_connect_timeout": 0.3, "socket_timeout": 0.3},
+            }
+        }
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(viewer).access_token}")
+        errors_before = cache_errors(client)
+
+        timings, statuses = [], []
+        for _ in range(4):
+            started = time.monotonic()
+            statuses.append(api.get(f"{API}/datasets/").status_code)
+            timings.append(time.monotonic() - started)
+
+    assert statuses == [200] * 4
+    assert 0.3 <= timings[0] < 1.5  # waited for the socket timeout once…
+    assert max(timings[1:]) < 0.3  # …then counted locally without asking again
     assert cache_errors(client) - errors_before == 1
