@@ -159,7 +159,9 @@ class _SharedSlidingLog(SimpleRateThrottle):
         return self._allow_in_process(cache)
 
     def _allow_in_redis(self, cache: RedisCache) -> bool:
-        key = cache.make_and_validate_key(self.key)
+        key = cache.make_and_validate_key(self.key)  # KEY_PREFIX and VERSION, as cache.get would
+        # Django's RedisCache has no public door to its redis-py client; this
+        # is the one its own get/set/incr use, with CACHES' OPTIONS (timeouts).
         client = cache._cache.get_client(key, write=True)
         member = f"{self.now!r}:{secrets.token_hex(4)}"
         reply = _script(client)(
@@ -184,8 +186,10 @@ class _SharedSlidingLog(SimpleRateThrottle):
             return self.throttle_success()
 
     def wait(self) -> float | None:
-        if self._retry_after is not None:
+        if self._retry_after is not None:  # refused by Redis
             return self._retry_after
+        if not hasattr(self, "history"):  # passed in Redis: nothing to wait for
+            return None
         return super().wait()
 
 

@@ -63,7 +63,9 @@ def test_processes_sharing_redis_never_let_one_user_past_the_rate(redis_cache: R
     assert redis_cache.client().zcard(cache.make_key("throttle_user_7")) == 50
 
 
-@pytest.mark.django_db(transaction=True)
+# Committed rows, so the client threads' own connections see the user; the
+# serialized rollback leaves the database as the later transactional tests expect.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_one_token_from_many_threads_gets_exactly_the_rate_through_the_api(
     viewer: Any, redis_cache: RedisServer, settings: Any
 ) -> None:
