@@ -1,7 +1,8 @@
 """DataFlow's own health checks, as django-health-check (4.x) plugins.
 
-Wired in ``dataflow/urls.py``: ``/health/`` runs them all, ``/health/live/``
-only answers that the process is up (it touches no database).
+Wired in ``dataflow/urls.py``: ``/health/`` (``HealthView``) runs those
+``health_checks()`` lists and answers 200 or 503; ``/health/live/`` only
+answers that the process is up (it touches no database).
 """
 
 from __future__ import annotations
@@ -9,15 +10,21 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import shutil
+from typing import Any
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.cache.backends.redis import RedisCache
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
+from health_check.views import HealthCheckView
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
 
 REAPER_FUNC = "processing.tasks.reap_stale_runs"
 
@@ -92,6 +99,81 @@ class WorkerCluster(HealthCheck):
         )
         if oldest is not None and now - oldest > self.max_queue_age:
             raise ServiceWarning(f"the oldest queued run has waited {int((now - oldest).total_seconds())}s")
+
+
+@dataclasses.dataclass
+class Redis(HealthCheck):
+    """A Redis server answers PING within ``REDIS_SOCKET_TIMEOUT``.
+
+    ``role`` says what DataFlow uses it for (the cache, the job broker), so a
+    red line says what degrades. The URL stays out of the report (it may hold
+    a password); host, port and database number are shown.
+    """
+
+    role: str
+    url: str = dataclasses.field(repr=False)
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.url)
+        db = parts.path.lstrip("/") or "0"
+        return f"Redis(role={self.role!r}, host={parts.hostname!r}, port={parts.port or 6379}, db={db})"
+
+    async def run(self) -> None:
+        timeout = settings.REDIS_SOCKET_TIMEOUT
+        # The asyncio client: the check runs on the view's event loop.
+        client = AsyncRedis.from_url(self.url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            await client.ping()
+        except (RedisError, OSError) as error:
+            raise ServiceUnavailable(f"{self.role} unreachable: {type(error).__name__}: {error}") from error
+        finally:
+            await client.aclose()
+
+
+def health_checks() -> list[Any]:
+    """What ``/health/`` runs, from the current settings (Redis only where it is used)."""
+    checks: list[Any] = [
+        "health_check.checks.Database",
+        "health_check.checks.Cache",
+        ("health_check.checks.Storage", {"alias": "dataflow"}),
+        DataDirectory,
+        MigrationsApplied,
+        WorkerCluster,
+    ]
+    cache = settings.CACHES["default"]
+    if cache["BACKEND"] == f"{RedisCache.__module__}.{RedisCache.__name__}":
+        checks.append((Redis, {"role": "cache", "url": _first_location(cache["LOCATION"])}))
+    broker = settings.Q_CLUSTER.get("redis")
+    if isinstance(broker, str):  # settings set the URL (REDIS_URL); otherwise the ORM broker (Database)
+        checks.append((Redis, {"role": "job broker", "url": broker}))
+    return checks
+
+
+def _first_location(location: str | list[str]) -> str:
+    # Django's RedisCache takes a URL, a comma-separated list or a list; the
+    # first one is the primary (where throttle counters are written).
+    if isinstance(location, str):
+        location = location.split(",")
+    return location[0].strip()
+
+
+class HealthView(HealthCheckView):
+    """``/health/``: 200 when every check passes, 503 when any fails.
+
+    django-health-check answers 500 for a failed check; 503 says "a dependency
+    is unavailable" (what a load balancer or monitor acts on), and keeps 500
+    for DataFlow's own errors.
+    """
+
+    def get_checks(self) -> Any:
+        self.checks = health_checks()
+        return super().get_checks()
+
+    async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = await super().get(request, *args, **kwargs)
+        if response.status_code == 500 and any(result.error for result in self.results):
+            response.status_code = 503
+        return response
 
 
 def liveness(request: HttpRequest) -> JsonResponse:

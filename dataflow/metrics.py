@@ -37,6 +37,9 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+# Failed calls to the shared cache (Redis), by what was being done; the
+# caller carries on without it (api/throttling.py counts per process then).
+CACHE_ERRORS = Counter("dataflow_cache_errors_total", "Calls to the shared cache that failed.", ["operation"])
 RUN_DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 
 
@@ -137,5 +140,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     else:
         registry.register(HTTP_REQUESTS)
         registry.register(HTTP_LATENCY)
+        registry.register(CACHE_ERRORS)
     registry.register(PipelineCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

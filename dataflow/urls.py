@@ -1,31 +1,14 @@
 """Root URLconf: health checks, the admin, the REST API and its OpenAPI schema."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from health_check.views import HealthCheckView
 
-from .health import DataDirectory, MigrationsApplied, WorkerCluster, liveness
+from .health import HealthView, liveness
 from .metrics import metrics_view
 
-HEALTH_CHECKS: list = [
-    "health_check.checks.Database",
-    "health_check.checks.Cache",
-    ("health_check.checks.Storage", {"alias": "dataflow"}),
-    DataDirectory,
-    MigrationsApplied,
-    WorkerCluster,
-]
-if settings.REDIS_URL:
-    import redis
-
-    HEALTH_CHECKS.append(
-        ("health_check.contrib.redis.Redis", {"client_factory": lambda: redis.Redis.from_url(settings.REDIS_URL)})
-    )
-
 urlpatterns = [
-    path("health/", HealthCheckView.as_view(checks=HEALTH_CHECKS), name="health"),
+    path("health/", HealthView.as_view(), name="health"),
     path("health/live/", liveness, name="health-live"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),

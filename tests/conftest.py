@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
@@ -138,3 +142,68 @@ def people_dataset(db: None) -> Callable[..., Dataset]:
         return dataset_apply(spec=schema_parse({**json.loads(json.dumps(PEOPLE_SCHEMA)), **options})).dataset
 
     return make
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, which the test may stop and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.proc = subprocess.Popen([*args, "--dir", str(self.workdir)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=1).ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.02)
+        raise AssertionError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2)
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def throttle_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the per-process state a previous test's Redis outage left in the throttles."""
+    from api import throttling
+
+    monkeypatch.setattr(throttling, "_outage", throttling._Outage())
+    throttling._fallback.clear()
+
+
+@pytest.fixture
+def redis_cache(settings: Any, redis_server: RedisServer, throttle_state: None) -> RedisServer:
+    """Django's default cache (so the API throttles) in the test's own Redis, as REDIS_URL sets it."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_server.url,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    return redis_server

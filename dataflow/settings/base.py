@@ -258,6 +258,10 @@ DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="")
 # check (processing.checks) refuses to start when retry <= timeout, which
 # would hand a still-running task to a second worker.
 REDIS_URL = _str("REDIS_URL", "")
+# Seconds the cache client and /health/ wait for Redis to connect or answer:
+# short, so an unreachable Redis makes requests fall back (api/throttling.py)
+# and /health/ turn red quickly instead of hanging.
+REDIS_SOCKET_TIMEOUT = _float("REDIS_SOCKET_TIMEOUT", 0.5, minimum=0.01)
 Q_CLUSTER = {
     "name": "dataflow",
     "workers": _int("Q_WORKERS", 2, minimum=1),
@@ -273,7 +277,13 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
     # One cache for every process, so API throttle counters are shared by all
     # gunicorn workers and machines (the default cache is per process).
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT},
+        }
+    }
 else:
     Q_CLUSTER["orm"] = "default"
 # A running run whose worker has not written a heartbeat for this long is

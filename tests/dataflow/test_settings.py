@@ -113,3 +113,36 @@ def test_with_redis_every_process_shares_one_cache_for_throttle_counters(tmp_pat
         outputs.append(result.stdout.strip().splitlines()[-1])
 
     assert outputs == ["RedisCache 1", "RedisCache 2"]
+
+
+def test_with_redis_the_cache_gives_up_on_redis_after_redis_socket_timeout(tmp_path: Path) -> None:
+    script = "from django.conf import settings; print(settings.CACHES['default']['OPTIONS'])"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL"))}
+    base.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
+            "DATA_DIR": str(tmp_path),
+            "DATAFLOW_ENV_FILE": "/nonexistent",
+            "SECRET_KEY": "x" * 50,
+            "JWT_SIGNING_KEY": "j" * 50,
+            "REDIS_URL": "redis://127.0.0.1:6379/15",
+            "REDIS_SOCKET_TIMEOUT": "0.25",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", script],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "{'socket_connect_timeout': 0.25, 'socket_timeout': 0.25}"
+
+
+def test_a_malformed_redis_socket_timeout_stops_start_up(tmp_path: Path) -> None:
+    result = django_check(tmp_path, SECRET_KEY="x" * 50, JWT_SIGNING_KEY="j" * 50, REDIS_SOCKET_TIMEOUT="0")
+
+    assert result.returncode != 0
+    assert "REDIS_SOCKET_TIMEOUT must be at least 0.01, got 0.0" in result.stderr
