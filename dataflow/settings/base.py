@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "dataflow.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dataflow.logging.RequestIdMiddleware",
+    # Before anything parses a body (the CSRF check reads POST): 415 for a charset that is no text encoding.
+    "dataflow.security.RequestCharsetMiddleware",
     "dataflow.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
