@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.utils.http import parse_header_parameters
-from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
 from rest_framework.parsers import BaseParser, JSONParser
 
 from dataflow.security import UNICODE_CHARSETS, charset_name, charset_refusal
@@ -87,6 +87,17 @@ JSON_CHARSETS = UNICODE_CHARSETS
 JSON_EXPECTED = "UTF-8 (or UTF-16 / UTF-32)"
 # NDJSON is UTF-8 by definition (and stored as sent).
 NDJSON_CHARSETS = frozenset({"utf-8", "utf-8-sig", "ascii"})
+
+
+def body_stream(data: Any, *, hint: str) -> IO[bytes]:
+    """The stream a streaming parser gave ``request.data``, or 400 when the body was empty.
+
+    DRF does not call a parser at all for an empty body (no ``Content-Length``,
+    or 0, as with a chunked body the server did not decode) and gives ``{}``.
+    """
+    if isinstance(data, dict) or not hasattr(data, "read"):
+        raise ValidationError({"non_field_errors": [f"The request body is empty; {hint}."]})
+    return data
 
 
 class StrictJSONParser(JSONParser):

@@ -15,11 +15,18 @@ from processing.models import Run
 from processing.push import rows_push
 
 from ..errors import PayloadTooLarge
-from ..parsers import JSONLinesStreamParser, JSONStreamParser, NDJSONAltStreamParser, NDJSONStreamParser
+from ..parsers import (
+    JSONLinesStreamParser,
+    JSONStreamParser,
+    NDJSONAltStreamParser,
+    NDJSONStreamParser,
+    body_stream,
+)
 from ..permissions import dataset_for
 from ..serializers.runs import RunDetailSerializer
 from ..serializers.sources import PushRowSerializer
 from ..throttling import UploadThrottle, UserThrottle
+from ..uploads import announced_length
 from .base import StrictQueryMixin
 
 
@@ -53,13 +60,12 @@ class IngestView(StrictQueryMixin, APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         dataset = dataset_for(request.user, slug, DatasetRole.INGESTER)
-        try:
-            announced = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            announced = 0
-        if announced > settings.PUSH_MAX_BYTES:
+        if announced_length(request) > settings.PUSH_MAX_BYTES:
             raise PayloadTooLarge(f"The request body is larger than the limit of {settings.PUSH_MAX_BYTES} bytes.")
-        body = request.data  # 415 for other media types
+        body = body_stream(
+            request.data,  # 415 for other media types
+            hint="send a JSON array of row objects (application/json) or one object per line (application/x-ndjson)",
+        )
         result = rows_push(dataset=dataset, body=body, content_type=request.content_type, user=request.user)
         run = Run.objects.select_related("dataset", "raw_file", "started_by", "source").get(pk=result.run.pk)
         data = {"run": RunDetailSerializer(run, context={"request": request}).data, "rows": result.rows}
