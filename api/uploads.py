@@ -15,12 +15,10 @@ from django.http.multipartparser import parse_header_parameters
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.request import Request
 
-from dataflow.uploads import upload_too_large
+from dataflow.uploads import MULTIPART_SLACK, upload_too_large
 
 from .errors import PayloadTooLarge, UnprocessableContent
 
-# Room for the multipart envelope around the file itself.
-MULTIPART_SLACK = 64 * 1024
 ACCEPTED_PART_TYPES = frozenset(
     {
         "",

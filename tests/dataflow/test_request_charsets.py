@@ -49,6 +49,8 @@ def test_a_multipart_form_with_a_compression_charset_is_refused() -> None:
     client = Client()
     body = b'--b\r\nContent-Disposition: form-data; name="username"\r\n\r\nadmin\r\n--b--\r\n'
 
-    response = client.generic("POST", "/admin/login/", body, content_type="multipart/form-data; boundary=b; charset=bz2_codec")
+    response = client.generic(
+        "POST", "/admin/login/", body, content_type="multipart/form-data; boundary=b; charset=bz2_codec"
+    )
 
     assert response.status_code == 415
