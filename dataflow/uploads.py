@@ -35,6 +35,7 @@ TOO_LARGE_ATTRIBUTE = "dataflow_upload_too_large"
 # Room for the multipart envelope around an uploaded file.
 MULTIPART_SLACK = 64 * 1024
 COPY_CHUNK = 1 << 16
+# The temporary folder is full (or the quota used up): 507.
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

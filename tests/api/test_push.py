@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from ingestion.models import RawFile
 from processing.models import Record, RejectedRow, Run
 from tests.api.conftest import API, error_of
-from tests.conftest import run_queued_tasks
+from tests.conftest import SmallDisk, run_queued_tasks
 
 INGEST = f"{API}/datasets/sales/ingest/"
 
@@ -232,3 +232,31 @@ def test_a_nonsense_content_length_is_a_400(as_ingester: APIClient, length: str)
     assert response.status_code == 400, response.content
     assert "Content-Length" in error_of(response)["message"]
     assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("media_type", ["application/json", "application/x-ndjson"])
+def test_a_push_to_a_full_disk_is_a_507_and_keeps_nothing(
+    as_ingester: APIClient, small_disk: SmallDisk, media_type: str
+) -> None:
+    rows = [row(n, description="d" * 60) for n in range(8000)]
+    body = json.dumps(rows) if media_type == "application/json" else "".join(json.dumps(r) + "\n" for r in rows)
+    assert len(body) > 1024 * 1024
+
+    response = as_ingester.post(INGEST, body, content_type=media_type)
+
+    assert response.status_code == 507, response.content
+    assert error_of(response)["code"] == "insufficient_storage"
+    assert Run.objects.count() == 0 and RawFile.objects.count() == 0
+    assert small_disk.files() == []
+
+
+@pytest.mark.django_db
+def test_a_push_to_a_read_only_disk_is_a_503(as_ingester: APIClient, small_disk: SmallDisk) -> None:
+    small_disk.make_read_only()
+
+    response = as_ingester.post(INGEST, [row(1)], format="json")
+
+    assert response.status_code == 503, response.content
+    assert error_of(response)["code"] == "storage_unavailable"
+    assert Run.objects.count() == 0 and RawFile.objects.count() == 0
