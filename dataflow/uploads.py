@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -31,12 +32,15 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.urls import Resolver404, resolve
 
+logger = logging.getLogger(__name__)
+
 TOO_LARGE_ATTRIBUTE = "dataflow_upload_too_large"
 # Room for the multipart envelope around an uploaded file.
 MULTIPART_SLACK = 64 * 1024
 COPY_CHUNK = 1 << 16
-# The temporary folder is full (or the quota used up): 507.
+# The temporary folder is full (or the quota used up): 507; read-only or not writable: 503.
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+UNAVAILABLE_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -146,6 +150,7 @@ class ChunkedBodyMiddleware:
             max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR
         )
         try:
+            # The spool moves to a file in the temporary folder once it passes the memory size.
             size = self._copy(environ["wsgi.input"], spool, limit)
         except _TooLarge:
             spool.close()
@@ -158,13 +163,22 @@ class ChunkedBodyMiddleware:
             )
         except OSError as exc:
             spool.close()
+            logger.error("Could not receive a chunked request body: %s", exc)
             if exc.errno in FULL_ERRNOS:
                 return _answer(
                     environ,
                     start_response,
                     "507 Insufficient Storage",
                     "insufficient_storage",
-                    "The server has no room to receive this body now; try again later.",
+                    "The server has no room to receive this body now; nothing was kept. Try again later.",
+                )
+            if exc.errno in UNAVAILABLE_ERRNOS:
+                return _answer(
+                    environ,
+                    start_response,
+                    "503 Service Unavailable",
+                    "storage_unavailable",
+                    "The server cannot receive this body now (its temporary folder is not writable). Try again later.",
                 )
             raise
         spool.seek(0)

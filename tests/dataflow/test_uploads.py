@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import SALES_HEADER, sales_row
+from tests.conftest import SALES_HEADER, SmallDisk, sales_row
 from tests.webserver import Gunicorn
 
 PASSWORD = "correct horse battery staple"
@@ -245,24 +245,56 @@ def test_a_large_chunked_body_to_a_small_endpoint_stops_at_its_limit(server: Gun
     assert response.json()["error"]["code"] == "too_large"
 
 
-def test_a_server_that_does_not_decode_chunks_answers_411() -> None:
-    """Django's runserver passes chunked bytes undecoded and unterminated: refuse instead of reading nothing."""
+def call_wsgi(body: bytes, **environ: Any) -> tuple[str, dict[str, Any]]:
+    """Call the project's WSGI application in this process, as a server would; the status and the JSON answer."""
     from dataflow.wsgi import application
 
-    answers: list[Any] = []
-    environ = {
+    answers: list[str] = []
+    request = {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/api/v1/datasets/sales/uploads/",
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "CONTENT_TYPE": "text/csv",
         "HTTP_TRANSFER_ENCODING": "chunked",
-        "wsgi.input": io.BytesIO(b"5\r\nhello\r\n0\r\n\r\n"),
+        "wsgi.input": io.BytesIO(body),
         "wsgi.errors": sys.stderr,
         "wsgi.url_scheme": "http",
+        **environ,
     }
+    response = application(request, lambda status, headers: answers.append(status))
+    try:
+        content = b"".join(response)
+    finally:
+        getattr(response, "close", lambda: None)()
+    return answers[0], json.loads(content)
 
-    body = b"".join(application(environ, lambda status, headers: answers.append((status, headers))))
 
-    assert answers[0][0] == "411 Length Required"
-    assert json.loads(body)["error"]["code"] == "length_required"
+def test_a_server_that_does_not_decode_chunks_answers_411() -> None:
+    """Django's runserver passes chunked bytes undecoded and unterminated: refuse instead of reading nothing."""
+    status, answer = call_wsgi(b"5\r\nhello\r\n0\r\n\r\n")
+
+    assert status == "411 Length Required"
+    assert answer["error"]["code"] == "length_required"
+
+
+def test_a_chunked_body_that_does_not_fit_the_temporary_folder_is_a_507(settings: Any, small_disk: SmallDisk) -> None:
+    settings.FILE_UPLOAD_TEMP_DIR = str(small_disk.path)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+
+    status, answer = call_wsgi(csv_bytes(20_000), **{"wsgi.input_terminated": True})
+
+    assert status == "507 Insufficient Storage"
+    assert answer["error"]["code"] == "insufficient_storage"
+    assert small_disk.files() == []
+
+
+def test_a_chunked_body_with_a_read_only_temporary_folder_is_a_503(settings: Any, small_disk: SmallDisk) -> None:
+    settings.FILE_UPLOAD_TEMP_DIR = str(small_disk.path)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    small_disk.make_read_only()
+
+    status, answer = call_wsgi(csv_bytes(100), **{"wsgi.input_terminated": True})
+
+    assert status == "503 Service Unavailable"
+    assert answer["error"]["code"] == "storage_unavailable"
