@@ -95,17 +95,18 @@ def _is_chunked(environ: dict[str, Any]) -> bool:
 def _answer(
     environ: dict[str, Any], start_response: Callable[..., Any], status: str, code: str, message: str
 ) -> list[bytes]:
-    """An error in the API's shape under /api/, as plain text elsewhere; the connection closes."""
+    """An error in the API's shape under /api/, as plain text elsewhere.
+
+    No ``Connection: close``: WSGI forbids hop-by-hop headers (runserver asserts
+    it); gunicorn discards what is left of the body before the next request.
+    """
     if environ.get("PATH_INFO", "").startswith("/api/"):
         body = json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
         content_type = "application/json"
     else:
         body = (message + "\n").encode()
         content_type = "text/plain; charset=utf-8"
-    # The rest of an unread body must not be taken for the next request.
-    start_response(
-        status, [("Content-Type", content_type), ("Content-Length", str(len(body))), ("Connection", "close")]
-    )
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [body]
 
 

@@ -1,8 +1,10 @@
-"""A real gunicorn serving ``dataflow.wsgi`` on 127.0.0.1, with its own SQLite database and data folder.
+"""Real HTTP servers for ``dataflow.wsgi`` on 127.0.0.1, each with its own SQLite database and data folder.
 
 For tests about what only a real HTTP server does (chunked bodies): the
 server runs in other processes, so it gets a database of its own, migrated
 and seeded through ``manage.py``, whatever database the test suite uses.
+``Gunicorn`` is what production and ``make run`` serve with; ``Runserver``
+is Django's development server.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Gunicorn:
-    """``gunicorn dataflow.wsgi:application`` with the project's gunicorn.conf.py, one worker."""
+class WebServer:
+    """A server process group; subclasses say which command starts it."""
 
     def __init__(self, root: Path, **settings: str) -> None:
         self.root = root
@@ -59,20 +61,14 @@ class Gunicorn:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def start(self) -> Gunicorn:
-        self.manage("migrate", "-v0")
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> WebServer:
+        """Start the server and wait until it answers (migrate and seed through ``manage()`` first)."""
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [
-                    str(VENV_BIN / "gunicorn"),
-                    "dataflow.wsgi:application",
-                    "--config",
-                    str(ROOT / "dataflow" / "gunicorn.conf.py"),
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    "1",
-                ],
+                self.command(),
                 env=self.env,
                 cwd=ROOT,
                 stdout=out,
@@ -87,7 +83,7 @@ class Gunicorn:
                     return self
             except OSError:
                 time.sleep(0.2)
-        raise AssertionError(f"gunicorn did not answer within 120s:\n{self.log.read_text()}")
+        raise AssertionError(f"{type(self).__name__} did not answer within 120s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -98,3 +94,26 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+class Gunicorn(WebServer):
+    """``gunicorn dataflow.wsgi:application`` with the project's gunicorn.conf.py, one worker."""
+
+    def command(self) -> list[str]:
+        return [
+            str(VENV_BIN / "gunicorn"),
+            "dataflow.wsgi:application",
+            "--config",
+            str(ROOT / "dataflow" / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "1",
+        ]
+
+
+class Runserver(WebServer):
+    """``manage.py runserver`` (it serves ``WSGI_APPLICATION``, i.e. dataflow.wsgi), without the autoreloader."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", f"127.0.0.1:{self.port}"]

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import SALES_HEADER, SmallDisk, sales_row
-from tests.webserver import Gunicorn
+from tests.webserver import Gunicorn, Runserver
 
 PASSWORD = "correct horse battery staple"
 MAX_UPLOAD = 100_000
@@ -298,3 +298,21 @@ def test_a_chunked_body_with_a_read_only_temporary_folder_is_a_503(settings: Any
 
     assert status == "503 Service Unavailable"
     assert answer["error"]["code"] == "storage_unavailable"
+
+
+def test_django_s_runserver_answers_a_chunked_body_with_411(tmp_path: Path) -> None:
+    """runserver limits the socket to Content-Length (none, so 0): the body is unreadable, and it says so."""
+    server = Runserver(tmp_path).start()
+    try:
+        response = requests.post(
+            f"{server.url}/api/v1/datasets/sales/uploads/",
+            data=chunks(csv_bytes(20)),
+            headers={"Content-Type": "text/csv"},
+            timeout=30,
+        )
+    finally:
+        server.stop()
+
+    assert sent_chunked(response)
+    assert response.status_code == 411, response.text
+    assert response.json()["error"]["code"] == "length_required"
