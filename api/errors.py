@@ -21,3 +21,15 @@ class UnprocessableContent(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "The content cannot be processed."
     default_code = "unprocessable"
+
+
+class InsufficientStorage(exceptions.APIException):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = "The server has no space left to store this."
+    default_code = "insufficient_storage"
+
+
+class StorageUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The server cannot store files right now."
+    default_code = "storage_unavailable"

@@ -21,8 +21,10 @@ from rest_framework.views import set_rollback
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from ingestion.services import UploadTooLarge
+from ingestion.storage import StorageFull
+from ingestion.storage import StorageUnavailable as StorageNotWritable
 
-from .errors import PayloadTooLarge
+from .errors import InsufficientStorage, PayloadTooLarge, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,10 @@ def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
         return exceptions.PermissionDenied()
     if isinstance(exc, UploadTooLarge):
         return PayloadTooLarge(str(exc.messages[0]))
+    if isinstance(exc, StorageFull):
+        return InsufficientStorage(str(exc))
+    if isinstance(exc, StorageNotWritable):
+        return StorageUnavailable(str(exc))
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge("The request body is larger than the server accepts for this endpoint.")
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):

@@ -38,6 +38,8 @@ ERROR_DESCRIPTIONS = {
     "415": "The body's media type is not accepted here.",
     "422": "The body has the right media type but its content cannot be used.",
     "429": "Too many requests; wait for `Retry-After` seconds.",
+    "503": "The data storage is read-only or not writable; nothing was kept. Try again later.",
+    "507": "The data storage is full; nothing was kept. Try again later.",
 }
 _ALWAYS = ("400", "404", "405", "406", "429")
 _AUTHENTICATED = ("401", "403")

@@ -15,13 +15,11 @@ from django.http.multipartparser import parse_header_parameters
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.request import Request
 
-from dataflow.uploads import upload_too_large
+from dataflow.uploads import MULTIPART_SLACK, upload_too_large
 from ingestion.dialect import binary_signature
 
 from .errors import PayloadTooLarge, UnprocessableContent
 
-# Room for the multipart envelope around the file itself.
-MULTIPART_SLACK = 64 * 1024
 ACCEPTED_PART_TYPES = frozenset(
     {
         "",
@@ -37,12 +35,21 @@ def max_upload_size() -> int:
     return int(settings.DATAFLOW["MAX_UPLOAD_SIZE"])
 
 
-def announced_size_check(request: Request) -> None:
-    """413 at once when Content-Length already says the body is too large."""
+def announced_length(request: Request) -> int:
+    """The body size ``Content-Length`` announces (0 when absent); 400 when it is not a number of bytes."""
+    raw = request.META.get("CONTENT_LENGTH") or "0"
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(raw)
     except ValueError:
         raise ValidationError({"Content-Length": ["is not a number"]}) from None
+    if length < 0:
+        raise ValidationError({"Content-Length": ["must not be negative"]})
+    return length
+
+
+def announced_size_check(request: Request) -> None:
+    """413 at once when Content-Length already says the body is too large."""
+    length = announced_length(request)
     limit = max_upload_size()
     if length > limit + MULTIPART_SLACK:
         raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")

@@ -5,16 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest, HttpResponse
 
 from processing.charts import SERIES_COLOURS, STATUS_COLOURS, grouped_bars, stacked_bars
 from processing.selectors import datasets_with_last_run, rows_per_day, runs_in_progress, runs_per_day_by_status
 
 
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin login, refusing a username longer than any account's as a form error.
+
+    Django's form sets the field's ``max_length`` after the field is built,
+    which changes the HTML attribute but adds no validator, so a longer name
+    reached ``authenticate()`` and django-axes' attempt log (255 characters):
+    a database error on PostgreSQL.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        if field.max_length is not None:
+            field.validators.append(MaxLengthValidator(field.max_length))
+
+
 class DataflowAdminSite(admin.AdminSite):
     site_header = "DataFlow Analytics"
     site_title = "DataFlow"
     index_title = "Operations"
+    login_form = AdminLoginForm
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         context = dict(extra_context or {})

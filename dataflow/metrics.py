@@ -11,7 +11,11 @@ Two kinds of metrics:
   are the same whichever process answers and survive restarts.
 
 The endpoint answers only to a bearer token (``METRICS_TOKEN``) or to
-clients in ``METRICS_ALLOWED_IPS``.
+clients that connect directly from an address in ``METRICS_ALLOWED_IPS``
+(empty by default). A request that carries a proxy's forwarding headers
+(``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``…) is never let in by its
+address: a reverse proxy on the same machine connects from 127.0.0.1 for
+anyone on the internet, so only the token opens the door to it.
 """
 
 from __future__ import annotations
@@ -115,23 +119,33 @@ def _seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
 
 
-def _allowed(request: HttpRequest) -> bool:
+# Headers a proxy adds when it relays a request (RFC 7239 and the de-facto ones).
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP", "Via")
+
+
+def _refusal(request: HttpRequest) -> str | None:
+    """Why this request may not read the metrics, or None when it may."""
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip(), token):
-        return True
+    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+        return None
+    if not token and not settings.METRICS_ALLOWED_IPS:
+        return "metrics are closed: set METRICS_TOKEN or METRICS_ALLOWED_IPS to open them."
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return "a request relayed by a proxy needs the metrics token; its address does not count."
     try:
         client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
-        return False
-    return any(client in ipaddress.ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_IPS)
+        return "a metrics token or an allowed address is required."
+    if any(client in ipaddress.ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_IPS):
+        return None
+    return "a metrics token or an allowed address is required."
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    if not _allowed(request):
-        return HttpResponse(
-            "Forbidden: a metrics token or an allowed address is required.\n", status=403, content_type="text/plain"
-        )
+    refusal = _refusal(request)
+    if refusal is not None:
+        return HttpResponse(f"Forbidden: {refusal}\n", status=403, content_type="text/plain")
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -54,16 +54,57 @@ def sales_row(n: int, *, quantity: int = 1, category: str = "books", description
     return f"S{n},2024-01-02T03:04:05Z,{category},{n}.50,{quantity},u{n}@example.com,us,{description},yes"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every test gets its own DATA_DIR, so file placement can be checked."""
-    root = tmp_path_factory.mktemp("data")
+def use_data_dir(settings: Any, root: Path) -> None:
+    """Store raw, archived and work files under ``root``."""
     settings.STORAGES = {
         **settings.STORAGES,
         "dataflow": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
     }
     settings.DATAFLOW = {**settings.DATAFLOW, "WORK_DIR": root / "work"}
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test gets its own DATA_DIR, so file placement can be checked."""
+    root = tmp_path_factory.mktemp("data")
+    use_data_dir(settings, root)
     return root
+
+
+class SmallDisk:
+    """A real tmpfs of a fixed size mounted as the data folder; it can be made read-only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def files(self) -> list[Path]:
+        return [p for p in self.path.rglob("*") if p.is_file()]
+
+    def used_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files())
+
+    def make_read_only(self) -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(self.path)], check=True, capture_output=True)
+
+
+@pytest.fixture
+def small_disk(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmallDisk]:
+    """DATA_DIR on a 1 MB tmpfs (skipped where mounting is not permitted, e.g. not root)."""
+    mount_point = tmp_path_factory.mktemp("small-disk")
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {result.stderr.strip()}")
+    use_data_dir(settings, mount_point)
+    try:
+        yield SmallDisk(mount_point)
+    finally:
+        if subprocess.run(["umount", str(mount_point)], capture_output=True, check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, check=False)
 
 
 @pytest.fixture

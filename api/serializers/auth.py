@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework import serializers
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
+
+
+def username_max_length() -> int:
+    """The longest username an account can have (150 for Django's user model)."""
+    User = get_user_model()
+    return int(User._meta.get_field(User.USERNAME_FIELD).max_length or 150)
 
 
 def _user_of(token: Any) -> Any:
@@ -35,8 +43,20 @@ class TokenPairSerializer(serializers.Serializer):
 
 
 class CredentialsSerializer(serializers.Serializer):
-    username = serializers.CharField(write_only=True)
+    username = serializers.CharField(write_only=True, max_length=username_max_length())
     password = serializers.CharField(write_only=True, trim_whitespace=False)
+
+
+class ObtainSerializer(TokenObtainPairSerializer):
+    """simplejwt's obtain-pair serializer, refusing a username no account can have (400).
+
+    Such a name never reaches ``authenticate()``, whose failure handlers
+    (django-axes' attempt log, the audit trail) store it in bounded columns.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[self.username_field] = serializers.CharField(write_only=True, max_length=username_max_length())
 
 
 class RefreshSerializer(serializers.Serializer):

@@ -9,7 +9,6 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenViewBase
 
 from ingestion.audit import audit_record
@@ -18,6 +17,7 @@ from ingestion.models import AuditAction
 from ..serializers.auth import (
     CredentialsSerializer,
     LogoutSerializer,
+    ObtainSerializer,
     RefreshSerializer,
     TokenPairSerializer,
     VerifySerializer,
@@ -43,7 +43,7 @@ class _TokenView(StrictQueryMixin, TokenViewBase):
 class TokenObtainView(_TokenView):
     """Username and password in, an access token (short-lived) and a refresh token out. Inactive users are refused."""
 
-    serializer_class = TokenObtainPairSerializer
+    serializer_class = ObtainSerializer
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().post(request, *args, **kwargs)

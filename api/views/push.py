@@ -11,15 +11,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ingestion.models import DatasetRole
+from ingestion.storage import storage_errors
 from processing.models import Run
 from processing.push import rows_push
 
 from ..errors import PayloadTooLarge
-from ..parsers import JSONLinesStreamParser, JSONStreamParser, NDJSONAltStreamParser, NDJSONStreamParser
+from ..parsers import (
+    JSONLinesStreamParser,
+    JSONStreamParser,
+    NDJSONAltStreamParser,
+    NDJSONStreamParser,
+    body_stream,
+)
 from ..permissions import dataset_for
 from ..serializers.runs import RunDetailSerializer
 from ..serializers.sources import PushRowSerializer
 from ..throttling import UploadThrottle, UserThrottle
+from ..uploads import announced_length
 from .base import StrictQueryMixin
 
 
@@ -49,18 +57,20 @@ class IngestView(StrictQueryMixin, APIView):
             202: inline_serializer("PushQueued", {"run": RunDetailSerializer(), "rows": serializers.IntegerField()}),
             413: OpenApiResponse(description="The body is larger than PUSH_MAX_BYTES."),
             415: OpenApiResponse(description="Not JSON or NDJSON."),
+            503: OpenApiResponse(description="The data storage is read-only or not writable; nothing was kept."),
+            507: OpenApiResponse(description="The data storage is full; nothing was kept."),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
         dataset = dataset_for(request.user, slug, DatasetRole.INGESTER)
-        try:
-            announced = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            announced = 0
-        if announced > settings.PUSH_MAX_BYTES:
+        if announced_length(request) > settings.PUSH_MAX_BYTES:
             raise PayloadTooLarge(f"The request body is larger than the limit of {settings.PUSH_MAX_BYTES} bytes.")
-        body = request.data  # 415 for other media types
-        result = rows_push(dataset=dataset, body=body, content_type=request.content_type, user=request.user)
+        body = body_stream(
+            request.data,  # 415 for other media types
+            hint="send a JSON array of row objects (application/json) or one object per line (application/x-ndjson)",
+        )
+        with storage_errors():  # 507 full / 503 read-only; the temporary files and any partial file are gone
+            result = rows_push(dataset=dataset, body=body, content_type=request.content_type, user=request.user)
         run = Run.objects.select_related("dataset", "raw_file", "started_by", "source").get(pk=result.run.pk)
         data = {"run": RunDetailSerializer(run, context={"request": request}).data, "rows": result.rows}
         if result.queued:

@@ -29,7 +29,14 @@ from .base import StrictQueryMixin
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Sources of the datasets you have a grant on"),
+    list=extend_schema(
+        summary="Sources of the datasets you have a grant on",
+        parameters=[
+            OpenApiParameter(
+                "dataset", str, description="Only this dataset's sources (404 when you have no grant on it)."
+            )
+        ],
+    ),
     retrieve=extend_schema(summary="One source (viewer); its secret is never shown"),
     create=extend_schema(summary="Create a source for a dataset (manager)"),
     partial_update=extend_schema(summary="Change a source (manager); omit `secret` to keep it"),
@@ -46,8 +53,10 @@ class SourceViewSet(StrictQueryMixin, viewsets.ModelViewSet):
 
     def get_queryset(self) -> Any:
         queryset = Source.objects.filter(dataset__in=datasets_visible_to(self.request.user)).select_related("dataset")
-        if self.action == "list" and self.request.query_params.get("dataset"):
-            queryset = queryset.filter(dataset__slug=self.request.query_params["dataset"])
+        slug = self.request.query_params.get("dataset") if self.action == "list" else None
+        if slug:
+            # The 404 rule holds in filters too: a dataset you cannot see is no dataset, not an empty list.
+            queryset = queryset.filter(dataset=dataset_for(self.request.user, slug))
         return queryset.order_by("id")
 
     def get_throttles(self) -> list[Any]:

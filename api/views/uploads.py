@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -12,8 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ingestion.models import DatasetRole
+from ingestion.models import Dataset, DatasetRole
 from ingestion.services import NotTextFile
+from ingestion.storage import storage_errors
 from processing.models import Run, RunTrigger
 from processing.services import file_enqueue, file_preview
 
@@ -55,6 +57,8 @@ class UploadView(StrictQueryMixin, APIView):
                 description="The content is not text: a spreadsheet, an archive, a compressed file, an image, "
                 "a PDF or binary data."
             ),
+            503: OpenApiResponse(description="The data storage is read-only or not writable; nothing was kept."),
+            507: OpenApiResponse(description="The data storage is full; nothing was kept."),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -63,6 +67,11 @@ class UploadView(StrictQueryMixin, APIView):
         options.is_valid(raise_exception=True)
         opts = options.validated_data
         announced_size_check(request)
+        # A full or read-only data folder is a 507 / 503; raw_file_receive has removed any partial file.
+        with storage_errors():
+            return self._receive(request, dataset, opts)
+
+    def _receive(self, request: Request, dataset: Dataset, opts: dict[str, Any]) -> Response:
         source, name = upload_source(request)
         if opts["dry_run"]:
             try:

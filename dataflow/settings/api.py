@@ -26,6 +26,13 @@ _jwt_key = env_required("JWT_SIGNING_KEY")
 if len(_jwt_key) < 32:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must be at least 32 characters long")
 
+# Every token names who issued it and whom it is for, and both are checked:
+# a token another service signed (even with a shared key) is refused.
+_jwt_issuer = env_str("JWT_ISSUER", "dataflow").strip()
+_jwt_audience = env_str("JWT_AUDIENCE", "dataflow-api").strip()
+if not _jwt_issuer or not _jwt_audience:
+    raise ImproperlyConfigured("JWT_ISSUER and JWT_AUDIENCE must not be blank")
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_LIFETIME_MINUTES", 15, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_REFRESH_LIFETIME_MINUTES", 24 * 60, minimum=1)),
@@ -35,6 +42,8 @@ SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": _jwt_key,
     "VERIFYING_KEY": "",
+    "ISSUER": _jwt_issuer,
+    "AUDIENCE": _jwt_audience,
     "LEEWAY": 0,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",

@@ -8,6 +8,7 @@ tightens them.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -77,6 +78,8 @@ MIDDLEWARE = [
     "dataflow.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dataflow.logging.RequestIdMiddleware",
+    # Before anything parses a body (the CSRF check reads POST): 415 for a charset that is no text encoding.
+    "dataflow.security.RequestCharsetMiddleware",
     "dataflow.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -300,10 +303,20 @@ HEALTH_WORKER_MAX_SILENCE = _int("HEALTH_WORKER_MAX_SILENCE", 300, minimum=60)
 HEALTH_MAX_QUEUE_AGE = _int("HEALTH_MAX_QUEUE_AGE", 1800, minimum=1)
 
 # --- Metrics (/metrics) --------------------------------------------------------
-# Prometheus scrapes with "Authorization: Bearer <METRICS_TOKEN>", or from an
-# address in METRICS_ALLOWED_IPS (addresses or networks, comma-separated).
+# Prometheus scrapes with "Authorization: Bearer <METRICS_TOKEN>", or directly
+# (not through a proxy) from an address in METRICS_ALLOWED_IPS (addresses or
+# networks, comma-separated). Neither set: /metrics is closed. No address is
+# trusted by default, loopback included: a reverse proxy on the same machine
+# connects from 127.0.0.1 on behalf of anyone.
 METRICS_TOKEN = _str("METRICS_TOKEN", "")
-METRICS_ALLOWED_IPS = _list("METRICS_ALLOWED_IPS", ["127.0.0.1/32", "::1/128"])
+METRICS_ALLOWED_IPS = _list("METRICS_ALLOWED_IPS", [])
+for _net in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_net, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS holds {_net!r}, which is not an IP address or network (e.g. 10.0.0.0/8)"
+        ) from None
 
 # --- Logging -----------------------------------------------------------------
 # json: one JSON object per line (production); console: readable lines.

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from dataflow.uploads import upload_too_large
 from ingestion.models import Dataset, RawFile
 from ingestion.services import raw_file_discard, raw_file_receive, raw_file_set_dialect
+from ingestion.storage import StorageError, StorageFull, storage_errors
 
 from ..models import RunTrigger
 from ..services import raw_file_preview, run_enqueue
@@ -102,6 +103,7 @@ class UploadViews:
         if not request.user.has_perm("processing.upload_file"):
             raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None)
+        status = 200
         too_large = upload_too_large(request)
         if too_large is not None:
             form.errors.clear()
@@ -109,20 +111,24 @@ class UploadViews:
         elif request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                raw_file = raw_file_receive(
-                    dataset=form.cleaned_data["dataset"],
-                    source=upload,
-                    original_name=upload.name,
-                    user=request.user,
-                    encoding=form.cleaned_data["encoding"] or None,
-                    delimiter=form.cleaned_data["delimiter"] or None,
-                )
+                with storage_errors():
+                    raw_file = raw_file_receive(
+                        dataset=form.cleaned_data["dataset"],
+                        source=upload,
+                        original_name=upload.name,
+                        user=request.user,
+                        encoding=form.cleaned_data["encoding"] or None,
+                        delimiter=form.cleaned_data["delimiter"] or None,
+                    )
             except ValidationError as exc:
                 form.add_error("file", exc)
+            except StorageError as exc:  # full (507) or read-only (503): nothing was kept
+                form.add_error("file", str(exc))
+                status = 507 if isinstance(exc, StorageFull) else 503
             else:
                 return HttpResponseRedirect(reverse("admin:processing_run_preview", args=[raw_file.pk]))
         context = self._context(request, form=form, title="Upload a CSV file")
-        return TemplateResponse(request, "admin/processing/run/upload.html", context)
+        return TemplateResponse(request, "admin/processing/run/upload.html", context, status=status)
 
     def preview(self, request: HttpRequest, raw_file_id: int) -> HttpResponse:
         if not request.user.has_perm("processing.upload_file"):

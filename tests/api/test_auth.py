@@ -241,3 +241,66 @@ def test_api_requests_are_throttled_per_user(viewer: Any, settings: Any) -> None
     statuses = [client.get(f"{API}/datasets/").status_code for _ in range(4)]
 
     assert statuses == [200, 200, 200, 429]
+
+
+def test_issued_tokens_name_this_service_as_issuer_and_audience(viewer: Any, settings: Any) -> None:
+    pair = obtain("viewer").json()
+
+    for raw in (pair["access"], pair["refresh"]):
+        claims = jwt.decode(raw, options={"verify_signature": False})
+        assert claims["iss"] == settings.SIMPLE_JWT["ISSUER"] == "dataflow"
+        assert claims["aud"] == settings.SIMPLE_JWT["AUDIENCE"] == "dataflow-api"
+
+
+def signed(claims: dict[str, Any], settings: Any) -> str:
+    return jwt.encode(claims, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+
+
+def claims_of(token: Any) -> dict[str, Any]:
+    """The claims of an encoded token, as a client would send them back (``iss`` and ``aud`` included)."""
+    return dict(jwt.decode(str(token), options={"verify_signature": False}))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"aud": "another-service"},
+        {"aud": None},
+        {"iss": "someone-else"},
+        {"iss": None},
+    ],
+    ids=["wrong audience", "no audience", "wrong issuer", "no issuer"],
+)
+def test_a_token_for_another_audience_or_from_another_issuer_is_refused(
+    viewer: Any, settings: Any, change: dict[str, Any]
+) -> None:
+    refresh = RefreshToken.for_user(viewer)
+    access = claims_of(refresh.access_token)
+    refresh_claims = claims_of(refresh)
+    for claims in (access, refresh_claims):
+        for name, value in change.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+
+    response = with_token(signed(access, settings)).get(f"{API}/datasets/")
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "token_not_valid"
+    refreshed = APIClient().post(
+        f"{API}/auth/token/refresh/", {"refresh": signed(refresh_claims, settings)}, format="json"
+    )
+    assert refreshed.status_code == 401
+    verified = APIClient().post(f"{API}/auth/token/verify/", {"token": signed(access, settings)}, format="json")
+    assert verified.status_code == 401
+
+
+def test_a_correctly_addressed_token_signed_with_the_key_is_accepted(viewer: Any, settings: Any) -> None:
+    """The control for the test above: only the changed claim makes the difference."""
+    refresh = RefreshToken.for_user(viewer)
+
+    assert with_token(signed(claims_of(refresh.access_token), settings)).get(f"{API}/datasets/").status_code == 200
+    response = APIClient().post(
+        f"{API}/auth/token/refresh/", {"refresh": signed(claims_of(refresh), settings)}, format="json"
+    )
+    assert response.status_code == 200

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from ingestion.models import RawFile
 from processing.models import Record, RejectedRow, Run
 from tests.api.conftest import API, error_of
-from tests.conftest import run_queued_tasks
+from tests.conftest import SmallDisk, run_queued_tasks
 
 INGEST = f"{API}/datasets/sales/ingest/"
 
@@ -193,3 +193,70 @@ def test_a_json_array_keeps_number_spellings_in_the_stored_file(as_ingester: API
 
     with data_storage().open(raw_file.storage_name, "rb") as fh:
         assert b'"value":0.00000001' in fh.read()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson", "application/jsonl", ""])
+def test_an_empty_body_is_a_400_naming_what_to_send(as_ingester: APIClient, content_type: str) -> None:
+    response = as_ingester.generic("POST", INGEST, b"", content_type=content_type)
+
+    assert response.status_code == 400, response.content
+    assert "body is empty" in error_of(response)["message"]
+    assert Run.objects.count() == 0 and RawFile.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_a_chunked_body_the_server_did_not_decode_is_a_400_not_a_crash(
+    as_ingester: APIClient, content_type: str
+) -> None:
+    """A server that passes no Content-Length and no decoded body (the test client here) leaves DRF an empty body."""
+    body = json.dumps([row(1)]).encode()
+
+    response = as_ingester.generic(
+        "POST", INGEST, body, content_type=content_type, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked"
+    )
+
+    assert response.status_code == 400, response.content
+    assert "body is empty" in error_of(response)["message"]
+    assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", ["-5", "abc"])
+def test_a_nonsense_content_length_is_a_400(as_ingester: APIClient, length: str) -> None:
+    body = json.dumps([row(1)]).encode()
+
+    response = as_ingester.generic("POST", INGEST, body, content_type="application/json", CONTENT_LENGTH=length)
+
+    assert response.status_code == 400, response.content
+    assert "Content-Length" in error_of(response)["message"]
+    assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("media_type", ["application/json", "application/x-ndjson"])
+def test_a_push_to_a_full_disk_is_a_507_and_keeps_nothing(
+    as_ingester: APIClient, small_disk: SmallDisk, media_type: str
+) -> None:
+    rows = [row(n, description="d" * 60) for n in range(8000)]
+    body = json.dumps(rows) if media_type == "application/json" else "".join(json.dumps(r) + "\n" for r in rows)
+    assert len(body) > 1024 * 1024
+
+    response = as_ingester.post(INGEST, body, content_type=media_type)
+
+    assert response.status_code == 507, response.content
+    assert error_of(response)["code"] == "insufficient_storage"
+    assert Run.objects.count() == 0 and RawFile.objects.count() == 0
+    assert small_disk.files() == []
+
+
+@pytest.mark.django_db
+def test_a_push_to_a_read_only_disk_is_a_503(as_ingester: APIClient, small_disk: SmallDisk) -> None:
+    small_disk.make_read_only()
+
+    response = as_ingester.post(INGEST, [row(1)], format="json")
+
+    assert response.status_code == 503, response.content
+    assert error_of(response)["code"] == "storage_unavailable"
+    assert Run.objects.count() == 0 and RawFile.objects.count() == 0

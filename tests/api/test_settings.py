@@ -61,3 +61,20 @@ def test_a_long_enough_jwt_signing_key_starts(tmp_path: Path) -> None:
     result = manage(tmp_path, "check", JWT_SIGNING_KEY="k" * 40)
 
     assert result.returncode == 0, result.stderr
+
+
+def test_the_jwt_issuer_and_audience_come_from_the_environment(tmp_path: Path) -> None:
+    show = "from django.conf import settings; print(settings.SIMPLE_JWT['ISSUER'], settings.SIMPLE_JWT['AUDIENCE'])"
+
+    default = manage(tmp_path, "shell", "--no-imports", "-c", show)
+    chosen = manage(tmp_path, "shell", "--no-imports", "-c", show, JWT_ISSUER="acme", JWT_AUDIENCE="acme-reports")
+
+    assert default.stdout.split() == ["dataflow", "dataflow-api"], default.stderr
+    assert chosen.stdout.split() == ["acme", "acme-reports"], chosen.stderr
+
+
+def test_a_blank_jwt_audience_stops_start_up(tmp_path: Path) -> None:
+    result = manage(tmp_path, "check", JWT_AUDIENCE="   ")
+
+    assert result.returncode != 0
+    assert "JWT_ISSUER and JWT_AUDIENCE must not be blank" in result.stderr

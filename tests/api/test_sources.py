@@ -247,3 +247,55 @@ def test_public_addresses_are_accepted(as_manager: APIClient, settings: Any, url
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
 
     assert as_manager.post(f"{API}/sources/", source_body(url), format="json").status_code == 201
+
+
+@pytest.fixture
+def two_sources(as_manager: APIClient, as_stranger: APIClient, api: str) -> dict[str, int]:
+    """One source on ``sales`` (made by its manager), one on ``other`` (made by the stranger, its manager)."""
+    mine = as_manager.post(f"{API}/sources/", source_body(api), format="json")
+    theirs = as_stranger.post(f"{API}/sources/", source_body(api, dataset="other", name="their-crm"), format="json")
+    assert mine.status_code == theirs.status_code == 201, (mine.content, theirs.content)
+    return {"sales": mine.json()["id"], "other": theirs.json()["id"]}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("persona", "dataset", "sees"),
+    [
+        ("manager", "sales", "sales"),
+        ("viewer", "sales", "sales"),
+        ("stranger", "other", "other"),
+    ],
+    indirect=["persona"],
+)
+def test_filtering_sources_by_a_visible_dataset_lists_its_sources(
+    persona: APIClient, two_sources: dict[str, int], dataset: str, sees: str
+) -> None:
+    response = persona.get(f"{API}/sources/", {"dataset": dataset})
+
+    assert response.status_code == 200
+    assert [s["id"] for s in response.json()["results"]] == [two_sources[sees]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("persona", "dataset"),
+    [
+        ("manager", "other"),  # exists, but the manager of sales has no grant on it
+        ("viewer", "other"),
+        ("stranger", "sales"),
+        ("manager", "no-such-dataset"),
+        ("stranger", "no-such-dataset"),
+        ("viewer", "x" * 300),
+    ],
+    indirect=["persona"],
+)
+def test_filtering_sources_by_a_dataset_you_cannot_see_is_a_404(
+    persona: APIClient, two_sources: dict[str, int], dataset: str
+) -> None:
+    response = persona.get(f"{API}/sources/", {"dataset": dataset})
+
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "not_found"
+    assert error["message"] == f"No dataset {dataset!r}."

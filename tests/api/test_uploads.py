@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from ingestion.models import Dataset, RawFile
 from processing.models import Record, Run, RunStatus
 from processing.services import run_execute
-from tests.conftest import sales_row
+from tests.conftest import SmallDisk, sales_row
 
 from .conftest import API, error_of, sales_csv
 
@@ -208,3 +208,57 @@ def test_uploads_are_throttled_per_user(as_ingester: APIClient, settings: Any) -
 
     assert multipart(as_ingester, GOOD).status_code == 202
     assert multipart(as_ingester, GOOD).status_code == 429
+
+
+def big_csv(rows: int = 12_000) -> bytes:
+    """About 1.5 MB of valid rows: more than the 1 MB disk holds."""
+    return (sales_csv([sales_row(n, description="d" * 40) for n in range(rows)])).encode()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_upload_to_a_full_disk_is_a_507_and_keeps_nothing(
+    as_ingester: APIClient, small_disk: SmallDisk, dry_run: bool
+) -> None:
+    data = big_csv()
+    assert len(data) > 1024 * 1024
+    path = f"{UPLOADS}?dry_run=true" if dry_run else UPLOADS
+
+    response = as_ingester.post(path, data=data, content_type="text/csv")
+
+    assert response.status_code == 507, response.content
+    error = error_of(response)
+    assert error["code"] == "insufficient_storage"
+    assert "no space left" in error["message"]
+    assert RawFile.objects.count() == 0 and Run.objects.count() == 0
+    assert small_disk.files() == []
+
+
+def test_a_multipart_upload_to_a_full_disk_is_a_507(as_ingester: APIClient, small_disk: SmallDisk) -> None:
+    response = multipart(as_ingester, big_csv())
+
+    assert response.status_code == 507, response.content
+    assert RawFile.objects.count() == 0 and Run.objects.count() == 0
+    assert small_disk.files() == []
+
+
+def test_an_upload_to_a_read_only_disk_is_a_503_and_keeps_nothing(
+    as_ingester: APIClient, small_disk: SmallDisk
+) -> None:
+    small_disk.make_read_only()
+
+    response = as_ingester.post(UPLOADS, data=sales_csv([sales_row(1)]).encode(), content_type="text/csv")
+
+    assert response.status_code == 503, response.content
+    error = error_of(response)
+    assert error["code"] == "storage_unavailable"
+    assert "read-only" in error["message"]
+    assert RawFile.objects.count() == 0 and Run.objects.count() == 0
+
+
+def test_an_upload_fits_again_once_there_is_room(as_ingester: APIClient, small_disk: SmallDisk) -> None:
+    assert as_ingester.post(UPLOADS, data=big_csv(), content_type="text/csv").status_code == 507
+
+    response = as_ingester.post(UPLOADS, data=sales_csv([sales_row(1)]).encode(), content_type="text/csv")
+
+    assert response.status_code == 202
+    assert RawFile.objects.count() == 1 and Run.objects.count() == 1

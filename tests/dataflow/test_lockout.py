@@ -45,3 +45,34 @@ def test_the_token_endpoint_is_locked_out_the_same_way() -> None:
     # Locked: the right password gets the same answer as a wrong one (nothing to learn).
     assert token("bot", PASSWORD, ATTACKER) == 401
     assert token("bot", PASSWORD, COLLEAGUE) == 200
+
+
+LONG_NAME = "x" * 300  # past the 255 characters of the failed-attempt log's username column
+
+
+def test_an_overlong_username_at_the_token_endpoint_is_a_400_not_a_500() -> None:
+    client = APIClient(REMOTE_ADDR=ATTACKER)
+
+    response = client.post("/api/v1/auth/token/", {"username": LONG_NAME, "password": "guess"}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert "username" in response.json()["error"]["details"]
+
+
+def test_an_overlong_username_at_the_admin_login_is_a_form_error() -> None:
+    response = Client(REMOTE_ADDR=ATTACKER).post(
+        "/admin/login/", {"username": LONG_NAME, "password": "guess", "next": "/admin/"}
+    )
+
+    assert response.status_code == 200
+    assert "username" in response.context["form"].errors
+
+
+def test_overlong_usernames_still_count_towards_nothing_and_lock_nobody_out() -> None:
+    UserFactory(username="ops", is_staff=True)
+    for _ in range(10):
+        assert token(LONG_NAME, "guess", ATTACKER) == 400
+        assert admin_login(LONG_NAME, "guess", ATTACKER) == 200
+
+    assert token("ops", PASSWORD, ATTACKER) == 200
+    assert admin_login("ops", PASSWORD, ATTACKER) == 302

@@ -15,6 +15,14 @@ from processing.services import file_enqueue, file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 
 pytestmark = pytest.mark.django_db
+TOKEN = "scrape-secret-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_may_scrape(settings: Any) -> None:
+    """The tests scrape as a Prometheus on this machine that the operator allowed explicitly."""
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.1/32", "::1/128"]
+    settings.METRICS_TOKEN = ""
 
 
 def scrape(client: Client, **headers: str) -> dict[str, dict[tuple, float]]:
@@ -85,3 +93,58 @@ def test_the_grafana_dashboard_only_uses_metrics_we_export(client: Client) -> No
                 base = re.sub(r"_(bucket|count|sum|total)$", "", name)
                 assert base in families or name in families, name
     assert "web:8000" in (root / "prometheus.yml").read_text()
+
+
+def test_with_neither_a_token_nor_an_allow_list_metrics_are_closed(client: Client, settings: Any) -> None:
+    settings.METRICS_ALLOWED_IPS = []
+    settings.METRICS_TOKEN = ""
+
+    response = client.get("/metrics")  # from 127.0.0.1
+
+    assert response.status_code == 403
+    assert "METRICS_TOKEN" in response.content.decode()
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"HTTP_X_FORWARDED_FOR": "203.0.113.9"},
+        {"HTTP_X_FORWARDED_FOR": "127.0.0.1"},
+        {"HTTP_FORWARDED": "for=203.0.113.9;proto=https"},
+        {"HTTP_X_REAL_IP": "203.0.113.9"},
+        {"HTTP_X_FORWARDED_PROTO": "https"},
+        {"HTTP_VIA": "1.1 proxy"},
+    ],
+)
+def test_a_request_relayed_by_a_proxy_on_this_host_is_not_local(
+    client: Client, settings: Any, header: dict[str, str]
+) -> None:
+    """A reverse proxy on the same machine connects from 127.0.0.1 on behalf of anyone on the internet."""
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1", **header)
+
+    assert response.status_code == 403
+    assert "proxy" in response.content.decode()
+
+
+def test_a_relayed_request_with_the_token_is_let_in(client: Client, settings: Any) -> None:
+    settings.METRICS_TOKEN = TOKEN
+
+    response = client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == 200
+
+
+def test_a_direct_scrape_from_an_allowed_network_needs_no_token(client: Client, settings: Any) -> None:
+    settings.METRICS_ALLOWED_IPS = ["10.20.0.0/16"]
+
+    assert client.get("/metrics", REMOTE_ADDR="10.20.3.4").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="10.21.3.4").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+def test_a_token_with_non_ascii_characters_is_refused_not_a_crash(client: Client, settings: Any) -> None:
+    settings.METRICS_TOKEN = TOKEN
+    settings.METRICS_ALLOWED_IPS = []
+
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer caf\u00e9").status_code == 403

@@ -146,3 +146,38 @@ def test_a_malformed_redis_socket_timeout_stops_start_up(tmp_path: Path) -> None
 
     assert result.returncode != 0
     assert "REDIS_SOCKET_TIMEOUT must be at least 0.01, got 0.0" in result.stderr
+
+
+def test_a_malformed_metrics_allow_list_stops_start_up(tmp_path: Path) -> None:
+    result = django_check(
+        tmp_path,
+        SECRET_KEY="a-secret-key-for-this-test-only-0123456789",
+        JWT_SIGNING_KEY="a-jwt-signing-key-for-this-test-only-0123456789",
+        METRICS_ALLOWED_IPS="10.0.0.0/8,localhost",
+    )
+
+    assert result.returncode != 0
+    assert "METRICS_ALLOWED_IPS" in result.stderr and "'localhost'" in result.stderr
+
+
+def test_no_address_may_scrape_metrics_unless_listed(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "METRICS_"))}
+    base.update(
+        {
+            "DATA_DIR": str(tmp_path),
+            "DATAFLOW_ENV_FILE": "/nonexistent",
+            "SECRET_KEY": "a-secret-key-for-this-test-only-0123456789",
+            "JWT_SIGNING_KEY": "a-jwt-signing-key-for-this-test-only-0123456789",
+            "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
+        }
+    )
+    show = "from django.conf import settings; print(repr(settings.METRICS_ALLOWED_IPS), repr(settings.METRICS_TOKEN))"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "--no-imports", "-c", show],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.stdout.split() == ["[]", "''"], result.stderr

@@ -15,7 +15,7 @@ from django.urls import reverse
 from ingestion.models import Dataset, RawFile
 from processing.models import Record, RejectedRow, Run, RunStatus
 from processing.services import run_execute
-from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row
+from tests.conftest import SALES_HEADER, SALES_SCHEMA, SmallDisk, sales_row
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -355,3 +355,29 @@ def test_rows_whose_values_were_replaced_are_not_reloaded_until_edited(
         {"action": "revalidate_and_load", "_selected_action": [nul_row.pk]},
     )
     assert Record.objects.get(key="S1").data["description"] == "ab"
+
+
+def test_an_upload_to_a_full_disk_is_a_507_with_a_form_error(
+    sales: Dataset, operator: Client, csv_file: Callable[..., Path], small_disk: SmallDisk
+) -> None:
+    big = sales_file(csv_file, [sales_row(i, description="d" * 40) for i in range(12_000)])
+    assert big.stat().st_size > 1024 * 1024
+
+    response = upload(operator, sales, big)
+
+    assert response.status_code == 507
+    assert "no space left" in response.content.decode()
+    assert not RawFile.objects.exists() and not Run.objects.exists()
+    assert small_disk.files() == []
+
+
+def test_an_upload_to_a_read_only_disk_is_a_503_with_a_form_error(
+    sales: Dataset, operator: Client, csv_file: Callable[..., Path], small_disk: SmallDisk
+) -> None:
+    small_disk.make_read_only()
+
+    response = upload(operator, sales, sales_file(csv_file, [sales_row(1)]))
+
+    assert response.status_code == 503
+    assert "read-only" in response.content.decode()
+    assert not RawFile.objects.exists() and not Run.objects.exists()
