@@ -171,6 +171,12 @@ class SchemaInference:
         return lines
 
 
+def _text(value: str, limit: int = 200) -> str:
+    """A raw value as it may appear in the report: undecodable bytes as escapes, cut short."""
+    value = value if len(value) <= limit else value[:limit] + "…"
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _field_name(header: str, taken: set[str]) -> str:
     name = _NAME_RE.sub("_", header.strip().lower()).strip("_") or "column"
     if name[0].isdigit():
@@ -232,7 +238,7 @@ class _Trial:
                 self.results[value] = (str(exc), False, None)
         refusal, usual, _ = self.results[value]
         if refusal:
-            self.outliers.append(Outlier(line, value, refusal))
+            self.outliers.append(Outlier(line, _text(value), refusal))
         elif not usual:
             self.unusual += 1
 
@@ -383,7 +389,7 @@ def _infer_column(
     if type_ == FieldType.STRING and len(present) >= CHOICES_MIN_ROWS:
         counts = Counter(v for _, v in present)
         if len(counts) <= CHOICES_MAX_DISTINCT and min(counts.values()) >= CHOICES_MIN_COUNT:
-            suggested = tuple(sorted(counts))
+            suggested = tuple(_text(v) for v in sorted(counts))
     report = ColumnReport(
         position=position,
         header=header,

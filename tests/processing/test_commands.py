@@ -364,3 +364,16 @@ def test_rejected_rows_export_keeps_raw_values_and_extra_values(
     fixed.write_text("\n".join([lines[0], lines[1].replace(",-3,", ",3,")]) + "\n")
     run_command("ingest_csv", str(fixed), dataset="sales")
     assert Record.objects.get(key="S1").data["description"] == "@team please check"
+
+
+def test_infer_schema_json_shows_undecodable_bytes_as_escapes(csv_file: Callable[..., Path]) -> None:
+    # The encoding is judged on the first megabyte; a bad byte after it is read as an escape.
+    rows = [f"{n},2024-01-{n % 28 + 1:02d}".encode() for n in range(1, 100_000)]
+    path = csv_file(b"\n".join([b"id,day", *rows, b"100000,2024-01-0\xff"]) + b"\n")
+
+    body = json.loads(run_command("infer_schema", str(path), json=True, sample_rows=200_000))
+
+    day = body["report"]["columns"][1]
+    assert day["outlier_count"] == 1
+    assert day["outliers"][0]["line"] == 100_001
+    assert day["outliers"][0]["value"] == "2024-01-0\\udcff"
