@@ -37,7 +37,7 @@ from django.utils.text import slugify
 from .dialect import EncodingProbe, delimiter_sniff, sample_text
 from .models import FieldType
 from .reader import CsvReader
-from .schema import FieldSpec
+from .schema import DATASET_KEYS, FieldSpec
 
 # A column gets a type when at least this share of its non-empty values has it.
 TYPE_SHARE = 0.98
@@ -478,6 +478,9 @@ def schema_infer(
         "name": slug.replace("-", " ").replace("_", " ").capitalize(),
         "key": [key.name],
     }
+    if "detect_delimiter" in DATASET_KEYS:
+        # No delimiter is pinned from the sample, and a file written with another one is still read.
+        schema["detect_delimiter"] = True
     schema["fields"] = [s.to_dict() for s in specs]
     return SchemaInference(
         schema=schema,

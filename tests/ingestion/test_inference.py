@@ -14,7 +14,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from ingestion.inference import ColumnReport, SchemaInference, schema_infer
-from ingestion.schema import schema_parse
+from ingestion.schema import DATASET_KEYS, schema_parse
 from ingestion.services import dataset_apply
 from processing.models import Record, RejectedRow
 from processing.pipeline.fields import compile_field
@@ -279,6 +279,14 @@ def test_the_delimiter_is_detected_but_not_pinned(csv_file: Writer) -> None:
     assert inference.delimiter == ";"
     assert "delimiter" not in inference.schema
     assert [f["name"] for f in inference.schema["fields"]] == ["id", "name"]
+
+
+@pytest.mark.skipif("detect_delimiter" not in DATASET_KEYS, reason="schema files without detect_delimiter")
+def test_files_written_with_another_delimiter_are_still_read(csv_file: Writer) -> None:
+    inference = infer(write(csv_file, "id,name", ["1,a", "2,b"]))
+
+    assert inference.schema["detect_delimiter"] is True
+    assert schema_parse(inference.schema).to_dict()["detect_delimiter"] is True
 
 
 def test_the_proposed_schema_is_a_valid_schema_file(csv_file: Writer) -> None:
