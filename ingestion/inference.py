@@ -319,6 +319,7 @@ def _infer_column(
 ) -> tuple[ColumnReport, FieldSpec]:
     empty = 0
     tokens: Counter[str] = Counter()
+    token_values: list[tuple[int, str]] = []
     present: list[tuple[int, str]] = []
     padded = False
     for line, raw in values:
@@ -328,6 +329,7 @@ def _infer_column(
             empty += 1
         elif stripped in NULL_TOKENS:
             tokens[stripped] += 1
+            token_values.append((line, stripped))
         else:
             present.append((line, stripped))
     transforms = ("strip",) if padded else ()
@@ -359,7 +361,9 @@ def _infer_column(
     if padded:
         why += "; surrounding spaces are stripped"
     null_values = _null_tokens_proposed(tokens, str(type_), present)
-    required = bool(values) and empty == 0 and not tokens
+    # Tokens not proposed as nulls ("NA" among country codes) are values like the others.
+    present += [(line, v) for line, v in token_values if v not in null_values]
+    required = bool(values) and empty == 0 and not any(t in null_values for t in tokens)
     spec = FieldSpec(
         name=name,
         type=str(type_),

@@ -55,7 +55,7 @@ MAX_HEADER_LENGTH = 200  # SchemaField.source
 MAX_SCHEMA_SIZE = 5 * 1024 * 1024  # bytes of schema-file text
 MAX_FIELDS = 1000
 MAX_TEXT_LENGTH = 10_000  # any string: descriptions, patterns, choices…
-MAX_KEY_LENGTH = 200  # any object key
+MAX_OBJECT_KEY_LENGTH = 200  # any key of a JSON object
 MAX_LIST_ITEMS = 10_000  # choices, null_values, aliases…
 MAX_DEPTH = 10  # a schema is 4 levels deep (schema, fields, a field, its choices)
 MAX_MESSAGES = 20  # problems listed before "and N more"
@@ -210,7 +210,7 @@ def _content_problems(data: Any) -> list[str]:
                 children = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
             else:
                 for key, item in value.items():
-                    problem = _text_problem(key, MAX_KEY_LENGTH) if isinstance(key, str) else None
+                    problem = _text_problem(key, MAX_OBJECT_KEY_LENGTH) if isinstance(key, str) else None
                     if problem:
                         problems.append(f"{where}: a key {problem}")
                     elif _IDENTIFIER_RE.fullmatch(str(key)):

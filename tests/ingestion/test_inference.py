@@ -151,6 +151,7 @@ def test_common_null_tokens_are_proposed_as_null_values(csv_file: Writer) -> Non
     # In a column of two-letter codes, NA is Namibia.
     assert "null_values" not in field(inference, "country")
     assert column(inference, "country").null_tokens_seen == {"NA": 99}
+    assert field(inference, "country")["required"] is True
 
 
 # --- keys ---------------------------------------------------------------------
