@@ -86,6 +86,9 @@ CASES = [
         "fields[1]: must be an object",
     ),
     Case("key_as_a_number", as_json(key=5), "'key' must name at least one field"),
+    # The API's update names the slug its own way (it cannot change), so both doors are asked for 'slug'.
+    Case("slug_as_a_number", lambda s: json.dumps({**document(s), "slug": 5}), "'slug' must be lowercase", "slug"),
+    Case("a_field_name_as_a_number", as_json(amount={"name": 5}), "fields[1]: 'name' must be a letter or underscore"),
     Case("dataset_name_as_a_boolean", as_json(name=False), "schema: 'name' must be a string"),
     Case("dataset_name_as_a_number", as_json(name=0), "schema: 'name' must be a string"),
     Case("description_as_a_list", as_json(description=["x"]), "schema: 'description' must be a string"),
