@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .models import AuditEvent, Dataset, DatasetGrant, RawFile, SchemaField, SchemaVersion
-from .schema import schema_loads
+from .schema import MAX_SCHEMA_SIZE, schema_loads
 from .services import dataset_apply, notify_emails_clean, notify_webhooks_clean
 
 
@@ -159,7 +159,7 @@ class DatasetAdmin(admin.ModelAdmin):
         form = SchemaImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                spec = schema_loads(form.cleaned_data["schema_file"].read())
+                spec = schema_loads(form.cleaned_data["schema_file"].read(MAX_SCHEMA_SIZE + 1))
                 result = dataset_apply(spec=spec, user=request.user)
             except ValidationError as exc:
                 for message in exc.messages:

@@ -1,60 +1,180 @@
-"""Proposing a schema file from a sample of a CSV file (``infer_schema``)."""
+"""Proposing a schema file from a sample of a CSV file (``infer_schema``).
+
+``schema_infer`` reads up to ``sample_rows`` rows and returns a
+``SchemaInference``: the proposed schema file and, per column, what was
+decided and why. The rules (docs/schema.md, "Inferring a schema"):
+
+- **Type**: the narrowest type that nearly all (``TYPE_SHARE``, 98 %) of a
+  column's non-empty values have, judged by the pipeline's own converters;
+  the others are *outliers*, listed with their lines, and the proposed
+  schema rejects them when the file is loaded. Values with leading zeros
+  (``08123``) are codes: such a column stays text.
+- **Nulls**: common null tokens (``N/A``, ``NA``, ``-``, ``null``, ``NULL``,
+  ``none``…) seen in a column become its ``null_values``.
+- **Key**: a column with no empty value whose values stay distinct *after*
+  conversion (``2024-01-01T00:00:00Z`` and ``2024-01-01T01:00:00+01:00``
+  are one instant, so one key).
+- Nothing is pinned that belongs to one file or one sample: no delimiter,
+  no ``max_length``; ``choices`` are only suggested in the report.
+
+The pipeline's converters live in ``processing`` (above this app), so the
+caller passes them in as ``converter_for`` (``processing.pipeline.fields.compile_field``).
+"""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import date, datetime
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from itertools import islice
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator, URLValidator
 from django.utils.text import slugify
 
 from .dialect import EncodingProbe, delimiter_sniff, sample_text
+from .models import FieldType
 from .reader import CsvReader
+from .schema import DATASET_KEYS, FieldSpec
 
-_INT = re.compile(r"[+-]?\d+")
-_INT_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+")
-_DEC = re.compile(r"[+-]?(?:\d+\.\d+|\.\d+)")
-_DEC_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+\.\d+")
-_FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+")
-_BOOL_WORDS = {"true", "false", "yes", "no", "t", "f", "y", "n"}
+# A column gets a type when at least this share of its non-empty values has it.
+TYPE_SHARE = 0.98
+# Spellings of "no value" proposed as null_values when seen (compared after stripping spaces).
+NULL_TOKENS = frozenset({"N/A", "n/a", "NA", "-", "null", "NULL", "Null", "none", "None", "NONE"})
+# Choices are suggested for text columns with at most this many distinct values…
+CHOICES_MAX_DISTINCT = 20
+# …over at least this many non-empty rows, each value seen at least this many times.
+CHOICES_MIN_ROWS = 200
+CHOICES_MIN_COUNT = 5
+# Outliers listed per column (all are counted).
+MAX_LISTED_OUTLIERS = 20
+
+ConverterFactory = Callable[[FieldSpec], Callable[[str], Any]]
+
 _NAME_RE = re.compile(r"[^A-Za-z0-9_]+")
-MAX_CHOICES = 12
+# More than one digit and a leading 0: a code such as a ZIP or product code, not a number.
+_LEADING_ZERO_RE = re.compile(r"[+-]?0\d[\d,]*(?:\.\d*)?")
+_ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_BOOL_DIGITS = frozenset({"0", "1"})
+# Candidate types, narrowest first: on equal outliers the earlier one wins.
+_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
+    (FieldType.BOOLEAN, {}),
+    (FieldType.INTEGER, {}),
+    (FieldType.INTEGER, {"thousands_separator": ","}),
+    (FieldType.DECIMAL, {}),
+    (FieldType.DECIMAL, {"thousands_separator": ","}),
+    (FieldType.FLOAT, {}),
+    (FieldType.DATE, {}),
+    (FieldType.DATETIME, {"default_timezone": "UTC"}),
+    (FieldType.EMAIL, {}),
+    (FieldType.URL, {}),
+)
+_NUMERIC = {FieldType.INTEGER, FieldType.DECIMAL, FieldType.FLOAT}
+_TYPE_NOUNS = {
+    FieldType.BOOLEAN: "booleans",
+    FieldType.INTEGER: "whole numbers",
+    FieldType.DECIMAL: "decimal numbers",
+    FieldType.FLOAT: "numbers",
+    FieldType.DATE: "dates (YYYY-MM-DD)",
+    FieldType.DATETIME: "ISO 8601 date-times",
+    FieldType.EMAIL: "email addresses",
+    FieldType.URL: "http(s) URLs",
+}
 
 
-def _is_email(v: str) -> bool:
-    try:
-        EmailValidator()(v)
-    except ValidationError:
-        return False
-    return True
+@dataclass(frozen=True)
+class Outlier:
+    """A value that does not have its column's type: the row is rejected when the file is loaded."""
+
+    line: int
+    value: str
+    reason: str
 
 
-def _is_url(v: str) -> bool:
-    try:
-        URLValidator(schemes=["http", "https"])(v)
-    except ValidationError:
-        return False
-    return True
+@dataclass(frozen=True)
+class ColumnReport:
+    """What was decided for one column of the file, and why."""
+
+    position: int  # 1-based, as people count columns
+    header: str
+    name: str  # the proposed field ("" when the column is left out)
+    type: str
+    why: str
+    required: bool = False
+    transforms: tuple[str, ...] = ()
+    null_values: tuple[str, ...] = ()  # proposed (null tokens seen in the column)
+    null_tokens_seen: dict[str, int] = field(default_factory=dict)  # token -> count, proposed or not
+    empty: int = 0  # empty values in the sample
+    outliers: tuple[Outlier, ...] = ()  # the first MAX_LISTED_OUTLIERS
+    outlier_count: int = 0
+    key_candidate: bool = False
+    key_note: str = ""  # why the column is, or is not, a key candidate
+    suggested_choices: tuple[str, ...] = ()
 
 
-def _is_date(v: str) -> bool:
-    try:
-        date.fromisoformat(v)
-    except ValueError:
-        return False
-    return len(v) == 10
+@dataclass(frozen=True)
+class SchemaInference:
+    """A proposed schema file (``schema``, ready for ``schema_parse``) and the report behind it."""
+
+    schema: dict[str, Any]
+    columns: tuple[ColumnReport, ...]
+    rows_sampled: int
+    encoding: str
+    delimiter: str  # as detected in this file; not written into the schema
+    key: tuple[str, ...]
+    skipped_lines: tuple[int, ...] = ()  # unreadable rows or rows with the wrong number of values
+    notes: tuple[str, ...] = ()
+
+    def report(self) -> dict[str, Any]:
+        """The report as JSON-ready data (the ``report`` of ``infer_schema --json``)."""
+        return {
+            "rows_sampled": self.rows_sampled,
+            "encoding": self.encoding,
+            "delimiter_detected": self.delimiter,
+            "key": list(self.key),
+            "key_candidates": [c.name for c in self.columns if c.key_candidate],
+            "skipped_lines": list(self.skipped_lines),
+            "notes": list(self.notes),
+            "columns": [asdict(c) for c in self.columns],
+        }
+
+    def summary(self) -> list[str]:
+        """A short human report: one line per column, then the key and the suggestions."""
+        lines = [
+            f"Sampled {self.rows_sampled} row{'s' if self.rows_sampled != 1 else ''} ({self.encoding}, "
+            f"delimiter {self.delimiter!r} detected; not written into the schema, each file is detected)."
+        ]
+        width = max((len(c.name) for c in self.columns), default=0)
+        width = max(width, len("(no header)")) if any(not c.name for c in self.columns) else width
+        for c in self.columns:
+            flags = " ".join(f for f in ("required" if c.required else "", "key" if c.name in self.key else "") if f)
+            lines.append(f"  {c.name or '(no header)':<{width}}  {c.type:<8}  {flags:<12}  {c.why}")
+            if c.null_values:
+                lines.append(f"  {'':<{width}}  null values: {', '.join(c.null_values)}")
+            if c.outlier_count:
+                shown = ", ".join(str(o.line) for o in c.outliers)
+                more = f" and {c.outlier_count - len(c.outliers)} more" if c.outlier_count > len(c.outliers) else ""
+                lines.append(f"  {'':<{width}}  rejected when loaded: lines {shown}{more}")
+        candidates = [c.name for c in self.columns if c.key_candidate]
+        lines.append(f"Key: {', '.join(self.key)} (candidates: {', '.join(candidates)})")
+        for c in self.columns:
+            if c.key_note and not c.key_candidate and c.required and c.outlier_count == 0:
+                lines.append(f"  not a key: {c.name}: {c.key_note}")
+        for c in self.columns:
+            if c.suggested_choices:
+                lines.append(
+                    f"Suggested choices for {c.name} (not in the schema): {', '.join(map(repr, c.suggested_choices))}"
+                )
+        lines.extend(self.notes)
+        return lines
 
 
-def _is_datetime(v: str) -> bool:
-    try:
-        datetime.fromisoformat(v)
-    except ValueError:
-        return False
-    return len(v) > 10
+def _text(value: str, limit: int = 200) -> str:
+    """A raw value as it may appear in the report: undecodable bytes as escapes, cut short."""
+    value = value if len(value) <= limit else value[:limit] + "…"
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _field_name(header: str, taken: set[str]) -> str:
@@ -69,59 +189,240 @@ def _field_name(header: str, taken: set[str]) -> str:
     return name
 
 
-def _infer_column(values: list[str], rows: int) -> dict[str, Any]:
-    present = [v for v in values if v.strip()]
-    stripped = [v.strip() for v in present]
-    field: dict[str, Any] = {"type": "string"}
-    transforms: list[str] = []
-    if any(v != s for v, s in zip(present, stripped, strict=True)):
-        transforms.append("strip")
+def _norm_header(header: str) -> str:
+    # As the pipeline matches headers to fields: case and surrounding spaces aside.
+    return header.strip().lstrip("\ufeff").casefold()
+
+
+def _duplicate_headers(header: list[str]) -> list[str]:
+    positions: dict[str, list[int]] = {}
+    for i, h in enumerate(header):
+        if _norm_header(h):
+            positions.setdefault(_norm_header(h), []).append(i + 1)
+    problems = []
+    for n in positions.values():
+        if len(n) > 1:
+            listed = ", ".join(map(str, n[:-1])) + f" and {n[-1]}"
+            both = "both" if len(n) == 2 else "all"
+            problems.append(f"columns {listed} are {both} named {header[n[0] - 1].strip()!r}")
+    return problems
+
+
+def _fits(type_: str, value: str) -> bool:
+    """What the converter accepts, narrowed to what a person would call a value of that type."""
+    if type_ == FieldType.INTEGER:
+        return "." not in value  # "12.0" is accepted by integer fields but reads as a decimal
+    if type_ == FieldType.DATE:
+        return bool(_ISO_DATE_RE.fullmatch(value))  # not "20240101" nor week dates
+    if type_ == FieldType.DATETIME:
+        return bool(_ISO_DATE_RE.match(value))
+    return True
+
+
+@dataclass
+class _Trial:
+    """One candidate type tried on a column's values, each distinct value converted once."""
+
+    type: str
+    options: dict[str, Any]
+    convert: Callable[[str], Any]
+    outliers: list[Outlier] = field(default_factory=list)  # values the converter refuses: rejected on load
+    unusual: int = 0  # values it accepts but people would not write so (12.0 for a whole number)
+    results: dict[str, tuple[str, bool, Any]] = field(default_factory=dict)  # value -> (refusal, usual, converted)
+
+    def judge(self, line: int, value: str) -> None:
+        if value not in self.results:
+            try:
+                self.results[value] = ("", _fits(self.type, value), self.convert(value))
+            except ValueError as exc:  # the pipeline's FieldError
+                self.results[value] = (str(exc), False, None)
+        refusal, usual, _ = self.results[value]
+        if refusal:
+            self.outliers.append(Outlier(line, _text(value), refusal))
+        elif not usual:
+            self.unusual += 1
+
+    @property
+    def misfits(self) -> int:
+        return len(self.outliers) + self.unusual
+
+
+def _choose_type(present: list[tuple[int, str]], converter_for: ConverterFactory, codes: bool) -> _Trial | None:
+    """The candidate with the fewest misfits among those fitting ``TYPE_SHARE`` of the values."""
+    allowed = len(present) - _needed(len(present))
+    eligible = []
+    for type_, options in _CANDIDATES:
+        if codes and type_ in _NUMERIC:
+            continue
+        if type_ == FieldType.BOOLEAN and all(v in _BOOL_DIGITS for _, v in present):
+            continue  # 0 and 1 alone are numbers
+        trial = _Trial(str(type_), dict(options), converter_for(FieldSpec(name="value", type=type_, options=options)))
+        for line, value in present:
+            trial.judge(line, value)
+            if trial.misfits > allowed:
+                break
+        else:
+            eligible.append(trial)
+            if not trial.misfits:
+                break  # nothing later can do better
+    return min(eligible, key=lambda t: t.misfits, default=None)  # min keeps the narrowest on ties
+
+
+def _needed(n: int) -> int:
+    """How many of ``n`` values must have a type for the column to get it (``TYPE_SHARE``, rounded up)."""
+    return -(-n * round(TYPE_SHARE * 100) // 100)
+
+
+def _null_tokens_proposed(tokens: Counter[str], type_: str, present: list[tuple[int, str]]) -> tuple[str, ...]:
+    proposed = []
+    for token in sorted(tokens):
+        # In a text column of codes of the same shape ("US", "FR", "NA"), "NA" is Namibia, not "no value".
+        if (
+            type_ == FieldType.STRING
+            and present
+            and all(len(v) == len(token) and v.isalpha() and v.isupper() for _, v in present)
+        ):
+            continue
+        proposed.append(token)
+    return tuple(proposed)
+
+
+def _key_check(values: list[tuple[int, str]], type_: str, converted: Callable[[str], Any]) -> tuple[bool, str]:
+    """Whether a column's values are distinct once converted as the pipeline converts them."""
+    if type_ in (FieldType.BOOLEAN, FieldType.FLOAT):
+        return False, f"{type_} values make a poor key"
+    raw_seen: dict[str, int] = {}
+    converted_seen: dict[Any, tuple[int, str]] = {}
+    for line, raw in values:
+        if raw in raw_seen:
+            return False, f"values repeat (line {line} repeats line {raw_seen[raw]})"
+        raw_seen[raw] = line
+        value = converted(raw)
+        # The pipeline compares decimal keys as numbers ("1.5" and "1.50" are one key).
+        canonical = Decimal(value) if type_ == FieldType.DECIMAL else value
+        if canonical in converted_seen:
+            first_line, first_raw = converted_seen[canonical]
+            return False, (
+                f"not unique once converted: {raw!r} (line {line}) and {first_raw!r} (line {first_line}) "
+                f"are both {value!r}"
+            )
+        converted_seen[canonical] = (line, raw)
+    return True, "distinct in the sample, also once converted"
+
+
+def _infer_column(
+    position: int,
+    header: str,
+    name: str,
+    values: list[tuple[int, str]],
+    converter_for: ConverterFactory,
+) -> tuple[ColumnReport, FieldSpec]:
+    empty = 0
+    tokens: Counter[str] = Counter()
+    token_values: list[tuple[int, str]] = []
+    present: list[tuple[int, str]] = []
+    padded = False
+    for line, raw in values:
+        stripped = raw.strip()
+        padded = padded or (stripped != raw and bool(stripped))
+        if not stripped:
+            empty += 1
+        elif stripped in NULL_TOKENS:
+            tokens[stripped] += 1
+            token_values.append((line, stripped))
+        else:
+            present.append((line, stripped))
+    transforms = ("strip",) if padded else ()
+    code = next(((line, v) for line, v in present if _LEADING_ZERO_RE.fullmatch(v)), None)
+    trial = _choose_type(present, converter_for, codes=code is not None) if present else None
+    outliers: list[Outlier] = []
+    options: dict[str, Any] = {}
     if not present:
-        return field
-    lowered = {s.lower() for s in stripped}
-    if lowered <= _BOOL_WORDS | {"1", "0"} and lowered & _BOOL_WORDS:
-        field["type"] = "boolean"
-    elif all(_INT.fullmatch(s) for s in stripped):
-        field["type"] = "integer"
-    elif all(_INT.fullmatch(s) or _INT_GROUPED.fullmatch(s) for s in stripped):
-        field.update(type="integer", thousands_separator=",")
-    elif all(_INT.fullmatch(s) or _DEC.fullmatch(s) for s in stripped):
-        field["type"] = "decimal"
-    elif all(any(p.fullmatch(s) for p in (_INT, _DEC, _INT_GROUPED, _DEC_GROUPED)) for s in stripped):
-        field.update(type="decimal", thousands_separator=",")
-    elif all(_INT.fullmatch(s) or _DEC.fullmatch(s) or _FLOAT.fullmatch(s) for s in stripped):
-        field["type"] = "float"
-    elif all(_is_date(s) for s in stripped):
-        field["type"] = "date"
-    elif all(_is_date(s) or _is_datetime(s) for s in stripped):
-        field.update(type="datetime", default_timezone="UTC")
-    elif all(_is_email(s) for s in stripped):
-        field["type"] = "email"
-    elif all(_is_url(s) for s in stripped):
-        field["type"] = "url"
+        type_, why = FieldType.STRING, "no values in the sample"
+    elif trial is None:
+        type_ = FieldType.STRING
+        if code is not None:
+            why = f"leading zeros ({code[1]!r}, line {code[0]}): codes, kept as text"
+        else:
+            why = f"text: no type fits {round(TYPE_SHARE * 100)}% of the {len(present)} values"
     else:
-        distinct = Counter(stripped)
-        folded = {s.lower() for s in distinct}
-        if rows >= 20 and len(folded) <= MAX_CHOICES and len(folded) * 4 <= len(present):
-            if len(folded) < len(distinct):
-                transforms.append("lower")
-                field["choices"] = sorted(folded)
-            else:
-                field["choices"] = sorted(distinct)
-        longest = max(len(s) for s in stripped)
-        field["max_length"] = max(64, 1 << (longest - 1).bit_length()) if longest else 64
-    if transforms:
-        field["transforms"] = transforms
-    return field
+        type_, options, outliers = trial.type, trial.options, trial.outliers
+        noun = _TYPE_NOUNS[type_]
+        if outliers:
+            share = (len(present) - len(outliers)) / len(present)
+            why = (
+                f"{len(present) - len(outliers)} of {len(present)} values ({share:.1%}) are {noun}; "
+                f"{len(outliers)} {'is' if len(outliers) == 1 else 'are'} not"
+            )
+        else:
+            why = f"all {len(present)} values are {noun}"
+        if options.get("thousands_separator"):
+            why += ", with ',' between thousands"
+    if padded:
+        why += "; surrounding spaces are stripped"
+    null_values = _null_tokens_proposed(tokens, str(type_), present)
+    # Tokens not proposed as nulls ("NA" among country codes) are values like the others.
+    present += [(line, v) for line, v in token_values if v not in null_values]
+    required = bool(values) and empty == 0 and not any(t in null_values for t in tokens)
+    spec = FieldSpec(
+        name=name,
+        type=str(type_),
+        required=required,
+        source=header if header != name else "",
+        transforms=transforms,
+        null_values=null_values,
+        options=options,
+    )
+    key_candidate, key_note = False, ""
+    if required and not outliers:
+        # The trial's converter is the pipeline's for this type and options; the strip transform
+        # it did not apply was applied to the values it was given.
+        results = trial.results if trial is not None else {}
+        strip = bool(transforms)
+
+        def converted(raw: str) -> Any:
+            value = raw.strip() if strip else raw
+            return results[value][2] if trial is not None else value
+
+        key_candidate, key_note = _key_check(values, str(type_), converted)
+    elif outliers:
+        key_note = "has outliers"
+    else:
+        key_note = "has empty values" if empty else "has null values"
+    suggested: tuple[str, ...] = ()
+    if type_ == FieldType.STRING and len(present) >= CHOICES_MIN_ROWS:
+        counts = Counter(v for _, v in present)
+        if len(counts) <= CHOICES_MAX_DISTINCT and min(counts.values()) >= CHOICES_MIN_COUNT:
+            suggested = tuple(_text(v) for v in sorted(counts))
+    report = ColumnReport(
+        position=position,
+        header=header,
+        name=name,
+        type=str(type_),
+        why=why,
+        required=required,
+        transforms=transforms,
+        null_values=null_values,
+        null_tokens_seen=dict(sorted(tokens.items())),
+        empty=empty,
+        outliers=tuple(outliers[:MAX_LISTED_OUTLIERS]),
+        outlier_count=len(outliers),
+        key_candidate=key_candidate,
+        key_note=key_note,
+        suggested_choices=suggested,
+    )
+    return report, spec
 
 
-def schema_infer(source: IO[bytes], *, slug: str, sample_rows: int = 10_000) -> dict[str, Any]:
-    """Read up to ``sample_rows`` rows and propose a schema file (a dict).
+def schema_infer(
+    *, source: IO[bytes], slug: str, converter_for: ConverterFactory, sample_rows: int = 10_000
+) -> SchemaInference:
+    """Read up to ``sample_rows`` rows of a CSV file and propose a schema, with the report behind it.
 
-    Types are the narrowest that every non-empty sampled value fits; a column
-    is ``required`` when no sampled value is empty; low-cardinality text
-    columns get ``choices``. The key is an ``id``-like column whose sampled
-    values are unique, else the first such column.
+    ``converter_for`` is the pipeline's ``compile_field``. Raises
+    ``ValidationError`` for a file without a header, with duplicate column
+    names (such a file cannot be loaded), or without any column fit to be
+    the key.
     """
     head = source.read(1 << 20)
     probe = EncodingProbe()
@@ -133,38 +434,68 @@ def schema_infer(source: IO[bytes], *, slug: str, sample_rows: int = 10_000) -> 
     header = reader.read_header()
     if header is None:
         raise ValidationError("The file is empty: there is no header row to infer a schema from.")
-    columns: list[list[str]] = [[] for _ in header]
+    duplicates = _duplicate_headers(header)
+    if duplicates:
+        raise ValidationError(
+            [f"{d}; a file with two columns of one name cannot be loaded, rename one" for d in duplicates]
+        )
+    columns: list[list[tuple[int, str]]] = [[] for _ in header]
     rows = 0
+    skipped: list[int] = []
     for row in islice(reader.rows(), sample_rows):
         if row.error or len(row.values) != len(header):
+            skipped.append(row.line)
             continue
         rows += 1
         for i, v in enumerate(row.values):
-            columns[i].append(v)
+            columns[i].append((row.line, v))
     taken: set[str] = set()
-    fields: list[dict[str, Any]] = []
-    for h, values in zip(header, columns, strict=True):
-        name = _field_name(h, taken)
-        spec: dict[str, Any] = {"name": name}
-        if h != name:
-            spec["source"] = h
-        inferred = _infer_column(values, rows)
-        spec["type"] = inferred.pop("type")
-        spec["required"] = bool(values) and all(v.strip() for v in values)
-        spec.update(inferred)
-        spec["_unique"] = bool(values) and len(set(values)) == len(values) and spec["required"]
-        fields.append(spec)
-    unique = [f for f in fields if f.pop("_unique")]
-    key = next((f for f in unique if f["name"] == "id" or f["name"].endswith("_id")), unique[0] if unique else None)
+    reports: list[ColumnReport] = []
+    specs: list[FieldSpec] = []
+    notes: list[str] = []
+    for i, (h, values) in enumerate(zip(header, columns, strict=True)):
+        if not h.strip():
+            why = "no header: left out, since files are matched to fields by header"
+            reports.append(ColumnReport(position=i + 1, header=h, name="", type="", why=why))
+            continue
+        report, spec = _infer_column(i + 1, h, _field_name(h, taken), values, converter_for)
+        reports.append(report)
+        specs.append(spec)
+    if skipped:
+        shown = ", ".join(map(str, skipped[:MAX_LISTED_OUTLIERS]))
+        notes.append(
+            f"{len(skipped)} row{'s' if len(skipped) != 1 else ''} skipped, unreadable or with a number of values "
+            f"other than the header's (rejected when loaded): lines {shown}"
+        )
+    candidates = [r for r in reports if r.key_candidate]
+    key = next(
+        (r for r in candidates if r.name == "id" or r.name.endswith("_id")), candidates[0] if candidates else None
+    )
     if key is None:
-        raise ValidationError("No column has unique, non-empty values in the sample; choose a key by hand.")
-    return {
+        why_not = "; ".join(f"{r.name}: {r.key_note}" for r in reports if r.name and r.key_note)
+        raise ValidationError(
+            f"No column can be the key: none has distinct, non-empty values in the sample ({why_not}). "
+            "Choose a key by hand."
+        )
+    schema: dict[str, Any] = {
         "slug": slug,
         "name": slug.replace("-", " ").replace("_", " ").capitalize(),
-        "key": [key["name"]],
-        "delimiter": delimiter,
-        "fields": fields,
+        "key": [key.name],
     }
+    if "detect_delimiter" in DATASET_KEYS:
+        # No delimiter is pinned from the sample, and a file written with another one is still read.
+        schema["detect_delimiter"] = True
+    schema["fields"] = [s.to_dict() for s in specs]
+    return SchemaInference(
+        schema=schema,
+        columns=tuple(reports),
+        rows_sampled=rows,
+        encoding=encoding,
+        delimiter=delimiter,
+        key=(key.name,),
+        skipped_lines=tuple(skipped[:MAX_LISTED_OUTLIERS]),
+        notes=tuple(notes),
+    )
 
 
 def slug_from_filename(name: str) -> str:

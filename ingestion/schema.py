@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import zoneinfo
 from dataclasses import dataclass, field
@@ -60,6 +61,16 @@ DATASET_KEYS = (
 )
 MAX_NAME_LENGTH = 200  # Dataset.name
 MAX_HEADER_LENGTH = 200  # SchemaField.source
+# Limits on what a schema file may hold: generous for any real schema, and
+# small enough that no value costs the database or an error message much.
+MAX_SCHEMA_SIZE = 5 * 1024 * 1024  # bytes of schema-file text
+MAX_FIELDS = 1000
+MAX_TEXT_LENGTH = 10_000  # any string: descriptions, patterns, choices…
+MAX_OBJECT_KEY_LENGTH = 200  # any key of a JSON object
+MAX_LIST_ITEMS = 10_000  # choices, null_values, aliases…
+MAX_DEPTH = 10  # a schema is 4 levels deep (schema, fields, a field, its choices)
+MAX_MESSAGES = 20  # problems listed before "and N more"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 NUMERIC_TYPES = {FieldType.INTEGER, FieldType.DECIMAL, FieldType.FLOAT}
 ORDERED_TYPES = NUMERIC_TYPES | {FieldType.DATE, FieldType.DATETIME}
@@ -158,6 +169,77 @@ class _Errors:
         self.messages.append(f"{where}: {message}")
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value quoted for a message, cut short: messages stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    if _SURROGATE_RE.search(text):
+        return "must not contain lone surrogates (\\ud800-\\udfff), which are not text"
+    if len(text) > limit:
+        return f"is {len(text)} characters long; the limit is {limit}"
+    return None
+
+
+def _content_problems(data: Any) -> list[str]:
+    """What no part of a schema file may hold, each problem with its place (``fields[2].name``).
+
+    NUL characters and lone surrogates (PostgreSQL stores neither), huge
+    strings, lists and integers, non-finite numbers and deep nesting. Checked
+    before anything else, so that no later message quotes such a value and
+    nothing of it reaches the database. Walks the document without recursion.
+    """
+    problems: list[str] = []
+    # (path, value, depth, anchor): the anchor is the path of the schema key holding the value,
+    # where excessive nesting is reported.
+    stack: list[tuple[str, Any, int, str]] = [("", data, 0, "")]
+    while stack:
+        path, value, depth, anchor = stack.pop()
+        where = path or "schema"
+        if isinstance(value, str):
+            problem = _text_problem(value, MAX_TEXT_LENGTH)
+            if problem:
+                problems.append(f"{where}: {problem}")
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not INT64_MIN <= value <= INT64_MAX:
+                problems.append(f"{where}: is beyond the 64-bit integer range")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                problems.append(f"{where}: must be a finite number")
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                problems.append(f"{anchor}: is nested deeper than {MAX_DEPTH} levels")
+                continue
+            children: list[tuple[str, Any]] = []
+            if isinstance(value, list):
+                limit, noun = (MAX_FIELDS, "fields") if path == "fields" else (MAX_LIST_ITEMS, "items")
+                if len(value) > limit:
+                    problems.append(f"{where}: has {len(value)} {noun}; the limit is {limit}")
+                    continue
+                children = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+            else:
+                for key, item in value.items():
+                    problem = _text_problem(key, MAX_OBJECT_KEY_LENGTH) if isinstance(key, str) else None
+                    if problem:
+                        problems.append(f"{where}: a key {problem}")
+                    elif _IDENTIFIER_RE.fullmatch(str(key)):
+                        children.append((f"{path}.{key}" if path else str(key), item))
+                    else:
+                        children.append((f"{path}[{_shown(key)}]", item))
+            stack.extend((p, item, depth + 1, p if depth < 3 else anchor) for p, item in reversed(children))
+    return problems
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -213,12 +295,12 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     where = f"field '{name}'"
     type_ = raw.get("type", FieldType.STRING)
     if type_ not in FieldType.values:
-        errors.add(where, f"unknown type {type_!r} (expected one of {', '.join(FieldType.values)})")
+        errors.add(where, f"unknown type {_shown(type_)} (expected one of {', '.join(FieldType.values)})")
         return None
     allowed = set(COMMON_FIELD_KEYS) | set(CONSTRAINT_KEYS) | set(TYPE_OPTIONS[type_])
     for key in raw:
         if key not in allowed:
-            errors.add(where, f"unknown key {key!r} for a {type_} field")
+            errors.add(where, f"unknown key {_shown(key)} for a {type_} field")
     required = raw.get("required", False)
     if not isinstance(required, bool):
         errors.add(where, "'required' must be true or false")
@@ -232,7 +314,7 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     transforms = _string_list(raw.get("transforms", []), f"{where} transforms", errors)
     for t in transforms:
         if t not in TRANSFORMS:
-            errors.add(where, f"unknown transform {t!r} (expected one of {', '.join(TRANSFORMS)})")
+            errors.add(where, f"unknown transform {_shown(t)} (expected one of {', '.join(TRANSFORMS)})")
     null_values = _string_list(raw.get("null_values", []), f"{where} null_values", errors)
 
     constraints: dict[str, Any] = {}
@@ -254,8 +336,12 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
             constraints[key] = value
     if "pattern" in raw:
         try:
+            if not isinstance(raw["pattern"], str):
+                raise TypeError("'pattern' must be a string")
             re.compile(raw["pattern"])
-        except (re.error, TypeError) as exc:
+        except TypeError as exc:
+            errors.add(where, str(exc))
+        except re.error as exc:
             errors.add(where, f"'pattern' is not a valid regular expression: {exc}")
         constraints["pattern"] = raw["pattern"]
     if "choices" in raw:
@@ -265,7 +351,7 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
         else:
             for choice in choices:
                 if not _choice_fits(choice, type_):
-                    errors.add(where, f"'choices' value {choice!r} is not a valid {type_}")
+                    errors.add(where, f"'choices' value {_shown(choice)} is not a valid {type_}")
         constraints["choices"] = choices
     if "unique" in raw:
         if not isinstance(raw["unique"], bool):
@@ -280,12 +366,14 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     for key in ("thousands_separator", "decimal_separator"):
         if key in options and (not isinstance(options[key], str) or len(options[key]) != 1):
             errors.add(where, f"'{key}' must be a single character")
-    if "default_timezone" in options:
+    if "default_timezone" in options and not isinstance(options["default_timezone"], str):
+        errors.add(where, "'default_timezone' must be a string (a zone name such as 'Europe/Paris')")
+    elif "default_timezone" in options:
         try:
             zoneinfo.ZoneInfo(str(options["default_timezone"]))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             # OSError: names such as "Europe" are folders of the zone database.
-            errors.add(where, f"unknown time zone {options['default_timezone']!r}")
+            errors.add(where, f"unknown time zone {_shown(options['default_timezone'])}")
     if "formats" in options:
         _string_list(options["formats"], f"{where} formats", errors)
     if "indexed" in raw:
@@ -295,6 +383,8 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
         elif raw["indexed"]:
             options["indexed"] = True
     description = raw.get("description", "")
+    if not isinstance(description, str):
+        errors.add(where, "'description' must be a string")
     return FieldSpec(
         name=name,
         type=str(type_),
@@ -309,21 +399,29 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     )
 
 
-def schema_parse(data: Any) -> SchemaSpec:
+def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
     """Check a schema file (already decoded from JSON) and normalise it.
 
-    Raises ``ValidationError`` listing every problem found.
+    Raises ``ValidationError`` listing every problem found. ``stored``: the
+    definition of a schema version, accepted when it was applied, perhaps by
+    a release with looser limits; the content limits are not applied again,
+    so that a stored schema always reads back.
     """
     errors = _Errors()
     if not isinstance(data, dict):
         raise ValidationError("The schema must be a JSON object.")
+    problems = [] if stored else _content_problems(data)
+    if problems:
+        raise ValidationError(_capped(problems))
     for key in data:
         if key not in DATASET_KEYS:
-            errors.add("schema", f"unknown key {key!r}")
+            errors.add("schema", f"unknown key {_shown(key)}")
     slug = data.get("slug")
     if not isinstance(slug, str) or not slug or slugify(slug) != slug or len(slug) > 64:
         errors.add("schema", "'slug' must be lowercase letters, digits, hyphens or underscores (max 64)")
     name = data.get("name") or slug
+    if data.get("name") is not None and not isinstance(data["name"], str):
+        name = None  # false, 0 or [] is a mistake, not "use the slug"
     if not isinstance(data.get("description", ""), str):
         errors.add("schema", "'description' must be a string")
     if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
@@ -378,11 +476,11 @@ def schema_parse(data: Any) -> SchemaSpec:
     by_name = {f.name: f for f in fields}
     for k in key:
         if k not in by_name:
-            errors.add("schema", f"key field {k!r} is not defined in 'fields'")
+            errors.add("schema", f"key field {_shown(k)} is not defined in 'fields'")
         elif not by_name[k].required:
             errors.add("schema", f"key field {k!r} must be required")
     if errors.messages:
-        raise ValidationError(errors.messages)
+        raise ValidationError(_capped(errors.messages))
     return SchemaSpec(
         slug=slug,
         name=name,
@@ -396,10 +494,21 @@ def schema_parse(data: Any) -> SchemaSpec:
     )
 
 
+def _capped(messages: list[str]) -> list[str]:
+    if len(messages) <= MAX_MESSAGES:
+        return messages
+    return [*messages[:MAX_MESSAGES], f"… and {len(messages) - MAX_MESSAGES} more problems"]
+
+
 def schema_loads(text: str | bytes) -> SchemaSpec:
     """Parse schema-file text; invalid JSON becomes a ``ValidationError``."""
+    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
+    if size > MAX_SCHEMA_SIZE:
+        raise ValidationError(f"The schema file is larger than {MAX_SCHEMA_SIZE} bytes.")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ValidationError("The schema file is nested too deeply to be a schema.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"The schema file is not valid JSON: {exc}") from None
     return schema_parse(data)

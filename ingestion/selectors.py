@@ -14,7 +14,7 @@ from .schema import SchemaSpec, schema_parse
 
 @lru_cache(maxsize=128)
 def _spec(version_id: int, checksum: str) -> SchemaSpec:
-    return schema_parse(SchemaVersion.objects.get(pk=version_id).definition)
+    return schema_parse(SchemaVersion.objects.get(pk=version_id).definition, stored=True)
 
 
 def schema_spec(version: SchemaVersion) -> SchemaSpec:

@@ -11,7 +11,7 @@ from django.forms.models import model_to_dict
 
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from ingestion.schema import schema_parse
-from ingestion.selectors import dataset_visible_get, datasets_visible_to
+from ingestion.selectors import dataset_visible_get, datasets_visible_to, schema_spec
 from ingestion.services import dataset_apply
 from tests.conftest import SALES_SCHEMA
 from tests.factories import UserFactory
@@ -103,3 +103,23 @@ def test_a_dataset_without_a_schema_comes_without_one(db: None, django_assert_nu
         found = dataset_visible_get(user, "empty")
         assert found is not None
         assert found.current_schema is None
+
+
+@pytest.mark.django_db
+def test_a_schema_stored_under_looser_limits_still_reads_back(sales: Dataset) -> None:
+    # As an earlier release could store it: integers past 64 bits, a long description, many choices.
+    version = sales.current_schema
+    definition = json.loads(json.dumps(version.definition))
+    definition["fields"][0]["max_length"] = 10**40
+    definition["fields"][4]["max"] = 10**30
+    definition["fields"][2]["choices"] = [f"c{i}" for i in range(20_000)]
+    definition["description"] = "d" * 50_000
+    version.definition = definition
+    version.checksum = "older"
+    version.save(update_fields=["definition", "checksum"])
+
+    spec = schema_spec(version)
+
+    assert spec.fields[0].constraints["max_length"] == 10**40
+    assert len(spec.fields[2].constraints["choices"]) == 20_000
+    assert len(spec.description) == 50_000

@@ -194,10 +194,11 @@ def test_infer_schema_proposes_an_applicable_schema(csv_file: Callable[..., Path
         "is_active": "boolean",
     }
     category = next(f for f in schema["fields"] if f["name"] == "category")
-    assert category["choices"] == ["books", "toys"]
-    assert category["transforms"] == ["strip", "lower"]
+    assert category == {"name": "category", "type": "string", "required": True, "transforms": ["strip"]}
+    assert all("max_length" not in f and "choices" not in f for f in schema["fields"])
+    assert "delimiter" not in schema
     description = next(f for f in schema["fields"] if f["name"] == "description")
-    assert description["required"] is False
+    assert "required" not in description
     target = tmp_path / "schema.json"
     target.write_text(json.dumps(schema))
     assert json.loads(run_command("dataset_apply", str(target), json=True))["created"] is True
@@ -206,6 +207,72 @@ def test_infer_schema_proposes_an_applicable_schema(csv_file: Callable[..., Path
 def test_infer_schema_refuses_an_empty_file(csv_file: Callable[..., Path]) -> None:
     with pytest.raises(CommandError, match="empty"):
         run_command("infer_schema", str(csv_file("")))
+
+
+def orders_csv(csv_file: Callable[..., Path]) -> Path:
+    """400 orders: zero-padded ZIP codes, three impossible dates (lines 15, 201, 372), some N/A amounts."""
+    rows = []
+    for n in range(1, 401):
+        shipped = {14: "13/45/2023", 200: "2023-02-30", 371: "N/A?"}.get(n, f"2023-{n % 12 + 1:02d}-{n % 28 + 1:02d}")
+        amount = "N/A" if n % 97 == 0 else f"{n * 1.25:.2f}"
+        rows.append(f"{n},{n * 7919 % 100000:05d},{shipped},{amount}")
+    return csv_file("\n".join(["id,zip,shipped_on,amount", *rows]) + "\n", name="orders.csv")
+
+
+def test_infer_schema_prints_the_schema_on_stdout_and_why_on_stderr(csv_file: Callable[..., Path]) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("infer_schema", str(orders_csv(csv_file)), stdout=out, stderr=err)
+
+    schema = json.loads(out.getvalue())  # stdout is the schema alone, ready for a pipe
+    assert [(f["name"], f["type"]) for f in schema["fields"]] == [
+        ("id", "integer"),
+        ("zip", "string"),
+        ("shipped_on", "date"),
+        ("amount", "decimal"),
+    ]
+    report = err.getvalue()
+    assert "Sampled 400 rows" in report
+    assert "leading zeros ('07919', line 2): codes, kept as text" in report
+    assert "397 of 400 values (99.2%) are dates (YYYY-MM-DD); 3 are not" in report
+    assert "rejected when loaded: lines 15, 201, 372" in report
+    assert "null values: N/A" in report
+    assert "Key: id (candidates: id, zip)" in report
+
+
+def test_infer_schema_json_prints_one_object_with_the_schema_and_the_report(csv_file: Callable[..., Path]) -> None:
+    body = json.loads(run_command("infer_schema", str(orders_csv(csv_file)), json=True))
+
+    assert set(body) == {"schema", "report"}
+    assert body["schema"]["key"] == ["id"]
+    assert body["report"]["key_candidates"] == ["id", "zip"]
+    shipped = body["report"]["columns"][2]
+    assert (shipped["name"], shipped["type"], shipped["outlier_count"]) == ("shipped_on", "date", 3)
+    assert [o["line"] for o in shipped["outliers"]] == [15, 201, 372]
+    assert body["report"]["columns"][3]["null_tokens_seen"] == {"N/A": 4}
+
+
+def test_infer_schema_names_duplicate_columns(csv_file: Callable[..., Path]) -> None:
+    path = csv_file("id,city,name,zip,country,phone,name\n1,a,b,c,d,e,f\n")
+
+    with pytest.raises(CommandError, match="columns 3 and 7 are both named 'name'"):
+        run_command("infer_schema", str(path))
+
+
+def test_a_file_loaded_with_its_inferred_schema_rejects_exactly_the_reported_outliers(
+    csv_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = orders_csv(csv_file)
+    schema_path = tmp_path / "orders.schema.json"
+    call_command("infer_schema", str(path), output=str(schema_path), stdout=io.StringIO(), stderr=io.StringIO())
+    run_command("dataset_apply", str(schema_path))
+
+    run_command("ingest_csv", str(path), dataset="orders")
+
+    run = Run.objects.get()
+    assert list(run.rejected_rows.values_list("line_number", flat=True)) == [15, 201, 372]
+    assert (run.rows_inserted, run.rows_rejected) == (397, 3)
+    assert Record.objects.get(key="1").data["zip"] == "07919"
+    assert Record.objects.get(key="97").data["amount"] is None
 
 
 def test_ingest_csv_async_queues_the_run_and_prints_its_id(
@@ -297,3 +364,16 @@ def test_rejected_rows_export_keeps_raw_values_and_extra_values(
     fixed.write_text("\n".join([lines[0], lines[1].replace(",-3,", ",3,")]) + "\n")
     run_command("ingest_csv", str(fixed), dataset="sales")
     assert Record.objects.get(key="S1").data["description"] == "@team please check"
+
+
+def test_infer_schema_json_shows_undecodable_bytes_as_escapes(csv_file: Callable[..., Path]) -> None:
+    # The encoding is judged on the first megabyte; a bad byte after it is read as an escape.
+    rows = [f"{n},2024-01-{n % 28 + 1:02d}".encode() for n in range(1, 100_000)]
+    path = csv_file(b"\n".join([b"id,day", *rows, b"100000,2024-01-0\xff"]) + b"\n")
+
+    body = json.loads(run_command("infer_schema", str(path), json=True, sample_rows=200_000))
+
+    day = body["report"]["columns"][1]
+    assert day["outlier_count"] == 1
+    assert day["outliers"][0]["line"] == 100_001
+    assert day["outliers"][0]["value"] == "2024-01-0\\udcff"

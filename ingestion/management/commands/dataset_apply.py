@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from ingestion.management.base import DataflowCommand, validation_message
-from ingestion.schema import schema_loads
+from ingestion.schema import MAX_SCHEMA_SIZE, schema_loads
 from ingestion.services import dataset_apply
 
 
@@ -24,9 +24,18 @@ class Command(DataflowCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["schema_file"]
         try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+            # One byte past the limit is enough to refuse a file, so a huge one is never read whole.
+            if path == "-":
+                data = sys.stdin.buffer.read(MAX_SCHEMA_SIZE + 1)
+            else:
+                with Path(path).open("rb") as fh:
+                    data = fh.read(MAX_SCHEMA_SIZE + 1)
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
+        if len(data) > MAX_SCHEMA_SIZE:
+            raise CommandError(f"Invalid schema in {path}: the file is larger than {MAX_SCHEMA_SIZE} bytes.")
+        try:
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise CommandError(f"{path} is not UTF-8 text.") from None
         try:
