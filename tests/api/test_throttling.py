@@ -40,9 +40,16 @@ def _count_passes(start: Any, attempts: int, passed: Any) -> None:
     passed.put(sum(UserThrottle().allow_request(request, None) for _ in range(attempts)))
 
 
+@pytest.fixture(autouse=True)
+def metrics_open_to_the_test_client(settings: Any) -> None:
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.1/32"]  # the test client's address
+
+
 def cache_errors(client: Client) -> float:
     """dataflow_cache_errors_total{operation="throttle"} as /metrics reports it (0 before the first error)."""
-    text = client.get("/metrics").content.decode()
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.content
+    text = response.content.decode()
     match = re.search(r'^dataflow_cache_errors_total\{operation="throttle"\} (\S+)$', text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
 
