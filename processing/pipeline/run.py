@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Iterator
 from itertools import islice
@@ -17,11 +18,11 @@ from ingestion.services import raw_file_archive
 from ingestion.sources import source_watermark_set
 from ingestion.storage import data_storage
 
-from ..models import Run, RunStatus
+from ..models import LOADED_STATUSES, Run, RunStatus
 from ..record_indexes import record_indexes_sync
 from .chunks import ChunkResult, ValidatedChunks
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
-from .output import ProcessedWriter
+from .output import ProcessedWriter, work_file_remove
 from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map, printable
 
 logger = logging.getLogger(__name__)
@@ -221,13 +222,19 @@ def pipeline_execute(
         if dry_run:
             raise
         logger.exception("run %s crashed", run.pk)
-        message = f"internal error: {type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            message = f"the disk is full: {exc}"
+        else:
+            message = f"internal error: {type(exc).__name__}: {exc}"
         try:
             _finish(run, RunStatus.FAILED, message, writer, None, dry_run)
         except Exception:
             # Even the clean-up failed (e.g. the database refused the summary):
-            # at least record that the run failed and why.
+            # at least record that the run failed and why, and free its scratch space.
             logger.exception("run %s: could not finish cleanly", run.pk)
+            if writer is not None and not writer.finished:
+                writer.discard()
+            work_file_remove(run.pk)
             Run.objects.filter(pk=run.pk).update(
                 status=RunStatus.FAILED, error=message[:5000], finished_at=timezone.now()
             )
@@ -264,8 +271,15 @@ def _finish(
     run.error = error
     run.finished_at = timezone.now()
     if not dry_run:
-        if writer is not None:
-            run.summary["processed_file"] = writer.publish()
+        # The run has ended: its scratch file goes on every path. A failed or
+        # cancelled run keeps a processed file only for rows it loaded.
+        if writer is not None and not writer.finished:
+            loaded = run.rows_inserted + run.rows_updated + run.rows_unchanged
+            if status in LOADED_STATUSES or loaded:
+                run.summary["processed_file"] = writer.publish()
+            else:
+                writer.discard()
+        work_file_remove(run.pk)
         raw_file_archive(raw_file=run.raw_file)
         if seen is not None:
             seen.drop()

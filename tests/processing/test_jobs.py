@@ -89,7 +89,7 @@ def test_a_killed_cluster_resumes_the_run_with_exact_counts_and_no_duplicates(
 
     time.sleep(HEARTBEAT_TIMEOUT + 0.5)
     cluster()
-    assert runs_reap() == {"requeued": 1, "failed": 0}
+    assert runs_reap() == {"requeued": 1, "failed": 0, "resent": 0, "scratch_removed": 0}
 
     wait_for(finished(run), what="the resumed run to finish")
     assert run.status == RunStatus.SUCCEEDED

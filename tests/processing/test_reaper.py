@@ -36,7 +36,7 @@ def test_the_reaper_requeues_a_run_whose_worker_died(
     make_stale(run, settings, attempts=1)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert runs_reap() == {"requeued": 1, "failed": 0}
+        assert runs_reap() == {"requeued": 1, "failed": 0, "resent": 0, "scratch_removed": 0}
     run.refresh_from_db()
     assert run.status == RunStatus.QUEUED
     assert len(callbacks) == 1
@@ -47,7 +47,7 @@ def test_the_reaper_leaves_runs_with_a_fresh_heartbeat_alone(sales: Dataset, csv
     run = queued_run(sales, csv_file)
     Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now(), attempts=1)
 
-    assert runs_reap() == {"requeued": 0, "failed": 0}
+    assert runs_reap() == {"requeued": 0, "failed": 0, "resent": 0, "scratch_removed": 0}
     assert run_execute(run_id=run.pk) is None  # a live worker owns it
 
 
@@ -57,7 +57,7 @@ def test_the_reaper_fails_a_run_whose_worker_keeps_dying(
     run = queued_run(sales, csv_file)
     make_stale(run, settings, attempts=settings.RUN_MAX_ATTEMPTS)
 
-    assert runs_reap() == {"requeued": 0, "failed": 1}
+    assert runs_reap() == {"requeued": 0, "failed": 1, "resent": 0, "scratch_removed": 0}
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("gave up after 3 attempts: the worker processing this run stopped responding")
