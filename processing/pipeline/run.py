@@ -226,14 +226,16 @@ def pipeline_execute(
             message = f"the disk is full: {exc}"
         else:
             message = f"internal error: {type(exc).__name__}: {exc}"
+        if writer is not None:
+            # A crash (a full disk, a lost connection) keeps no processed file: it
+            # may be cut short, and the space may be what the disk is short of.
+            writer.discard()
         try:
-            _finish(run, RunStatus.FAILED, message, writer, None, dry_run)
+            _finish(run, RunStatus.FAILED, message, writer, seen, dry_run)
         except Exception:
             # Even the clean-up failed (e.g. the database refused the summary):
             # at least record that the run failed and why, and free its scratch space.
             logger.exception("run %s: could not finish cleanly", run.pk)
-            if writer is not None and not writer.finished:
-                writer.discard()
             work_file_remove(run.pk)
             Run.objects.filter(pk=run.pk).update(
                 status=RunStatus.FAILED, error=message[:5000], finished_at=timezone.now()
