@@ -6,6 +6,7 @@ thrown away by a worker, stays ``queued`` and the reaper sends it again.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -201,3 +202,15 @@ def test_pull_source_async_answers_a_broker_outage_with_a_one_line_error(
     assert run.status == RunStatus.QUEUED
     assert f"Run {run.pk} is kept queued" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_run_status_says_a_refused_run_is_not_in_the_queue_yet(
+    sales: Dataset, csv_file: Callable[..., Path], redis_broker: RedisServer
+) -> None:
+    redis_broker.stop()
+    run = enqueue_refused(sales, sales_file(csv_file))
+    out = io.StringIO()
+
+    call_command("run_status", str(run.pk), stdout=out)
+
+    assert "not in the job queue yet (it was unavailable): the reaper sends it when the queue is back" in out.getvalue()
