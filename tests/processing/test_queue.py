@@ -19,7 +19,7 @@ from django.utils import timezone
 from ingestion.models import Dataset, Source
 from ingestion.storage import data_storage
 from processing.models import Record, Run, RunStatus
-from processing.services import SEND_GRACE, BrokerUnavailable, file_enqueue, runs_reap, task_enqueue
+from processing.services import SEND_GRACE, BrokerUnavailable, file_enqueue, file_ingest, runs_reap, task_enqueue
 from tests.conftest import SALES_HEADER, RedisServer, sales_row, work_off_queue
 
 # Transactional: the task is sent when the run commits, as in production.
@@ -214,3 +214,15 @@ def test_run_status_says_a_refused_run_is_not_in_the_queue_yet(
     call_command("run_status", str(run.pk), stdout=out)
 
     assert "not in the job queue yet (it was unavailable): the reaper sends it when the queue is back" in out.getvalue()
+
+
+def test_a_run_processed_now_ends_normally_when_its_notification_cannot_be_queued(
+    sales: Dataset, csv_file: Callable[..., Path], redis_broker: RedisServer, settings: Any
+) -> None:
+    settings.NOTIFY_WEBHOOKS = ["http://127.0.0.1:9/hook"]
+    redis_broker.stop()
+
+    with csv_file("id,timestamp\nS1,2024-01-01\n").open("rb") as fh:
+        run = file_ingest(dataset=sales, source=fh)
+
+    assert run.status == RunStatus.FAILED and "missing" in run.error
