@@ -19,7 +19,15 @@ from django.utils import timezone
 from ingestion.models import Dataset, Source
 from ingestion.storage import data_storage
 from processing.models import Record, Run, RunStatus
-from processing.services import SEND_GRACE, BrokerUnavailable, file_enqueue, file_ingest, runs_reap, task_enqueue
+from processing.services import (
+    SEND_GRACE,
+    BrokerUnavailable,
+    file_enqueue,
+    file_ingest,
+    run_execute,
+    runs_reap,
+    task_enqueue,
+)
 from tests.conftest import SALES_HEADER, RedisServer, sales_row, work_off_queue
 
 # Transactional: the task is sent when the run commits, as in production.
@@ -165,8 +173,6 @@ def enqueue_refused_then_finish(dataset: Dataset, csv_file: Callable[..., Path],
     redis.stop()
     run = enqueue_refused(dataset, sales_file(csv_file, rows=3))
     redis.start()
-    from processing.services import run_execute
-
     finished = run_execute(run_id=run.pk)
     assert finished is not None and finished.status == RunStatus.SUCCEEDED
     return finished
@@ -226,3 +232,36 @@ def test_a_run_processed_now_ends_normally_when_its_notification_cannot_be_queue
         run = file_ingest(dataset=sales, source=fh)
 
     assert run.status == RunStatus.FAILED and "missing" in run.error
+
+
+# --- The console ----------------------------------------------------------------------
+
+
+def test_the_console_warns_and_shows_the_kept_run_when_the_queue_is_down(
+    sales: Dataset, csv_file: Callable[..., Path], redis_broker: RedisServer
+) -> None:
+    from django.urls import reverse
+
+    from ingestion.models import RawFile
+    from tests.processing.test_admin import client_for, upload
+
+    operator = client_for(superuser=True)
+    upload(operator, sales, sales_file(csv_file))
+    redis_broker.stop()
+
+    confirmed = operator.post(
+        reverse("admin:processing_run_preview", args=[RawFile.objects.get().pk]), {"action": "confirm"}, follow=True
+    )
+    run = Run.objects.get()
+    assert confirmed.redirect_chain[-1][0] == reverse("admin:processing_run_change", args=[run.pk])
+    assert f"Run {run.pk} is kept queued and will be sent to a worker" in confirmed.content.decode()
+
+    redis_broker.start()
+    run_execute(run_id=run.pk)
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED)
+    redis_broker.stop()
+    retried = operator.post(reverse("admin:processing_run_retry", args=[run.pk]), follow=True)
+    retry = Run.objects.get(parent=run)
+    assert retried.redirect_chain[-1][0] == reverse("admin:processing_run_change", args=[retry.pk])
+    assert f"Run {retry.pk} is kept queued" in retried.content.decode()
+    assert retry.status == RunStatus.QUEUED
