@@ -31,7 +31,9 @@ from processing.services import (
 from tests.conftest import SALES_HEADER, RedisServer, sales_row, work_off_queue
 
 # Transactional: the task is sent when the run commits, as in production.
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: the data migrations left (groups, schedules) come back for the
+# transactional tests that run after these, as in tests/processing/test_jobs.py.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 NOT_CLAIMED = "not claimed (already taken or ended)"
 
