@@ -75,7 +75,7 @@ def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
     if isinstance(exc, BrokerUnavailable):
-        return QueueUnavailable(str(exc), run_id=exc.run_id, wait=exc.retry_after)
+        return QueueUnavailable(exc.public_message, run_id=exc.run_id, wait=exc.retry_after)
     if isinstance(exc, UploadTooLarge):
         return PayloadTooLarge(str(exc.messages[0]))
     if isinstance(exc, RequestDataTooBig):

@@ -349,11 +349,14 @@ class BrokerUnavailable(Exception):
 
     def __init__(self, *, run_id: int, cause: BaseException) -> None:
         self.run_id = run_id
-        reason = " ".join(f"{type(cause).__name__}: {cause}".split())
-        super().__init__(
-            f"The job queue is unavailable ({reason[:300]}). Run {run_id} is kept queued and will be sent to a "
-            "worker when the queue is back; there is no need to send it again."
+        outcome = (
+            f"Run {run_id} is kept queued and will be sent to a worker when the queue is back; "
+            "there is no need to send it again."
         )
+        # For API clients: without the broker's address, which the cause names.
+        self.public_message = f"The job queue is unavailable. {outcome}"
+        reason = " ".join(f"{type(cause).__name__}: {cause}".split())
+        super().__init__(f"The job queue is unavailable ({reason[:300]}). {outcome}")
 
 
 def task_enqueue(run_id: int) -> None:

@@ -45,7 +45,10 @@ def assert_queue_unavailable(response: Any) -> Run:
     assert error["code"] == "queue_unavailable"
     run_id = error["details"]["run_id"]
     assert error["details"] == {"retry_after_seconds": 60, "run_id": run_id, "run_status": "queued"}
-    assert f"Run {run_id} is kept queued and will be sent to a worker when the queue is back" in error["message"]
+    assert error["message"] == (
+        f"The job queue is unavailable. Run {run_id} is kept queued and will be sent to a worker when the queue "
+        "is back; there is no need to send it again."
+    )  # and not where the broker is
     run = Run.objects.get(pk=run_id)
     assert (run.status, run.enqueued_at) == (RunStatus.QUEUED, None)
     return run
