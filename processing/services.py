@@ -34,6 +34,7 @@ from .notifications import run_finished_notify
 from .pipeline import ProgressCallback, pipeline_execute
 from .pipeline.load import SeenValues
 from .pipeline.output import work_file_remove, work_files_sweep
+from .pipeline.run import ClaimLost
 from .pipeline.validate import columns_match, printable
 from .sources import run_fetch, source_pull
 
@@ -143,6 +144,9 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
             return None
         try:
             run = _run_execute_claimed(run_id, on_chunk)
+        except ClaimLost as lost:
+            logger.warning("run stopped: %s", lost)
+            return None
         except BaseException:
             run = Run.objects.get(pk=run_id)
             if run.status == RunStatus.FAILED:  # the pipeline recorded its crash

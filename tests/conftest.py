@@ -207,3 +207,16 @@ def work_off_queue(rounds: int = 20) -> list[Any]:
             if task.get("ack_id") is not None:
                 broker.acknowledge(task["ack_id"])
     return results
+
+
+def all_apps() -> list[str]:
+    """Every installed app, for ``django_db(transaction=True, available_apps=all_apps())``.
+
+    With ``available_apps`` a transactional test recreates content types and
+    permissions when it starts and leaves the database empty when it ends, so
+    it works after any other transactional test, and the serialized ones
+    after it (tests/dataflow/test_health.py) can load their snapshot.
+    """
+    from django.apps import apps
+
+    return [config.name for config in apps.get_app_configs()]

@@ -111,8 +111,22 @@ def _watermark_commit(run: Run) -> None:
         source_watermark_set(source_id=run.source_id, watermark=watermark)
 
 
-def _check_cancel(run: Run) -> None:
-    if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
+class ClaimLost(Exception):
+    """Another worker has taken this run over: stop at once and leave the run, its files and tables to it."""
+
+
+def _check_claim(run: Run, dry_run: bool) -> None:
+    """At each chunk, inside its transaction: is the run still ours, and not to be cancelled?
+
+    The row lock orders this chunk's commit and another worker's claim (which
+    bumps ``attempts``): a worker whose heartbeat went stale while it was still
+    alive, and whose run was taken over meanwhile, stops here instead of
+    loading the same rows a second time.
+    """
+    state = Run.objects.select_for_update().filter(pk=run.pk).values("status", "attempts", "cancel_requested").first()
+    if not dry_run and (state is None or state["status"] != RunStatus.RUNNING or state["attempts"] != run.attempts):
+        raise ClaimLost(f"run {run.pk} was taken over by another worker (attempt {state and state['attempts']})")
+    if state is not None and state["cancel_requested"]:
         raise PipelineAbort(RunStatus.CANCELLED, "cancelled on request")
 
 
@@ -180,7 +194,7 @@ def pipeline_execute(
                 for result in chunks:
                     tripped: PipelineAbort | None = None
                     with transaction.atomic():
-                        _check_cancel(run)
+                        _check_claim(run, dry_run)
                         _deduplicate(validator, seen, result)
                         try:
                             _breaker(run, threshold, result, result.is_last)
@@ -209,6 +223,12 @@ def pipeline_execute(
                 run.summary["note"] = "the file has a header but no data rows"
         status = RunStatus.PARTIALLY_SUCCEEDED if run.rows_rejected else RunStatus.SUCCEEDED
         _finish(run, status, "", writer, seen, dry_run)
+    except ClaimLost:
+        # Not ours any more: the new owner resumes from the scratch file and the
+        # seen table, so leave both (and the run row) exactly as they are.
+        if writer is not None:
+            writer.fh.close()
+        raise
     except PipelineAbort as abort:
         _finish(run, abort.status, abort.message, writer, seen, dry_run)
     except CsvStructureError as exc:

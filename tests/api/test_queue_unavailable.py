@@ -22,11 +22,9 @@ from processing.models import Run, RunStatus
 from processing.services import SEND_GRACE, runs_reap
 from tests.api.conftest import API, error_of, sales_csv
 from tests.api.test_sources import TOKEN, sales_records, source_body
-from tests.conftest import RedisServer, sales_row, work_off_queue
+from tests.conftest import RedisServer, all_apps, sales_row, work_off_queue
 
-# serialized_rollback: the data migrations left (groups, schedules) come back for the
-# transactional tests that run after these, as in tests/processing/test_jobs.py.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=all_apps())
 
 
 @pytest.fixture

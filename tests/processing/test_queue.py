@@ -28,12 +28,10 @@ from processing.services import (
     runs_reap,
     task_enqueue,
 )
-from tests.conftest import SALES_HEADER, RedisServer, sales_row, work_off_queue
+from tests.conftest import SALES_HEADER, RedisServer, all_apps, sales_row, work_off_queue
 
 # Transactional: the task is sent when the run commits, as in production.
-# serialized_rollback: the data migrations left (groups, schedules) come back for the
-# transactional tests that run after these, as in tests/processing/test_jobs.py.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True, available_apps=all_apps())
 
 NOT_CLAIMED = "not claimed (already taken or ended)"
 

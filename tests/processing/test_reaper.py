@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from ingestion.models import Dataset
-from processing.models import Run, RunStatus
+from processing.models import Record, Run, RunStatus
 from processing.services import file_enqueue, run_execute, runs_reap
 from tests.conftest import SALES_HEADER, sales_row
 
@@ -160,3 +161,27 @@ def test_the_reaper_removes_scratch_files_of_ended_and_unknown_runs_only(
     assert sorted(p.name for p in work.iterdir()) == sorted(
         p.name for p in (of_the_running_run, of_the_queued_run, just_written, not_a_work_file)
     )
+
+
+def test_a_worker_whose_run_was_taken_over_stops_and_the_new_owner_loads_each_row_once(
+    sales: Dataset, csv_file: Callable[..., Path], data_dir: Path
+) -> None:
+    """A worker alive but slow (its heartbeat went stale): the run was requeued and claimed by another."""
+    run = queued_run(sales, csv_file, rows=9)
+    Run.objects.filter(pk=run.pk).update(chunk_size=3)
+
+    def taken_over_after_the_first_chunk(r: Run) -> None:
+        if r.rows_read == 3:
+            Run.objects.filter(pk=r.pk).update(attempts=F("attempts") + 1, heartbeat_at=timezone.now())
+
+    assert run_execute(run_id=run.pk, on_chunk=taken_over_after_the_first_chunk) is None
+
+    run.refresh_from_db()
+    assert (run.status, run.rows_read, run.rows_inserted, run.attempts) == (RunStatus.RUNNING, 3, 3, 2)
+    assert Record.objects.filter(dataset=sales).count() == 3
+    assert work_file(run, data_dir).exists()  # the new owner resumes from it
+
+    finished = run_execute(run_id=run.pk, resume=True)
+    assert finished is not None and finished.status == RunStatus.SUCCEEDED
+    assert (finished.rows_read, finished.rows_inserted, finished.rows_unchanged) == (9, 9, 0)
+    assert len((data_dir / finished.summary["processed_file"]).read_text().splitlines()) == 1 + 9
