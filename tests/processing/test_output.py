@@ -15,7 +15,7 @@ from ingestion.models import Dataset
 from ingestion.storage import data_storage
 from processing.models import Record, Run, RunStatus
 from processing.services import file_ingest
-from tests.conftest import SALES_HEADER, sales_row
+from tests.conftest import SALES_HEADER, all_apps, sales_row
 
 pytestmark = pytest.mark.django_db
 
@@ -112,6 +112,9 @@ def test_a_crashed_run_leaves_no_scratch_and_no_processed_file(
     assert seen_tables() == []
 
 
+# Transactional, as in a worker: the alarm may cut a query short, and the task then
+# goes on with a fresh connection, which it cannot do inside a test's transaction.
+@pytest.mark.django_db(transaction=True, available_apps=all_apps())
 def test_a_run_stopped_by_the_job_queue_time_limit_fails_at_once_saying_so(
     sales: Dataset, csv_file: Callable[..., Path], data_dir: Path, settings: Any
 ) -> None:
