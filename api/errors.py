@@ -33,3 +33,16 @@ class StorageUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The server cannot store files right now."
     default_code = "storage_unavailable"
+
+
+class QueueUnavailable(exceptions.APIException):
+    """The job queue refused a run's task: the run is kept, queued, and is sent when the queue is back."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The job queue is unavailable."
+    default_code = "queue_unavailable"
+
+    def __init__(self, detail: str, *, run_id: int, wait: int) -> None:
+        super().__init__(detail)
+        self.wait = wait
+        self.extra_details = {"run_id": run_id, "run_status": "queued"}

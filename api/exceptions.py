@@ -23,8 +23,9 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from ingestion.services import UploadTooLarge
 from ingestion.storage import StorageFull
 from ingestion.storage import StorageUnavailable as StorageNotWritable
+from processing.services import BrokerUnavailable
 
-from .errors import InsufficientStorage, PayloadTooLarge, StorageUnavailable
+from .errors import InsufficientStorage, PayloadTooLarge, QueueUnavailable, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
+    if isinstance(exc, BrokerUnavailable):
+        return QueueUnavailable(exc.public_message, run_id=exc.run_id, wait=exc.retry_after)
     if isinstance(exc, UploadTooLarge):
         return PayloadTooLarge(str(exc.messages[0]))
     if isinstance(exc, StorageFull):
@@ -119,7 +122,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = getattr(detail, "code", None) or code
         message = str(detail)
     if wait:
-        details = {"retry_after_seconds": int(wait)}
+        details = {"retry_after_seconds": int(wait), **getattr(api_exc, "extra_details", {})}
     set_rollback()
     return Response(error_body(str(code), message, details), status=api_exc.status_code, headers=headers)
 

@@ -78,3 +78,12 @@ def storage_move(storage: Storage, source: str, target: str) -> str:
         raise FileExistsError(target)
     shutil.move(src_path, dst_path)
     return target
+
+
+def storage_delete_quietly(storage: Storage, name: str) -> None:
+    """Delete a stored file if it is there, for clean-up paths that must not raise themselves."""
+    try:
+        if storage.exists(name):
+            storage.delete(name)
+    except Exception:
+        logging.getLogger(__name__).warning("could not delete %s from the data storage", name, exc_info=True)

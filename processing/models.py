@@ -77,6 +77,17 @@ class Run(models.Model):
     chunk_size = models.PositiveIntegerField(default=10_000)
     attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker has started this run.")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The Run row is the outbox of its task: a queued run whose task was never
+    # handed to the broker (it was down), or was handed over long ago and never
+    # picked up (lost or discarded by a worker), is sent again by the reaper.
+    enqueued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the run's task was last handed to the job queue; empty while that has not succeeded.",
+    )
+    enqueue_count = models.PositiveIntegerField(
+        default=0, help_text="How many times the run's task was handed to the job queue."
+    )
     cancel_requested = models.BooleanField(default=False)
 
     rows_read = models.BigIntegerField(default=0)

@@ -52,11 +52,18 @@ def run_finished_notify(run: Run) -> None:
     event = run_notify_event(run)
     if event is None or not any(_targets(run)):
         return
+    transaction.on_commit(partial(_notify_enqueue, run.pk, event))
+
+
+def _notify_enqueue(run_id: int, event: str) -> None:
     from django_q.tasks import async_task
 
-    transaction.on_commit(
-        partial(async_task, "processing.tasks.notify_task", run.pk, event, task_name=f"notify-run-{run.pk}")
-    )
+    try:
+        async_task("processing.tasks.notify_task", run_id, event, task_name=f"notify-run-{run_id}")
+    except Exception:  # whatever the broker raises
+        # The run has ended as it did whatever happens here: with the job queue
+        # down the notification is lost and logged, and the caller not failed over it.
+        logger.warning("run %s: its %s notification could not be queued", run_id, event, exc_info=True)
 
 
 def run_notification_payload(run: Run, event: str) -> dict[str, Any]:

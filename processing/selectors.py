@@ -40,6 +40,8 @@ def run_summary(run: Run, *, first_errors: int = 10) -> dict[str, Any]:
         "unchanged": run.rows_unchanged,
         "progress": run.progress,
         "attempts": run.attempts,
+        "enqueued_at": run.enqueued_at,
+        "enqueue_count": run.enqueue_count,
         "parent": run.parent_id,
         "cancel_requested": run.cancel_requested,
         "noop_of": run.noop_of_id,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -31,6 +33,9 @@ from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunSta
 from .notifications import run_finished_notify
 from .pipeline import ProgressCallback, pipeline_execute
 from .pipeline.header import unnamed_columns
+from .pipeline.load import SeenValues
+from .pipeline.output import work_file_remove, work_files_sweep
+from .pipeline.run import ClaimLost
 from .pipeline.validate import columns_match, printable
 from .sources import run_fetch, source_pull
 
@@ -140,6 +145,9 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
             return None
         try:
             run = _run_execute_claimed(run_id, on_chunk)
+        except ClaimLost as lost:
+            logger.warning("run stopped: %s", lost)
+            return None
         except BaseException:
             run = Run.objects.get(pk=run_id)
             if run.status == RunStatus.FAILED:  # the pipeline recorded its crash
@@ -330,13 +338,62 @@ def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str,
 
 
 # --- The run queue ---------------------------------------------------------------
+#
+# The Run row is the outbox of its task: ``enqueued_at`` says when the task was
+# last handed to the broker. When the broker is down the run stays queued with
+# no ``enqueued_at``, and the reaper sends it once the broker answers again; a
+# task that was handed over but never started (lost, or discarded by a worker
+# whose SECRET_KEY differs) is sent again after RUN_REQUEUE_AFTER seconds.
+# Sending twice is harmless: a worker claims the run with a conditional update,
+# so a second delivery finds it taken or ended and does nothing.
+
+# A run committed this recently may still be on its way to the broker (its
+# door sends it right after the commit): the reaper leaves it to its door.
+SEND_GRACE = timedelta(seconds=60)
+
+
+class BrokerUnavailable(Exception):
+    """The job queue refused a run's task. The run is kept, queued: the reaper sends it when the queue is back.
+
+    Not a ``ValidationError``: nothing is wrong with the request, and the run exists.
+    """
+
+    # When to ask again: the reaper, which sends waiting runs, passes every minute.
+    retry_after = 60
+
+    def __init__(self, *, run_id: int, cause: BaseException) -> None:
+        self.run_id = run_id
+        outcome = (
+            f"Run {run_id} is kept queued and will be sent to a worker when the queue is back; "
+            "there is no need to send it again."
+        )
+        # For API clients: without the broker's address, which the cause names.
+        self.public_message = f"The job queue is unavailable. {outcome}"
+        reason = " ".join(f"{type(cause).__name__}: {cause}".split())
+        super().__init__(f"The job queue is unavailable ({reason[:300]}). {outcome}")
 
 
 def task_enqueue(run_id: int) -> None:
-    """Hand a run to the workers (call it once the run is committed)."""
+    """Hand a committed run's task to the job queue and note it on the run.
+
+    Raises ``BrokerUnavailable`` when the broker refuses it; the run stays
+    queued without ``enqueued_at`` and the reaper sends it on a later pass.
+    """
     from django_q.tasks import async_task
 
-    async_task("processing.tasks.run_task", run_id, task_name=f"run-{run_id}", group="runs")
+    try:
+        async_task("processing.tasks.run_task", run_id, task_name=f"run-{run_id}", group="runs")
+    except Exception as exc:  # whatever the broker raises: redis.ConnectionError, a database error, …
+        logger.warning("run %s: the job queue refused its task: %s", run_id, exc)
+        Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(enqueued_at=None)
+        raise BrokerUnavailable(run_id=run_id, cause=exc) from exc
+    Run.objects.filter(pk=run_id).update(enqueued_at=timezone.now(), enqueue_count=F("enqueue_count") + 1)
+
+
+def _task_enqueue_later(run_id: int) -> None:
+    """``task_enqueue`` for the reaper: a refusal leaves the run to its next pass."""
+    with contextlib.suppress(BrokerUnavailable):
+        task_enqueue(run_id)
 
 
 def run_enqueue(
@@ -466,26 +523,73 @@ def run_replay(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -
     return new_run
 
 
-def _run_give_up(run: Run) -> None:
+def _run_end_unattended(run: Run, error: str) -> None:
+    """Fail a run its worker could not finish itself (it died for good, or hit Q_TIMEOUT).
+
+    With the pipeline's ``_finish`` (processing/pipeline/run.py), the only
+    writer of a terminal status for a run that had started; the caller has
+    already moved the row out of ``running`` with a conditional update. The
+    run's scratch space goes with it: it can never resume.
+    """
     run.status = RunStatus.FAILED
     run.finished_at = timezone.now()
-    run.error = (
-        f"gave up after {run.attempts - 1} attempts: the worker processing this run stopped responding "
-        f"(no heartbeat for {settings.RUN_HEARTBEAT_TIMEOUT}s)"
-    )
+    run.error = error
     run.save(update_fields=["status", "finished_at", "error"])
+    work_file_remove(run.pk)
+    SeenValues(run.pk).drop()
     if run.raw_file_id:
         raw_file_archive(raw_file=run.raw_file)
     run_finished_notify(run)
 
 
-def runs_reap() -> dict[str, int]:
-    """Queue again the runs whose worker died, or fail them after too many attempts.
+def _run_give_up(run: Run) -> None:
+    _run_end_unattended(
+        run,
+        f"gave up after {run.attempts - 1} attempts: the worker processing this run stopped responding "
+        f"(no heartbeat for {settings.RUN_HEARTBEAT_TIMEOUT}s)",
+    )
 
-    Called on a schedule. A run is dead when it is ``running`` and its
-    heartbeat is older than ``RUN_HEARTBEAT_TIMEOUT``; requeued, it resumes
-    from its checkpoint.
+
+def run_timed_out(*, run_id: int, timeout: int) -> Run | None:
+    """End a run whose task passed the job queue's time limit: failed at once, saying so.
+
+    Called by the task when django-q2 stops it (``Q_TIMEOUT``); None when the
+    run was not running any more.
     """
+    with run_context(run_id):
+        if not Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(status=RunStatus.FAILED):
+            return None
+        run = Run.objects.select_related("dataset", "raw_file").get(pk=run_id)
+        logger.warning("run stopped by the job queue's time limit of %ss", timeout)
+        _run_end_unattended(
+            run,
+            f"the run took longer than Q_TIMEOUT={timeout} s and was stopped; the rows of the chunks it "
+            "committed are loaded. Raise Q_TIMEOUT (and Q_RETRY above it) for files this large, then retry it.",
+        )
+        return run
+
+
+def runs_reap() -> dict[str, int]:
+    """The every-minute sweep of the run queue and its scratch space.
+
+    - A ``running`` run whose heartbeat is older than ``RUN_HEARTBEAT_TIMEOUT``
+      lost its worker: queue it again (it resumes from its checkpoint), or
+      fail it after ``RUN_MAX_ATTEMPTS`` starts.
+    - A ``queued`` run whose task never reached the broker, or reached it more
+      than ``RUN_REQUEUE_AFTER`` seconds ago without a worker starting it, is
+      sent again.
+    - Scratch files of runs that can no longer use them are removed.
+    """
+    counts = _runs_reap_stale()
+    counts["resent"] = _runs_resend()
+    removed = work_files_sweep(_runs_using_work_files, untouched_for=settings.RUN_HEARTBEAT_TIMEOUT)
+    if removed:
+        logger.warning("removed the scratch files of ended runs %s", ", ".join(map(str, removed)))
+    counts["scratch_removed"] = len(removed)
+    return counts
+
+
+def _runs_reap_stale() -> dict[str, int]:
     stale = timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
     requeued = failed = 0
     for run in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale).select_related("raw_file"):
@@ -497,10 +601,33 @@ def runs_reap() -> dict[str, int]:
                     _run_give_up(run)
                     failed += 1
             elif still_stale.update(status=RunStatus.QUEUED):
-                transaction.on_commit(partial(task_enqueue, run.pk))
+                transaction.on_commit(partial(_task_enqueue_later, run.pk))
                 requeued += 1
         logger.warning("run %s had a stale heartbeat (attempt %s)", run.pk, run.attempts)
     return {"requeued": requeued, "failed": failed}
+
+
+def _runs_resend() -> int:
+    now = timezone.now()
+    unsent = Q(enqueued_at__isnull=True, created_at__lt=now - SEND_GRACE)
+    lost = Q(enqueued_at__lt=now - timedelta(seconds=settings.RUN_REQUEUE_AFTER))
+    resent = 0
+    waiting = Run.objects.filter(unsent | lost, status=RunStatus.QUEUED).order_by("pk")
+    for run_id in waiting.values_list("pk", flat=True):
+        try:
+            task_enqueue(run_id)
+        except BrokerUnavailable:
+            logger.warning("the job queue is still unavailable: queued runs wait for the reaper's next pass")
+            break
+        logger.info("run %s: sent to the job queue again", run_id)
+        resent += 1
+    return resent
+
+
+def _runs_using_work_files(run_ids: Iterable[int]) -> set[int]:
+    """Runs that may still write their scratch file: running, or queued to resume from it."""
+    ids = list(run_ids)
+    return set(Run.objects.filter(pk__in=ids).exclude(status__in=FINISHED_STATUSES).values_list("pk", flat=True))
 
 
 _LOSSY_ERRORS = (

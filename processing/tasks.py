@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from .services import run_execute, runs_reap
+from django.conf import settings
+from django.db import connection
+from django_q.exceptions import TimeoutException
+
+from .services import run_execute, run_timed_out, runs_reap
 
 
 def run_task(run_id: int) -> str:
     """Process one run. A second delivery of the same run does nothing."""
-    run = run_execute(run_id=run_id)
+    try:
+        run = run_execute(run_id=run_id)
+    except TimeoutException:
+        # django-q2 raises this inside the task when Q_TIMEOUT passes, and then
+        # replaces the worker process. Record the reason on the run now (rather
+        # than leave it running until its heartbeat goes stale); the alarm may
+        # have cut a query short, so do it on a fresh connection.
+        if not connection.in_atomic_block:
+            connection.close()
+        run_timed_out(run_id=run_id, timeout=settings.Q_CLUSTER["timeout"])
+        raise
     return "not claimed (already taken or ended)" if run is None else run.status
 
 
 def reap_stale_runs() -> dict[str, int]:
-    """Scheduled: requeue or fail runs whose worker stopped sending heartbeats."""
+    """Scheduled: requeue or fail runs whose worker died, send queued runs the broker lost, free scratch space."""
     return runs_reap()
 
 

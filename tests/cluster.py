@@ -34,7 +34,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60, what: str = "co
 class Cluster:
     """A ``manage.py qcluster`` process (group) using the test database and data folder."""
 
-    def __init__(self, data_dir: Path, log: Path, heartbeat_timeout: int = 300) -> None:
+    def __init__(self, data_dir: Path, log: Path, heartbeat_timeout: int = 300, **env: str) -> None:
         db = connection.settings_dict
         host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
         url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
@@ -49,6 +49,7 @@ class Cluster:
             "Q_RETRY": "180",
             "RUN_HEARTBEAT_TIMEOUT": str(heartbeat_timeout),
             "LOG_LEVEL": "WARNING",
+            **env,
         }
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None

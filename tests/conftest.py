@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import shutil
 import socket
 import subprocess
 import time
@@ -216,13 +218,22 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+        self.proc = None
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=2)
 
+    def waiting_tasks(self) -> list[bytes]:
+        """The signed task payloads waiting in django-q2's list."""
+        from django_q.brokers import get_broker
+
+        return list(self.client().lrange(get_broker().list_key, 0, -1))
+
 
 @pytest.fixture
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
@@ -248,3 +259,64 @@ def redis_cache(settings: Any, redis_server: RedisServer, throttle_state: None) 
         }
     }
     return redis_server
+
+
+def redis_broker(redis_server: RedisServer, settings: Any, monkeypatch: pytest.MonkeyPatch) -> RedisServer:
+    """django-q2 with ``redis_server`` as its broker (as with REDIS_URL set).
+
+    django-q2 reads Q_CLUSTER once, into ``Conf``, when it is imported: both change.
+    """
+    from django_q.conf import Conf
+
+    settings.Q_CLUSTER = {k: v for k, v in settings.Q_CLUSTER.items() if k != "orm"} | {"redis": redis_server.url}
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", redis_server.url)
+    return redis_server
+
+
+def work_off_queue(rounds: int = 20) -> list[Any]:
+    """Do here what a qcluster does with the tasks waiting on the broker; returns their results.
+
+    django-q2's own pusher takes each task off the broker and throws away
+    those whose signature does not verify (signed with another SECRET_KEY);
+    the rest run as a worker would run them.
+    """
+    from multiprocessing import Event
+
+    from django.utils.module_loading import import_string
+    from django_q.brokers import get_broker
+    from django_q.pusher import pusher
+    from django_q.queues import Queue
+
+    broker = get_broker()
+    results: list[Any] = []
+    for _ in range(rounds):
+        if not broker.queue_size():
+            break
+        tasks: Queue = Queue()
+        stop = Event()
+        stop.set()  # one pass of the pusher's loop
+        pusher(tasks, stop, broker=broker)
+        while True:
+            try:
+                task = tasks.get(timeout=0.5)
+            except queue.Empty:
+                break
+            func = import_string(task["func"]) if isinstance(task["func"], str) else task["func"]
+            results.append(func(*task["args"], **task["kwargs"]))
+            if task.get("ack_id") is not None:
+                broker.acknowledge(task["ack_id"])
+    return results
+
+
+def all_apps() -> list[str]:
+    """Every installed app, for ``django_db(transaction=True, available_apps=all_apps())``.
+
+    With ``available_apps`` a transactional test recreates content types and
+    permissions when it starts and leaves the database empty when it ends, so
+    it works after any other transactional test, and the serialized ones
+    after it (tests/dataflow/test_health.py) can load their snapshot.
+    """
+    from django.apps import apps
+
+    return [config.name for config in apps.get_app_configs()]

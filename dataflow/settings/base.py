@@ -294,6 +294,11 @@ else:
 # RUN_MAX_ATTEMPTS starts.
 RUN_HEARTBEAT_TIMEOUT = _int("RUN_HEARTBEAT_TIMEOUT", 300, minimum=1)
 RUN_MAX_ATTEMPTS = _int("RUN_MAX_ATTEMPTS", 3, minimum=1)
+# A queued run whose task was handed to the broker this long ago and that no
+# worker has started is sent again by the reaper (the task was lost, or
+# discarded by a worker with another SECRET_KEY). A run whose task could not be
+# handed over at all (the broker was down) is sent at the reaper's next pass.
+RUN_REQUEUE_AFTER = _int("RUN_REQUEUE_AFTER", 600, minimum=60)
 
 # --- Health checks (/health/) ---------------------------------------------------
 HEALTH_MIN_FREE_MB = _int("HEALTH_MIN_FREE_MB", 500)

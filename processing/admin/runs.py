@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from ..models import Run, RunTrigger
-from ..services import run_cancel, run_replay, run_retry
+from ..services import BrokerUnavailable, run_cancel, run_replay, run_retry
 from .common import pretty_json, status_badge
 from .upload import UploadViews
 
@@ -172,6 +172,9 @@ class RunAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:processing_run_change", args=[run.pk]))
+        except BrokerUnavailable as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:processing_run_change", args=[exc.run_id]))
         self.message_user(request, f"Queued run #{new_run.pk} ({action} of run #{run.pk}).", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:processing_run_change", args=[new_run.pk]))
 

@@ -18,6 +18,7 @@ from ingestion.models import Source
 from ingestion.sources import SOURCE_FIELDS, source_clean, source_create, source_delete, source_update
 
 from ..models import RunTrigger
+from ..services import BrokerUnavailable
 from ..sources import source_preview, source_pull
 from .common import pretty_json
 
@@ -144,6 +145,9 @@ class SourceAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:ingestion_source_change", args=[source.pk]))
+        except BrokerUnavailable as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:processing_run_change", args=[exc.run_id]))
         self.message_user(request, f"Queued run #{run.pk}: pulling {source.name}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:processing_run_change", args=[run.pk]))
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -20,7 +21,7 @@ from ingestion.services import raw_file_discard, raw_file_receive, raw_file_set_
 from ingestion.storage import StorageError, StorageFull, storage_errors
 
 from ..models import RunTrigger
-from ..services import raw_file_preview, run_enqueue
+from ..services import BrokerUnavailable, raw_file_preview, run_enqueue
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -149,9 +150,13 @@ class UploadViews:
                 self.admin.message_user(request, "The file was discarded.")
                 return HttpResponseRedirect(reverse("admin:processing_run_upload"))
             if action == "confirm":
-                run = run_enqueue(
-                    dataset=raw_file.dataset, raw_file=raw_file, trigger=RunTrigger.ADMIN, user=request.user
-                )
+                try:
+                    run = run_enqueue(
+                        dataset=raw_file.dataset, raw_file=raw_file, trigger=RunTrigger.ADMIN, user=request.user
+                    )
+                except BrokerUnavailable as exc:
+                    self.admin.message_user(request, str(exc), messages.WARNING)
+                    return HttpResponseRedirect(reverse("admin:processing_run_change", args=[exc.run_id]))
                 self.admin.message_user(
                     request, format_html("Run #{} is queued; this page follows its progress.", run.pk)
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable, Iterator
 from itertools import islice
@@ -17,7 +18,7 @@ from ingestion.services import raw_file_archive
 from ingestion.sources import source_watermark_set
 from ingestion.storage import data_storage
 
-from ..models import Run, RunStatus
+from ..models import LOADED_STATUSES, Run, RunStatus
 from ..record_indexes import record_indexes_sync
 from .chunks import ChunkResult, ValidatedChunks
 from .header import (
@@ -29,7 +30,7 @@ from .header import (
     unnamed_positions,
 )
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
-from .output import ProcessedWriter
+from .output import ProcessedWriter, work_file_remove
 from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map, printable
 
 logger = logging.getLogger(__name__)
@@ -118,8 +119,22 @@ def _watermark_commit(run: Run) -> None:
         source_watermark_set(source_id=run.source_id, watermark=watermark)
 
 
-def _check_cancel(run: Run) -> None:
-    if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
+class ClaimLost(Exception):
+    """Another worker has taken this run over: stop at once and leave the run, its files and tables to it."""
+
+
+def _check_claim(run: Run, dry_run: bool) -> None:
+    """At each chunk, inside its transaction: is the run still ours, and not to be cancelled?
+
+    The row lock orders this chunk's commit and another worker's claim (which
+    bumps ``attempts``): a worker whose heartbeat went stale while it was still
+    alive, and whose run was taken over meanwhile, stops here instead of
+    loading the same rows a second time.
+    """
+    state = Run.objects.select_for_update().filter(pk=run.pk).values("status", "attempts", "cancel_requested").first()
+    if not dry_run and (state is None or state["status"] != RunStatus.RUNNING or state["attempts"] != run.attempts):
+        raise ClaimLost(f"run {run.pk} was taken over by another worker (attempt {state and state['attempts']})")
+    if state is not None and state["cancel_requested"]:
         raise PipelineAbort(RunStatus.CANCELLED, "cancelled on request")
 
 
@@ -199,7 +214,7 @@ def pipeline_execute(
                 for result in chunks:
                     tripped: PipelineAbort | None = None
                     with transaction.atomic():
-                        _check_cancel(run)
+                        _check_claim(run, dry_run)
                         _deduplicate(validator, seen, result)
                         try:
                             _breaker(run, threshold, result, result.is_last)
@@ -228,6 +243,12 @@ def pipeline_execute(
                 run.summary["note"] = "the file has a header but no data rows"
         status = RunStatus.PARTIALLY_SUCCEEDED if run.rows_rejected else RunStatus.SUCCEEDED
         _finish(run, status, "", writer, seen, dry_run)
+    except ClaimLost:
+        # Not ours any more: the new owner resumes from the scratch file and the
+        # seen table, so leave both (and the run row) exactly as they are.
+        if writer is not None:
+            writer.fh.close()
+        raise
     except PipelineAbort as abort:
         _finish(run, abort.status, abort.message, writer, seen, dry_run)
     except CsvStructureError as exc:
@@ -241,13 +262,21 @@ def pipeline_execute(
         if dry_run:
             raise
         logger.exception("run %s crashed", run.pk)
-        message = f"internal error: {type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            message = f"the disk is full: {exc}"
+        else:
+            message = f"internal error: {type(exc).__name__}: {exc}"
+        if writer is not None:
+            # A crash (a full disk, a lost connection) keeps no processed file: it
+            # may be cut short, and the space may be what the disk is short of.
+            writer.discard()
         try:
-            _finish(run, RunStatus.FAILED, message, writer, None, dry_run)
+            _finish(run, RunStatus.FAILED, message, writer, seen, dry_run)
         except Exception:
             # Even the clean-up failed (e.g. the database refused the summary):
-            # at least record that the run failed and why.
+            # at least record that the run failed and why, and free its scratch space.
             logger.exception("run %s: could not finish cleanly", run.pk)
+            work_file_remove(run.pk)
             Run.objects.filter(pk=run.pk).update(
                 status=RunStatus.FAILED, error=message[:5000], finished_at=timezone.now()
             )
@@ -284,8 +313,15 @@ def _finish(
     run.error = error
     run.finished_at = timezone.now()
     if not dry_run:
-        if writer is not None:
-            run.summary["processed_file"] = writer.publish()
+        # The run has ended: its scratch file goes on every path. A failed or
+        # cancelled run keeps a processed file only for rows it loaded.
+        if writer is not None and not writer.finished:
+            loaded = run.rows_inserted + run.rows_updated + run.rows_unchanged
+            if status in LOADED_STATUSES or loaded:
+                run.summary["processed_file"] = writer.publish()
+            else:
+                writer.discard()
+        work_file_remove(run.pk)
         raw_file_archive(raw_file=run.raw_file)
         if seen is not None:
             seen.drop()

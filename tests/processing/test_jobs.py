@@ -29,11 +29,12 @@ def short_heartbeat(settings: Any) -> None:
 
 
 @pytest.fixture
-def cluster(data_dir: Path, tmp_path: Path) -> Iterator[Callable[[], Cluster]]:
+def cluster(data_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     started: list[Cluster] = []
 
-    def start() -> Cluster:
-        c = Cluster(data_dir, tmp_path / "qcluster.log", heartbeat_timeout=HEARTBEAT_TIMEOUT).start()
+    def start(**env: str) -> Cluster:
+        env = {"RUN_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT), **env}
+        c = Cluster(data_dir, tmp_path / "qcluster.log", **env).start()
         started.append(c)
         return c
 
@@ -89,7 +90,7 @@ def test_a_killed_cluster_resumes_the_run_with_exact_counts_and_no_duplicates(
 
     time.sleep(HEARTBEAT_TIMEOUT + 0.5)
     cluster()
-    assert runs_reap() == {"requeued": 1, "failed": 0}
+    assert runs_reap() == {"requeued": 1, "failed": 0, "resent": 0, "scratch_removed": 0}
 
     wait_for(finished(run), what="the resumed run to finish")
     assert run.status == RunStatus.SUCCEEDED
@@ -178,3 +179,57 @@ def test_a_scheduled_source_is_pulled_page_by_page_by_the_cluster(
     source.refresh_from_db()
     assert source.watermark == "25"
     assert Record.objects.filter(dataset=source.dataset).count() == 25
+
+
+def test_a_run_that_passes_q_timeout_fails_at_once_saying_so(
+    sales: Dataset, csv_file: Callable[..., Path], cluster: Callable[..., Cluster], data_dir: Path
+) -> None:
+    from django_q.models import Task
+
+    total = 60_000
+    run = enqueue(sales, csv_file, total, chunk_size=50)
+    # A heartbeat timeout far away: only the time limit can end this run.
+    cluster(Q_TIMEOUT="2", RUN_HEARTBEAT_TIMEOUT="300")
+
+    wait_for(finished(run), timeout=30, what="the time limit to stop the run")
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("the run took longer than Q_TIMEOUT=2 s and was stopped")
+    assert 0 < run.rows_read < total
+    assert Record.objects.filter(dataset=sales).count() == run.rows_inserted
+    assert not (data_dir / "work" / f"run-{run.pk}.csv").exists()
+    wait_for(lambda: Task.objects.filter(name=f"run-{run.pk}").exists(), what="django-q2's record of the task")
+    task = Task.objects.get(name=f"run-{run.pk}")
+    assert not task.success and "Task exceeded maximum timeout value (2 seconds)" in task.result
+
+
+def test_a_task_the_cluster_cannot_verify_is_sent_again_by_the_reaper(
+    sales: Dataset,
+    csv_file: Callable[..., Path],
+    cluster: Callable[..., Cluster],
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The web side signed the task with the SECRET_KEY it had; the workers run with a new one."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    new_key = "the-secret-key-after-it-was-rotated-0123456789-abcdefghij"
+    run = enqueue(sales, csv_file, 20)
+    cluster(SECRET_KEY=new_key)
+
+    wait_for(lambda: not OrmQ.objects.exists(), what="the cluster to throw the task away")
+    time.sleep(1)
+    run.refresh_from_db()
+    assert (run.status, run.enqueue_count) == (RunStatus.QUEUED, 1)
+
+    # The reaper runs in the cluster, with the cluster's key.
+    monkeypatch.setattr(Conf, "SECRET_KEY", new_key)
+    Run.objects.filter(pk=run.pk).update(enqueued_at=timezone.now() - timedelta(seconds=settings.RUN_REQUEUE_AFTER + 1))
+    runs_reap()
+
+    wait_for(finished(run), what="the run sent again to finish")
+    assert (run.status, run.rows_inserted, run.attempts) == (RunStatus.SUCCEEDED, 20, 1)
+    assert run.enqueue_count >= 2

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from ingestion.management.base import DataflowCommand, ProgressBar, validation_message
 from ingestion.models import Dataset
 from processing.models import RunTrigger
-from processing.services import file_enqueue, file_ingest, file_preview
+from processing.services import BrokerUnavailable, file_enqueue, file_ingest, file_preview
 
 from ..reporting import RUN_FAILED_EXIT, RunReportMixin
 
@@ -89,6 +89,8 @@ class Command(RunReportMixin, DataflowCommand):
                 bar.close()
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from None
+        except BrokerUnavailable as exc:
+            raise CommandError(str(exc)) from None
         self.report_run(run, options["json"])
         if run.status in ("failed", "cancelled"):
             # Scripts and cron jobs must see a failed load as a failure.

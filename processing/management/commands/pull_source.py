@@ -11,6 +11,7 @@ from ingestion.http.guard import FetchError
 from ingestion.management.base import DataflowCommand, validation_message
 from ingestion.models import Source
 from processing.models import RunTrigger
+from processing.services import BrokerUnavailable
 from processing.sources import source_preview, source_pull, source_pull_now
 
 from ..reporting import RUN_FAILED_EXIT, RunReportMixin
@@ -64,6 +65,8 @@ class Command(RunReportMixin, DataflowCommand):
             run = source_pull_now(source=source, trigger=RunTrigger.COMMAND)
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from None
+        except BrokerUnavailable as exc:
+            raise CommandError(str(exc)) from None
         if not options["json"] and run.summary.get("pull"):
             self._report_pull(run.summary["pull"], False)
         self.report_run(run, options["json"])

@@ -47,6 +47,12 @@ class Command(DataflowCommand):
             self.stdout.write(
                 f"  progress {run.progress:.0%}" + ("  (cancel requested)" if run.cancel_requested else "")
             )
+        if run.status == RunStatus.QUEUED:
+            self.stdout.write(
+                f"  sent to the job queue {run.enqueue_count} time(s), last at {run.enqueued_at:%Y-%m-%d %H:%M:%S %Z}"
+                if run.enqueued_at
+                else "  not in the job queue yet (it was unavailable): the reaper sends it when the queue is back"
+            )
         if run.error:
             self.stdout.write(f"  {run.error}")
         self.stdout.write(

@@ -1,0 +1,198 @@
+"""Scratch files and the processed file: whatever way a run ends, it leaves no scratch behind."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from ingestion.models import Dataset
+from ingestion.storage import data_storage
+from processing.models import Record, Run, RunStatus
+from processing.services import file_ingest
+from tests.conftest import SALES_HEADER, all_apps, sales_row
+
+pytestmark = pytest.mark.django_db
+
+
+def ingest(dataset: Dataset, path: Path, **kwargs: Any) -> Run:
+    with path.open("rb") as fh:
+        return file_ingest(dataset=dataset, source=fh, original_name=path.name, **kwargs)
+
+
+def sales_file(rows: list[str]) -> str:
+    return "\n".join([SALES_HEADER, *rows]) + "\n"
+
+
+def scratch(data_dir: Path) -> list[str]:
+    work = data_dir / "work"
+    return sorted(p.name for p in work.iterdir()) if work.exists() else []
+
+
+def processed(data_dir: Path) -> list[Path]:
+    folder = data_dir / "processed"
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def seen_tables() -> list[str]:
+    return [t for t in connection.introspection.table_names() if t.startswith("dataflow_seen_")]
+
+
+BAD = "S0,not-a-date,books,1,1,a@example.com,US,,yes"
+
+
+def test_a_run_failed_by_the_reject_threshold_leaves_no_scratch_and_no_empty_processed_file(
+    sales: Dataset, csv_file: Callable[..., Path], data_dir: Path
+) -> None:
+    sales.reject_threshold = 0.0
+    sales.save()
+
+    run = ingest(sales, csv_file(sales_file([sales_row(1), BAD])))
+
+    assert run.status == RunStatus.FAILED and "threshold" in run.error
+    assert scratch(data_dir) == []
+    assert processed(data_dir) == []
+    assert "processed_file" not in run.summary
+    assert seen_tables() == []
+
+
+def test_a_run_failed_for_a_missing_column_leaves_no_scratch_or_processed_file(
+    sales: Dataset, csv_file: Callable[..., Path], data_dir: Path
+) -> None:
+    run = ingest(sales, csv_file("id,timestamp\nS1,2024-01-01\n"))
+
+    assert run.status == RunStatus.FAILED and "missing" in run.error
+    assert (scratch(data_dir), processed(data_dir)) == ([], [])
+
+
+def test_a_run_stopped_by_the_threshold_after_loading_keeps_the_processed_rows_it_loaded(
+    sales: Dataset, csv_file: Callable[..., Path], data_dir: Path
+) -> None:
+    sales.reject_threshold = 0.1
+    sales.save()
+    rows = [sales_row(i) for i in range(1, 101)] + [BAD.replace("S0", f"B{i}") for i in range(30)]
+
+    run = ingest(sales, csv_file(sales_file(rows)), chunk_size=100)
+
+    assert run.status == RunStatus.FAILED and run.rows_inserted == 100
+    assert scratch(data_dir) == []
+    assert processed(data_dir) == [data_dir / run.summary["processed_file"]]
+    assert len((data_dir / run.summary["processed_file"]).read_text().splitlines()) == 1 + 100
+
+
+def test_a_cancelled_run_leaves_no_scratch_file(sales: Dataset, csv_file: Callable[..., Path], data_dir: Path) -> None:
+    def cancel(run: Run) -> None:
+        Run.objects.filter(pk=run.pk).update(cancel_requested=True)
+
+    run = ingest(sales, csv_file(sales_file([sales_row(i) for i in range(1, 10)])), chunk_size=3, on_chunk=cancel)
+
+    assert (run.status, run.rows_inserted) == (RunStatus.CANCELLED, 3)
+    assert scratch(data_dir) == []
+    assert len((data_dir / run.summary["processed_file"]).read_text().splitlines()) == 1 + 3
+
+
+def test_a_crashed_run_leaves_no_scratch_and_no_processed_file(
+    sales: Dataset, csv_file: Callable[..., Path], data_dir: Path
+) -> None:
+    def crash(run: Run) -> None:
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        ingest(sales, csv_file(sales_file([sales_row(i) for i in range(1, 10)])), chunk_size=3, on_chunk=crash)
+
+    run = Run.objects.get()
+    assert run.status == RunStatus.FAILED
+    assert run.error == "internal error: RuntimeError: the database went away"
+    assert (scratch(data_dir), processed(data_dir)) == ([], [])
+    assert seen_tables() == []
+
+
+# Transactional, as in a worker: the alarm may cut a query short, and the task then
+# goes on with a fresh connection, which it cannot do inside a test's transaction.
+@pytest.mark.django_db(transaction=True, available_apps=all_apps())
+def test_a_run_stopped_by_the_job_queue_time_limit_fails_at_once_saying_so(
+    sales: Dataset, csv_file: Callable[..., Path], data_dir: Path, settings: Any
+) -> None:
+    """django-q2's own alarm, as its worker sets it around a task."""
+    from django_q.exceptions import TimeoutException
+    from django_q.timeout import TimeoutHandler
+
+    from ingestion.services import raw_file_receive
+    from processing.services import run_create
+    from processing.tasks import run_task
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 1}
+    path = csv_file(sales_file([sales_row(i) for i in range(1, 40_001)]))
+    with path.open("rb") as fh:
+        raw_file = raw_file_receive(dataset=sales, source=fh, original_name=path.name)
+    run = run_create(dataset=sales, raw_file=raw_file, chunk_size=20)
+
+    with pytest.raises(TimeoutException), TimeoutHandler(1):
+        run_task(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("the run took longer than Q_TIMEOUT=1 s and was stopped")
+    assert 0 < run.rows_read < 40_000
+    assert Record.objects.filter(dataset=sales).count() == run.rows_inserted
+    assert scratch(data_dir) == []
+    assert seen_tables() == []
+    assert run.raw_file.storage_name.startswith("archive/")
+
+
+# --- A full disk -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path_factory: pytest.TempPathFactory, settings: Any) -> Iterator[Path]:
+    """DATA_DIR on a 1 MiB tmpfs (root only)."""
+    root = tmp_path_factory.mktemp("small-disk")
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "dataflow": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
+    }
+    settings.DATAFLOW = {**settings.DATAFLOW, "WORK_DIR": root / "work"}
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
+
+
+def test_a_run_that_fills_the_disk_fails_and_leaves_the_disk_as_before(
+    sales: Dataset, csv_file: Callable[..., Path], small_disk: Path
+) -> None:
+    from ingestion.services import raw_file_receive
+    from processing.services import run_create, run_execute
+
+    # ~650 KB of raw file on a 1 MiB disk; its processed rows do not fit in what is left.
+    rows = [sales_row(i, description="x" * 40) for i in range(1, 6_001)]
+    path = csv_file(sales_file(rows))
+    with path.open("rb") as fh:
+        raw_file = raw_file_receive(dataset=sales, source=fh, original_name=path.name)
+    (small_disk / "work").mkdir(exist_ok=True)
+    (small_disk / "processed" / "sales").mkdir(parents=True, exist_ok=True)
+    used_before = shutil.disk_usage(small_disk).used
+    run = run_create(dataset=sales, raw_file=raw_file, chunk_size=500)
+
+    with pytest.raises(OSError):
+        run_execute(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("the disk is full: [Errno 28] No space left on device")
+    assert scratch(small_disk) == []
+    assert processed(small_disk) == []
+    assert shutil.disk_usage(small_disk).used == used_before
+    assert data_storage().exists(run.raw_file.storage_name)  # the raw file is kept (archived)
