@@ -261,6 +261,7 @@ def redis_cache(settings: Any, redis_server: RedisServer, throttle_state: None) 
     return redis_server
 
 
+@pytest.fixture
 def redis_broker(redis_server: RedisServer, settings: Any, monkeypatch: pytest.MonkeyPatch) -> RedisServer:
     """django-q2 with ``redis_server`` as its broker (as with REDIS_URL set).
 
