@@ -152,12 +152,41 @@ def access_log_size(log: Path) -> int:
     return log.stat().st_size if log.exists() else 0
 
 
-def server_times(log: Path, start: int, end: int) -> list[float]:
-    """The %(D)s values (seconds) logged between two offsets of the access log."""
+def server_times(log: Path, start: int, end: int, method: str = "GET") -> list[float]:
+    """The %(D)s values (seconds) of ``method`` requests logged between two offsets of the access log."""
     with log.open("rb") as fh:
         fh.seek(start)
         chunk = fh.read(end - start).decode(errors="replace")
-    return [int(line) / 1e6 for line in chunk.splitlines() if line.strip().isdigit()]
+    times = []
+    for line in chunk.splitlines():
+        micros, _, verb = line.partition(" ")
+        if verb.strip() == method and micros.isdigit():
+            times.append(int(micros) / 1e6)
+    return times
+
+
+class LogMarks:
+    """The access log's size at the start, middle and end of a measured window (timers)."""
+
+    def __init__(self, server: Server, warmup: float, duration: float) -> None:
+        self.server = server
+        self.offsets: dict[str, int] = {}
+        self.conns: list[int] = []
+        self.pids = server.pids()
+        at = {"start": 0.2 + warmup, "mid": 0.2 + warmup + duration / 2, "end": 0.2 + warmup + duration}
+        self.timers = [threading.Timer(delay, self._mark, [name]) for name, delay in at.items()]
+        for t in self.timers:
+            t.start()
+
+    def _mark(self, name: str) -> None:
+        self.offsets[name] = access_log_size(self.server.log)
+        if name == "mid":
+            self.conns = connections_per_worker(self.server.port, self.pids)
+
+    def times(self, method: str = "GET") -> list[float]:
+        for t in self.timers:
+            t.join()
+        return server_times(self.server.log, self.offsets["start"], self.offsets["end"], method)
 
 
 @dataclass
@@ -180,7 +209,7 @@ class Server:
         name = self.label.replace(" ", "").replace("-", "")
         self.log = ab.OUT / f"conc-access-{name}.log"
         self.log.unlink(missing_ok=True)
-        args = f"--access-logfile {shlex.quote(str(self.log))} --access-logformat '%(D)s' {self.options}"
+        args = f"--access-logfile {shlex.quote(str(self.log))} --access-logformat '%(D)s %(m)s' {self.options}"
         self.proc = ab.start_gunicorn(
             env,
             self.port,
@@ -234,22 +263,7 @@ def high(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
                 pids = server.pids()
                 sampler = PgSampler(url)
                 meter = ab.CpuMeter(url, {"server": lambda pids=pids: pids})
-                marks: dict[str, object] = {}
-
-                def mark(
-                    name: str, marks: dict[str, object] = marks, server: Server = server, pids: list[int] = pids
-                ) -> None:
-                    marks[name] = access_log_size(server.log)
-                    if name == "mid":
-                        marks["conns"] = connections_per_worker(server.port, pids)
-
-                timers = [
-                    threading.Timer(0.2 + args.warmup, mark, ["start"]),
-                    threading.Timer(0.2 + args.warmup + args.duration / 2, mark, ["mid"]),
-                    threading.Timer(0.2 + args.warmup + args.duration, mark, ["end"]),
-                ]
-                for t in timers:
-                    t.start()
+                marks = LogMarks(server, args.warmup, args.duration)
                 sampler.start()
                 outcome = ab.drive(
                     server.port,
@@ -260,8 +274,7 @@ def high(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
                     warmup=args.warmup,
                     duration=args.duration,
                 )
-                for t in timers:
-                    t.join()
+                srv = marks.times()
                 split = meter.stop(clients=outcome.cpu)
                 pg = sampler.stop()
             finally:
@@ -269,11 +282,10 @@ def high(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
             done = len(outcome.latencies)
             rate = done / args.duration
             c50, c95, c99 = pcts(outcome.latencies)
-            srv = server_times(server.log, int(marks["start"]), int(marks["end"]))  # type: ignore[call-overload]
             s50, s95, s99 = pcts(srv)
             share = args.duration / (args.warmup + args.duration) / max(done, 1) * 1000
             cpu = " ".join(f"{split.seconds[k] * share:.1f}" for k in ("server", "postgres", "clients"))
-            conns = "/".join(str(n) for n in marks.get("conns", []))  # type: ignore[attr-defined]
+            conns = "/".join(str(n) for n in marks.conns)
             print(
                 f"{server.label:>18s} {ms(c50):>6s} {ms(c95):>6s} {ms(c99):>6s} {rate:6.0f} {outcome.errors:4d} | "
                 f"{ms(s50):>7s} {ms(s95):>7s} {ms(s99):>7s} | {ms(mean(outcome.latencies)):>6s} "
@@ -416,6 +428,7 @@ def mixed(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
                     )
                     sampler = PgSampler(url)
                     sampler.start()
+                    marks = LogMarks(server, args.warmup, args.duration)
                     uploader = None
                     if phase == "mixed":
                         start = time.perf_counter() + 0.2 + args.warmup
@@ -432,16 +445,17 @@ def mixed(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
                     )
                     split = meter.stop(clients=outcome.cpu)
                     pg = sampler.stop()
+                    srv, posts = marks.times("GET"), marks.times("POST")
                     if uploader is not None:
                         uploader.join()
                         if uploader.error:
                             raise SystemExit(uploader.error)
                         uploader.wait_runs(time.monotonic() + args.drain)
-                    results[phase] = (outcome, split, uploader, pg, sampler.lock_waits)
+                    results[phase] = (outcome, split, uploader, pg, sampler.lock_waits, srv, posts, marks.conns)
             finally:
                 ab.stop(cluster)
                 server.stop()
-            for phase, (outcome, split, uploader, pg, waits) in results.items():
+            for phase, (outcome, split, uploader, pg, waits, srv, posts, conns) in results.items():
                 lat = outcome.latencies
                 busy: list[float] = []
                 info = ""
@@ -464,6 +478,12 @@ def mixed(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
                     f"{len(lat) / args.duration:6.0f} {outcome.errors:4d} | {ms(b50):>8s} {ms(b95):>8s} "
                     f"{len(busy):5d} | {s['server']:.0f} {s.get('qcluster', 0):.0f} {s['postgres']:.0f} "
                     f"{s['clients']:.0f}, {split.busy_pct:.0f}%, {split.others_pct:.0f}% | {info}"
+                )
+                s50, s95, _ = pcts(srv)
+                print(
+                    f"{'':>11s} in the server: GET p50 {ms(s50)} p95 {ms(s95)} mean {ms(mean(srv))} ms"
+                    + (f"; upload POSTs {', '.join(ms(t) for t in posts)} ms" if posts else "")
+                    + f"; connections per worker {'/'.join(map(str, conns))}"
                 )
                 print(f"{'':>11s} Postgres sessions: {pg}")
                 for query, n in waits.most_common(2):
