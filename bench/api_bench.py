@@ -317,12 +317,15 @@ class CpuMeter:
         self.pg = backend_cpu(url)
         self.busy, self.total = machine_busy()
 
-    def stop(self, *, clients: float = 0.0) -> CpuSplit:
+    def stop(self, *, clients: float = 0.0, postgres: float | None = None) -> CpuSplit:
+        """``postgres``: the backends' CPU when the caller sampled it (backends that closed count too)."""
         seconds = {}
         for name, pids in self.groups.items():
             now = _group_cpu(pids())
             seconds[name] = sum(cpu - self.start[name].get(pid, 0.0) for pid, cpu in now.items())
-        seconds["postgres"] = sum(cpu - self.pg.get(pid, 0.0) for pid, cpu in backend_cpu(self.url).items())
+        if postgres is None:
+            postgres = sum(cpu - self.pg.get(pid, 0.0) for pid, cpu in backend_cpu(self.url).items())
+        seconds["postgres"] = postgres
         seconds["clients"] = clients
         busy, total = machine_busy()
         window = total - self.total

@@ -22,7 +22,9 @@ client p50/p95/p99, server p50/p95/p99, mean client vs mean server (the
 difference is queueing), req/s, Little's law (connections / throughput),
 the connections each worker holds, Postgres connections of the database
 (sampled every 0.5 s from ``pg_stat_activity``: total, active, waiting on a
-lock) and the CPU split per request.
+lock, distinct backends seen, i.e. reconnections) and the CPU split per
+request (Postgres from the same samples, so backends closed by
+``CONN_MAX_AGE`` during the window still count).
 
 ``mixed``: ``--readers`` connections read the first page for ``--duration``
 seconds alone, then for ``--duration`` seconds while an ingester uploads a
@@ -30,11 +32,13 @@ generated CSV of ``--upload-rows`` rows (new keys each time, the generator's
 default share of defects) through ``POST /api/v1/datasets/sales/uploads/``
 every ``60 / --uploads-per-minute`` seconds, processed by a real
 ``manage.py qcluster`` (the ORM broker on the same database). Once per
-``--nice`` value (``PIPELINE_NICE`` for the cluster) and round, alone and
-mixed back to back. Printed: the readers' p50/p95/p99 alone and mixed, the
-ratios, the same for the requests that started while a run was being
-processed, each upload's processing time, CPU split, and the most Postgres
-sessions seen waiting on a lock.
+``--server``, ``--nice`` value (``PIPELINE_NICE`` for the cluster) and round,
+alone and mixed back to back (uploads with ``?force=true``: later runs send
+the same files; their records are deleted when the benchmark ends).
+Printed: the readers' p50/p95/p99 alone and mixed, the ratios, the same for
+the requests that started while a run was being processed, the readers'
+time in the server and each upload POST's, each upload's processing time,
+the CPU split, and the Postgres sessions seen waiting on a lock.
 
 Figures only: nothing is asserted.
 """
@@ -109,6 +113,12 @@ class PgSampler(threading.Thread):
         self.url, self.every = url, every
         self.samples: list[tuple[int, int, int]] = []  # (total, active, waiting on a lock)
         self.lock_waits: Counter[str] = Counter()
+        # CPU seconds of each backend when first and last seen: connections
+        # closed during the window (CONN_MAX_AGE) still count, but for the
+        # last interval of their life.
+        self.first_cpu: dict[int, float] = {}
+        self.last_cpu: dict[int, float] = {}
+        self.backends: set[int] = set()
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -118,11 +128,17 @@ class PgSampler(threading.Thread):
         with psycopg.connect(self.url, autocommit=True) as conn:
             while not self._halt.wait(self.every):
                 rows = conn.execute(
-                    "SELECT state, wait_event_type, left(query, 70) FROM pg_stat_activity "
+                    "SELECT state, wait_event_type, left(query, 70), pid FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
                     [dbname],
                 ).fetchall()
-                locked = [q for state, wait, q in rows if state == "active" and wait == "Lock"]
+                first = not self.samples
+                for *_, pid in rows:
+                    cpu = ab.cpu_seconds([pid])
+                    self.first_cpu.setdefault(pid, cpu if first else 0.0)
+                    self.last_cpu[pid] = cpu
+                    self.backends.add(pid)
+                locked = [q for state, wait, q, _ in rows if state == "active" and wait == "Lock"]
                 self.lock_waits.update(locked)
                 self.samples.append((len(rows), sum(1 for r in rows if r[0] == "active"), len(locked)))
 
@@ -136,8 +152,12 @@ class PgSampler(threading.Thread):
         locked = [s[2] for s in self.samples]
         return (
             f"{mean(total):.1f} (max {max(total)}) connected, {mean(active):.1f} (max {max(active)}) active, "
-            f"max {max(locked)} waiting on a lock"
+            f"max {max(locked)} waiting on a lock; {len(self.backends)} backends seen"
         )
+
+    def cpu(self) -> float:
+        """CPU seconds the database's backends used while sampled."""
+        return sum(cpu - self.first_cpu[pid] for pid, cpu in self.last_cpu.items())
 
 
 def connections_per_worker(port: int, workers: list[int]) -> list[int]:
@@ -275,8 +295,8 @@ def high(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
                     duration=args.duration,
                 )
                 srv = marks.times()
-                split = meter.stop(clients=outcome.cpu)
                 pg = sampler.stop()
+                split = meter.stop(clients=outcome.cpu, postgres=sampler.cpu())
             finally:
                 server.stop()
             done = len(outcome.latencies)
@@ -324,7 +344,10 @@ class Uploader(threading.Thread):
         for i, path in enumerate(self.files):
             time.sleep(max(0.0, self.start_at + i * self.interval - time.perf_counter()))
             upload = Upload(posted=time.perf_counter())
-            status, body = ab.request("127.0.0.1", self.port, "POST", UPLOADS, path.read_bytes(), headers)
+            # force: the same files are sent again by later runs of the benchmark.
+            status, body = ab.request(
+                "127.0.0.1", self.port, "POST", f"{UPLOADS}?force=true", path.read_bytes(), headers
+            )
             if status != 202:
                 self.error = f"upload: HTTP {status} {body[:200]!r}"
                 return
@@ -399,21 +422,21 @@ def mixed(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
     print(
         f"\nMIXED: {args.readers} readers of the first page ({args.clients} client processes), "
         f"{args.duration:g} s alone then {args.duration:g} s beside {per_phase} uploads of {args.upload_rows:,} rows "
-        f"(one every {interval:g} s, qcluster with {env.get('Q_WORKERS', '2')} workers); server {args.server[0].label}"
+        f"(one every {interval:g} s, qcluster with {env.get('Q_WORKERS', '2')} workers)"
     )
     header = (
         f"{'nice':>4s} {'phase':>6s} {'p50':>6s} {'p95':>6s} {'p99':>6s} {'mean':>6s} {'req/s':>6s} {'err':>4s} | "
         f"{'busy p50':>8s} {'busy p95':>8s} {'n':>5s} | CPU s: srv qcluster pg cli, busy, others | uploads"
     )
     counter = 0
+    combos = [(server, nice) for server in args.server for nice in args.nice]
     for rnd in range(args.rounds):
-        for nice in args.nice:
+        for server, nice in combos:
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-            print(f"round {rnd + 1}, PIPELINE_NICE={nice}, load average {load}")
+            print(f"round {rnd + 1}, server {server.label}, PIPELINE_NICE={nice}, load average {load}")
             print(header)
             files = upload_files(args.upload_rows, per_phase, counter)
             counter += per_phase
-            server = args.server[0]
             server.start(env)
             cluster = start_qcluster(env, nice, ab.OUT / f"conc-qcluster-{nice}.log")
             results = {}
@@ -443,8 +466,8 @@ def mixed(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
                         warmup=args.warmup,
                         duration=args.duration,
                     )
-                    split = meter.stop(clients=outcome.cpu)
                     pg = sampler.stop()
+                    split = meter.stop(clients=outcome.cpu, postgres=sampler.cpu())
                     srv, posts = marks.times("GET"), marks.times("POST")
                     if uploader is not None:
                         uploader.join()
