@@ -481,12 +481,13 @@ def mixed(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
             for phase, (outcome, split, uploader, pg, waits, srv, posts, conns) in results.items():
                 lat = outcome.latencies
                 busy: list[float] = []
+                quiet: list[float] = []
                 info = ""
                 if uploader is not None:
                     windows = [(u.started, u.finished) for u in uploader.uploads if u.started and u.finished]
-                    busy = [
-                        la for la, t in zip(lat, outcome.stamps, strict=True) if any(a <= t <= b for a, b in windows)
-                    ]
+                    during = [any(a <= t <= b for a, b in windows) for t in outcome.stamps]
+                    busy = [la for la, d in zip(lat, during, strict=True) if d]
+                    quiet = [la for la, d in zip(lat, during, strict=True) if not d]
                     info = "; ".join(
                         f"{u.rows:,} rows {u.status} in {u.finished - u.started:.1f} s"
                         if u.started and u.finished
@@ -508,6 +509,12 @@ def mixed(args: argparse.Namespace, env: dict[str, str], url: str) -> None:
                     + (f"; upload POSTs {', '.join(ms(t) for t in posts)} ms" if posts else "")
                     + f"; connections per worker {'/'.join(map(str, conns))}"
                 )
+                if busy and quiet:
+                    (b50, b95, _), (q50, q95, _) = pcts(busy), pcts(quiet)
+                    print(
+                        f"{'':>11s} reads while a run was processed / the other reads of the phase: "
+                        f"p50 {ms(b50)} / {ms(q50)} = {b50 / q50:.2f}, p95 {ms(b95)} / {ms(q95)} = {b95 / q95:.2f}"
+                    )
                 print(f"{'':>11s} Postgres sessions: {pg}")
                 for query, n in waits.most_common(2):
                     print(f"{'':>11s} waiting on a lock ({n} samples): {query}")
