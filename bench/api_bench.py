@@ -1,4 +1,4 @@
-"""Records API benchmark: gunicorn (2 workers) on 127.0.0.1, a JWT, three kinds of page.
+"""Records API benchmark: gunicorn (4 workers) on 127.0.0.1, a JWT, three kinds of page.
 
 Usage::
 
@@ -21,7 +21,7 @@ What it does, in order (the whole run is bounded: preparation, then
    migrations (indexes) too.
 2. Makes a viewer (a user with a ``viewer`` grant on ``sales`` only, not a
    superuser: grants are checked as for any client).
-3. Starts gunicorn with ``dataflow/gunicorn.conf.py`` (``--workers``, default 2)
+3. Starts gunicorn with ``dataflow/gunicorn.conf.py`` (``--workers``, default 4, as the file's)
    on a free 127.0.0.1 port, DEBUG and HTTPS off, throttles raised out of the way.
 4. Gets a JWT from ``/api/v1/auth/token/``.
 5. For each scenario (first page; a page ``--records``/2 deep, reached with
@@ -493,8 +493,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each (default 2)")
     parser.add_argument("--concurrency", type=int, default=8, help="connections in flight (default 8)")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    parser.add_argument("--threads", type=int, default=0, help="threads per worker (default: gunicorn.conf.py's, 2)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per worker (default: gunicorn.conf.py's, 1)")
     parser.add_argument(
         "--no-index", action="store_true", help=f"do not mark {FILTER[0]} indexed (drops its filter index)"
     )

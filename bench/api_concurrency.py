@@ -547,7 +547,7 @@ def main() -> None:
         "--server",
         type=parse_server,
         action="append",
-        help="gunicorn 'WORKERSxTHREADS [options]', e.g. '2x2 --keep-alive 0' (repeatable; default 2x2)",
+        help="gunicorn 'WORKERSxTHREADS [options]', e.g. '2x2 --keep-alive 0' (repeatable; default 4x1)",
     )
     parser.add_argument("--concurrency", type=int, default=50, help="high: connections (default 50)")
     parser.add_argument("--readers", type=int, default=20, help="mixed: reading connections (default 20)")
@@ -556,7 +556,7 @@ def main() -> None:
     parser.add_argument("--nice", type=int, action="append", help="mixed: PIPELINE_NICE values (default 0)")
     parser.add_argument("--drain", type=float, default=120.0, help="mixed: most seconds to wait for the runs")
     args = parser.parse_args()
-    args.server = args.server or [Server(2, 2)]
+    args.server = args.server or [Server(4, 1)]
     args.nice = args.nice or [0]
     args.duration = args.duration or (30.0 if args.scenario == "high" else 60.0)
 
