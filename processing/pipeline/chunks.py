@@ -22,6 +22,7 @@ import os
 # forked children over multiprocessing pipes; nothing from outside is unpickled.
 import pickle  # nosec B403
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -293,7 +294,7 @@ class ValidatedChunks:
                     continue
             return False
 
-        _lower_priority(self._nice)
+        _lower_priority(self._nice, thread=True)
         try:
             for chunk, is_last in _chunks(self._rows, self._size):
                 # The position after the look-ahead chunk, as the loader used to read it.
@@ -361,13 +362,15 @@ def _heap_freeze() -> None:
     gc.freeze()
 
 
-def _lower_priority(nice: int) -> None:
+def _lower_priority(nice: int, *, thread: bool = False) -> None:
     """Add ``nice`` to the calling thread's niceness (``PIPELINE_NICE``).
 
     On Linux the niceness belongs to a thread: in the validating thread this
     leaves the loader's thread, and the rest of the process, as they were.
+    Elsewhere it belongs to the process, so a thread leaves it alone (it
+    would lower the whole worker, a little more at every run).
     """
-    if nice > 0:
+    if nice > 0 and (not thread or sys.platform.startswith("linux")):
         with contextlib.suppress(OSError):
             os.nice(nice)
 
