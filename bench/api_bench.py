@@ -1,4 +1,4 @@
-"""Records API benchmark: gunicorn (2 workers) on 127.0.0.1, a JWT, three kinds of page.
+"""Records API benchmark: gunicorn (4 workers) on 127.0.0.1, a JWT, three kinds of page.
 
 Usage::
 
@@ -21,7 +21,7 @@ What it does, in order (the whole run is bounded: preparation, then
    migrations (indexes) too.
 2. Makes a viewer (a user with a ``viewer`` grant on ``sales`` only, not a
    superuser: grants are checked as for any client).
-3. Starts gunicorn with ``dataflow/gunicorn.conf.py`` (``--workers``, default 2)
+3. Starts gunicorn with ``dataflow/gunicorn.conf.py`` (``--workers``, default 4, as the file's)
    on a free 127.0.0.1 port, DEBUG and HTTPS off, throttles raised out of the way.
 4. Gets a JWT from ``/api/v1/auth/token/``.
 5. For each scenario (first page; a page ``--records``/2 deep, reached with
@@ -58,6 +58,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlparse
@@ -192,14 +193,15 @@ def prepare(url: str, records: int, env: dict[str, str], index: bool) -> str:
     return f"prepared in {time.perf_counter() - start:.0f} s"
 
 
-def make_viewer(env: dict[str, str]) -> None:
+def make_viewer(env: dict[str, str], username: str = USERNAME, role: str = "VIEWER") -> None:
+    """A user with one grant (``role``, a DatasetRole name) on the sales dataset, password PASSWORD."""
     code = f"""
 from django.contrib.auth import get_user_model
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
-user, _ = get_user_model().objects.get_or_create(username={USERNAME!r})
+user, _ = get_user_model().objects.get_or_create(username={username!r})
 user.set_password({PASSWORD!r}); user.is_active = True; user.save()
-DatasetGrant.objects.get_or_create(dataset=Dataset.objects.get(slug={DATASET!r}), user=user,
-                                   defaults={{"role": DatasetRole.VIEWER}})
+DatasetGrant.objects.update_or_create(dataset=Dataset.objects.get(slug={DATASET!r}), user=user,
+                                      defaults={{"role": DatasetRole.{role}}})
 """
     subprocess.run([PY, str(ROOT / "manage.py"), "shell", "-c", code], env=env, check=True)
 
@@ -221,8 +223,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**env, **(extra_env or {}), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
     if threads:
         env["GUNICORN_THREADS"] = str(threads)
     with log.open("wb") as fh:
@@ -289,6 +293,59 @@ def machine_busy() -> tuple[float, float]:
     return (sum(values) - idle) / CLOCK_TICKS, sum(values) / CLOCK_TICKS
 
 
+@dataclass
+class CpuSplit:
+    """CPU seconds used by each group of processes over a measured window, and how busy the machine was."""
+
+    seconds: dict[str, float]
+    busy_pct: float  # of all cores over the window
+    others_pct: float  # the part of busy_pct used by none of the groups
+
+
+class CpuMeter:
+    """CPU used from its creation to ``stop()``: named groups of processes, the database's Postgres
+    backends ("postgres"), the load generator ("clients", given to ``stop``) and the whole machine.
+
+    ``groups`` maps a name to a function returning the group's pids (called at both ends, so
+    processes that come and go are counted while they live; reaped children count in their parent).
+    """
+
+    def __init__(self, url: str, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.url = url
+        self.groups = groups
+        self.start = {name: _group_cpu(pids()) for name, pids in groups.items()}
+        self.pg = backend_cpu(url)
+        self.busy, self.total = machine_busy()
+
+    def stop(self, *, clients: float = 0.0, postgres: float | None = None) -> CpuSplit:
+        """``postgres``: the backends' CPU when the caller sampled it (backends that closed count too)."""
+        seconds = {}
+        for name, pids in self.groups.items():
+            now = _group_cpu(pids())
+            seconds[name] = sum(cpu - self.start[name].get(pid, 0.0) for pid, cpu in now.items())
+        if postgres is None:
+            postgres = sum(cpu - self.pg.get(pid, 0.0) for pid, cpu in backend_cpu(self.url).items())
+        seconds["postgres"] = postgres
+        seconds["clients"] = clients
+        busy, total = machine_busy()
+        window = total - self.total
+        used = busy - self.busy
+        others = max(0.0, used - sum(seconds.values()))
+        return CpuSplit(seconds, used / window * 100, others / window * 100)
+
+
+def _group_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds so far of each process, its reaped children included."""
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = sum(int(f) for f in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
+    return out
+
+
 def request(
     host: str, port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, bytes]:
@@ -307,6 +364,7 @@ def request(
 @dataclass
 class Outcome:
     latencies: list[float] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)  # perf_counter() at each latency's start
     errors: int = 0
     first_error: str = ""
     cpu: float = 0.0
@@ -314,7 +372,7 @@ class Outcome:
 
 def _client_thread(port: int, path: str, headers: dict[str, str], start: float, stop_at: float, out: Outcome) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    latencies = out.latencies
+    latencies, stamps = out.latencies, out.stamps
     clock = time.perf_counter
     while True:
         begin = clock()
@@ -336,6 +394,7 @@ def _client_thread(port: int, path: str, headers: dict[str, str], start: float, 
         if begin >= start:  # requests started during the warm-up are not counted
             if ok:
                 latencies.append(end - begin)
+                stamps.append(begin)
             else:
                 out.errors += 1
                 if not out.first_error:
@@ -355,6 +414,7 @@ def _client_process(args: tuple[int, str, dict[str, str], float, float, int]) ->
     total = Outcome(cpu=usage.ru_utime + usage.ru_stime)
     for o in outcomes:
         total.latencies.extend(o.latencies)
+        total.stamps.extend(o.stamps)
         total.errors += o.errors
         total.first_error = total.first_error or o.first_error
     return total
@@ -376,6 +436,7 @@ def drive(
     total = Outcome()
     for r in results:
         total.latencies.extend(r.latencies)
+        total.stamps.extend(r.stamps)
         total.errors += r.errors
         total.first_error = total.first_error or r.first_error
         total.cpu += r.cpu
@@ -432,8 +493,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each (default 2)")
     parser.add_argument("--concurrency", type=int, default=8, help="connections in flight (default 8)")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    parser.add_argument("--threads", type=int, default=0, help="threads per worker (default: gunicorn.conf.py's, 2)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per worker (default: gunicorn.conf.py's, 1)")
     parser.add_argument(
         "--no-index", action="store_true", help=f"do not mark {FILTER[0]} indexed (drops its filter index)"
     )
@@ -501,9 +562,7 @@ def main() -> None:
                 raise SystemExit(f"{label}: HTTP {status} {body[:300]!r}")
             size = len(body) / 1024
             rows = len(json.loads(body)["results"])
-            cpu_before = cpu_seconds(workers)
-            busy_before, total_before = machine_busy()
-            pg_before = backend_cpu(url)
+            meter = CpuMeter(url, {"server": lambda: workers})
             outcome = drive(
                 port,
                 path,
@@ -513,12 +572,9 @@ def main() -> None:
                 warmup=args.warmup,
                 duration=args.duration,
             )
-            server_cpu = cpu_seconds(workers) - cpu_before
-            busy_after, total_after = machine_busy()
-            pg_cpu = sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in backend_cpu(url).items())
-            busy = (busy_after - busy_before) / (total_after - total_before) * 100
-            ours = server_cpu + outcome.cpu + pg_cpu
-            other = max(0.0, (busy_after - busy_before) - ours) / (total_after - total_before) * 100
+            split = meter.stop(clients=outcome.cpu)
+            server_cpu, pg_cpu = split.seconds["server"], split.seconds["postgres"]
+            busy, other = split.busy_pct, split.others_pct
             lat = sorted(outcome.latencies)
             done = len(lat)
             rate = done / args.duration

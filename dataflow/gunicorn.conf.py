@@ -3,8 +3,17 @@
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+# Synchronous workers, about two per core (this default suits two cores). A
+# sync worker takes a connection from the shared listen queue only when it is
+# free, so requests are served in arrival order whichever worker is free.
+# With GUNICORN_THREADS > 1 (the gthread worker) each worker accepts every
+# connection it can and keeps its keep-alive clients: under load one worker
+# ends up with most of them queued behind its threads while another idles,
+# which tripled the 95th percentile at 50 connections (docs/performance.md,
+# "Reads under concurrency"). A sync worker holds its connection for the whole
+# request: keep a proxy that buffers slow clients in front of it.
+workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = "-"
 errorlog = "-"

@@ -190,7 +190,12 @@ DATAFLOW = {
     "MAX_COLUMNS": _int("PIPELINE_MAX_COLUMNS", 1_000, minimum=1),
     # Local scratch space for files being written (processed output).
     "WORK_DIR": DATA_DIR / "work",
+    # Niceness added to the validating processes (or thread), so that web
+    # requests on the same cores go first; 0 leaves them as the worker is.
+    "NICE": _int("PIPELINE_NICE", 10, minimum=0),
 }
+if DATAFLOW["NICE"] > 19:
+    raise ImproperlyConfigured(f"PIPELINE_NICE must be at most 19 (the lowest priority), got {DATAFLOW['NICE']}")
 
 # --- HTTP sources, push ingestion and notifications ----------------------------
 # Fernet keys (comma-separated, newest first) that encrypt sources' secrets

@@ -22,6 +22,7 @@ import os
 # forked children over multiprocessing pipes; nothing from outside is unpickled.
 import pickle  # nosec B403
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from itertools import islice
 from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, NamedTuple
+
+from django.conf import settings
 
 from ingestion.reader import CsvReader, NdjsonReader, RawRow
 
@@ -187,8 +190,11 @@ class ValidatedChunks:
         size: int,
         *,
         processes: int | None = None,
+        nice: int | None = None,
     ) -> None:
         self._reader = reader
+        # Validating is CPU-bound and can wait; web requests on the same cores cannot.
+        self._nice = settings.DATAFLOW["NICE"] if nice is None else nice
         self._validator = validator
         self._rows = rows
         self._size = size
@@ -221,7 +227,7 @@ class ValidatedChunks:
             jobs.append((self._validate_for_reader, (source, out), [source, out]))
         for target, args, used in jobs:
             unused = [end for end in ends if all(end is not u for u in used)]
-            child = context.Process(target=_in_child, args=(target, args, unused), daemon=True)
+            child = context.Process(target=_in_child, args=(target, args, unused, self._nice), daemon=True)
             child.start()
             self._children.append(child)
         for end in ends:
@@ -288,6 +294,7 @@ class ValidatedChunks:
                     continue
             return False
 
+        _lower_priority(self._nice, thread=True)
         try:
             for chunk, is_last in _chunks(self._rows, self._size):
                 # The position after the look-ahead chunk, as the loader used to read it.
@@ -355,7 +362,21 @@ def _heap_freeze() -> None:
     gc.freeze()
 
 
-def _in_child(target: Callable[..., None], args: tuple[Any, ...], unused: list[Connection]) -> None:
+def _lower_priority(nice: int, *, thread: bool = False) -> None:
+    """Add ``nice`` to the calling thread's niceness (``PIPELINE_NICE``).
+
+    On Linux the niceness belongs to a thread: in the validating thread this
+    leaves the loader's thread, and the rest of the process, as they were.
+    Elsewhere it belongs to the process, so a thread leaves it alone (it
+    would lower the whole worker, a little more at every run).
+    """
+    if nice > 0 and (not thread or sys.platform.startswith("linux")):
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+
+
+def _in_child(target: Callable[..., None], args: tuple[Any, ...], unused: list[Connection], nice: int) -> None:
+    _lower_priority(nice)
     for end in unused:
         end.close()
     # Everything inherited from the parent (Django, the app registry, ...)

@@ -180,3 +180,33 @@ def test_the_workflows_are_valid_and_gate_what_we_promise() -> None:
 def test_the_shell_scripts_parse(script: str) -> None:
     result = subprocess.run(["bash", "-n", str(ROOT / "scripts" / script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def gunicorn_config(**env: str) -> dict[str, str]:
+    """What gunicorn makes of dataflow/gunicorn.conf.py (``--print-config``) with these variables."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GUNICORN_")}
+    result = subprocess.run(
+        [str(VENV_BIN / "gunicorn"), "--config", "dataflow/gunicorn.conf.py", "--print-config", "dataflow.wsgi"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    pairs = (line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_gunicorn_runs_synchronous_workers_two_per_core_of_a_two_core_machine_by_default() -> None:
+    # Sync workers take connections from the shared queue only when free:
+    # threads (gthread) let one worker hoard keep-alive clients (docs/performance.md).
+    config = gunicorn_config()
+
+    assert (config["workers"], config["threads"]) == ("4", "1")
+
+
+def test_gunicorn_workers_and_threads_follow_their_variables() -> None:
+    config = gunicorn_config(GUNICORN_WORKERS="3", GUNICORN_THREADS="2")
+
+    assert (config["workers"], config["threads"]) == ("3", "2")

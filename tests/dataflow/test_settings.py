@@ -50,6 +50,15 @@ def test_malformed_values_stop_start_up_naming_the_variable(
     assert f"{name}={value!r} {message}" in result.stderr
 
 
+@pytest.mark.parametrize(("value", "message"), [("20", "at most 19"), ("-1", "at least 0")])
+def test_it_refuses_a_pipeline_niceness_outside_0_to_19(tmp_path: Path, value: str, message: str) -> None:
+    result = django_check(tmp_path, SECRET_KEY="x", PIPELINE_NICE=value)
+
+    assert result.returncode != 0
+    assert "PIPELINE_NICE must be" in result.stderr
+    assert message in result.stderr
+
+
 def test_production_settings_pass_the_deployment_checks_without_warnings(tmp_path: Path) -> None:
     inherited = ("DJANGO_", "DATABASE_URL", "SECRET_KEY", "HTTPS", "DEBUG", "SECURE_")
     base = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import pickle
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ from ingestion.models import Dataset
 from ingestion.reader import CsvReader, RawRow
 from ingestion.selectors import schema_spec
 from processing.pipeline.chunks import MAX_PROCESSES, ChunkResult, ValidatedChunks, chunk_owner, default_processes
-from processing.pipeline.validate import RowValidator, ValidRow, columns_map
+from processing.pipeline.validate import RejectedValues, RowValidator, ValidRow, columns_map
 from tests.conftest import SALES_HEADER, sales_row
 
 pytestmark = pytest.mark.django_db
@@ -172,3 +174,53 @@ def test_it_forks_only_where_that_is_safe() -> None:
     finally:
         release.set()
         other.join()
+
+
+class NicenessRecordingValidator(RowValidator):
+    """Writes the niceness of the thread validating each row into its description."""
+
+    def validate(self, line: int, values: list[str]) -> ValidRow | RejectedValues:
+        values = [*values]
+        values[SALES_HEADER.split(",").index("description")] = str(os.getpriority(os.PRIO_PROCESS, 0))
+        return super().validate(line, values)
+
+
+@MODES
+def test_validating_children_run_at_the_pipeline_niceness(
+    sales: Dataset, csv_file: Callable[..., Path], settings: Any, processes: int
+) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "NICE": 7}
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    schema = schema_spec(sales.current_schema)
+    path = csv_file("\n".join([SALES_HEADER, *(sales_row(i) for i in range(1, 41))]) + "\n")
+
+    with path.open("rb") as fh:
+        reader = CsvReader(fh, encoding="utf-8", delimiter=",")
+        header = reader.read_header()
+        assert header is not None
+        validator = NicenessRecordingValidator(schema, columns_map(schema, header), 1000)
+        with ValidatedChunks(reader, validator, reader.rows(), 4, processes=processes) as chunks:
+            results = list(chunks)
+
+    seen = {json.loads(v.data_json)["description"] for r in results for v in r.valid}
+    assert seen == {str(min(19, before + 7))}  # every validating process (or the thread) is niced
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before  # the caller, which loads, is not
+
+
+def test_a_pipeline_niceness_of_0_leaves_the_validating_thread_as_it_was(
+    sales: Dataset, csv_file: Callable[..., Path], settings: Any
+) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "NICE": 0}
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    schema = schema_spec(sales.current_schema)
+    path = csv_file("\n".join([SALES_HEADER, *(sales_row(i) for i in range(1, 9))]) + "\n")
+
+    with path.open("rb") as fh:
+        reader = CsvReader(fh, encoding="utf-8", delimiter=",")
+        header = reader.read_header()
+        assert header is not None
+        validator = NicenessRecordingValidator(schema, columns_map(schema, header), 1000)
+        with ValidatedChunks(reader, validator, reader.rows(), 4, processes=0) as chunks:
+            results = list(chunks)
+
+    assert {json.loads(v.data_json)["description"] for r in results for v in r.valid} == {str(before)}
