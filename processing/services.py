@@ -556,7 +556,8 @@ def run_timed_out(*, run_id: int, timeout: int) -> Run | None:
     Called by the task when django-q2 stops it (``Q_TIMEOUT``); None when the
     run was not running any more.
     """
-    with run_context(run_id):
+    # One transaction, as in the reaper: nobody may see the run failed without its reason.
+    with run_context(run_id), transaction.atomic():
         if not Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(status=RunStatus.FAILED):
             return None
         run = Run.objects.select_related("dataset", "raw_file").get(pk=run_id)
