@@ -23,7 +23,7 @@ import pytest
 from ingestion.reader import RawRow, reader_open
 from ingestion.schema import SchemaSpec, schema_parse
 from processing.pipeline.chunks import chunk_validate
-from processing.pipeline.fields import _utc_text
+from ingestion.fieldtypes.datetime import utc_text as _utc_text
 from processing.pipeline.validate import RowValidator, _encode_json, _encode_json_fast, columns_map, compile_field
 from tests.conftest import SALES_SCHEMA
 
