@@ -47,6 +47,13 @@ def _bound_as_is(spec: FieldSpec, raw: Any) -> Any:
     return raw
 
 
+def key_text(value: Any) -> str:
+    """A stored value as the text natural keys and ``unique`` compare."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 @dataclass(frozen=True)
 class FieldTypeSpec:
     """Everything about one field type, declared once.
@@ -63,7 +70,8 @@ class FieldTypeSpec:
       as written (no parser runs; a value of spaces is a value, not a null;
       ``choices`` compare as text). ``comparable`` turns a stored value into
       what constraints compare (``Decimal`` for decimal text), ``bound`` a
-      schema's ``min``/``max`` into the same.
+      schema's ``min``/``max`` into the same. ``key_text`` is the text
+      natural keys and ``unique`` compare (one text per decimal number).
     Storage:
       ``sql_type`` is the PostgreSQL column type of a typed record table,
       ``sqlite_type`` the SQLite column type (its affinity).
@@ -102,6 +110,7 @@ class FieldTypeSpec:
     choice_fits: Callable[[Any], bool] = field(default=lambda choice: isinstance(choice, str) or is_number(choice))
     comparable: Callable[[Any], Any] = _same
     bound: Callable[[FieldSpec, Any], Any] = _bound_as_is
+    key_text: Callable[[Any], str] = key_text
     arrow_type: Callable[[], Any] | None = None
     arrow_value: Callable[[Any], Any] = _same
     infer_rank: int | None = None

@@ -44,6 +44,12 @@ def decimal_converter(spec: FieldSpec) -> Converter:
     return parse
 
 
+def decimal_key_text(value: str) -> str:
+    """One text per number: "1.50", "1.5" and "01.5" all give "1.5"."""
+    number = Decimal(value).normalize()
+    return format(number, "f") if number != 0 else "0"
+
+
 def _bound(spec: FieldSpec, raw: Any) -> Decimal:
     return Decimal(str(raw))
 
@@ -60,6 +66,7 @@ DECIMAL = FieldTypeSpec(
     # Parsed decimals are text; constraints and keys compare them as numbers ("1.5" is "1.50").
     comparable=Decimal,
     bound=_bound,
+    key_text=decimal_key_text,
     sql_type="numeric",
     # SQLite's NUMERIC affinity would turn "1234.50" into the float 1234.5: keep the exact text.
     sqlite_type="TEXT",

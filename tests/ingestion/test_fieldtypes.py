@@ -83,6 +83,12 @@ def test_a_type_registered_without_its_model_choice_fails_the_system_check(monke
     assert "'uuid' is registered but not a FieldType choice" in errors[0].msg
 
 
+def test_decimal_keys_are_one_text_per_number() -> None:
+    key_text = field_type("decimal").key_text
+    assert key_text("1.50") == key_text("1.5") == key_text("01.5") == "1.5"
+    assert key_text("0.00") == key_text("-0") == "0"
+
+
 def test_every_type_has_a_sample_here() -> None:
     # A new type must say here what it accepts and refuses.
     assert set(SAMPLES) == set(FIELD_TYPES)
@@ -96,6 +102,7 @@ def test_each_converter_accepts_a_typical_value_and_refuses_a_bad_one(name: str)
 
     # The pipeline's compiled field uses the registered converter.
     assert compile_field(spec)(typical) == stored
+    assert isinstance(kind.key_text(stored), str)
     if kind.verbatim:
         assert kind.converter(spec)(typical) == typical
         assert compile_field(spec)("   ") == "   "  # spaces are a value of a verbatim type, not a null
