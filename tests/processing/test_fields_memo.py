@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from ingestion.schema import FieldSpec
 from ingestion.fieldtypes.email import DOMAIN_MEMO_SIZE, MemoEmailValidator
+from ingestion.schema import FieldSpec
 from processing.pipeline.fields import FieldError, compile_field, memoized, needs_work
 
 
