@@ -24,6 +24,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from api.serializers.datasets import SchemaFieldSerializer
 from ingestion import checks
 from ingestion.fieldtypes import FIELD_TYPES, FieldError, FieldTypeSpec, field_type
 from ingestion.fieldtypes.base import ORDERED_OPERATORS
@@ -33,6 +34,7 @@ from ingestion.services import dataset_apply
 from processing.exports import records_export_parquet
 from processing.models import Record, RunStatus
 from processing.pipeline.fields import compile_field
+from processing.record_queries import OPERATORS
 from processing.services import file_ingest
 from tests.factories import UserFactory
 
@@ -212,13 +214,39 @@ def test_the_parquet_export_uses_each_types_arrow_type(every_type: Dataset) -> N
         assert rows["b"][column] is None
 
 
-def test_the_dataset_openapi_document_uses_each_types_schemas(every_type: Dataset) -> None:
+@pytest.fixture
+def as_viewer(every_type: Dataset) -> APIClient:
     viewer = UserFactory(username="typed-viewer")
     DatasetGrant.objects.create(dataset=every_type, user=viewer, role=DatasetRole.VIEWER)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(viewer).access_token}")
+    return client
 
-    response = client.get("/api/v1/datasets/every-type/openapi.json")
+
+# A filter value equal to the typical stored value, written as people write it in a query.
+FILTER_VALUES = {"boolean": "true", "datetime": "2024-03-01T10:00:00Z"}
+
+
+@pytest.mark.parametrize("name", list(FIELD_TYPES))
+def test_each_types_filters_find_the_stored_value(as_viewer: APIClient, name: str) -> None:
+    kind = field_type(name)
+    value = FILTER_VALUES.get(name, SAMPLES[name][1])
+    column = f"f_{name}"
+
+    for op in kind.operators:
+        param = column if op == "eq" else f"{column}__{op}"
+        query = str(value)[1:4] if op == "contains" else str(value)
+        response = as_viewer.get("/api/v1/datasets/every-type/records/", {param: query})
+        assert response.status_code == 200, (op, response.json())
+        assert [r["key"] for r in response.json()["results"]] == ["a"], op
+    for op in set(OPERATORS) - set(kind.operators):
+        response = as_viewer.get("/api/v1/datasets/every-type/records/", {f"{column}__{op}": "1"})
+        assert response.status_code == 400, op
+        assert f"{column} is a {name} field" in str(response.json()), op
+
+
+def test_the_dataset_openapi_document_uses_each_types_schemas(as_viewer: APIClient) -> None:
+    response = as_viewer.get("/api/v1/datasets/every-type/openapi.json")
 
     assert response.status_code == 200
     document = response.json()
@@ -235,6 +263,13 @@ def test_the_dataset_openapi_document_uses_each_types_schemas(every_type: Datase
         assert parameters[column] == dict(kind.openapi_filter)
         suffixes = {p.removeprefix(f"{column}__") for p in parameters if p.startswith(f"{column}__")}
         assert suffixes == set(kind.operators) - {"eq"}
+
+
+def test_the_schema_field_serializer_offers_every_type_and_its_options() -> None:
+    fields = SchemaFieldSerializer().fields
+    assert list(fields["type"].choices) == list(FIELD_TYPES)
+    for kind in FIELD_TYPES.values():
+        assert set(kind.options) <= set(fields), kind.name
 
 
 def _docs_section(title: str) -> str:
