@@ -279,8 +279,8 @@ def _key_check(values: list[tuple[int, str]], type_: str, converted: Callable[[s
             return False, f"values repeat (line {line} repeats line {raw_seen[raw]})"
         raw_seen[raw] = line
         value = converted(raw)
-        # The pipeline compares decimal keys as numbers ("1.5" and "1.50" are one key).
-        canonical = kind.comparable(value)
+        # Keys are compared as the pipeline compares them: decimals as numbers ("1.5" and "1.50" are one key).
+        canonical = kind.key_text(value)
         if canonical in converted_seen:
             first_line, first_raw = converted_seen[canonical]
             return False, (
