@@ -7,6 +7,7 @@ so a type that is registered but forgotten somewhere fails here.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from api.serializers.datasets import SchemaFieldSerializer
 from ingestion import checks
-from ingestion.fieldtypes import FIELD_TYPES, FieldError, FieldTypeSpec, field_type
+from ingestion.fieldtypes import FIELD_TYPES, FieldError, field_type
 from ingestion.fieldtypes.base import ORDERED_OPERATORS
 from ingestion.models import Dataset, DatasetGrant, DatasetRole, FieldType
 from ingestion.schema import FieldSpec, schema_parse
@@ -76,7 +77,7 @@ def test_the_registry_and_the_model_choices_name_the_same_types() -> None:
 
 
 def test_a_type_registered_without_its_model_choice_fails_the_system_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    extra = FieldTypeSpec(**{**FIELD_TYPES["string"].__dict__, "name": "uuid", "label": "Uuid"})
+    extra = dataclasses.replace(FIELD_TYPES["string"], name="uuid", label="Uuid")
     monkeypatch.setattr(checks, "FIELD_TYPES", {**FIELD_TYPES, "uuid": extra})
 
     errors = checks.field_types_match_choices()
