@@ -3,7 +3,8 @@
 The project schema (``/api/schema/``) cannot know each dataset's fields;
 this one does: the typed shape of ``data``, every filter parameter the
 records list accepts for this schema version, and the ordering values.
-Built from the same tables the filters use (``processing.record_queries``).
+Built from the field-type registry (``ingestion.fieldtypes``) the filters
+use too (``processing.record_queries``).
 """
 
 from __future__ import annotations
@@ -12,29 +13,18 @@ from typing import Any
 
 from django.urls import reverse
 
-from ingestion.models import Dataset, FieldType
+from ingestion.fieldtypes import field_type
+from ingestion.models import Dataset
 from ingestion.schema import FieldSpec, SchemaSpec
-from processing.record_queries import MAX_IN_VALUES, TYPE_OPERATORS, record_orderings
+from processing.record_queries import MAX_IN_VALUES, record_orderings
 
 from .pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from .schema import ERROR_DESCRIPTIONS, ERROR_SCHEMA
 
-DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
-
 
 def _value_schema(field: FieldSpec) -> dict[str, Any]:
     """The JSON type of a stored value (docs/schema.md, "Types and how they are stored")."""
-    schema: dict[str, Any] = {
-        FieldType.STRING: {"type": "string"},
-        FieldType.INTEGER: {"type": "integer", "format": "int64"},
-        FieldType.DECIMAL: {"type": "string", "pattern": DECIMAL_PATTERN, "description": "exact decimal as text"},
-        FieldType.FLOAT: {"type": "number"},
-        FieldType.BOOLEAN: {"type": "boolean"},
-        FieldType.DATE: {"type": "string", "format": "date"},
-        FieldType.DATETIME: {"type": "string", "format": "date-time", "description": "UTC, 6-digit fraction"},
-        FieldType.EMAIL: {"type": "string", "format": "email"},
-        FieldType.URL: {"type": "string", "format": "uri"},
-    }[FieldType(field.type)].copy()
+    schema: dict[str, Any] = dict(field_type(field.type).openapi)
     if field.description:
         schema["description"] = field.description
     schema["nullable"] = True
@@ -47,12 +37,7 @@ def _query_schema(field: FieldSpec, op: str) -> dict[str, Any]:
         return {"type": "string", "description": f"comma-separated, at most {MAX_IN_VALUES} values"}
     if op == "contains":
         return {"type": "string"}
-    schema = _value_schema(field)
-    schema.pop("nullable", None)
-    schema.pop("description", None)
-    if field.type in (FieldType.EMAIL, FieldType.URL):
-        schema.pop("format", None)  # equality compares the text as given
-    return schema
+    return dict(field_type(field.type).openapi_filter)
 
 
 _OP_TEXT = {
@@ -67,7 +52,7 @@ _OP_TEXT = {
 def _filter_parameters(spec: SchemaSpec) -> list[dict[str, Any]]:
     params = []
     for field in spec.fields:
-        for op in TYPE_OPERATORS[field.type]:
+        for op in field_type(field.type).operators:
             params.append(
                 {
                     "name": field.name if op == "eq" else f"{field.name}__{op}",

@@ -10,6 +10,7 @@ class IngestionConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
+        from . import checks  # noqa: F401  (registers the system checks)
         from .signals import audit_login, audit_login_failed
 
         # Logins only exist as auth signals; the handlers just write the audit trail.

@@ -17,8 +17,12 @@ decided and why. The rules (docs/schema.md, "Inferring a schema"):
 - Nothing is pinned that belongs to one file or one sample: no delimiter,
   no ``max_length``; ``choices`` are only suggested in the report.
 
-The pipeline's converters live in ``processing`` (above this app), so the
-caller passes them in as ``converter_for`` (``processing.pipeline.fields.compile_field``).
+What each type contributes (the candidates and their options, the names of
+its values in reports, whether it makes a key) comes from the field-type
+registry (``ingestion.fieldtypes``). A field is converted exactly as the
+pipeline converts it, nulls and transforms included, by the pipeline's
+``compile_field``, which lives in ``processing`` (above this app): the
+caller passes it in as ``converter_for``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from itertools import islice
 from typing import IO, Any
 
@@ -35,6 +38,7 @@ from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
 from .dialect import EncodingProbe, delimiter_sniff, sample_text
+from .fieldtypes import FIELD_TYPES, field_type
 from .models import FieldType
 from .reader import CsvReader
 from .schema import DATASET_KEYS, FieldSpec
@@ -56,32 +60,14 @@ ConverterFactory = Callable[[FieldSpec], Callable[[str], Any]]
 _NAME_RE = re.compile(r"[^A-Za-z0-9_]+")
 # More than one digit and a leading 0: a code such as a ZIP or product code, not a number.
 _LEADING_ZERO_RE = re.compile(r"[+-]?0\d[\d,]*(?:\.\d*)?")
-_ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _BOOL_DIGITS = frozenset({"0", "1"})
-# Candidate types, narrowest first: on equal outliers the earlier one wins.
-_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
-    (FieldType.BOOLEAN, {}),
-    (FieldType.INTEGER, {}),
-    (FieldType.INTEGER, {"thousands_separator": ","}),
-    (FieldType.DECIMAL, {}),
-    (FieldType.DECIMAL, {"thousands_separator": ","}),
-    (FieldType.FLOAT, {}),
-    (FieldType.DATE, {}),
-    (FieldType.DATETIME, {"default_timezone": "UTC"}),
-    (FieldType.EMAIL, {}),
-    (FieldType.URL, {}),
+# Candidate types and the options tried, narrowest first (each type's
+# ``infer_rank``): on equal outliers the earlier one wins.
+_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = tuple(
+    (t.name, dict(options))
+    for t in sorted((t for t in FIELD_TYPES.values() if t.infer_rank is not None), key=lambda t: t.infer_rank or 0)
+    for options in t.infer_options
 )
-_NUMERIC = {FieldType.INTEGER, FieldType.DECIMAL, FieldType.FLOAT}
-_TYPE_NOUNS = {
-    FieldType.BOOLEAN: "booleans",
-    FieldType.INTEGER: "whole numbers",
-    FieldType.DECIMAL: "decimal numbers",
-    FieldType.FLOAT: "numbers",
-    FieldType.DATE: "dates (YYYY-MM-DD)",
-    FieldType.DATETIME: "ISO 8601 date-times",
-    FieldType.EMAIL: "email addresses",
-    FieldType.URL: "http(s) URLs",
-}
 
 
 @dataclass(frozen=True)
@@ -208,17 +194,6 @@ def _duplicate_headers(header: list[str]) -> list[str]:
     return problems
 
 
-def _fits(type_: str, value: str) -> bool:
-    """What the converter accepts, narrowed to what a person would call a value of that type."""
-    if type_ == FieldType.INTEGER:
-        return "." not in value  # "12.0" is accepted by integer fields but reads as a decimal
-    if type_ == FieldType.DATE:
-        return bool(_ISO_DATE_RE.fullmatch(value))  # not "20240101" nor week dates
-    if type_ == FieldType.DATETIME:
-        return bool(_ISO_DATE_RE.match(value))
-    return True
-
-
 @dataclass
 class _Trial:
     """One candidate type tried on a column's values, each distinct value converted once."""
@@ -226,6 +201,8 @@ class _Trial:
     type: str
     options: dict[str, Any]
     convert: Callable[[str], Any]
+    # What the converter accepts, narrowed to what a person would call a value of the type.
+    fits: Callable[[str], bool]
     outliers: list[Outlier] = field(default_factory=list)  # values the converter refuses: rejected on load
     unusual: int = 0  # values it accepts but people would not write so (12.0 for a whole number)
     results: dict[str, tuple[str, bool, Any]] = field(default_factory=dict)  # value -> (refusal, usual, converted)
@@ -233,7 +210,7 @@ class _Trial:
     def judge(self, line: int, value: str) -> None:
         if value not in self.results:
             try:
-                self.results[value] = ("", _fits(self.type, value), self.convert(value))
+                self.results[value] = ("", self.fits(value), self.convert(value))
             except ValueError as exc:  # the pipeline's FieldError
                 self.results[value] = (str(exc), False, None)
         refusal, usual, _ = self.results[value]
@@ -252,11 +229,14 @@ def _choose_type(present: list[tuple[int, str]], converter_for: ConverterFactory
     allowed = len(present) - _needed(len(present))
     eligible = []
     for type_, options in _CANDIDATES:
-        if codes and type_ in _NUMERIC:
+        kind = field_type(type_)
+        if codes and kind.numeric:
             continue
         if type_ == FieldType.BOOLEAN and all(v in _BOOL_DIGITS for _, v in present):
             continue  # 0 and 1 alone are numbers
-        trial = _Trial(str(type_), dict(options), converter_for(FieldSpec(name="value", type=type_, options=options)))
+        trial = _Trial(
+            type_, dict(options), converter_for(FieldSpec(name="value", type=type_, options=options)), kind.infer_fits
+        )
         for line, value in present:
             trial.judge(line, value)
             if trial.misfits > allowed:
@@ -289,7 +269,8 @@ def _null_tokens_proposed(tokens: Counter[str], type_: str, present: list[tuple[
 
 def _key_check(values: list[tuple[int, str]], type_: str, converted: Callable[[str], Any]) -> tuple[bool, str]:
     """Whether a column's values are distinct once converted as the pipeline converts them."""
-    if type_ in (FieldType.BOOLEAN, FieldType.FLOAT):
+    kind = field_type(type_)
+    if not kind.good_key:
         return False, f"{type_} values make a poor key"
     raw_seen: dict[str, int] = {}
     converted_seen: dict[Any, tuple[int, str]] = {}
@@ -298,8 +279,8 @@ def _key_check(values: list[tuple[int, str]], type_: str, converted: Callable[[s
             return False, f"values repeat (line {line} repeats line {raw_seen[raw]})"
         raw_seen[raw] = line
         value = converted(raw)
-        # The pipeline compares decimal keys as numbers ("1.5" and "1.50" are one key).
-        canonical = Decimal(value) if type_ == FieldType.DECIMAL else value
+        # Keys are compared as the pipeline compares them: decimals as numbers ("1.5" and "1.50" are one key).
+        canonical = kind.key_text(value)
         if canonical in converted_seen:
             first_line, first_raw = converted_seen[canonical]
             return False, (
@@ -347,7 +328,7 @@ def _infer_column(
             why = f"text: no type fits {round(TYPE_SHARE * 100)}% of the {len(present)} values"
     else:
         type_, options, outliers = trial.type, trial.options, trial.outliers
-        noun = _TYPE_NOUNS[type_]
+        noun = field_type(type_).infer_noun
         if outliers:
             share = (len(present) - len(outliers)) / len(present)
             why = (

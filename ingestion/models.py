@@ -12,6 +12,12 @@ from .dialect import delimiter_text, encoding_text
 
 
 class FieldType(models.TextChoices):
+    """The field types, as model choices and migrations know them.
+
+    Each type is declared in ``ingestion.fieldtypes``; this list must say the
+    same (a system check, ``ingestion.E001``, and tests/ingestion/test_fieldtypes.py hold it to that).
+    """
+
     STRING = "string"
     INTEGER = "integer"
     DECIMAL = "decimal"

@@ -13,30 +13,17 @@ import math
 import re
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
 from .dialect import text_encoding
-from .models import FieldType
+from .fieldtypes import FIELD_TYPES, field_type
+from .fieldtypes.base import is_number
 
 TRANSFORMS = ("strip", "lower", "upper", "title", "collapse_whitespace")
 CONSTRAINT_KEYS = ("min", "max", "min_length", "max_length", "pattern", "choices", "unique")
-# Options each type understands, on top of the common ones.
-TYPE_OPTIONS: dict[str, tuple[str, ...]] = {
-    FieldType.STRING: (),
-    FieldType.INTEGER: ("thousands_separator",),
-    FieldType.DECIMAL: ("thousands_separator", "decimal_separator"),
-    FieldType.FLOAT: ("thousands_separator", "decimal_separator"),
-    FieldType.BOOLEAN: (),
-    FieldType.DATE: ("formats",),
-    FieldType.DATETIME: ("formats", "default_timezone"),
-    FieldType.EMAIL: (),
-    FieldType.URL: (),
-}
 COMMON_FIELD_KEYS = (
     "name",
     "type",
@@ -72,8 +59,6 @@ MAX_DEPTH = 10  # a schema is 4 levels deep (schema, fields, a field, its choice
 MAX_MESSAGES = 20  # problems listed before "and N more"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-NUMERIC_TYPES = {FieldType.INTEGER, FieldType.DECIMAL, FieldType.FLOAT}
-ORDERED_TYPES = NUMERIC_TYPES | {FieldType.DATE, FieldType.DATETIME}
 
 
 @dataclass(frozen=True)
@@ -240,42 +225,6 @@ def _content_problems(data: Any) -> list[str]:
     return problems
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_iso(value: Any, type_: str) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        if type_ == FieldType.DATE:
-            date.fromisoformat(value)
-        else:
-            datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _choice_fits(choice: Any, type_: str) -> bool:
-    """A rough type check of a choice; the validator parses it exactly."""
-    if type_ in NUMERIC_TYPES:
-        if _is_number(choice):
-            return type_ != FieldType.INTEGER or float(choice).is_integer()
-        if isinstance(choice, str):
-            try:
-                number = Decimal(choice.strip())
-            except InvalidOperation:
-                return False
-            return number.is_finite() and (type_ != FieldType.INTEGER or number == number.to_integral_value())
-        return False
-    if type_ == FieldType.BOOLEAN:
-        return isinstance(choice, bool)
-    if type_ in (FieldType.DATE, FieldType.DATETIME):
-        return _is_iso(choice, type_)
-    return isinstance(choice, str) or _is_number(choice)
-
-
 def _string_list(value: Any, where: str, errors: _Errors) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         errors.add(where, "must be a list of strings")
@@ -293,11 +242,12 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
         errors.add(where, "'name' must be a letter or underscore followed by letters, digits or underscores")
         return None
     where = f"field '{name}'"
-    type_ = raw.get("type", FieldType.STRING)
-    if type_ not in FieldType.values:
-        errors.add(where, f"unknown type {_shown(type_)} (expected one of {', '.join(FieldType.values)})")
+    type_ = raw.get("type", "string")
+    if not isinstance(type_, str) or type_ not in FIELD_TYPES:
+        errors.add(where, f"unknown type {_shown(type_)} (expected one of {', '.join(FIELD_TYPES)})")
         return None
-    allowed = set(COMMON_FIELD_KEYS) | set(CONSTRAINT_KEYS) | set(TYPE_OPTIONS[type_])
+    kind = field_type(type_)
+    allowed = set(COMMON_FIELD_KEYS) | set(CONSTRAINT_KEYS) | set(kind.options)
     for key in raw:
         if key not in allowed:
             errors.add(where, f"unknown key {_shown(key)} for a {type_} field")
@@ -321,11 +271,10 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     for key in ("min", "max"):
         if key in raw:
             value = raw[key]
-            if type_ in NUMERIC_TYPES and not _is_number(value):
-                errors.add(where, f"'{key}' must be a number")
-            elif type_ in (FieldType.DATE, FieldType.DATETIME) and not _is_iso(value, type_):
-                errors.add(where, f"'{key}' must be an ISO 8601 {type_} string")
-            elif type_ not in ORDERED_TYPES:
+            problem = kind.bound_problem(value) if kind.bound_problem is not None else None
+            if problem:
+                errors.add(where, f"'{key}' {problem}")
+            elif not kind.ordered:
                 errors.add(where, f"'{key}' applies to numbers, dates and datetimes; use min_length/max_length")
             constraints[key] = value
     for key in ("min_length", "max_length"):
@@ -350,7 +299,7 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
             errors.add(where, "'choices' must be a non-empty list")
         else:
             for choice in choices:
-                if not _choice_fits(choice, type_):
+                if not kind.choice_fits(choice):
                     errors.add(where, f"'choices' value {_shown(choice)} is not a valid {type_}")
         constraints["choices"] = choices
     if "unique" in raw:
@@ -360,7 +309,7 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
             constraints["unique"] = True
 
     options: dict[str, Any] = {}
-    for key in TYPE_OPTIONS[type_]:
+    for key in kind.options:  # the options each type understands, on top of the common ones
         if key in raw:
             options[key] = raw[key]
     for key in ("thousands_separator", "decimal_separator"):
@@ -445,7 +394,7 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
             errors.add("schema", f"'encoding': {exc}")
             encoding = ""
     threshold = data.get("reject_threshold")
-    if threshold is not None and (not _is_number(threshold) or not 0 <= threshold <= 1):
+    if threshold is not None and (not is_number(threshold) or not 0 <= threshold <= 1):
         errors.add("schema", "'reject_threshold' must be a number between 0 and 1")
     raw_fields = data.get("fields")
     fields: list[FieldSpec] = []

@@ -6,20 +6,19 @@ import json
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 from ingestion.csvwrite import csv_lines
-from ingestion.models import Dataset, FieldType
+from ingestion.fieldtypes import FIELD_TYPES, FieldTypeSpec, field_type
+from ingestion.models import Dataset
 from ingestion.selectors import schema_spec
 
 from .models import Record, RejectedRow, Run
 
 # Spreadsheets run cells starting with these as formulas (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-TEXT_TYPES = {FieldType.STRING, FieldType.EMAIL, FieldType.URL}
 EXPORT_FORMATS = ("csv", "json")
 _ITER_CHUNK = 2000
 
@@ -56,7 +55,7 @@ def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     spec = schema_spec(dataset.current_schema)
     names = [f.name for f in spec.fields]
-    text_fields = {f.name for f in spec.fields if f.type in TEXT_TYPES}
+    text_fields = {f.name for f in spec.fields if field_type(f.type).is_text}
     rows = Record.objects.filter(dataset=dataset).order_by("key").values_list("data", flat=True)
     if fmt == "csv":
         # The columns a file for this dataset uses (a field's source header when
@@ -118,26 +117,8 @@ PARQUET_BATCH = 10_000
 
 
 def _arrow_types() -> dict[str, Any]:
-    import pyarrow as pa
-
-    return {
-        FieldType.INTEGER: pa.int64(),
-        FieldType.FLOAT: pa.float64(),
-        FieldType.BOOLEAN: pa.bool_(),
-        FieldType.DATE: pa.date32(),
-        FieldType.DATETIME: pa.timestamp("us", tz="UTC"),
-        # Decimals stay exact text: their scale varies from value to value.
-    }
-
-
-def _arrow_value(field_type: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if field_type == FieldType.DATE:
-        return date.fromisoformat(value)
-    if field_type == FieldType.DATETIME:
-        return datetime.fromisoformat(value)
-    return value
+    """Parquet column type of each field type that has one; the others are exported as text."""
+    return {name: t.arrow_type() for name, t in FIELD_TYPES.items() if t.arrow_type is not None}
 
 
 def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
@@ -156,13 +137,14 @@ def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
         for f in version.fields.all():
             types_seen.setdefault(f.name, set()).add(f.type)
     arrow_types = _arrow_types()
-    columns: list[tuple[str, str]] = []
+    # A column's type, or None for a column exported as text.
+    columns: list[tuple[str, FieldTypeSpec | None]] = []
     for f in spec.fields:
         stable = types_seen.get(f.name, {f.type}) == {f.type}
-        columns.append((f.name, f.type if stable and f.type in arrow_types else FieldType.STRING))
+        columns.append((f.name, field_type(f.type) if stable and f.type in arrow_types else None))
     schema = pa.schema(
         [pa.field("_key", pa.string(), nullable=False)]
-        + [pa.field(name, arrow_types.get(t, pa.string())) for name, t in columns]
+        + [pa.field(name, arrow_types[t.name] if t is not None else pa.string()) for name, t in columns]
     )
     rows = Record.objects.filter(dataset=dataset).order_by("key").values_list("key", "data")
     with tempfile.TemporaryFile() as tmp:
@@ -180,15 +162,18 @@ def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
             yield chunk
 
 
-def _arrow_batch(batch: list[tuple[str, dict[str, Any]]], columns: list[tuple[str, str]], schema: Any) -> Any:
+def _arrow_batch(
+    batch: list[tuple[str, dict[str, Any]]], columns: list[tuple[str, FieldTypeSpec | None]], schema: Any
+) -> Any:
     import pyarrow as pa
 
     arrays = [pa.array([key for key, _ in batch], type=pa.string())]
-    for (name, field_type), arrow_field in zip(columns, list(schema)[1:], strict=True):
+    for (name, kind), arrow_field in zip(columns, list(schema)[1:], strict=True):
         values = [data.get(name) for _, data in batch]
-        if field_type == FieldType.STRING:
+        if kind is None:
             values = [None if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in values]
         else:
-            values = [_arrow_value(field_type, v) for v in values]
+            to_arrow = kind.arrow_value
+            values = [None if v is None else to_arrow(v) for v in values]
         arrays.append(pa.array(values, type=arrow_field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

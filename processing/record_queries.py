@@ -33,21 +33,15 @@ from django.db.models import BooleanField, DecimalField, Expression, F, Func, Q,
 from django.db.models.functions import Cast, StrIndex
 from django.db.models.query import BaseIterable, ValuesListIterable
 
-from ingestion.models import Dataset, FieldType
+from ingestion.fieldtypes import FIELD_TYPES, field_type
+from ingestion.models import Dataset
 from ingestion.schema import FieldSpec, SchemaSpec
 
 from .models import Record, Run
 from .pipeline.validate import compile_field
 
-NUMBER_TYPES = frozenset({FieldType.INTEGER, FieldType.DECIMAL, FieldType.FLOAT})
-TEXT_TYPES = frozenset({FieldType.STRING, FieldType.EMAIL, FieldType.URL})
-# Operators by field type; "eq" is also written without a suffix (?field=v).
-OPERATORS = ("eq", "gte", "lte", "in", "contains")
-TYPE_OPERATORS: dict[str, tuple[str, ...]] = {
-    **{t: ("eq", "gte", "lte", "in", "contains") for t in TEXT_TYPES},
-    **{t: ("eq", "gte", "lte", "in") for t in NUMBER_TYPES | {FieldType.DATE, FieldType.DATETIME}},
-    FieldType.BOOLEAN: ("eq",),
-}
+# Operators a filter may use; each field type says which it supports ("eq" is also written without a suffix: ?field=v).
+OPERATORS = tuple(dict.fromkeys(op for t in FIELD_TYPES.values() for op in t.operators))
 MAX_IN_VALUES = 100
 MAX_FILTERS = 30
 BUILTIN_ORDERINGS = ("key", "updated_at")
@@ -55,13 +49,9 @@ _CANONICAL_DECIMAL = r"^-?[0-9]+([.][0-9]+)?$"
 _CANONICAL_DECIMAL_RE = re.compile(_CANONICAL_DECIMAL)
 
 
-def field_kind(field_type: str) -> str:
-    """How values of a type are compared: ``number``, ``boolean`` or ``text``."""
-    if field_type in NUMBER_TYPES:
-        return "number"
-    if field_type == FieldType.BOOLEAN:
-        return "boolean"
-    return "text"
+def field_kind(field_type_name: str) -> str:
+    """How values of a type are compared: ``number``, ``boolean`` or ``text`` (declared by the type)."""
+    return field_type(field_type_name).filter_kind
 
 
 class FieldValue(Expression):
@@ -140,17 +130,19 @@ def _value_parser(field: FieldSpec) -> Callable[[str], Any]:
     docs/schema.md (no thousands separators or decimal commas); a date-time
     without an offset is read in the field's ``default_timezone``.
     """
-    if field.type in TEXT_TYPES:
+    kind = field_type(field.type)
+    if kind.is_text:
         return lambda raw: raw
     options = {k: v for k, v in field.options.items() if k in ("default_timezone", "formats")}
     bare = dataclasses.replace(field, required=False, transforms=(), null_values=(), constraints={}, options=options)
     convert = compile_field(bare)
+    numeric = kind.filter_kind == "number"
 
     def parse(raw: str) -> Any:
         if not raw.strip():
             raise ValueError("a value is required")
         value = convert(raw)
-        return Decimal(str(value)) if field.type in NUMBER_TYPES else value
+        return Decimal(str(value)) if numeric else value
 
     return parse
 
@@ -185,7 +177,7 @@ def records_filter(queryset: QuerySet[Record], spec: SchemaSpec, params: Iterabl
             )
             continue
         field, op = found
-        allowed = TYPE_OPERATORS[field.type]
+        allowed = field_type(field.type).operators
         if op not in allowed:
             errors.setdefault(param, []).append(
                 f"{field.name} is a {field.type} field; it supports "

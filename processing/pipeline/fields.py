@@ -3,46 +3,32 @@
 A schema is compiled once per run into one function per field, so the
 per-row work is a loop over plain callables. Every function takes the raw
 string and returns the clean value or raises ``FieldError`` with a message
-for people.
+for people. Each type's own parsing comes from the field-type registry
+(``ingestion.fieldtypes``); this module adds what every type shares: null
+values, transforms, constraints and memoization.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import zoneinfo
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator, URLValidator
-
-from ingestion.models import FieldType
+from ingestion.fieldtypes import Converter, FieldError, field_type
+from ingestion.fieldtypes.integer import INT_MAX, INT_MIN
 from ingestion.schema import FieldSpec
 
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
-MAX_DECIMAL_DIGITS = 40
-TRUE_WORDS = frozenset({"true", "yes", "1", "t", "y"})
-FALSE_WORDS = frozenset({"false", "no", "0", "f", "n"})
-_INT_RE = re.compile(r"[+-]?\d+(?:\.0*)?", re.ASCII)
-_DECIMAL_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_CANONICAL_DECIMAL_RE = re.compile(r"-?(?:[1-9]\d*|0)(?:\.\d+)?", re.ASCII)
-# A strict subset of what Django's EmailValidator accepts, checked first
-# because the full validator costs ~10 µs a value.
-_SIMPLE_EMAIL_RE = re.compile(
-    r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}",
-    re.ASCII,
-)
-
-
-class FieldError(ValueError):
-    """A value broke a rule; the message is shown to people as is."""
-
-
-Converter = Callable[[str], Any]
+# The converters themselves belong to the field types (ingestion.fieldtypes);
+# these names stay importable from here for the pipeline's other modules.
+__all__ = [
+    "INT_MAX",
+    "INT_MIN",
+    "Converter",
+    "FieldError",
+    "compile_field",
+    "memoized",
+    "needs_work",
+]
 
 _TRANSFORMS: dict[str, Callable[[str], str]] = {
     "strip": str.strip,
@@ -51,235 +37,6 @@ _TRANSFORMS: dict[str, Callable[[str], str]] = {
     "title": str.title,
     "collapse_whitespace": lambda v: " ".join(v.split()),
 }
-
-
-def _grouping_re(sep: str, point: str) -> re.Pattern[str]:
-    s, p = re.escape(sep), re.escape(point)
-    return re.compile(rf"[+-]?\d{{1,3}}(?:{s}\d{{3}})+(?:{p}\d*)?", re.ASCII)
-
-
-def _number_prep(spec: FieldSpec) -> Callable[[str], str]:
-    """Strip spaces, check and remove thousands separators, normalise the point."""
-    sep = spec.options.get("thousands_separator", "")
-    point = spec.options.get("decimal_separator", ".")
-    grouping = _grouping_re(sep, point) if sep else None
-
-    def prep(value: str) -> str:
-        value = value.strip()
-        if grouping is not None and sep in value:
-            if not grouping.fullmatch(value):
-                raise FieldError(f"misplaced thousands separator {sep!r} in {value!r}")
-            value = value.replace(sep, "")
-        if point != ".":
-            if "." in value:
-                # With a decimal comma, "1.500" most likely means 1500: refuse to guess.
-                raise FieldError(f"{value!r} has a '.' but the decimal separator is {point!r}")
-            value = value.replace(point, ".")
-        return value
-
-    return prep
-
-
-def _parse_integer(spec: FieldSpec) -> Converter:
-    prep = _number_prep(spec)
-
-    def parse(value: str) -> int:
-        if value.isascii() and value.isdigit() and len(value) < 19:
-            return int(value)  # the common case, without the general checks
-        v = prep(value)
-        if not _INT_RE.fullmatch(v):
-            raise FieldError(f"{value!r} is not a whole number")
-        whole = v.split(".", 1)[0]
-        if len(whole.lstrip("+-").lstrip("0")) > 19:
-            raise FieldError(f"{value!r} is out of range for a 64-bit integer")
-        number = int(whole)
-        if not INT_MIN <= number <= INT_MAX:
-            raise FieldError(f"{value!r} is out of range for a 64-bit integer")
-        return number
-
-    return parse
-
-
-def _parse_decimal(spec: FieldSpec) -> Converter:
-    prep = _number_prep(spec)
-
-    def parse(value: str) -> str:
-        v = prep(value)
-        if not _DECIMAL_RE.fullmatch(v):
-            raise FieldError(f"{value!r} is not a decimal number")
-        # The pattern allows only a sign, digits and one point.
-        if len(v) - (v[0] in "+-") - ("." in v) > MAX_DECIMAL_DIGITS:
-            raise FieldError(f"{value!r} has more than {MAX_DECIMAL_DIGITS} digits")
-        # Decimals are kept as canonical strings so no precision is lost.
-        if _CANONICAL_DECIMAL_RE.fullmatch(v):
-            return v  # already what format(Decimal(v), "f") would give
-        return format(Decimal(v), "f")
-
-    return parse
-
-
-def _parse_float(spec: FieldSpec) -> Converter:
-    prep = _number_prep(spec)
-
-    def parse(value: str) -> float:
-        v = prep(value)
-        if not _FLOAT_RE.fullmatch(v):
-            raise FieldError(f"{value!r} is not a number")
-        number = float(v)
-        if number in (float("inf"), float("-inf")):
-            raise FieldError(f"{value!r} is too large")
-        return number
-
-    return parse
-
-
-def _parse_boolean(spec: FieldSpec) -> Converter:
-    def parse(value: str) -> bool:
-        v = value.strip().lower()
-        if v in TRUE_WORDS:
-            return True
-        if v in FALSE_WORDS:
-            return False
-        raise FieldError(f"{value!r} is not a boolean (use true/false, yes/no, 1/0, t/f, y/n)")
-
-    return parse
-
-
-def _parse_date(spec: FieldSpec) -> Converter:
-    formats = tuple(spec.options.get("formats", ()))
-
-    def parse(value: str) -> str:
-        v = value.strip()
-        try:
-            return date.fromisoformat(v).isoformat()
-        except ValueError:
-            pass
-        for fmt in formats:
-            try:
-                return datetime.strptime(v, fmt).date().isoformat()
-            except ValueError:
-                continue
-        raise FieldError(
-            f"{value!r} is not a date (expected YYYY-MM-DD{' or ' + ', '.join(formats) if formats else ''})"
-        )
-
-    return parse
-
-
-def _utc_text(moment: datetime) -> str:
-    """RFC 3339 in UTC with a fixed 6-digit fraction, so text order is time order."""
-    offset = moment.utcoffset()
-    if offset:
-        moment -= offset  # wall-clock arithmetic: the UTC time, still labelled with the old offset
-    # "YYYY-MM-DDTHH:MM:SS.ffffff" is 26 characters; the offset after it is dropped.
-    return moment.isoformat(timespec="microseconds")[:26] + "Z"
-
-
-def _parse_datetime(spec: FieldSpec) -> Converter:
-    formats = tuple(spec.options.get("formats", ()))
-    zone = zoneinfo.ZoneInfo(spec.options.get("default_timezone", "UTC"))
-
-    def parse(value: str) -> str:
-        v = value.strip()
-        moment: datetime | None = None
-        try:
-            moment = datetime.fromisoformat(v)
-        except ValueError:
-            for fmt in formats:
-                try:
-                    moment = datetime.strptime(v, fmt)
-                    break
-                except ValueError:
-                    continue
-        if moment is None:
-            raise FieldError(f"{value!r} is not an ISO 8601 date-time")
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=zone)
-        try:
-            return _utc_text(moment)
-        except OverflowError:
-            raise FieldError(f"{value!r} is out of range once converted to UTC") from None
-
-    return parse
-
-
-class _EmailValidator(EmailValidator):
-    """Django's email validator, remembering its verdict on each domain.
-
-    A file's addresses share few domains, and the domain pattern is the
-    costly part for an internationalised one (``bücher.example``). The
-    verdict is a pure function of the domain, so ``__call__`` is Django's
-    own, unchanged; at most ``MEMO_SIZE`` domains are remembered.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        # The class holds its patterns as lazy objects: a proxy call per use.
-        self.user_regex = re.compile(self.user_regex.pattern, self.user_regex.flags)
-        self.validate_domain_part = functools.lru_cache(maxsize=MEMO_SIZE)(super().validate_domain_part)  # type: ignore[method-assign]
-
-
-def _parse_email(spec: FieldSpec) -> Converter:
-    validator = _EmailValidator()
-
-    def parse(value: str) -> str:
-        if len(value) <= 254 and _SIMPLE_EMAIL_RE.fullmatch(value) and value.index("@") <= 64:
-            return value
-        try:
-            validator(value)
-        except ValidationError:
-            raise FieldError(f"{value!r} is not a valid email address") from None
-        return value
-
-    return parse
-
-
-def _parse_url(spec: FieldSpec) -> Converter:
-    validator = URLValidator(schemes=["http", "https"])
-
-    def parse(value: str) -> str:
-        try:
-            validator(value)
-        except ValidationError:
-            raise FieldError(f"{value!r} is not a valid http(s) URL") from None
-        return value
-
-    return parse
-
-
-_PARSERS: dict[str, Callable[[FieldSpec], Converter]] = {
-    FieldType.STRING: lambda spec: str,
-    FieldType.INTEGER: _parse_integer,
-    FieldType.DECIMAL: _parse_decimal,
-    FieldType.FLOAT: _parse_float,
-    FieldType.BOOLEAN: _parse_boolean,
-    FieldType.DATE: _parse_date,
-    FieldType.DATETIME: _parse_datetime,
-    FieldType.EMAIL: _parse_email,
-    FieldType.URL: _parse_url,
-}
-
-
-def _bound(spec: FieldSpec, raw: Any) -> Any:
-    """Turn a schema's min/max into a value comparable with parsed values."""
-    if spec.type == FieldType.DECIMAL:
-        return Decimal(str(raw))
-    if spec.type == FieldType.DATE:
-        return date.fromisoformat(raw).isoformat()
-    if spec.type == FieldType.DATETIME:
-        moment = datetime.fromisoformat(raw)
-        zone = zoneinfo.ZoneInfo(spec.options.get("default_timezone", "UTC"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-    return raw
-
-
-def _comparable(spec: FieldSpec) -> Callable[[Any], Any]:
-    """Parsed decimals and datetimes are text; compare them as what they mean."""
-    if spec.type == FieldType.DECIMAL:
-        return Decimal
-    if spec.type == FieldType.DATETIME:
-        return datetime.fromisoformat
-    return lambda v: v
 
 
 def _choice_text(choice: Any) -> str:
@@ -292,12 +49,13 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
     """Constraint checks on the parsed value; each returns a message or None."""
     c = spec.constraints
     checks: list[Callable[[Any], str | None]] = []
-    as_number = _comparable(spec)
+    kind = field_type(spec.type)
+    as_number = kind.comparable
     if "min" in c:
-        low = _bound(spec, c["min"])
+        low = kind.bound(spec, c["min"])
         checks.append(lambda v: f"must be at least {c['min']}" if as_number(v) < low else None)
     if "max" in c:
-        high = _bound(spec, c["max"])
+        high = kind.bound(spec, c["max"])
         checks.append(lambda v: f"must be at most {c['max']}" if as_number(v) > high else None)
     if "min_length" in c:
         n = c["min_length"]
@@ -309,13 +67,13 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
         pattern = re.compile(c["pattern"])
         checks.append(lambda v: None if pattern.fullmatch(str(v)) else f"{v!r} does not match {c['pattern']!r}")
     if "choices" in c:
-        allowed = frozenset(str(x) for x in c["choices"]) if spec.type == FieldType.STRING else None
+        allowed = frozenset(str(x) for x in c["choices"]) if kind.verbatim else None
         choices = c["choices"]
         if allowed is not None:
             checks.append(lambda v: None if v in allowed else f"{v!r} is not one of {', '.join(map(str, choices))}")
         else:
             # Compare as what the values mean: "1.50" is the choice 1.5.
-            parse_choice = _PARSERS[spec.type](spec)
+            parse_choice = kind.converter(spec)
             parsed_choices = frozenset(as_number(parse_choice(_choice_text(x))) for x in choices)
             checks.append(
                 lambda v: (
@@ -350,10 +108,11 @@ def compile_field(spec: FieldSpec) -> Converter:
     """
     transform = _fused([_TRANSFORMS[t] for t in spec.transforms])
     nulls = frozenset(("", *spec.null_values))
-    parse = None if spec.type == FieldType.STRING else _PARSERS[spec.type](spec)
+    kind = field_type(spec.type)
+    parse = None if kind.verbatim else kind.converter(spec)
     checks = tuple(_checks(spec)) or None
     required = spec.required
-    blank_is_null = spec.type != FieldType.STRING
+    blank_is_null = not kind.verbatim
 
     def null() -> None:
         if required:
@@ -430,4 +189,4 @@ def memoized(convert: Converter, size: int = MEMO_SIZE, trial: int = MEMO_TRIAL)
 
 def needs_work(spec: FieldSpec) -> bool:
     """Whether a field's converter is worth memoizing: text with no transform nor constraint is only a null check."""
-    return spec.type != FieldType.STRING or bool(spec.transforms) or bool(spec.constraints)
+    return not field_type(spec.type).verbatim or bool(spec.transforms) or bool(spec.constraints)

@@ -11,12 +11,12 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from ingestion.csvwrite import csv_row_renderer
+from ingestion.fieldtypes import field_type
 from ingestion.models import FieldType
 from ingestion.schema import SchemaSpec
 
@@ -203,8 +203,8 @@ class RowValidator:
             for f in schema.fields
         ]
         self.key_fields = list(schema.key)
-        # Decimal keys are compared as numbers: "1.5" and "1.50" are one key.
-        self.decimal_fields = {f.name for f in schema.fields if f.type == FieldType.DECIMAL}
+        # Keys and unique values are compared as text each type gives: "1.5" and "1.50" are one decimal key.
+        self.key_texts = {f.name: field_type(f.type).key_text for f in schema.fields}
         self.unique_fields = [f.name for f in schema.fields if f.constraints.get("unique")]
         # Positions in [line, *values] of fields whose clean value may be a
         # bool, which the processed file spells true/false.
@@ -254,11 +254,7 @@ class RowValidator:
         data_bytes = self.encode(data)
         data_json = data_bytes.decode()
         content_hash = _blake2b(data_bytes, digest_size=16).hexdigest()
-        unique_values = {
-            n: _decimal_key(data[n]) if n in self.decimal_fields else _key_text(data[n])
-            for n in self.unique_fields
-            if data[n] is not None
-        }
+        unique_values = {n: self.key_texts[n](data[n]) for n in self.unique_fields if data[n] is not None}
         cells = [line, *data.values()]
         for i in self.cell_fixes:  # csv renders None as "" and numbers as str() already
             value = cells[i]
@@ -269,7 +265,7 @@ class RowValidator:
         return ValidRow(line, key, data_json, content_hash, unique_values, raw, processed)
 
     def key_of(self, data: dict[str, Any]) -> str:
-        texts = [_decimal_key(data[k]) if k in self.decimal_fields else _key_text(data[k]) for k in self.key_fields]
+        texts = [self.key_texts[k](data[k]) for k in self.key_fields]
         return texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
 
 
@@ -290,15 +286,3 @@ _blake2b = hashlib.blake2b
 
 
 _render_csv = csv_row_renderer()
-
-
-def _key_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _decimal_key(value: str) -> str:
-    """One text per number: "1.50", "1.5" and "01.5" all give "1.5"."""
-    number = Decimal(value).normalize()
-    return format(number, "f") if number != 0 else "0"

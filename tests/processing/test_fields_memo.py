@@ -9,8 +9,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from ingestion.fieldtypes.email import DOMAIN_MEMO_SIZE, MemoEmailValidator
 from ingestion.schema import FieldSpec
-from processing.pipeline.fields import MEMO_SIZE, FieldError, _EmailValidator, compile_field, memoized, needs_work
+from processing.pipeline.fields import FieldError, compile_field, memoized, needs_work
 
 
 def counting(convert: Callable[[str], Any]) -> tuple[Callable[[str], Any], list[str]]:
@@ -120,7 +121,7 @@ def test_email_fields_agree_with_djangos_validator(value: str) -> None:
 
 
 def test_remembered_email_domains_are_bounded() -> None:
-    validator = _EmailValidator()
-    for i in range(MEMO_SIZE + 100):
+    validator = MemoEmailValidator()
+    for i in range(DOMAIN_MEMO_SIZE + 100):
         validator(f"u@d{i}.bücher.example")
-    assert validator.validate_domain_part.cache_info().currsize == MEMO_SIZE
+    assert validator.validate_domain_part.cache_info().currsize == DOMAIN_MEMO_SIZE

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ingestion.fieldtypes.datetime import utc_text
 from ingestion.reader import RawRow, reader_open
 from ingestion.schema import SchemaSpec, schema_parse
 from processing.pipeline.chunks import chunk_validate
-from processing.pipeline.fields import _utc_text
 from processing.pipeline.validate import RowValidator, _encode_json, _encode_json_fast, columns_map, compile_field
 from tests.conftest import SALES_SCHEMA
 
@@ -195,8 +195,8 @@ def test_datetimes_are_written_in_utc_as_the_plain_conversion_writes_them() -> N
                 expected = _utc_reference(aware)
             except OverflowError:
                 with pytest.raises(OverflowError):
-                    _utc_text(aware)
+                    utc_text(aware)
                 continue
-            assert _utc_text(aware) == expected
+            assert utc_text(aware) == expected
             checked += 1
     assert checked > 4000
