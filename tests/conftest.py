@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -248,3 +249,26 @@ def redis_cache(settings: Any, redis_server: RedisServer, throttle_state: None) 
         }
     }
     return redis_server
+
+
+# Python's audit hooks report every socket.getaddrinfo with the name looked up: a way to prove
+# that no DNS query was made, with no mock in the way. Hooks cannot be removed; this one only
+# records while a test asks.
+_lookup_recorders: list[list[str]] = []
+
+
+def _audit_lookups(event: str, args: tuple[Any, ...]) -> None:
+    if event == "socket.getaddrinfo" and _lookup_recorders:
+        _lookup_recorders[-1].append(str(args[0]))
+
+
+sys.addaudithook(_audit_lookups)
+
+
+@pytest.fixture
+def dns_lookups() -> Iterator[list[str]]:
+    """The host names passed to ``socket.getaddrinfo`` (in any thread) while the test runs."""
+    seen: list[str] = []
+    _lookup_recorders.append(seen)
+    yield seen
+    _lookup_recorders.remove(seen)

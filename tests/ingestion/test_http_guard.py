@@ -6,6 +6,9 @@ import datetime
 import re
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +239,44 @@ def test_a_name_that_does_not_resolve_is_accepted_with_a_warning(caplog: pytest.
     url_validate("https://nowhere.example.invalid/feed", [])
 
     assert "nowhere.example.invalid/feed does not resolve now; it is checked again when connecting" in caplog.text
+
+
+@pytest.fixture
+def stalled_resolver() -> Iterator[Callable[..., list[Any]]]:
+    """A stand-in for the OS resolver behind a DNS server that does not answer (for 30 s)."""
+    release = threading.Event()
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> list[Any]:
+        release.wait(30)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    yield resolve
+    release.set()
+
+
+def test_a_lookup_that_stalls_is_given_up_after_the_dns_timeout(
+    settings: Any, caplog: pytest.LogCaptureFixture, stalled_resolver: Callable[..., list[Any]]
+) -> None:
+    settings.SOURCES = {**settings.SOURCES, "DNS_TIMEOUT": 0.2}
+
+    started = time.monotonic()
+    url_validate("https://slow.example.com/feed", [], resolver=stalled_resolver)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2
+    assert "https://slow.example.com/feed could not be resolved within 0.2 s; it is checked again when connecting" in (
+        caplog.text
+    )
+
+
+def test_a_lookup_that_answers_within_the_dns_timeout_is_checked(settings: Any) -> None:
+    def slow_but_in_time(host: str, port: int, *args: Any) -> list[Any]:
+        time.sleep(0.05)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.8.7", port))]
+
+    settings.SOURCES = {**settings.SOURCES, "DNS_TIMEOUT": 2.0}
+    with pytest.raises(URLRefused, match=re.escape("https://inside.example.com/ resolves to 10.9.8.7, a private")):
+        url_validate("https://inside.example.com/", [], resolver=slow_but_in_time)
 
 
 def test_a_loopback_address_is_refused_before_connecting(
