@@ -244,6 +244,24 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _beyond_int64(value: Any) -> bool:
+    """Whether a number (an int, a float such as ``1e308``, or a numeric string) lies outside 64 bits.
+
+    The content check sees only ints; a float or a string bound of an integer field would
+    otherwise be stored as a huge integer that the same check refuses when sent back.
+    """
+    if isinstance(value, str):
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            return False
+        if not value.is_finite():
+            return False
+    elif not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
+        return False
+    return not INT64_MIN <= value <= INT64_MAX
+
+
 def _is_iso(value: Any, type_: str) -> bool:
     if not isinstance(value, str):
         return False
@@ -323,6 +341,8 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
             value = raw[key]
             if type_ in NUMERIC_TYPES and not _is_number(value):
                 errors.add(where, f"'{key}' must be a number")
+            elif type_ == FieldType.INTEGER and _beyond_int64(value):
+                errors.add(f"fields[{index}].{key}", "is beyond the 64-bit integer range")
             elif type_ in (FieldType.DATE, FieldType.DATETIME) and not _is_iso(value, type_):
                 errors.add(where, f"'{key}' must be an ISO 8601 {type_} string")
             elif type_ not in ORDERED_TYPES:
@@ -349,8 +369,10 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
         if not isinstance(choices, list) or not choices:
             errors.add(where, "'choices' must be a non-empty list")
         else:
-            for choice in choices:
-                if not _choice_fits(choice, type_):
+            for i, choice in enumerate(choices):
+                if type_ == FieldType.INTEGER and _beyond_int64(choice):
+                    errors.add(f"fields[{index}].choices[{i}]", "is beyond the 64-bit integer range")
+                elif not _choice_fits(choice, type_):
                     errors.add(where, f"'choices' value {_shown(choice)} is not a valid {type_}")
         constraints["choices"] = choices
     if "unique" in raw:
