@@ -226,7 +226,9 @@ def test_a_source_cannot_be_changed_to_point_inside_the_network(as_manager: APIC
     response = as_manager.patch(source["url"], {"endpoint": "http://0x7f.1/records", "secret": TOKEN}, format="json")
 
     assert response.status_code == 400
-    assert "http://0x7f.1/records points at 127.0.0.1, a loopback address" in error_of(response)["details"]["endpoint"][0]
+    assert (
+        "http://0x7f.1/records points at 127.0.0.1, a loopback address" in error_of(response)["details"]["endpoint"][0]
+    )
     assert Source.objects.get().url == api
 
 

@@ -126,10 +126,18 @@ def test_url_validate_refuses_internal_literal_addresses(url: str, address: str)
         url_validate(url, [])
 
 
-def test_url_validate_accepts_public_urls_and_names_that_do_not_resolve_yet() -> None:
+def no_such_name(host: str, *args: Any) -> list[Any]:
+    """The OS resolver's answer for a name no DNS server knows; no query leaves the machine."""
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def test_url_validate_accepts_public_urls_and_names_that_do_not_resolve_yet(dns_lookups: list[str]) -> None:
     url_validate("http://8.8.8.8/", [])
     url_validate("https://[2001:4860:4860::8888]/", [])
-    url_validate("https://api.example.invalid/v1/items?page=1", [])  # checked once resolved, when connecting
+    # Checked once resolved, when connecting.
+    url_validate("https://api.example.invalid/v1/items?page=1", [], resolver=no_such_name)
+
+    assert dns_lookups == []
 
 
 def test_url_validate_reads_allowed_networks_from_settings(settings: Any) -> None:
@@ -220,12 +228,15 @@ def test_url_validate_accepts_internal_spellings_that_allowed_networks_cover(url
     url_validate(url, ["127.0.0.0/8"])
 
 
-def test_a_name_that_resolves_to_an_internal_address_is_refused_with_that_address() -> None:
-    name = socket.gethostname().lower()  # resolved by the system (usually /etc/hosts)
+def test_a_name_that_resolves_to_an_internal_address_is_refused_with_that_address(settings: Any) -> None:
+    # The one check through the real OS resolver: the machine's own host name, which the
+    # system resolves locally (usually /etc/hosts), so no query leaves the machine.
+    name = socket.gethostname().lower()
     try:
         resolved = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
     except OSError:
-        pytest.skip(f"{name} does not resolve on this machine")
+        pytest.skip(f"name resolution is unavailable: this machine's host name {name} does not resolve")
+    settings.SOURCES = {**settings.SOURCES, "DNS_TIMEOUT": 30.0}  # a slow resolver must not make this fail
     internal = sorted(a for a in resolved if not address_permitted(a, []))
     if not internal:
         pytest.skip(f"{name} resolves to public addresses only")
@@ -236,7 +247,7 @@ def test_a_name_that_resolves_to_an_internal_address_is_refused_with_that_addres
 
 
 def test_a_name_that_does_not_resolve_is_accepted_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    url_validate("https://nowhere.example.invalid/feed", [])
+    url_validate("https://nowhere.example.invalid/feed", [], resolver=no_such_name)
 
     assert "nowhere.example.invalid/feed does not resolve now; it is checked again when connecting" in caplog.text
 
