@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.db import connection
 
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
@@ -272,3 +273,15 @@ def dns_lookups() -> Iterator[list[str]]:
     _lookup_recorders.append(seen)
     yield seen
     _lookup_recorders.remove(seen)
+
+
+@pytest.fixture(params=["csv_and_pandas", "postgres_copy"])
+def csv_reader(request: pytest.FixtureRequest) -> str:
+    """Each reader a written CSV file must read back with (tests/csv_readers.py).
+
+    Request it before fixtures that load data: on SQLite the COPY run is skipped, with its
+    reason shown, before anything is loaded.
+    """
+    if request.param == "postgres_copy" and connection.vendor != "postgresql":
+        pytest.skip("the Postgres COPY reader needs PostgreSQL (run with DATABASE_URL=postgres://...)")
+    return str(request.param)
