@@ -301,7 +301,7 @@ def _string_list(value: Any, where: str, errors: _Errors) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
+def _parse_field(raw: Any, index: int, errors: _Errors, *, stored: bool = False) -> FieldSpec | None:
     where = f"fields[{index}]"
     if not isinstance(raw, dict):
         errors.add(where, "must be an object")
@@ -341,7 +341,7 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
             value = raw[key]
             if type_ in NUMERIC_TYPES and not _is_number(value):
                 errors.add(where, f"'{key}' must be a number")
-            elif type_ == FieldType.INTEGER and _beyond_int64(value):
+            elif type_ == FieldType.INTEGER and not stored and _beyond_int64(value):
                 errors.add(f"fields[{index}].{key}", "is beyond the 64-bit integer range")
             elif type_ in (FieldType.DATE, FieldType.DATETIME) and not _is_iso(value, type_):
                 errors.add(where, f"'{key}' must be an ISO 8601 {type_} string")
@@ -370,7 +370,7 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
             errors.add(where, "'choices' must be a non-empty list")
         else:
             for i, choice in enumerate(choices):
-                if type_ == FieldType.INTEGER and _beyond_int64(choice):
+                if type_ == FieldType.INTEGER and not stored and _beyond_int64(choice):
                     errors.add(f"fields[{index}].choices[{i}]", "is beyond the 64-bit integer range")
                 elif not _choice_fits(choice, type_):
                     errors.add(where, f"'choices' value {_shown(choice)} is not a valid {type_}")
@@ -475,7 +475,7 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
         errors.add("schema", "'fields' must be a non-empty list")
     else:
         for i, raw in enumerate(raw_fields):
-            spec = _parse_field(raw, i, errors)
+            spec = _parse_field(raw, i, errors, stored=stored)
             if spec is not None:
                 fields.append(spec)
     names = [f.name for f in fields]
