@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pytest_httpserver import HTTPServer
 
 from ingestion.http import DestinationRefused, FetchError, HttpClient, address_permitted, url_validate
-from ingestion.http.guard import URLRefused, ipv4_parse, networks_parse
+from ingestion.http.guard import _MAX_PENDING_LOOKUPS, URLRefused, ipv4_parse, networks_parse
 
 
 @pytest.mark.parametrize(
@@ -263,6 +263,9 @@ def stalled_resolver() -> Iterator[Callable[..., list[Any]]]:
 
     yield resolve
     release.set()
+    for thread in threading.enumerate():  # lookups given up on end now; later tests start clean
+        if thread.name == "dns-lookup":
+            thread.join(5)
 
 
 def test_a_lookup_that_stalls_is_given_up_after_the_dns_timeout(
@@ -278,6 +281,27 @@ def test_a_lookup_that_stalls_is_given_up_after_the_dns_timeout(
     assert "https://slow.example.com/feed could not be resolved within 0.2 s; it is checked again when connecting" in (
         caplog.text
     )
+
+
+def test_no_new_lookup_starts_while_too_many_stalled_ones_are_still_running(
+    settings: Any, caplog: pytest.LogCaptureFixture, stalled_resolver: Callable[..., list[Any]]
+) -> None:
+    # A resolver that never answers must not pile up one stuck thread per saved URL.
+    settings.SOURCES = {**settings.SOURCES, "DNS_TIMEOUT": 0.05}
+    asked: list[str] = []
+
+    def recording(host: str, *args: Any) -> list[Any]:
+        asked.append(host)
+        return stalled_resolver(host, *args)
+
+    for n in range(_MAX_PENDING_LOOKUPS):
+        url_validate(f"https://slow{n}.example.com/", [], resolver=recording)
+    started = time.monotonic()
+    url_validate("https://one-more.example.com/", [], resolver=recording)
+
+    assert len(asked) == _MAX_PENDING_LOOKUPS
+    assert time.monotonic() - started < 0.05
+    assert "https://one-more.example.com/ could not be resolved within 0.05 s" in caplog.text
 
 
 def test_a_lookup_that_answers_within_the_dns_timeout_is_checked(settings: Any) -> None:
