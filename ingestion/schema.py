@@ -7,6 +7,7 @@ and the key at fault.
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import json
 import math
@@ -244,24 +245,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _beyond_int64(value: Any) -> bool:
-    """Whether a number (an int, a float such as ``1e308``, or a numeric string) lies outside 64 bits.
-
-    The content check sees only ints; a float or a string bound of an integer field would
-    otherwise be stored as a huge integer that the same check refuses when sent back.
-    """
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            return False
-        if not value.is_finite():
-            return False
-    elif not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
-        return False
-    return not INT64_MIN <= value <= INT64_MAX
-
-
 def _is_iso(value: Any, type_: str) -> bool:
     if not isinstance(value, str):
         return False
@@ -301,7 +284,7 @@ def _string_list(value: Any, where: str, errors: _Errors) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_field(raw: Any, index: int, errors: _Errors, *, stored: bool = False) -> FieldSpec | None:
+def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     where = f"fields[{index}]"
     if not isinstance(raw, dict):
         errors.add(where, "must be an object")
@@ -341,8 +324,6 @@ def _parse_field(raw: Any, index: int, errors: _Errors, *, stored: bool = False)
             value = raw[key]
             if type_ in NUMERIC_TYPES and not _is_number(value):
                 errors.add(where, f"'{key}' must be a number")
-            elif type_ == FieldType.INTEGER and not stored and _beyond_int64(value):
-                errors.add(f"fields[{index}].{key}", "is beyond the 64-bit integer range")
             elif type_ in (FieldType.DATE, FieldType.DATETIME) and not _is_iso(value, type_):
                 errors.add(where, f"'{key}' must be an ISO 8601 {type_} string")
             elif type_ not in ORDERED_TYPES:
@@ -369,10 +350,8 @@ def _parse_field(raw: Any, index: int, errors: _Errors, *, stored: bool = False)
         if not isinstance(choices, list) or not choices:
             errors.add(where, "'choices' must be a non-empty list")
         else:
-            for i, choice in enumerate(choices):
-                if type_ == FieldType.INTEGER and not stored and _beyond_int64(choice):
-                    errors.add(f"fields[{index}].choices[{i}]", "is beyond the 64-bit integer range")
-                elif not _choice_fits(choice, type_):
+            for choice in choices:
+                if not _choice_fits(choice, type_):
                     errors.add(where, f"'choices' value {_shown(choice)} is not a valid {type_}")
         constraints["choices"] = choices
     if "unique" in raw:
@@ -421,6 +400,43 @@ def _parse_field(raw: Any, index: int, errors: _Errors, *, stored: bool = False)
     )
 
 
+def _beyond_int64(value: Any) -> bool:
+    """Whether a float (``1e308``) or a numeric string (``"1e30"``) lies outside 64 bits.
+
+    JSON integers are left to :func:`_content_problems`, which checks every one.
+    """
+    if isinstance(value, str):
+        try:
+            number = decimal.Decimal(value.strip())
+        except decimal.InvalidOperation:
+            return False
+        return number.is_finite() and not INT64_MIN <= number <= INT64_MAX
+    return isinstance(value, float) and math.isfinite(value) and not INT64_MIN <= value <= INT64_MAX
+
+
+def _integer_bound_problems(data: Any) -> list[str]:
+    """An integer field's ``min``, ``max`` and ``choices`` beyond 64 bits, however written.
+
+    A float bound such as ``1e308`` would otherwise be stored as a 309-digit integer that
+    the content check refuses when the definition read back is sent again.
+    """
+    fields = data.get("fields") if isinstance(data, dict) else None
+    if not isinstance(fields, list):
+        return []
+    problems: list[str] = []
+    for i, raw in enumerate(fields):
+        if not isinstance(raw, dict) or raw.get("type") != "integer":
+            continue
+        for key in ("min", "max"):
+            if key in raw and _beyond_int64(raw[key]):
+                problems.append(f"fields[{i}].{key}: is beyond the 64-bit integer range")
+        choices = raw.get("choices")
+        for j, choice in enumerate(choices if isinstance(choices, list) else []):
+            if _beyond_int64(choice):
+                problems.append(f"fields[{i}].choices[{j}]: is beyond the 64-bit integer range")
+    return problems
+
+
 def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
     """Check a schema file (already decoded from JSON) and normalise it.
 
@@ -432,7 +448,7 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
     errors = _Errors()
     if not isinstance(data, dict):
         raise ValidationError("The schema must be a JSON object.")
-    problems = [] if stored else _content_problems(data)
+    problems = [] if stored else [*_content_problems(data), *_integer_bound_problems(data)]
     if problems:
         raise ValidationError(_capped(problems))
     for key in data:
@@ -475,7 +491,7 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
         errors.add("schema", "'fields' must be a non-empty list")
     else:
         for i, raw in enumerate(raw_fields):
-            spec = _parse_field(raw, i, errors, stored=stored)
+            spec = _parse_field(raw, i, errors)
             if spec is not None:
                 fields.append(spec)
     names = [f.name for f in fields]
