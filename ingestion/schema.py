@@ -7,6 +7,7 @@ and the key at fault.
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import json
 import math
@@ -348,6 +349,43 @@ def _parse_field(raw: Any, index: int, errors: _Errors) -> FieldSpec | None:
     )
 
 
+def _beyond_int64(value: Any) -> bool:
+    """Whether a float (``1e308``) or a numeric string (``"1e30"``) lies outside 64 bits.
+
+    JSON integers are left to :func:`_content_problems`, which checks every one.
+    """
+    if isinstance(value, str):
+        try:
+            number = decimal.Decimal(value.strip())
+        except decimal.InvalidOperation:
+            return False
+        return number.is_finite() and not INT64_MIN <= number <= INT64_MAX
+    return isinstance(value, float) and math.isfinite(value) and not INT64_MIN <= value <= INT64_MAX
+
+
+def _integer_bound_problems(data: Any) -> list[str]:
+    """An integer field's ``min``, ``max`` and ``choices`` beyond 64 bits, however written.
+
+    A float bound such as ``1e308`` would otherwise be stored as a 309-digit integer that
+    the content check refuses when the definition read back is sent again.
+    """
+    fields = data.get("fields") if isinstance(data, dict) else None
+    if not isinstance(fields, list):
+        return []
+    problems: list[str] = []
+    for i, raw in enumerate(fields):
+        if not isinstance(raw, dict) or raw.get("type") != "integer":
+            continue
+        for key in ("min", "max"):
+            if key in raw and _beyond_int64(raw[key]):
+                problems.append(f"fields[{i}].{key}: is beyond the 64-bit integer range")
+        choices = raw.get("choices")
+        for j, choice in enumerate(choices if isinstance(choices, list) else []):
+            if _beyond_int64(choice):
+                problems.append(f"fields[{i}].choices[{j}]: is beyond the 64-bit integer range")
+    return problems
+
+
 def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
     """Check a schema file (already decoded from JSON) and normalise it.
 
@@ -359,7 +397,7 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
     errors = _Errors()
     if not isinstance(data, dict):
         raise ValidationError("The schema must be a JSON object.")
-    problems = [] if stored else _content_problems(data)
+    problems = [] if stored else [*_content_problems(data), *_integer_bound_problems(data)]
     if problems:
         raise ValidationError(_capped(problems))
     for key in data:

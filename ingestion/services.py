@@ -12,6 +12,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
@@ -26,9 +27,13 @@ from .dialect import (
     sample_text,
     text_encoding,
 )
+from .http.guard import URLRefused, url_validate
 from .models import AuditAction, Dataset, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
 from .schema import SchemaSpec
 from .storage import data_storage, storage_move
+
+# Webhooks one dataset may notify; the installation's NOTIFY_WEBHOOKS come on top.
+MAX_DATASET_WEBHOOKS = 10
 
 
 class UploadTooLarge(ValidationError):
@@ -444,12 +449,13 @@ def dataset_grant_delete(*, grant: DatasetGrant, actor: Any = None) -> None:
 # --- Notification targets -------------------------------------------------------------
 def notify_webhooks_clean(value: Any) -> list[str]:
     """A list of webhook URLs, each an allowed http(s) destination (``ValidationError`` otherwise)."""
-    from .http.guard import URLRefused, url_validate
-
     if value in (None, ""):
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValidationError("Enter a JSON list of URLs.")
+    if len(value) > MAX_DATASET_WEBHOOKS:
+        # Each URL's host name is looked up now (up to SOURCE_DNS_TIMEOUT seconds each).
+        raise ValidationError(f"A dataset may have at most {MAX_DATASET_WEBHOOKS} webhooks; {len(value)} were given.")
     for url in value:
         try:
             url_validate(url, settings.SOURCES["ALLOWED_NETWORKS"], purpose="webhooks")
@@ -462,8 +468,6 @@ def notify_webhooks_clean(value: Any) -> list[str]:
 
 def notify_emails_clean(value: Any) -> list[str]:
     """A list of email addresses (``ValidationError`` otherwise)."""
-    from django.core.validators import validate_email
-
     if value in (None, ""):
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

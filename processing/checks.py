@@ -6,9 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, register
-from django.core.exceptions import ValidationError
 
-from ingestion.services import notify_webhooks_clean
+from ingestion.http.guard import URLRefused, url_validate
 
 
 @register()
@@ -30,13 +29,23 @@ def q_cluster_retry_after_timeout(app_configs: Any = None, **kwargs: Any) -> lis
 
 @register()
 def notify_webhooks_allowed(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    """NOTIFY_WEBHOOKS gets the same checks as a dataset's webhooks, before anything starts."""
-    try:
-        notify_webhooks_clean(list(settings.NOTIFY_WEBHOOKS))
-    except ValidationError as exc:
+    """NOTIFY_WEBHOOKS may not spell an address inside the network (``10.0.0.5``, ``localhost``).
+
+    No DNS query is made: every manage.py command runs this check, and a slow resolver would
+    stall each of them. Host names are checked, with fresh DNS, whenever a webhook is sent.
+    """
+    problems = []
+    for url in settings.NOTIFY_WEBHOOKS:
+        try:
+            url_validate(url, settings.SOURCES["ALLOWED_NETWORKS"], purpose="webhooks", resolve=False)
+        except URLRefused as exc:  # its message names the URL already
+            problems.append(str(exc))
+        except ValueError as exc:
+            problems.append(f"{url}: {exc}")
+    if problems:
         return [
             Error(
-                f"NOTIFY_WEBHOOKS: {'; '.join(exc.messages)}",
+                f"NOTIFY_WEBHOOKS: {'; '.join(problems)}",
                 hint="Remove the URL, or allow its network with SOURCE_ALLOWED_NETWORKS.",
                 id="dataflow.E002",
             )

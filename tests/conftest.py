@@ -7,6 +7,7 @@ import queue
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.db import connection
 
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
@@ -145,6 +147,41 @@ def csv_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# Python's audit hooks report every socket.getaddrinfo with the name looked up: a way to prove
+# that no DNS query was made, with no mock in the way. Hooks cannot be removed; this one only
+# records while a test asks.
+_lookup_recorders: list[list[str]] = []
+
+
+def _audit_lookups(event: str, args: tuple[Any, ...]) -> None:
+    if event == "socket.getaddrinfo" and _lookup_recorders:
+        _lookup_recorders[-1].append(str(args[0]))
+
+
+sys.addaudithook(_audit_lookups)
+
+
+@pytest.fixture
+def dns_lookups() -> Iterator[list[str]]:
+    """The host names passed to ``socket.getaddrinfo`` (in any thread) while the test runs."""
+    seen: list[str] = []
+    _lookup_recorders.append(seen)
+    yield seen
+    _lookup_recorders.remove(seen)
+
+
+@pytest.fixture(params=["csv_and_pandas", "postgres_copy"])
+def csv_reader(request: pytest.FixtureRequest) -> str:
+    """Each reader a written CSV file must read back with (tests/csv_readers.py).
+
+    Request it before fixtures that load data: on SQLite the COPY run is skipped, with its
+    reason shown, before anything is loaded.
+    """
+    if request.param == "postgres_copy" and connection.vendor != "postgresql":
+        pytest.skip("the Postgres COPY reader needs PostgreSQL (run with DATABASE_URL=postgres://...)")
+    return str(request.param)
 
 
 def run_queued_tasks() -> list[Any]:

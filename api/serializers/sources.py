@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 
 from ingestion.models import Source
 from ingestion.sources import SOURCE_FIELDS
 
+from ..exceptions import django_validation_details
 from .uploads import PreviewSerializer
 
 
@@ -89,6 +92,20 @@ class SourceSerializer(serializers.ModelSerializer):
         if run is None:
             return None
         return {"id": run.pk, "status": run.status, "created_at": run.created_at, "error": run.error}
+
+    def service_error(self, exc: DjangoValidationError) -> ValidationError:
+        """The service's error with each model field named as the client sent it (``url`` -> ``endpoint``).
+
+        ``url`` in this API is the source's own link; an error about the address it fetches
+        belongs to ``endpoint``, the input field.
+        """
+        renamed = {
+            field.source: name
+            for name, field in self.fields.items()
+            if not field.read_only and field.source not in ("*", name)
+        }
+        details = django_validation_details(exc)
+        return ValidationError({renamed.get(key, key): messages for key, messages in details.items()})
 
     def service_data(self) -> tuple[dict[str, Any], str | None]:
         """The validated fields as the service takes them, and the secret (None: unchanged)."""

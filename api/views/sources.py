@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -75,7 +76,10 @@ class SourceViewSet(StrictQueryMixin, viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         dataset = dataset_for(request.user, serializer.validated_data["dataset"]["slug"], DatasetRole.MANAGER)
         data, secret = serializer.service_data()
-        source = source_create(dataset=dataset, data=data, secret=secret, user=request.user)
+        try:
+            source = source_create(dataset=dataset, data=data, secret=secret, user=request.user)
+        except DjangoValidationError as exc:
+            raise serializer.service_error(exc) from None
         return self._respond(source, status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -88,7 +92,10 @@ class SourceViewSet(StrictQueryMixin, viewsets.ModelViewSet):
         if moved_to != source.dataset.slug:
             raise ValidationError({"dataset": ["A source cannot move to another dataset; create a new source."]})
         data, secret = serializer.service_data()
-        source = source_update(source=source, data=data, secret=secret, user=request.user)
+        try:
+            source = source_update(source=source, data=data, secret=secret, user=request.user)
+        except DjangoValidationError as exc:
+            raise serializer.service_error(exc) from None
         return self._respond(source)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -231,6 +231,9 @@ SOURCES = {
     # Networks (CIDR) a source or webhook may reach although they are private,
     # loopback or reserved, e.g. "10.20.0.0/16" for an on-premise API.
     "ALLOWED_NETWORKS": _list("SOURCE_ALLOWED_NETWORKS", []),
+    # Seconds a host name may take to resolve when a source or webhook is saved; a name
+    # still unresolved by then is accepted and checked when connecting, as every name is.
+    "DNS_TIMEOUT": _float("SOURCE_DNS_TIMEOUT", 2.0, minimum=0.01),
 }
 # Pushed batches up to this many rows are processed within the request.
 PUSH_SYNC_MAX_ROWS = _int("PUSH_SYNC_MAX_ROWS", 1000, minimum=0)

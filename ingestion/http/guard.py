@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import unicodedata
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
+# socket.getaddrinfo's signature: what resolves a host name at configuration time.
+Resolver = Callable[..., list[Any]]
 
 ALLOWED_SCHEMES = ("http", "https")
 
@@ -233,16 +235,55 @@ def host_normalise(host: str) -> str | IPAddress:
     return name[:-1] if name.endswith(".") else name
 
 
-def _host_addresses(name: str, port: int | None) -> list[IPAddress] | None:
-    """The addresses a host name resolves to now; None when it does not resolve."""
-    if name == "localhost" or name.endswith(".localhost"):
+def _is_localhost(name: str) -> bool:
+    return name == "localhost" or name.endswith(".localhost")
+
+
+class ResolutionTimeout(Exception):
+    """A configuration-time lookup did not finish within ``SOURCE_DNS_TIMEOUT``."""
+
+
+# Lookups given up on keep running in their thread until the OS resolver returns; past this
+# many at once, names are not looked up at all (and are checked when connecting, as always).
+_MAX_PENDING_LOOKUPS = 16
+_pending_lookups = threading.BoundedSemaphore(_MAX_PENDING_LOOKUPS)
+
+
+def _host_addresses(
+    name: str, port: int | None, *, timeout: float | None = None, resolver: Resolver | None = None
+) -> list[IPAddress] | None:
+    """The addresses a host name resolves to now; None when it does not resolve.
+
+    The lookup runs in a worker thread and is given up after ``timeout`` seconds
+    (:class:`ResolutionTimeout`): ``getaddrinfo`` itself cannot be interrupted, and a slow
+    resolver must not hold a request or a command for its own, much longer, timeout.
+    ``resolver`` stands for ``socket.getaddrinfo``.
+    """
+    if _is_localhost(name):
         return [IPv4Address("127.0.0.1")]  # loopback whatever a resolver says (RFC 6761)
-    try:
-        infos = socket.getaddrinfo(name, port or 80, socket.AF_UNSPEC, socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
+    resolve = resolver or socket.getaddrinfo
+    answer: list[list[Any]] = []
+
+    def lookup() -> None:
+        try:
+            answer.append(resolve(name, port or 80, socket.AF_UNSPEC, socket.SOCK_STREAM))
+        except (OSError, UnicodeError):
+            pass
+        finally:
+            _pending_lookups.release()
+
+    if not _pending_lookups.acquire(blocking=False):
+        raise ResolutionTimeout(f"{_MAX_PENDING_LOOKUPS} earlier lookups have not finished")
+    # A daemon thread: one stuck in the resolver never holds up the process's exit.
+    thread = threading.Thread(target=lookup, name="dns-lookup", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive() and not answer:
+        raise ResolutionTimeout(name)
+    if not answer:
         return None
     addresses: list[IPAddress] = []
-    for *_, sockaddr in infos:
+    for *_, sockaddr in answer[0]:
         with contextlib.suppress(ValueError):
             addresses.append(ip_address(str(sockaddr[0]).split("%", 1)[0]))
     return addresses
@@ -266,15 +307,22 @@ def url_split(url: str) -> SplitResult:
 
 
 def url_validate(
-    url: str, allowed_networks: Iterable[str | IPNetwork] | None = None, *, purpose: str = "sources"
+    url: str,
+    allowed_networks: Iterable[str | IPNetwork] | None = None,
+    *,
+    purpose: str = "sources",
+    resolve: bool = True,
+    resolver: Resolver | None = None,
 ) -> None:
     """Refuse at configuration time a URL that can be seen to point inside the network.
 
     The host is normalised first (:func:`host_normalise`): ``http://0x7f.1/``,
     ``http://2130706433/``, ``http://[::ffff:127.0.0.1]/`` and ``http://LOCALHOST./`` all point
     at loopback. A host name is resolved now and refused when any address it resolves to is
-    not allowed; a name that does not resolve is accepted (with a logged warning), since DNS
-    can change. What a URL reaches is decided again, with fresh DNS, at every connection.
+    not allowed; a name that does not resolve, or not within ``SOURCE_DNS_TIMEOUT`` seconds,
+    is accepted (with a logged warning), since DNS can change. What a URL reaches is decided
+    again, with fresh DNS, at every connection. ``resolve=False`` checks only what the URL
+    spells (addresses and ``localhost``) and makes no DNS query, for start-up checks.
     ``purpose`` ("sources" or "webhooks") names what is configured in the message.
     ``allowed_networks`` defaults to ``settings.SOURCES["ALLOWED_NETWORKS"]``.
     Raises ValueError (:class:`URLRefused` for a refused destination).
@@ -286,7 +334,16 @@ def url_validate(
         allowed_networks = settings.SOURCES["ALLOWED_NETWORKS"]
     networks = networks_parse(allowed_networks)
     if isinstance(target, str):
-        addresses = _host_addresses(target, parts.port)
+        if not resolve and not _is_localhost(target):
+            return
+        timeout = settings.SOURCES["DNS_TIMEOUT"]
+        try:
+            addresses = _host_addresses(target, parts.port, timeout=timeout, resolver=resolver)
+        except ResolutionTimeout:
+            logger.warning(
+                "%s could not be resolved within %s s; it is checked again when connecting", url_label(url), timeout
+            )
+            return
         if addresses is None:
             logger.warning("%s does not resolve now; it is checked again when connecting", url_label(url))
             return

@@ -154,7 +154,9 @@ def test_bad_configurations_get_clear_errors(as_manager: APIClient, api: str, se
         format="json",
     )
     assert response.status_code == 400
-    assert set(error_of(response)["details"]) >= {"url", "size_param", "cron"}
+    # Errors are reported under the names the client sent: "url" is the source's own link.
+    assert set(error_of(response)["details"]) >= {"endpoint", "size_param", "cron"}
+    assert "url" not in error_of(response)["details"]
 
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
     metadata = as_manager.post(f"{API}/sources/", source_body("http://169.254.169.254/"), format="json")
@@ -210,7 +212,7 @@ def test_every_spelling_of_an_internal_address_is_refused_when_a_source_is_creat
 
     assert response.status_code == 400
     shown = url.lower()
-    assert error_of(response)["details"]["url"] == [
+    assert error_of(response)["details"]["endpoint"] == [
         f"{shown} {points_at}; sources may only reach public addresses unless SOURCE_ALLOWED_NETWORKS allows it"
     ]
     assert not Source.objects.exists()
@@ -224,7 +226,9 @@ def test_a_source_cannot_be_changed_to_point_inside_the_network(as_manager: APIC
     response = as_manager.patch(source["url"], {"endpoint": "http://0x7f.1/records", "secret": TOKEN}, format="json")
 
     assert response.status_code == 400
-    assert "http://0x7f.1/records points at 127.0.0.1, a loopback address" in error_of(response)["details"]["url"][0]
+    assert (
+        "http://0x7f.1/records points at 127.0.0.1, a loopback address" in error_of(response)["details"]["endpoint"][0]
+    )
     assert Source.objects.get().url == api
 
 

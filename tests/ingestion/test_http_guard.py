@@ -6,6 +6,9 @@ import datetime
 import re
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pytest_httpserver import HTTPServer
 
 from ingestion.http import DestinationRefused, FetchError, HttpClient, address_permitted, url_validate
-from ingestion.http.guard import URLRefused, ipv4_parse, networks_parse
+from ingestion.http.guard import _MAX_PENDING_LOOKUPS, URLRefused, ipv4_parse, networks_parse
 
 
 @pytest.mark.parametrize(
@@ -123,10 +126,18 @@ def test_url_validate_refuses_internal_literal_addresses(url: str, address: str)
         url_validate(url, [])
 
 
-def test_url_validate_accepts_public_urls_and_names_that_do_not_resolve_yet() -> None:
+def no_such_name(host: str, *args: Any) -> list[Any]:
+    """The OS resolver's answer for a name no DNS server knows; no query leaves the machine."""
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def test_url_validate_accepts_public_urls_and_names_that_do_not_resolve_yet(dns_lookups: list[str]) -> None:
     url_validate("http://8.8.8.8/", [])
     url_validate("https://[2001:4860:4860::8888]/", [])
-    url_validate("https://api.example.invalid/v1/items?page=1", [])  # checked once resolved, when connecting
+    # Checked once resolved, when connecting.
+    url_validate("https://api.example.invalid/v1/items?page=1", [], resolver=no_such_name)
+
+    assert dns_lookups == []
 
 
 def test_url_validate_reads_allowed_networks_from_settings(settings: Any) -> None:
@@ -217,12 +228,15 @@ def test_url_validate_accepts_internal_spellings_that_allowed_networks_cover(url
     url_validate(url, ["127.0.0.0/8"])
 
 
-def test_a_name_that_resolves_to_an_internal_address_is_refused_with_that_address() -> None:
-    name = socket.gethostname().lower()  # resolved by the system (usually /etc/hosts)
+def test_a_name_that_resolves_to_an_internal_address_is_refused_with_that_address(settings: Any) -> None:
+    # The one check through the real OS resolver: the machine's own host name, which the
+    # system resolves locally (usually /etc/hosts), so no query leaves the machine.
+    name = socket.gethostname().lower()
     try:
         resolved = {info[4][0] for info in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)}
     except OSError:
-        pytest.skip(f"{name} does not resolve on this machine")
+        pytest.skip(f"name resolution is unavailable: this machine's host name {name} does not resolve")
+    settings.SOURCES = {**settings.SOURCES, "DNS_TIMEOUT": 30.0}  # a slow resolver must not make this fail
     internal = sorted(a for a in resolved if not address_permitted(a, []))
     if not internal:
         pytest.skip(f"{name} resolves to public addresses only")
@@ -233,9 +247,71 @@ def test_a_name_that_resolves_to_an_internal_address_is_refused_with_that_addres
 
 
 def test_a_name_that_does_not_resolve_is_accepted_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    url_validate("https://nowhere.example.invalid/feed", [])
+    url_validate("https://nowhere.example.invalid/feed", [], resolver=no_such_name)
 
     assert "nowhere.example.invalid/feed does not resolve now; it is checked again when connecting" in caplog.text
+
+
+@pytest.fixture
+def stalled_resolver() -> Iterator[Callable[..., list[Any]]]:
+    """A stand-in for the OS resolver behind a DNS server that does not answer (for 30 s)."""
+    release = threading.Event()
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> list[Any]:
+        release.wait(30)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    yield resolve
+    release.set()
+    for thread in threading.enumerate():  # lookups given up on end now; later tests start clean
+        if thread.name == "dns-lookup":
+            thread.join(5)
+
+
+def test_a_lookup_that_stalls_is_given_up_after_the_dns_timeout(
+    settings: Any, caplog: pytest.LogCaptureFixture, stalled_resolver: Callable[..., list[Any]]
+) -> None:
+    settings.SOURCES = {**settings.SOURCES, "DNS_TIMEOUT": 0.2}
+
+    started = time.monotonic()
+    url_validate("https://slow.example.com/feed", [], resolver=stalled_resolver)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2
+    assert "https://slow.example.com/feed could not be resolved within 0.2 s; it is checked again when connecting" in (
+        caplog.text
+    )
+
+
+def test_no_new_lookup_starts_while_too_many_stalled_ones_are_still_running(
+    settings: Any, caplog: pytest.LogCaptureFixture, stalled_resolver: Callable[..., list[Any]]
+) -> None:
+    # A resolver that never answers must not pile up one stuck thread per saved URL.
+    settings.SOURCES = {**settings.SOURCES, "DNS_TIMEOUT": 0.05}
+    asked: list[str] = []
+
+    def recording(host: str, *args: Any) -> list[Any]:
+        asked.append(host)
+        return stalled_resolver(host, *args)
+
+    for n in range(_MAX_PENDING_LOOKUPS):
+        url_validate(f"https://slow{n}.example.com/", [], resolver=recording)
+    started = time.monotonic()
+    url_validate("https://one-more.example.com/", [], resolver=recording)
+
+    assert len(asked) == _MAX_PENDING_LOOKUPS
+    assert time.monotonic() - started < 0.05
+    assert "https://one-more.example.com/ could not be resolved within 0.05 s" in caplog.text
+
+
+def test_a_lookup_that_answers_within_the_dns_timeout_is_checked(settings: Any) -> None:
+    def slow_but_in_time(host: str, port: int, *args: Any) -> list[Any]:
+        time.sleep(0.05)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.9.8.7", port))]
+
+    settings.SOURCES = {**settings.SOURCES, "DNS_TIMEOUT": 2.0}
+    with pytest.raises(URLRefused, match=re.escape("https://inside.example.com/ resolves to 10.9.8.7, a private")):
+        url_validate("https://inside.example.com/", [], resolver=slow_but_in_time)
 
 
 def test_a_loopback_address_is_refused_before_connecting(

@@ -125,6 +125,12 @@ CASES = [
     Case("max_length_of_10_30", as_json(amount={"max_length": 10**30}), "fields[1].max_length: is beyond the 64-bit"),
     Case("min_beyond_bigint", as_json(amount={"min": 2**63}), "fields[1].min: is beyond the 64-bit integer range"),
     Case("min_below_bigint", as_json(amount={"min": -(2**63) - 1}), "fields[1].min: is beyond the 64-bit"),
+    # An integer field's bounds spelt as floats: 1e308 would be stored as a 309-digit integer.
+    Case("max_of_1e308", as_json(amount={"max": 1e308}), "fields[1].max: is beyond the 64-bit integer range"),
+    Case("min_of_minus_1e19", as_json(amount={"min": -1e19}), "fields[1].min: is beyond the 64-bit integer range"),
+    Case("max_of_2_63_as_a_float", as_json(amount={"max": 2.0**63}), "fields[1].max: is beyond the 64-bit integer"),
+    Case("a_choice_of_1e300", as_json(amount={"choices": [1, 1e300]}), "fields[1].choices[1]: is beyond the 64-bit"),
+    Case("a_choice_of_10_30_text", as_json(amount={"choices": ["1e30"]}), "fields[1].choices[0]: is beyond the 64"),
     Case(
         "a_float_bound_of_1e400",
         lambda s: json.dumps(document(s, amount={"type": "float", "min": 0})).replace('"min": 0', '"min": 1e400'),
@@ -270,3 +276,20 @@ def test_a_valid_file_still_goes_through_every_door(tmp_path: Path, manager_clie
     assert created.status_code == 201
     updated = manager_client.patch(f"{API}/datasets/sales/", {"name": "Sales €"}, format="json")
     assert updated.status_code == 200 and updated.json()["name"] == "Sales €"
+
+
+def test_an_integer_field_with_float_bounds_round_trips_through_the_api(manager_client: Any) -> None:
+    # Floats within the 64-bit range are whole-number bounds; what GET answers must POST again.
+    sent = document("bounded", amount={"min": -9e18, "max": 9e18, "choices": [1.0, 9e18]})
+    created = manager_client.post(f"{API}/datasets/", sent, content_type="application/json")
+    assert created.status_code == 201, created.content[:300]
+
+    read = manager_client.get(f"{API}/datasets/bounded/").json()
+    again = {**read, "slug": "bounded_again"}
+    for key in ("schema_version", "role", "url", "links", "created_at", "updated_at"):
+        again.pop(key, None)
+    response = manager_client.post(f"{API}/datasets/", again, content_type="application/json")
+
+    assert response.status_code == 201, response.content[:300]
+    fields = {f["name"]: f for f in manager_client.get(f"{API}/datasets/bounded_again/").json()["fields"]}
+    assert (fields["amount"]["min"], fields["amount"]["max"]) == (-9 * 10**18, 9 * 10**18)

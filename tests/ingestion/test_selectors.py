@@ -112,6 +112,7 @@ def test_a_schema_stored_under_looser_limits_still_reads_back(sales: Dataset) ->
     definition = json.loads(json.dumps(version.definition))
     definition["fields"][0]["max_length"] = 10**40
     definition["fields"][4]["max"] = 10**30
+    definition["fields"][4]["min"] = -1e300
     definition["fields"][2]["choices"] = [f"c{i}" for i in range(20_000)]
     definition["description"] = "d" * 50_000
     version.definition = definition
@@ -121,5 +122,7 @@ def test_a_schema_stored_under_looser_limits_still_reads_back(sales: Dataset) ->
     spec = schema_spec(version)
 
     assert spec.fields[0].constraints["max_length"] == 10**40
+    # PostgreSQL's jsonb gives -1e300 back as the integer it spells.
+    assert (float(spec.fields[4].constraints["min"]), spec.fields[4].constraints["max"]) == (-1e300, 10**30)
     assert len(spec.fields[2].constraints["choices"]) == 20_000
     assert len(spec.description) == 50_000

@@ -221,3 +221,23 @@ def test_dataset_webhooks_refuse_every_spelling_of_an_internal_address(
     ]
     sales.refresh_from_db()
     assert sales.notify_webhooks == []
+
+
+def test_the_dataset_form_refuses_more_webhooks_than_the_limit(sales: Dataset, dns_lookups: list[str]) -> None:
+    from ingestion.services import MAX_DATASET_WEBHOOKS
+
+    admin = client_for(superuser=True)
+    hooks = [f"https://8.8.4.{n}/run" for n in range(1, MAX_DATASET_WEBHOOKS + 2)]
+    base = {"name": sales.name, "description": "", "delimiter": ",", "reject_threshold": "", "notify_emails": "[]"}
+    base.update({"grants-TOTAL_FORMS": "0", "grants-INITIAL_FORMS": "0", "schema_versions-TOTAL_FORMS": "0"})
+    base.update({"schema_versions-INITIAL_FORMS": "0", "notify_webhooks": json.dumps(hooks)})
+
+    response = admin.post(reverse("admin:ingestion_dataset_change", args=[sales.pk]), base)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["notify_webhooks"] == [
+        f"A dataset may have at most {MAX_DATASET_WEBHOOKS} webhooks; {MAX_DATASET_WEBHOOKS + 1} were given."
+    ]
+    sales.refresh_from_db()
+    assert sales.notify_webhooks == []
+    assert dns_lookups == []

@@ -65,7 +65,7 @@ def test_the_pipeline_stores_the_tricky_values_as_they_were(loaded: Run) -> None
     assert stored_texts() == [*TRICKY_VALUES, None]
 
 
-def test_the_records_export_reads_back_exactly_with_every_reader(loaded: Run, tmp_path: Path) -> None:
+def test_the_records_export_reads_back_exactly_with_every_reader(csv_reader: str, loaded: Run, tmp_path: Path) -> None:
     target = tmp_path / "records.csv"
     run_command("export_records", dataset="notes", output=str(target))
 
@@ -74,10 +74,12 @@ def test_the_records_export_reads_back_exactly_with_every_reader(loaded: Run, tm
     # are exported with a leading ' on purpose; everything else is as stored.
     expected = [[d["id"], None if d["text"] is None else csv_safe(d["text"]), str(d["count"]), "true"] for d in stored]
     assert len(expected) == len(TRICKY_VALUES) + 1
-    assert_round_trips(target, HEADER, expected)
+    assert_round_trips(target, HEADER, expected, reader=csv_reader)
 
 
-def test_the_rejected_rows_export_reads_back_exactly_with_every_reader(rejected: Run, tmp_path: Path) -> None:
+def test_the_rejected_rows_export_reads_back_exactly_with_every_reader(
+    csv_reader: str, rejected: Run, tmp_path: Path
+) -> None:
     target = tmp_path / "rejected.csv"
     run_command("export_rejected", run=rejected.pk, output=str(target))
 
@@ -86,15 +88,15 @@ def test_the_rejected_rows_export_reads_back_exactly_with_every_reader(rejected:
         message = "; ".join(f"{f}: {', '.join(m)}" for f, m in row.errors.items())
         expected.append([str(row.line_number), message, *(row.raw[h] for h in HEADER)])
     assert [r[3] for r in expected] == TRICKY_VALUES
-    assert_round_trips(target, ["_line", "_errors", *HEADER], expected)
+    assert_round_trips(target, ["_line", "_errors", *HEADER], expected, reader=csv_reader)
 
 
-def test_the_processed_file_reads_back_exactly_with_every_reader(loaded: Run, data_dir: Path) -> None:
+def test_the_processed_file_reads_back_exactly_with_every_reader(csv_reader: str, loaded: Run, data_dir: Path) -> None:
     processed = data_dir / loaded.summary["processed_file"]
 
     records = Record.objects.order_by("source_line").values_list("source_line", "data")
     expected = [[str(line), d["id"], d["text"], str(d["count"]), "true"] for line, d in records]
-    assert_round_trips(processed, ["_line", *HEADER], expected)
+    assert_round_trips(processed, ["_line", *HEADER], expected, reader=csv_reader)
 
 
 def test_fixed_rejected_rows_with_line_breaks_in_values_load_again(rejected: Run) -> None:
@@ -110,7 +112,7 @@ def test_fixed_rejected_rows_with_line_breaks_in_values_load_again(rejected: Run
 
 
 def test_a_one_column_export_quotes_a_value_that_would_end_a_postgres_copy(
-    csv_file: Callable[..., Path], tmp_path: Path
+    csv_reader: str, csv_file: Callable[..., Path], tmp_path: Path
 ) -> None:
     spec = {
         "slug": "codes",
@@ -124,7 +126,7 @@ def test_a_one_column_export_quotes_a_value_that_would_end_a_postgres_copy(
     run_command("export_records", dataset="codes", output=str(target))
 
     assert target.read_bytes() == b'code\r\n"\\."\r\nafter\r\n'
-    assert_round_trips(target, ["code"], [["\\."], ["after"]])
+    assert_round_trips(target, ["code"], [["\\."], ["after"]], reader=csv_reader)
 
 
 def test_rows_split_by_an_unquoted_cr_are_rejected_with_their_line_numbers(

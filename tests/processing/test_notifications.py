@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -100,6 +103,22 @@ def test_webhooks_to_private_addresses_are_refused(sales: Dataset, settings: Any
         notify_webhooks_clean(["http://10.1.2.3/hook"])
 
 
+def test_it_refuses_more_webhooks_per_dataset_than_the_limit(dns_lookups: list[str]) -> None:
+    from ingestion.services import MAX_DATASET_WEBHOOKS, notify_webhooks_clean
+
+    # Literal public addresses: the accepted list below is checked without a DNS query.
+    hooks = [f"https://8.8.4.{n}/run" for n in range(1, MAX_DATASET_WEBHOOKS + 2)]
+
+    with pytest.raises(ValidationError) as excinfo:
+        notify_webhooks_clean(hooks)
+
+    assert excinfo.value.messages == [
+        f"A dataset may have at most {MAX_DATASET_WEBHOOKS} webhooks; {MAX_DATASET_WEBHOOKS + 1} were given."
+    ]
+    assert notify_webhooks_clean(hooks[:MAX_DATASET_WEBHOOKS]) == hooks[:MAX_DATASET_WEBHOOKS]
+    assert dns_lookups == []
+
+
 @pytest.mark.parametrize(
     ("hook", "points_at"),
     [
@@ -130,3 +149,28 @@ def test_installation_webhooks_pass_the_check_when_public_or_allowed(settings: A
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": ["127.0.0.0/8"]}
 
     assert notify_webhooks_allowed() == []
+
+
+def test_the_start_up_check_makes_no_dns_query_for_installation_webhooks(settings: Any, dns_lookups: list[str]) -> None:
+    # Every manage.py command (migrate, qcluster…) runs the checks: a slow resolver must not
+    # stall them. Names are checked when a webhook is sent, with fresh DNS.
+    settings.NOTIFY_WEBHOOKS = ["https://hooks.example.com/run", "https://nowhere.example.invalid/hook"]
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+
+    assert notify_webhooks_allowed() == []
+    call_command("check", stdout=io.StringIO())
+
+    assert dns_lookups == []
+
+
+def test_the_start_up_check_still_refuses_an_internal_address_without_dns(
+    settings: Any, dns_lookups: list[str]
+) -> None:
+    settings.NOTIFY_WEBHOOKS = ["https://hooks.example.com/run", "http://10.0.0.7/hook"]
+    settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
+
+    errors = notify_webhooks_allowed()
+
+    assert [e.id for e in errors] == ["dataflow.E002"]
+    assert "http://10.0.0.7/hook points at 10.0.0.7, a private address" in errors[0].msg
+    assert dns_lookups == []
