@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from charset_normalizer import CharsetMatch, from_bytes
 
 BOM = codecs.BOM_UTF8
+# Byte-order marks of the UTF-16 and UTF-32 encodings, whose text is full of NUL bytes.
+WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 SNIFF_DELIMITERS = ",;\t|"
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _DECODED_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
@@ -70,7 +72,9 @@ _TEXT_BYTES_TABLE = bytes(range(256))
 class EncodingGuess:
     """How a file's bytes should be read, and how that was decided.
 
-    ``source`` is ``exact`` (valid UTF-8, or a UTF-16 byte-order mark),
+    ``source`` is ``exact`` (valid UTF-8, or a UTF-16 or UTF-32 byte-order mark),
+    ``valid-utf8`` (the file is valid UTF-8 with non-ASCII text although the
+    dataset declares another encoding, named in ``candidates``: read as UTF-8),
     ``damaged`` (UTF-8 with some invalid bytes: those rows are rejected),
     ``detected`` (a legacy encoding the detector is sure of; ``confidence``
     is its score, 0-1) or ``unsure`` (no decision: ``candidates`` lists what
@@ -134,6 +138,9 @@ class EncodingProbe:
 
     def guess(self) -> EncodingGuess:
         """Decide the encoding; legacy encodings only when detection is sure (see ``encoding_detect``)."""
+        # UTF-32 first: the UTF-16 little-endian mark (FF FE) is the start of the UTF-32 one (FF FE 00 00).
+        if self.sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+            return EncodingGuess("utf-32", "exact")
         if self.sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return EncodingGuess("utf-16", "exact")  # e.g. spreadsheet "Unicode text" exports
         if self.invalid_bytes == 0:
@@ -212,12 +219,15 @@ def encoding_text(encoding: str, source: str, confidence: float | None = None, c
     """How a file's encoding is shown everywhere: "cp1251 (detected with confidence 96%)"."""
     if source == "unsure":
         return f"undecided (could be {', '.join(candidates[:6])})" if candidates else "undecided"
+    if source == "valid-utf8":
+        declared = f" although the dataset declares {candidates[0]}" if candidates else ""
+        return f"{encoding} (read as UTF-8: the file is valid UTF-8{declared})"
     if source == "detected" and confidence is not None:
         return f"{encoding} (detected with confidence {confidence:.0%})"
     how = {
         "exact": "valid UTF-8" if encoding == "utf-8" else "stated by the byte-order mark",
         "damaged": "UTF-8 with some invalid bytes: those rows are rejected",
-        "given": "given with the upload",
+        "given": "declared for this file",
         "declared": "declared by the dataset",
         "detected": "detected",
         "guessed": "guessed",
@@ -272,7 +282,7 @@ def binary_sniff(head: bytes, *, encoding: str | None = None) -> str | None:
     what = binary_signature(head)
     if what is not None:
         return f"not a text CSV file (looks like {what})"
-    wide = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+    wide = head.startswith(WIDE_BOMS) or (
         encoding is not None and _canonical(encoding).startswith(("utf-16", "utf-32"))
     )
     head = head[:SNIFF_BYTES]
@@ -400,7 +410,7 @@ def delimiter_text(delimiter: str, source: str, declared: str = "") -> str:
     if source == "declared":
         return f"{delimiter!r} (declared by the dataset)"
     if source == "given":
-        return f"{delimiter!r} (given with the upload)"
+        return f"{delimiter!r} (declared for this file)"
     if source == "detected" and declared and declared != delimiter:
         return f"{delimiter!r} (detected; the dataset declares {declared!r})"
     return f"{delimiter!r} ({source})" if source else repr(delimiter)

@@ -6,6 +6,7 @@ Unicode text encoded with Python's codecs, binary ones carry real headers.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import zipfile
@@ -212,6 +213,61 @@ def test_utf16_without_a_byte_order_mark_is_refused_unless_declared(
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert stored(dataset) == expected(RUSSIAN)
+
+
+def test_valid_utf8_is_not_garbled_by_a_dataset_declaring_a_legacy_encoding(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset(encoding="cp1252")
+    rows = [("Zoë Ünal Ærø", "Tórshavn")]
+    run = ingest(dataset, csv_file(people_text(rows)))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert stored(dataset) == expected(rows)
+    raw = run.raw_file
+    assert raw.encoding == "utf-8"
+    assert raw.dialect()["encoding_text"] == (
+        "utf-8 (read as UTF-8: the file is valid UTF-8 although the dataset declares cp1252)"
+    )
+
+
+def test_the_dataset_declaration_still_reads_an_ascii_or_legacy_file(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset(encoding="cp1252")
+    ascii_run = ingest(dataset, csv_file(people_text([("Ann", "Oslo")])))
+    legacy_run = ingest(dataset, csv_file(people_text(FRENCH), encoding="cp1252"))
+
+    assert (ascii_run.raw_file.encoding, ascii_run.raw_file.encoding_confidence) == ("cp1252", "declared")
+    assert (legacy_run.raw_file.encoding, legacy_run.raw_file.encoding_confidence) == ("cp1252", "declared")
+    assert stored(dataset) == expected(FRENCH)
+
+
+def test_an_encoding_given_for_the_file_wins_over_valid_utf8(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset(encoding="cp1252")
+    run = ingest(dataset, csv_file(people_text([("Zoë", "Oslo")])), encoding="cp1252")
+
+    assert (run.raw_file.encoding, run.raw_file.encoding_confidence) == ("cp1252", "given")
+    assert run.raw_file.dialect()["encoding_text"] == "cp1252 (declared for this file)"
+
+
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-le", "utf-32-be"])
+def test_utf32_with_a_byte_order_mark_loads_exactly(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path], encoding: str
+) -> None:
+    dataset = people_dataset()
+    rows = RUSSIAN + GREEK
+    content = people_text(rows).encode(encoding)
+    if encoding != "utf-32":  # the explicit-order codecs write no byte-order mark: add the one of their order
+        content = (codecs.BOM_UTF32_LE if encoding.endswith("le") else codecs.BOM_UTF32_BE) + content
+
+    run = ingest(dataset, csv_file(content))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert stored(dataset) == expected(rows)
+    assert (run.raw_file.encoding, run.raw_file.encoding_confidence) == ("utf-32", "exact")
 
 
 # --- binary files ----------------------------------------------------------------------

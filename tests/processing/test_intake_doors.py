@@ -71,7 +71,7 @@ def test_an_undecided_encoding_is_chosen_in_the_preview_and_then_loads_exactly(
     page = operator.post(
         preview_url, {"action": "dialect", "encoding": "shift_jis", "delimiter": ","}, follow=True
     ).content.decode()
-    assert "shift_jis (given with the upload)" in page
+    assert "shift_jis (declared for this file)" in page
     assert 'id="confirm"' in page
 
 
