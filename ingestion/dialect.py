@@ -17,6 +17,7 @@ WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, code
 SNIFF_DELIMITERS = ",;\t|"
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _DECODED_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
+_NON_ASCII_BYTE = re.compile(b"[\x80-\xff]")
 
 # Encodings the detector may choose among, the most widely used first: when
 # several read a sample identically (German text is the same in cp1252,
@@ -107,15 +108,34 @@ class EncodingProbe:
         self._sample_valid = 0
         self._sample_invalid = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        # When the sample is all ASCII: up to ``sample_size`` bytes from the line holding the
+        # file's first non-ASCII byte, so detection judges the text that needs deciding.
+        self.window = bytearray()
+        self._sample_ascii = False  # known once the sample is full
 
     def feed(self, chunk: bytes) -> None:
         in_sample = len(self.sample) < self.sample_size
+        rest = chunk
         if in_sample:
-            self.sample += chunk[: self.sample_size - len(self.sample)]
+            taken = self.sample_size - len(self.sample)
+            self.sample += chunk[:taken]
+            rest = chunk[taken:]
+            if len(self.sample) >= self.sample_size:
+                self._sample_ascii = self.sample.isascii()
+        if rest and self._sample_ascii and len(self.window) < self.sample_size:
+            self._window_feed(rest)
         self.size += len(chunk)
         if chunk.isascii() and not self._decoder.getstate()[0]:
             return
         self._count(self._decoder.decode(chunk), in_sample)
+
+    def _window_feed(self, chunk: bytes) -> None:
+        if not self.window:
+            found = _NON_ASCII_BYTE.search(chunk)
+            if found is None:
+                return
+            chunk = chunk[chunk.rfind(b"\n", 0, found.start()) + 1 :]
+        self.window += chunk[: self.sample_size - len(self.window)]
 
     def _count(self, text: str, in_sample: bool = False) -> None:
         # Regular expressions keep this in C: the probe sees every byte.
@@ -147,9 +167,15 @@ class EncodingProbe:
             return EncodingGuess("utf-8-sig" if self.has_bom else "utf-8", "exact")
         # Mostly valid UTF-8 with a few bad bytes: a damaged UTF-8 file (its bad rows are rejected).
         # A legacy file only rarely forms valid UTF-8 sequences, and then far fewer than its bad bytes.
-        if self.has_bom or (self.valid_multibyte and self._sample_valid >= self._sample_invalid):
-            return EncodingGuess("utf-8", "damaged")
+        valid, invalid = self._sample_valid, self._sample_invalid
         sample = bytes(self.sample)
+        if sample.isascii() and self.window:
+            # The sample says nothing about the non-ASCII text: judge the window around it instead.
+            sample = bytes(self.window)
+            text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, final=False)
+            valid, invalid = len(_DECODED_NON_ASCII.findall(text)), len(_ESCAPED_BYTE.findall(text))
+        if self.has_bom or (self.valid_multibyte and valid >= invalid):
+            return EncodingGuess("utf-8", "damaged")
         if self.size > len(sample) and b"\n" in sample:
             # Never cut a multi-byte character in two: end the sample at a line break.
             sample = sample[: sample.rindex(b"\n") + 1]
@@ -189,6 +215,9 @@ def encoding_detect(sample: bytes) -> EncodingGuess:
     The confidence reported is the share of the sample that reads as clean
     text (1 minus the mess ratio).
     """
+    if sample.isascii():
+        # Every candidate reads ASCII the same way: naming one would be a guess that garbles the rest.
+        return EncodingGuess("", "unsure", None, ())
     matches = list(from_bytes(sample, cp_isolation=list(DETECTABLE_ENCODINGS)))
     readings: dict[str, list[str]] = {}
     for m in matches:

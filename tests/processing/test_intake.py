@@ -270,6 +270,21 @@ def test_utf32_with_a_byte_order_mark_loads_exactly(
     assert (run.raw_file.encoding, run.raw_file.encoding_confidence) == ("utf-32", "exact")
 
 
+def test_legacy_rows_after_a_megabyte_of_ascii_are_detected_not_given_an_ascii_guess(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset()
+    ascii_rows = [("Ann Lee", "Oslo")] * 70_000  # about 1.2 MB, past the 1 MB sample
+    text = people_text(ascii_rows + RUSSIAN * 10)
+    assert len(text.encode()) > 1_100_000
+
+    with csv_file(text, encoding="cp1251").open("rb") as fh:
+        raw = raw_file_receive(dataset=dataset, source=fh)
+
+    assert (raw.encoding, raw.encoding_confidence) == ("cp1251", "detected")
+    assert "cp1252" not in raw.encoding_candidates
+
+
 # --- binary files ----------------------------------------------------------------------
 
 
