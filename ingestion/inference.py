@@ -337,6 +337,10 @@ def _infer_column(
     trial = _choose_type(present, converter_for, codes=code is not None) if present else None
     outliers: list[Outlier] = []
     options: dict[str, Any] = {}
+    null_values = _null_tokens_proposed(tokens, str(trial.type if trial is not None else FieldType.STRING), present)
+    # Tokens not proposed as nulls ("NA" among country codes) are values like the others.
+    kept = [(line, v) for line, v in token_values if v not in null_values]
+    counted = len(present) + len(kept)
     if not present:
         type_, why = FieldType.STRING, "no values in the sample"
     elif trial is None:
@@ -344,7 +348,7 @@ def _infer_column(
         if code is not None:
             why = f"leading zeros ({code[1]!r}, line {code[0]}): codes, kept as text"
         else:
-            why = f"text: no type fits {round(TYPE_SHARE * 100)}% of the {len(present)} values"
+            why = f"text: no type fits {round(TYPE_SHARE * 100)}% of the {counted} values"
     else:
         type_, options, outliers = trial.type, trial.options, trial.outliers
         noun = _TYPE_NOUNS[type_]
@@ -355,14 +359,12 @@ def _infer_column(
                 f"{len(outliers)} {'is' if len(outliers) == 1 else 'are'} not"
             )
         else:
-            why = f"all {len(present)} values are {noun}"
+            why = f"all {counted} values are {noun}"
         if options.get("thousands_separator"):
             why += ", with ',' between thousands"
     if padded:
         why += "; surrounding spaces are stripped"
-    null_values = _null_tokens_proposed(tokens, str(type_), present)
-    # Tokens not proposed as nulls ("NA" among country codes) are values like the others.
-    present += [(line, v) for line, v in token_values if v not in null_values]
+    present += kept
     required = bool(values) and empty == 0 and not any(t in null_values for t in tokens)
     spec = FieldSpec(
         name=name,
