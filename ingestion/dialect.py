@@ -264,14 +264,18 @@ def encoding_text(encoding: str, source: str, confidence: float | None = None, c
     return f"{encoding} ({how})" if how else encoding
 
 
-def encoding_unsure_message(candidates: Sequence[str]) -> str:
-    """Why a run of a file whose encoding could not be decided does not start, and what to do."""
+DECLARE_ENCODING_DOORS = (
+    "Declare the encoding: --encoding on ingest_csv, the encoding field of the upload form, ?encoding= on the "
+    'API upload, or the "encoding" option of the dataset\'s schema'
+)
+
+
+def encoding_unsure_message(candidates: Sequence[str], declare: str = DECLARE_ENCODING_DOORS) -> str:
+    """Why a file whose encoding could not be decided is not read, and what to do (``declare``)."""
     could_be = f"it could be {', '.join(candidates[:6])}" if candidates else "no known encoding reads it cleanly"
     return (
         f"the file's encoding could not be decided ({could_be}): it is not UTF-8, and no other encoding "
-        "fits clearly enough to load it without being told. Declare the encoding: --encoding on ingest_csv, "
-        'the encoding field of the upload form, ?encoding= on the API upload, or the "encoding" option of '
-        "the dataset's schema"
+        f"fits clearly enough to load it without being told. {declare}"
     )
 
 
