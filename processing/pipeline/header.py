@@ -21,6 +21,10 @@ from .validate import HeaderError, printable
 UNKNOWN_COLUMNS_LISTED = 50
 # A header name longer than this is a stray quote or a data row, not a column name.
 MAX_HEADER_NAME = 1000
+# A run's summary keeps the file's header names up to this many characters in all (with the total
+# count), and cuts each unknown column name it lists to UNKNOWN_NAME_SHOWN: every GET of a run returns it.
+SUMMARY_HEADER_CHARS = 20_000
+UNKNOWN_NAME_SHOWN = 200
 
 
 def encoding_check(raw_file: RawFile) -> None:
@@ -73,11 +77,34 @@ def unnamed_columns_check(raw_file: RawFile, positions: Sequence[int]) -> None:
 
 def unknown_columns_listed(unknown: Sequence[str], unnamed: Sequence[int]) -> list[str]:
     """The unknown columns a run reports: names first, then unnamed columns by position, bounded."""
-    entries = [printable(h) for h in unknown] + [f"column {p} has no header" for p in unnamed]
-    if len(entries) > UNKNOWN_COLUMNS_LISTED:
-        more = len(entries) - UNKNOWN_COLUMNS_LISTED
+    entries = [_shortened(printable(h)) for h in unknown[: UNKNOWN_COLUMNS_LISTED + 1]]
+    entries += [f"column {p} has no header" for p in unnamed[: UNKNOWN_COLUMNS_LISTED + 1]]
+    if len(unknown) + len(unnamed) > UNKNOWN_COLUMNS_LISTED:
+        more = len(unknown) + len(unnamed) - UNKNOWN_COLUMNS_LISTED
         entries = [*entries[:UNKNOWN_COLUMNS_LISTED], f"and {more:,} more"]
     return entries
+
+
+def _shortened(name: str) -> str:
+    return name if len(name) <= UNKNOWN_NAME_SHOWN else name[: UNKNOWN_NAME_SHOWN - 1] + "…"
+
+
+def summary_headers(headers: Sequence[str]) -> list[str]:
+    """The header names a run's summary keeps: whole names, first to last, within ``SUMMARY_HEADER_CHARS``.
+
+    They order the columns of the rejected rows' export and of re-processed
+    rows; columns past the budget follow in the order of the rows' own raw
+    values, so nothing is lost by leaving them out here.
+    """
+    kept: list[str] = []
+    used = 0
+    for h in headers:
+        name = printable(h)
+        used += len(name)
+        if used > SUMMARY_HEADER_CHARS:
+            break
+        kept.append(name)
+    return kept
 
 
 def delimiter_hint(raw_file: RawFile, schema: SchemaSpec, header: Sequence[str]) -> str:

@@ -7,8 +7,10 @@ Unicode text encoded with Python's codecs, binary ones carry real headers.
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import io
+import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from django.core.exceptions import ValidationError
 
 from ingestion.models import Dataset, RawFile
 from ingestion.services import NotTextFile, raw_file_receive
+from processing.exports import rejected_export
 from processing.models import Record, RejectedRow, Run, RunStatus
 from processing.services import file_ingest, file_preview
 from tests.conftest import SALES_HEADER, sales_row
@@ -455,6 +458,25 @@ def test_a_run_lists_at_most_fifty_unknown_columns_then_counts_the_rest(
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.summary["unknown_columns"] == [*extra[:50], "and 70 more"]
+
+
+def test_a_wide_file_with_long_names_keeps_the_run_document_small_and_its_rejected_export_whole(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    extra = [f"{'x' * 985}{i:05d}" for i in range(990)]  # 999 columns with 990-character names
+    values = ",".join(f"v{i}" for i in range(990))
+    bad = sales_row(2).replace(",1,u2@", ",many,u2@")  # quantity is not an integer
+    path = csv_file(f"{SALES_HEADER},{','.join(extra)}\n{sales_row(1)},{values}\n{bad},{values}\n")
+
+    run = ingest(sales, path)
+
+    assert (run.status, run.rows_inserted, run.rows_rejected) == (RunStatus.PARTIALLY_SUCCEEDED, 1, 1), run.error
+    assert len(json.dumps(run.summary)) < 60_000
+    assert run.summary["headers_total"] == 999
+    assert run.summary["headers"] == [*SALES_HEADER.split(","), *extra][: len(run.summary["headers"])]
+    exported = list(csv.reader(io.StringIO("".join(rejected_export(run, "csv")))))
+    assert exported[0] == ["_line", "_errors", *SALES_HEADER.split(","), *extra]
+    assert exported[1][-1] == "v989"
 
 
 def test_a_runaway_header_name_fails_the_run(sales: Dataset, csv_file: Callable[..., Path]) -> None:
