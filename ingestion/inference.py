@@ -46,7 +46,7 @@ from .dialect import (
     text_encoding,
 )
 from .models import FieldType
-from .reader import CsvReader
+from .reader import CsvReader, CsvStructureError
 from .schema import DATASET_KEYS, FieldSpec
 
 # A column gets a type when at least this share of its non-empty values has it.
@@ -488,7 +488,10 @@ def schema_infer(
     encoding = guess.encoding
     delimiter = delimiter_sniff(sample_text(head, encoding))
     reader = CsvReader(source, encoding=encoding, delimiter=delimiter)
-    header = reader.read_header()
+    try:
+        header = reader.read_header()
+    except CsvStructureError as exc:
+        raise ValidationError(f"The file cannot be read: {exc}.") from None
     if header is None:
         raise ValidationError("The file is empty: there is no header row to infer a schema from.")
     duplicates = _duplicate_headers(header)

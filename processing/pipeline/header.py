@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ingestion.dialect import delimiter_matching_header, encoding_unsure_message
 from ingestion.models import RawFile
-from ingestion.reader import reader_open
+from ingestion.reader import MAX_HEADER_NAME, columns_cap_message, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.storage import data_storage
 
@@ -19,8 +19,6 @@ from .validate import HeaderError, printable
 
 # Unknown columns named in a run's summary; the rest are counted ("and N more").
 UNKNOWN_COLUMNS_LISTED = 50
-# A header name longer than this is a stray quote or a data row, not a column name.
-MAX_HEADER_NAME = 1000
 # A run's summary keeps the file's header names up to this many characters in all (with the total
 # count), and cuts each unknown column name it lists to UNKNOWN_NAME_SHOWN: every GET of a run returns it.
 SUMMARY_HEADER_CHARS = 20_000
@@ -34,9 +32,13 @@ def encoding_check(raw_file: RawFile) -> None:
 
 
 def header_size_check(header: Sequence[str], max_columns: int) -> None:
-    """Refuse a header with more columns than ``MAX_COLUMNS``, or a runaway column name."""
+    """Refuse a header with more columns than ``MAX_COLUMNS``, or a runaway column name.
+
+    The reader already refuses a header over the cap while reading it (so a huge
+    header is never held in memory); this also covers NDJSON keys.
+    """
     if len(header) > max_columns:
-        raise HeaderError(f"the header has {len(header):,} columns; at most {max_columns:,} are allowed")
+        raise HeaderError(columns_cap_message(len(header), max_columns))
     for i, h in enumerate(header, start=1):
         if len(h) > MAX_HEADER_NAME:
             raise HeaderError(

@@ -336,3 +336,10 @@ def test_null_tokens_kept_as_values_are_counted_as_values(csv_file: Writer) -> N
 
     assert country.null_tokens_seen == {"NA": 80}
     assert country.why.endswith("of the 400 values")  # 320 codes and 80 NA (Namibia), all values
+
+
+def test_a_header_over_the_column_cap_is_refused_with_a_clear_error(csv_file: Writer, settings: Any) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "MAX_COLUMNS": 3}
+
+    with pytest.raises(ValidationError, match=r"the header has 4 columns; at most 3 are allowed"):
+        infer(write(csv_file, "id,a,b,c", ["1,2,3,4"]))

@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import tracemalloc
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -436,16 +437,51 @@ def test_a_header_over_the_column_cap_fails_before_any_row(sales: Dataset, csv_f
     run = ingest(sales, path)
 
     assert run.status == RunStatus.FAILED
-    assert run.error == "the header has 20,000 columns; at most 1,000 are allowed"
+    assert run.error == "the header has 20,000 columns; at most 1,000 are allowed (PIPELINE_MAX_COLUMNS)"
     assert not Record.objects.exists()
     assert len(str(run.summary)) < 1000
+
+
+def test_a_huge_header_is_refused_while_it_is_read_with_bounded_memory(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    names = ",".join(f"c{i}" for i in range(1_000_000))  # about 7 MB of header
+    path = csv_file(f"{SALES_HEADER},{names}\n{sales_row(1)}\n")
+
+    tracemalloc.start()
+    try:
+        result = preview(sales, path)  # a dry run, as ?dry_run=true runs it inside a web worker
+        run = ingest(sales, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"  # 322 MB before it was bounded
+    message = "the header has more than 1,000 columns; at most 1,000 are allowed (PIPELINE_MAX_COLUMNS)"
+    assert (result.status, result.error) == (RunStatus.FAILED, message)
+    assert (run.status, run.error) == (RunStatus.FAILED, message)
+    assert not Record.objects.exists()
+
+
+def test_a_header_whose_quote_never_closes_is_refused_at_the_header_bound(
+    sales: Dataset, csv_file: Callable[..., Path], settings: Any
+) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "MAX_COLUMNS": 20}
+    rows = "\n".join(sales_row(i) for i in range(1, 2000))
+    run = ingest(sales, csv_file(f'{SALES_HEADER},"notes\n{rows}\n'))
+
+    assert run.status == RunStatus.FAILED
+    assert run.error == (
+        "the header row is longer than 20,062 characters (at most 20 names of at most 1,000 characters): "
+        "is a quote left open in the header row?"
+    )
 
 
 def test_the_column_cap_is_a_setting(sales: Dataset, csv_file: Callable[..., Path], settings: Any) -> None:
     settings.DATAFLOW = {**settings.DATAFLOW, "MAX_COLUMNS": 9}
     run = ingest(sales, csv_file(f"{SALES_HEADER},extra\n{sales_row(1)},x\n"))
 
-    assert run.error == "the header has 10 columns; at most 9 are allowed"
+    assert run.error == "the header has 10 columns; at most 9 are allowed (PIPELINE_MAX_COLUMNS)"
 
 
 def test_a_run_lists_at_most_fifty_unknown_columns_then_counts_the_rest(
