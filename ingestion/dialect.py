@@ -363,19 +363,20 @@ def sample_text(sample: bytes, encoding: str) -> str:
 def text_encoding(name: str) -> str:
     """The canonical name of a codec that turns bytes into text, or ValueError.
 
-    Refuses codecs such as rot13 or base64 that are not text encodings.
+    Refuses codecs such as rot13 or base64 that are not text encodings. The
+    messages end without a full stop: they are joined with others by "; ".
     """
     try:
         info = codecs.lookup(name)
     except LookupError:
-        raise ValueError(f"Unknown encoding {name!r}.") from None
+        raise ValueError(f"Unknown encoding {name!r}") from None
     if not getattr(info, "_is_text_encoding", True) or info.name in {
         "idna",
         "punycode",
         "raw-unicode-escape",
         "unicode-escape",
     }:
-        raise ValueError(f"{name!r} is not a text encoding a CSV file can be written in.")
+        raise ValueError(f"{name!r} is not a text encoding a CSV file can be written in")
     return info.name
 
 
