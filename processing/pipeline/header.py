@@ -56,10 +56,11 @@ def unnamed_columns_check(raw_file: RawFile, positions: Sequence[int]) -> None:
     """Columns without a header must be empty in every row, or the run fails naming them.
 
     Their values could not be mapped to any field, so loading the file
-    would drop them without a word. A column that is empty throughout (the
-    trailing-comma pattern, ``id,name,``) is only reported. This reads the
-    file once more, only when its header has a blank cell, and stops at the
-    first value found.
+    would drop them without a word; a value of spaces alone counts too. A
+    column that is empty throughout (the trailing-comma pattern,
+    ``id,name,``) is only reported. This reads the file once more, in one
+    pass for all blank cells, only when its header has a blank cell, and
+    stops at the first value found.
     """
     if not positions or raw_file.format != RawFile.Format.CSV:
         return
@@ -70,7 +71,8 @@ def unnamed_columns_check(raw_file: RawFile, positions: Sequence[int]) -> None:
         for row in reader.rows():
             values = row.values
             for i in indexes:
-                if i < len(values) and values[i].strip():
+                # Any value counts, spaces included: nothing under a blank header is dropped unseen.
+                if i < len(values) and values[i]:
                     raise HeaderError(
                         f"column {i + 1} has no header but holds values (the first on line {row.line}); "
                         "name it in the header row, or remove the column"

@@ -365,6 +365,19 @@ def test_a_blank_header_over_values_fails_the_run_naming_the_column(
     assert not Record.objects.exists()
 
 
+def test_a_whitespace_value_under_a_blank_header_is_not_dropped_without_a_word(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset()
+    path = csv_file("id,name,city,\nP1,Ann,Oslo,\nP2,Bob,Rome,  \n")
+
+    run = ingest(dataset, path)
+
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("column 4 has no header but holds values (the first on line 3)")
+    assert not Record.objects.exists()
+
+
 def test_an_empty_column_without_a_header_loads_and_is_reported_by_position(
     people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
 ) -> None:
