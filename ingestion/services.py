@@ -197,7 +197,8 @@ def raw_file_receive(
     spreadsheet, an image, binary data) is refused with ``NotTextFile`` and
     nothing is kept. The encoding is, in this order: the one given with the
     upload; the one a byte-order mark states; the dataset's declared
-    ``encoding``; UTF-8 when the file is valid UTF-8; a legacy encoding
+    ``encoding``, unless the file is strict UTF-8 with non-ASCII text (then
+    UTF-8, as ``valid-utf8``: never garble it); UTF-8 when the file is valid UTF-8; a legacy encoding
     detection is sure of; otherwise it is left undecided (``unsure``, with
     the candidates) and runs of the file fail before loading anything. The
     delimiter is the one given, else the dataset's (or, when the dataset
