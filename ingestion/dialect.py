@@ -131,6 +131,8 @@ class EncodingProbe:
 
     def _window_feed(self, chunk: bytes) -> None:
         if not self.window:
+            if chunk.isascii():
+                return
             found = _NON_ASCII_BYTE.search(chunk)
             if found is None:
                 return
