@@ -55,7 +55,8 @@ def _first_message(details: Any) -> str | None:
         for key, value in details.items():
             found = _first_message(value)
             if found:
-                return found if key == "non_field_errors" else f"{key}: {found}"
+                # Messages that already say where they belong ("schema: …", "fields[0]: …") keep their words.
+                return found if key == "non_field_errors" or found.startswith(key) else f"{key}: {found}"
     return None
 
 

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from charset_normalizer import CharsetMatch, from_bytes
 
 BOM = codecs.BOM_UTF8
+# Byte-order marks of the UTF-16 and UTF-32 encodings, whose text is full of NUL bytes.
+WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 SNIFF_DELIMITERS = ",;\t|"
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _DECODED_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
+_NON_ASCII_BYTE = re.compile(b"[\x80-\xff]")
 
 # Encodings the detector may choose among, the most widely used first: when
 # several read a sample identically (German text is the same in cp1252,
@@ -70,7 +73,9 @@ _TEXT_BYTES_TABLE = bytes(range(256))
 class EncodingGuess:
     """How a file's bytes should be read, and how that was decided.
 
-    ``source`` is ``exact`` (valid UTF-8, or a UTF-16 byte-order mark),
+    ``source`` is ``exact`` (valid UTF-8, or a UTF-16 or UTF-32 byte-order mark),
+    ``valid-utf8`` (the file is valid UTF-8 with non-ASCII text although the
+    dataset declares another encoding, named in ``candidates``: read as UTF-8),
     ``damaged`` (UTF-8 with some invalid bytes: those rows are rejected),
     ``detected`` (a legacy encoding the detector is sure of; ``confidence``
     is its score, 0-1) or ``unsure`` (no decision: ``candidates`` lists what
@@ -103,15 +108,36 @@ class EncodingProbe:
         self._sample_valid = 0
         self._sample_invalid = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        # When the sample is all ASCII: up to ``sample_size`` bytes from the line holding the
+        # file's first non-ASCII byte, so detection judges the text that needs deciding.
+        self.window = bytearray()
+        self._sample_ascii = False  # known once the sample is full
 
     def feed(self, chunk: bytes) -> None:
         in_sample = len(self.sample) < self.sample_size
+        rest = chunk
         if in_sample:
-            self.sample += chunk[: self.sample_size - len(self.sample)]
+            taken = self.sample_size - len(self.sample)
+            self.sample += chunk[:taken]
+            rest = chunk[taken:]
+            if len(self.sample) >= self.sample_size:
+                self._sample_ascii = self.sample.isascii()
+        if rest and self._sample_ascii and len(self.window) < self.sample_size:
+            self._window_feed(rest)
         self.size += len(chunk)
         if chunk.isascii() and not self._decoder.getstate()[0]:
             return
         self._count(self._decoder.decode(chunk), in_sample)
+
+    def _window_feed(self, chunk: bytes) -> None:
+        if not self.window:
+            if chunk.isascii():
+                return
+            found = _NON_ASCII_BYTE.search(chunk)
+            if found is None:
+                return
+            chunk = chunk[chunk.rfind(b"\n", 0, found.start()) + 1 :]
+        self.window += chunk[: self.sample_size - len(self.window)]
 
     def _count(self, text: str, in_sample: bool = False) -> None:
         # Regular expressions keep this in C: the probe sees every byte.
@@ -134,15 +160,24 @@ class EncodingProbe:
 
     def guess(self) -> EncodingGuess:
         """Decide the encoding; legacy encodings only when detection is sure (see ``encoding_detect``)."""
+        # UTF-32 first: the UTF-16 little-endian mark (FF FE) is the start of the UTF-32 one (FF FE 00 00).
+        if self.sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+            return EncodingGuess("utf-32", "exact")
         if self.sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return EncodingGuess("utf-16", "exact")  # e.g. spreadsheet "Unicode text" exports
         if self.invalid_bytes == 0:
             return EncodingGuess("utf-8-sig" if self.has_bom else "utf-8", "exact")
         # Mostly valid UTF-8 with a few bad bytes: a damaged UTF-8 file (its bad rows are rejected).
         # A legacy file only rarely forms valid UTF-8 sequences, and then far fewer than its bad bytes.
-        if self.has_bom or (self.valid_multibyte and self._sample_valid >= self._sample_invalid):
-            return EncodingGuess("utf-8", "damaged")
+        valid, invalid = self._sample_valid, self._sample_invalid
         sample = bytes(self.sample)
+        if sample.isascii() and self.window:
+            # The sample says nothing about the non-ASCII text: judge the window around it instead.
+            sample = bytes(self.window)
+            text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(sample, final=False)
+            valid, invalid = len(_DECODED_NON_ASCII.findall(text)), len(_ESCAPED_BYTE.findall(text))
+        if self.has_bom or (self.valid_multibyte and valid >= invalid):
+            return EncodingGuess("utf-8", "damaged")
         if self.size > len(sample) and b"\n" in sample:
             # Never cut a multi-byte character in two: end the sample at a line break.
             sample = sample[: sample.rindex(b"\n") + 1]
@@ -182,6 +217,9 @@ def encoding_detect(sample: bytes) -> EncodingGuess:
     The confidence reported is the share of the sample that reads as clean
     text (1 minus the mess ratio).
     """
+    if sample.isascii():
+        # Every candidate reads ASCII the same way: naming one would be a guess that garbles the rest.
+        return EncodingGuess("", "unsure", None, ())
     matches = list(from_bytes(sample, cp_isolation=list(DETECTABLE_ENCODINGS)))
     readings: dict[str, list[str]] = {}
     for m in matches:
@@ -212,12 +250,15 @@ def encoding_text(encoding: str, source: str, confidence: float | None = None, c
     """How a file's encoding is shown everywhere: "cp1251 (detected with confidence 96%)"."""
     if source == "unsure":
         return f"undecided (could be {', '.join(candidates[:6])})" if candidates else "undecided"
+    if source == "valid-utf8":
+        declared = f" although the dataset declares {candidates[0]}" if candidates else ""
+        return f"{encoding} (read as UTF-8: the file is valid UTF-8{declared})"
     if source == "detected" and confidence is not None:
         return f"{encoding} (detected with confidence {confidence:.0%})"
     how = {
         "exact": "valid UTF-8" if encoding == "utf-8" else "stated by the byte-order mark",
         "damaged": "UTF-8 with some invalid bytes: those rows are rejected",
-        "given": "given with the upload",
+        "given": "declared for this file",
         "declared": "declared by the dataset",
         "detected": "detected",
         "guessed": "guessed",
@@ -225,14 +266,18 @@ def encoding_text(encoding: str, source: str, confidence: float | None = None, c
     return f"{encoding} ({how})" if how else encoding
 
 
-def encoding_unsure_message(candidates: Sequence[str]) -> str:
-    """Why a run of a file whose encoding could not be decided does not start, and what to do."""
+DECLARE_ENCODING_DOORS = (
+    "Declare the encoding: --encoding on ingest_csv, the encoding field of the upload form, ?encoding= on the "
+    'API upload, or the "encoding" option of the dataset\'s schema'
+)
+
+
+def encoding_unsure_message(candidates: Sequence[str], declare: str = DECLARE_ENCODING_DOORS) -> str:
+    """Why a file whose encoding could not be decided is not read, and what to do (``declare``)."""
     could_be = f"it could be {', '.join(candidates[:6])}" if candidates else "no known encoding reads it cleanly"
     return (
         f"the file's encoding could not be decided ({could_be}): it is not UTF-8, and no other encoding "
-        "fits clearly enough to load it without being told. Declare the encoding: --encoding on ingest_csv, "
-        'the encoding field of the upload form, ?encoding= on the API upload, or the "encoding" option of '
-        "the dataset's schema"
+        f"fits clearly enough to load it without being told. {declare}"
     )
 
 
@@ -272,7 +317,7 @@ def binary_sniff(head: bytes, *, encoding: str | None = None) -> str | None:
     what = binary_signature(head)
     if what is not None:
         return f"not a text CSV file (looks like {what})"
-    wide = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+    wide = head.startswith(WIDE_BOMS) or (
         encoding is not None and _canonical(encoding).startswith(("utf-16", "utf-32"))
     )
     head = head[:SNIFF_BYTES]
@@ -320,19 +365,20 @@ def sample_text(sample: bytes, encoding: str) -> str:
 def text_encoding(name: str) -> str:
     """The canonical name of a codec that turns bytes into text, or ValueError.
 
-    Refuses codecs such as rot13 or base64 that are not text encodings.
+    Refuses codecs such as rot13 or base64 that are not text encodings. The
+    messages end without a full stop: they are joined with others by "; ".
     """
     try:
         info = codecs.lookup(name)
     except LookupError:
-        raise ValueError(f"Unknown encoding {name!r}.") from None
+        raise ValueError(f"Unknown encoding {name!r}") from None
     if not getattr(info, "_is_text_encoding", True) or info.name in {
         "idna",
         "punycode",
         "raw-unicode-escape",
         "unicode-escape",
     }:
-        raise ValueError(f"{name!r} is not a text encoding a CSV file can be written in.")
+        raise ValueError(f"{name!r} is not a text encoding a CSV file can be written in")
     return info.name
 
 
@@ -400,7 +446,7 @@ def delimiter_text(delimiter: str, source: str, declared: str = "") -> str:
     if source == "declared":
         return f"{delimiter!r} (declared by the dataset)"
     if source == "given":
-        return f"{delimiter!r} (given with the upload)"
+        return f"{delimiter!r} (declared for this file)"
     if source == "detected" and declared and declared != delimiter:
         return f"{delimiter!r} (detected; the dataset declares {declared!r})"
     return f"{delimiter!r} ({source})" if source else repr(delimiter)

@@ -37,10 +37,20 @@ from typing import IO, Any
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
-from .dialect import EncodingProbe, delimiter_sniff, sample_text
+from .dialect import (
+    SNIFF_BYTES,
+    EncodingGuess,
+    EncodingProbe,
+    binary_sniff,
+    delimiter_sniff,
+    encoding_text,
+    encoding_unsure_message,
+    sample_text,
+    text_encoding,
+)
 from .fieldtypes import FIELD_TYPES, field_type
 from .models import FieldType
-from .reader import CsvReader
+from .reader import CsvReader, CsvStructureError
 from .schema import DATASET_KEYS, FieldSpec
 
 # A column gets a type when at least this share of its non-empty values has it.
@@ -108,6 +118,7 @@ class SchemaInference:
     columns: tuple[ColumnReport, ...]
     rows_sampled: int
     encoding: str
+    encoding_text: str  # how the encoding was decided, as uploads show it
     delimiter: str  # as detected in this file; not written into the schema
     key: tuple[str, ...]
     skipped_lines: tuple[int, ...] = ()  # unreadable rows or rows with the wrong number of values
@@ -118,6 +129,7 @@ class SchemaInference:
         return {
             "rows_sampled": self.rows_sampled,
             "encoding": self.encoding,
+            "encoding_text": self.encoding_text,
             "delimiter_detected": self.delimiter,
             "key": list(self.key),
             "key_candidates": [c.name for c in self.columns if c.key_candidate],
@@ -129,7 +141,7 @@ class SchemaInference:
     def summary(self) -> list[str]:
         """A short human report: one line per column, then the key and the suggestions."""
         lines = [
-            f"Sampled {self.rows_sampled} row{'s' if self.rows_sampled != 1 else ''} ({self.encoding}, "
+            f"Sampled {self.rows_sampled} row{'s' if self.rows_sampled != 1 else ''} ({self.encoding_text}, "
             f"delimiter {self.delimiter!r} detected; not written into the schema, each file is detected)."
         ]
         width = max((len(c.name) for c in self.columns), default=0)
@@ -318,6 +330,10 @@ def _infer_column(
     trial = _choose_type(present, converter_for, codes=code is not None) if present else None
     outliers: list[Outlier] = []
     options: dict[str, Any] = {}
+    null_values = _null_tokens_proposed(tokens, str(trial.type if trial is not None else FieldType.STRING), present)
+    # Tokens not proposed as nulls ("NA" among country codes) are values like the others.
+    kept = [(line, v) for line, v in token_values if v not in null_values]
+    counted = len(present) + len(kept)
     if not present:
         type_, why = FieldType.STRING, "no values in the sample"
     elif trial is None:
@@ -325,7 +341,7 @@ def _infer_column(
         if code is not None:
             why = f"leading zeros ({code[1]!r}, line {code[0]}): codes, kept as text"
         else:
-            why = f"text: no type fits {round(TYPE_SHARE * 100)}% of the {len(present)} values"
+            why = f"text: no type fits {round(TYPE_SHARE * 100)}% of the {counted} values"
     else:
         type_, options, outliers = trial.type, trial.options, trial.outliers
         noun = field_type(type_).infer_noun
@@ -336,14 +352,12 @@ def _infer_column(
                 f"{len(outliers)} {'is' if len(outliers) == 1 else 'are'} not"
             )
         else:
-            why = f"all {len(present)} values are {noun}"
+            why = f"all {counted} values are {noun}"
         if options.get("thousands_separator"):
             why += ", with ',' between thousands"
     if padded:
         why += "; surrounding spaces are stripped"
-    null_values = _null_tokens_proposed(tokens, str(type_), present)
-    # Tokens not proposed as nulls ("NA" among country codes) are values like the others.
-    present += [(line, v) for line, v in token_values if v not in null_values]
+    present += kept
     required = bool(values) and empty == 0 and not any(t in null_values for t in tokens)
     spec = FieldSpec(
         name=name,
@@ -395,24 +409,70 @@ def _infer_column(
     return report, spec
 
 
+class EncodingUndecided(ValidationError):
+    """The file's encoding could not be decided; ``candidates`` is what it could be, likeliest first."""
+
+    def __init__(self, candidates: tuple[str, ...]) -> None:
+        super().__init__(encoding_unsure_message(candidates, "Give it with --encoding."))
+        self.candidates = candidates
+
+
+def encoding_decide(source: IO[bytes], *, given: str | None = None) -> tuple[EncodingGuess, bytes]:
+    """Decide a file's encoding as uploads do, streaming it once; returns the guess and the first MB.
+
+    Refuses a file that is not text with the uploads' words ("This is not a
+    text CSV file (looks like a ZIP archive…)"), and a file whose encoding
+    cannot be decided with ``EncodingUndecided``. ``given`` wins, as an
+    encoding given with an upload does. The source is rewound.
+    """
+    if given:
+        try:
+            given = text_encoding(given)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+    probe = EncodingProbe()
+    sniffed = False
+    while chunk := source.read(1 << 20):
+        probe.feed(chunk)
+        if not sniffed and len(probe.sample) >= SNIFF_BYTES:
+            sniffed = True
+            if problem := binary_sniff(bytes(probe.sample[:SNIFF_BYTES]), encoding=given):
+                raise ValidationError(f"This is {problem}.")
+    if not sniffed and (problem := binary_sniff(bytes(probe.sample), encoding=given)):
+        raise ValidationError(f"This is {problem}.")
+    probe.finish()
+    source.seek(0)
+    guess = EncodingGuess(given, "given") if given else probe.guess()
+    if guess.source == "unsure":
+        raise EncodingUndecided(guess.candidates)
+    return guess, bytes(probe.sample)
+
+
 def schema_infer(
-    *, source: IO[bytes], slug: str, converter_for: ConverterFactory, sample_rows: int = 10_000
+    *,
+    source: IO[bytes],
+    slug: str,
+    converter_for: ConverterFactory,
+    sample_rows: int = 10_000,
+    encoding: str | None = None,
 ) -> SchemaInference:
     """Read up to ``sample_rows`` rows of a CSV file and propose a schema, with the report behind it.
 
-    ``converter_for`` is the pipeline's ``compile_field``. Raises
-    ``ValidationError`` for a file without a header, with duplicate column
-    names (such a file cannot be loaded), or without any column fit to be
-    the key.
+    ``converter_for`` is the pipeline's ``compile_field``. The encoding is
+    ``encoding`` when given, else decided as for uploads (``encoding_decide``).
+    Raises ``ValidationError`` for a file that is not text or whose encoding
+    cannot be decided (``EncodingUndecided``), a file without a header, with
+    duplicate column names (such a file cannot be loaded), or without any
+    column fit to be the key.
     """
-    head = source.read(1 << 20)
-    probe = EncodingProbe()
-    probe.feed(head)
-    encoding, _ = probe.encoding()
+    guess, head = encoding_decide(source, given=encoding)
+    encoding = guess.encoding
     delimiter = delimiter_sniff(sample_text(head, encoding))
-    source.seek(0)
     reader = CsvReader(source, encoding=encoding, delimiter=delimiter)
-    header = reader.read_header()
+    try:
+        header = reader.read_header()
+    except CsvStructureError as exc:
+        raise ValidationError(f"The file cannot be read: {exc}.") from None
     if header is None:
         raise ValidationError("The file is empty: there is no header row to infer a schema from.")
     duplicates = _duplicate_headers(header)
@@ -472,6 +532,7 @@ def schema_infer(
         columns=tuple(reports),
         rows_sampled=rows,
         encoding=encoding,
+        encoding_text=encoding_text(guess.encoding, guess.source, guess.confidence, guess.candidates),
         delimiter=delimiter,
         key=(key.name,),
         skipped_lines=tuple(skipped[:MAX_LISTED_OUTLIERS]),

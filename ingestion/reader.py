@@ -10,9 +10,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import IO
+
+from django.conf import settings
 
 from . import jsontext
 
@@ -23,8 +27,22 @@ CSV_FIELD_LIMIT = 16 * 1024 * 1024
 csv.field_size_limit(CSV_FIELD_LIMIT)
 
 
+# A header name longer than this is a stray quote or a data row, not a column name.
+MAX_HEADER_NAME = 1000
+
+
 class CsvStructureError(ValueError):
     """The file cannot be parsed reliably past some point; the run must stop."""
+
+
+class HeaderTooLarge(CsvStructureError):
+    """The header row has more columns, or more characters, than a file may have."""
+
+
+def columns_cap_message(columns: int, max_columns: int, *, exact: bool = True) -> str:
+    """Why a header with too many columns is refused, naming the setting that allows more."""
+    count = f"{columns:,}" if exact else f"more than {columns:,}"
+    return f"the header has {count} columns; at most {max_columns:,} are allowed (PIPELINE_MAX_COLUMNS)"
 
 
 @dataclass(slots=True)
@@ -66,17 +84,99 @@ class CsvReader:
         # strict: malformed quoting (and a quote left open at the end of the
         # file) is an error we report, not something the parser guesses about.
         self.reader = csv.reader(self.text, delimiter=delimiter, strict=True)
+        self.delimiter = delimiter
         self.header: list[str] | None = None
         self.header_line = 0
 
-    def read_header(self) -> list[str] | None:
-        """The first non-blank row, or None for a file without one."""
+    def read_header(self, *, max_columns: int | None = None) -> list[str] | None:
+        """The first non-blank row, or None for a file without one.
+
+        With ``max_columns`` (by default the ``MAX_COLUMNS`` setting), the
+        header is measured as it streams in, before it is split into names:
+        more columns than that, or more characters than such a header can
+        hold (``max_columns`` names of ``MAX_HEADER_NAME`` characters), raise
+        ``HeaderTooLarge`` having held at most one such header in memory.
+        """
+        if max_columns is None:
+            max_columns = settings.DATAFLOW["MAX_COLUMNS"]
+        lines = self._header_lines(max_columns, max_columns * (MAX_HEADER_NAME + 3) + 2)
+        # The parser reads the measured lines again, then the rest of the file.
+        self.reader = csv.reader(chain(lines, self.text), delimiter=self.delimiter, strict=True)
         for row in self.rows():
             if row.values:
                 self.header = row.values
                 self.header_line = row.line
                 return row.values
         return None
+
+    def _header_lines(self, max_columns: int, max_chars: int) -> list[str]:
+        """The physical lines up to the end of the header record (blank lines before it included).
+
+        Reads the header in pieces of at most 64K characters, counting the
+        delimiters outside quoted values as they go by; raises
+        ``HeaderTooLarge`` past ``max_columns`` columns or ``max_chars``
+        characters. Once over the column cap the pieces are no longer kept,
+        only counted (up to ``max_chars``), so the error can give the count.
+        """
+        lines: list[str] = []
+        special = re.compile(f'["\r\n{re.escape(self.delimiter)}]')
+        columns, chars = 1, 0
+        in_quotes = False
+        fresh = True  # no character of the current field seen yet
+        quote_at_end = False  # a quote ended the last piece inside a quoted value: closing, or doubled?
+        ended = False
+        while not ended:
+            piece = self.text.readline(1 << 16)
+            if not piece:
+                break  # the end of the file
+            if not chars and piece in ("\n", "\r", "\r\n"):
+                lines.append(piece)  # a blank line before the header
+                continue
+            chars += len(piece)
+            last = 0
+            if quote_at_end:
+                quote_at_end = False
+                if piece.startswith('"'):
+                    last = 1  # a doubled quote, cut in two
+                else:
+                    in_quotes, fresh = False, False
+            for m in special.finditer(piece, last):
+                p, ch = m.start(), m.group()
+                if p < last:
+                    continue  # the second quote of a doubled one
+                if p > last:
+                    fresh = False
+                last = p + 1
+                if in_quotes:
+                    if ch == '"':
+                        if p + 1 == len(piece):
+                            quote_at_end = True
+                        elif piece[p + 1] == '"':
+                            last = p + 2
+                        else:
+                            in_quotes, fresh = False, False
+                elif ch == '"':
+                    in_quotes, fresh = fresh, False
+                elif ch == self.delimiter:
+                    columns += 1
+                    fresh = True
+                else:
+                    ended = True
+                    break
+            if len(piece) > last and not ended:
+                fresh = False
+            if columns <= max_columns:
+                lines.append(piece)
+            if chars > max_chars:
+                break
+        if columns > max_columns:
+            raise HeaderTooLarge(columns_cap_message(columns if ended else max_columns, max_columns, exact=ended))
+        if chars > max_chars:
+            raise HeaderTooLarge(
+                f"the header row is longer than {max_chars:,} characters (at most {max_columns:,} names of at most "
+                f"{MAX_HEADER_NAME:,} characters): is a quote left open in the header row?"
+            )
+        return _physical_lines(lines)
 
     def rows(self) -> Iterator[RawRow]:
         """Rows after the header; blank lines are skipped, never counted as rows."""
@@ -109,6 +209,20 @@ class CsvReader:
             previous = reader.line_num
             if values:
                 yield RawRow(line, values)
+
+
+def _physical_lines(pieces: list[str]) -> list[str]:
+    """Pieces of lines joined into whole lines: the parser ends a record at the end of each string."""
+    lines: list[str] = []
+    current: list[str] = []
+    for piece in pieces:
+        current.append(piece)
+        if piece.endswith(("\n", "\r")):
+            lines.append("".join(current))
+            current = []
+    if current:
+        lines.append("".join(current))
+    return lines
 
 
 def json_text(value: object) -> str:

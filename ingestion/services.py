@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import os
@@ -201,7 +202,8 @@ def raw_file_receive(
     spreadsheet, an image, binary data) is refused with ``NotTextFile`` and
     nothing is kept. The encoding is, in this order: the one given with the
     upload; the one a byte-order mark states; the dataset's declared
-    ``encoding``; UTF-8 when the file is valid UTF-8; a legacy encoding
+    ``encoding``, unless the file is strict UTF-8 with non-ASCII text (then
+    UTF-8, as ``valid-utf8``: never garble it); UTF-8 when the file is valid UTF-8; a legacy encoding
     detection is sure of; otherwise it is left undecided (``unsure``, with
     the candidates) and runs of the file fail before loading anything. The
     delimiter is the one given, else the dataset's (or, when the dataset
@@ -271,10 +273,22 @@ def _encoding_choose(probe: EncodingProbe, *, given: str | None, declared: str) 
     if given:
         return EncodingGuess(given, "given")
     guess = probe.guess()
-    if declared and not (guess.source == "exact" and guess.encoding in ("utf-8-sig", "utf-16")):
-        # The dataset's declaration wins over detection, not over a byte-order mark in the file itself.
-        return EncodingGuess(declared, "declared")
-    return guess
+    if not declared:
+        return guess
+    if guess.source == "exact" and guess.encoding in ("utf-8-sig", "utf-16", "utf-32"):
+        return guess  # the dataset's declaration never wins over a byte-order mark in the file itself
+    if guess.source == "exact" and probe.valid_multibyte and _canonical_name(declared) != "utf-8":
+        # Strict UTF-8 with multi-byte characters is almost never legacy text by chance; reading it
+        # as the declared legacy encoding would garble every such character without a word.
+        return EncodingGuess("utf-8", "valid-utf8", candidates=(declared,))
+    return EncodingGuess(declared, "declared")
+
+
+def _canonical_name(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name
 
 
 def dataset_reading_options(dataset: Dataset) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from ingestion.audit import audit_record
 from ingestion.csvwrite import csv_writer
 from ingestion.models import AuditAction, Dataset, RawFile
-from ingestion.reader import CsvReader, reader_open
+from ingestion.reader import CsvReader, HeaderTooLarge, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
 from ingestion.services import dataset_schema_require, raw_file_archive, raw_file_discard, raw_file_receive
@@ -309,13 +309,16 @@ def raw_file_preview(
 def raw_file_columns(*, raw_file: RawFile, schema: SchemaSpec) -> list[dict[str, Any]]:
     """How the file's header maps to the schema: one entry per field, then unknown columns.
 
-    Empty when the file cannot be read (its encoding was not decided).
+    Empty when the file cannot be read (its encoding was not decided, or its header is over the caps).
     """
     if raw_file.encoding_confidence == "unsure" or not raw_file.encoding:
         return []
     with data_storage().open(raw_file.storage_name, "rb") as fh:
         reader = reader_open(fh, format=raw_file.format, encoding=raw_file.encoding, delimiter=raw_file.delimiter)
-        header = reader.read_header() or []
+        try:
+            header = reader.read_header() or []
+        except HeaderTooLarge:
+            return []
     match = columns_match(schema, header)
     columns: list[dict[str, Any]] = []
     for f in schema.fields:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ingestion.dialect import delimiter_matching_header, encoding_unsure_message
 from ingestion.models import RawFile
-from ingestion.reader import reader_open
+from ingestion.reader import MAX_HEADER_NAME, columns_cap_message, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.storage import data_storage
 
@@ -19,8 +19,10 @@ from .validate import HeaderError, printable
 
 # Unknown columns named in a run's summary; the rest are counted ("and N more").
 UNKNOWN_COLUMNS_LISTED = 50
-# A header name longer than this is a stray quote or a data row, not a column name.
-MAX_HEADER_NAME = 1000
+# A run's summary keeps the file's header names up to this many characters in all (with the total
+# count), and cuts each unknown column name it lists to UNKNOWN_NAME_SHOWN: every GET of a run returns it.
+SUMMARY_HEADER_CHARS = 20_000
+UNKNOWN_NAME_SHOWN = 200
 
 
 def encoding_check(raw_file: RawFile) -> None:
@@ -30,9 +32,13 @@ def encoding_check(raw_file: RawFile) -> None:
 
 
 def header_size_check(header: Sequence[str], max_columns: int) -> None:
-    """Refuse a header with more columns than ``MAX_COLUMNS``, or a runaway column name."""
+    """Refuse a header with more columns than ``MAX_COLUMNS``, or a runaway column name.
+
+    The reader already refuses a header over the cap while reading it (so a huge
+    header is never held in memory); this also covers NDJSON keys.
+    """
     if len(header) > max_columns:
-        raise HeaderError(f"the header has {len(header):,} columns; at most {max_columns:,} are allowed")
+        raise HeaderError(columns_cap_message(len(header), max_columns))
     for i, h in enumerate(header, start=1):
         if len(h) > MAX_HEADER_NAME:
             raise HeaderError(
@@ -50,10 +56,11 @@ def unnamed_columns_check(raw_file: RawFile, positions: Sequence[int]) -> None:
     """Columns without a header must be empty in every row, or the run fails naming them.
 
     Their values could not be mapped to any field, so loading the file
-    would drop them without a word. A column that is empty throughout (the
-    trailing-comma pattern, ``id,name,``) is only reported. This reads the
-    file once more, only when its header has a blank cell, and stops at the
-    first value found.
+    would drop them without a word; a value of spaces alone counts too. A
+    column that is empty throughout (the trailing-comma pattern,
+    ``id,name,``) is only reported. This reads the file once more, in one
+    pass for all blank cells, only when its header has a blank cell, and
+    stops at the first value found.
     """
     if not positions or raw_file.format != RawFile.Format.CSV:
         return
@@ -64,7 +71,8 @@ def unnamed_columns_check(raw_file: RawFile, positions: Sequence[int]) -> None:
         for row in reader.rows():
             values = row.values
             for i in indexes:
-                if i < len(values) and values[i].strip():
+                # Any value counts, spaces included: nothing under a blank header is dropped unseen.
+                if i < len(values) and values[i]:
                     raise HeaderError(
                         f"column {i + 1} has no header but holds values (the first on line {row.line}); "
                         "name it in the header row, or remove the column"
@@ -73,11 +81,34 @@ def unnamed_columns_check(raw_file: RawFile, positions: Sequence[int]) -> None:
 
 def unknown_columns_listed(unknown: Sequence[str], unnamed: Sequence[int]) -> list[str]:
     """The unknown columns a run reports: names first, then unnamed columns by position, bounded."""
-    entries = [printable(h) for h in unknown] + [f"column {p} has no header" for p in unnamed]
-    if len(entries) > UNKNOWN_COLUMNS_LISTED:
-        more = len(entries) - UNKNOWN_COLUMNS_LISTED
+    entries = [_shortened(printable(h)) for h in unknown[: UNKNOWN_COLUMNS_LISTED + 1]]
+    entries += [f"column {p} has no header" for p in unnamed[: UNKNOWN_COLUMNS_LISTED + 1]]
+    if len(unknown) + len(unnamed) > UNKNOWN_COLUMNS_LISTED:
+        more = len(unknown) + len(unnamed) - UNKNOWN_COLUMNS_LISTED
         entries = [*entries[:UNKNOWN_COLUMNS_LISTED], f"and {more:,} more"]
     return entries
+
+
+def _shortened(name: str) -> str:
+    return name if len(name) <= UNKNOWN_NAME_SHOWN else name[: UNKNOWN_NAME_SHOWN - 1] + "…"
+
+
+def summary_headers(headers: Sequence[str]) -> list[str]:
+    """The header names a run's summary keeps: whole names, first to last, within ``SUMMARY_HEADER_CHARS``.
+
+    They order the columns of the rejected rows' export and of re-processed
+    rows; columns past the budget follow in the order of the rows' own raw
+    values, so nothing is lost by leaving them out here.
+    """
+    kept: list[str] = []
+    used = 0
+    for h in headers:
+        name = printable(h)
+        used += len(name)
+        if used > SUMMARY_HEADER_CHARS:
+            break
+        kept.append(name)
+    return kept
 
 
 def delimiter_hint(raw_file: RawFile, schema: SchemaSpec, header: Sequence[str]) -> str:

@@ -25,13 +25,14 @@ from .header import (
     delimiter_hint,
     encoding_check,
     header_size_check,
+    summary_headers,
     unknown_columns_listed,
     unnamed_columns_check,
     unnamed_positions,
 )
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
 from .output import ProcessedWriter, work_file_remove
-from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map, printable
+from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +185,9 @@ def pipeline_execute(
                 raise PipelineAbort(RunStatus.FAILED, str(exc)) from None
             run.summary.update(
                 {
-                    # Header names may hold undecodable bytes: store them printable.
-                    "headers": [printable(h) for h in columns.headers],
+                    # Printable (names may hold undecodable bytes) and bounded, with the count.
+                    "headers": summary_headers(columns.headers),
+                    "headers_total": len(columns.headers),
                     # Bounded: a wide file must not make a huge run document.
                     "unknown_columns": unknown_columns_listed(columns.unknown, unnamed),
                     "missing_optional_columns": list(columns.missing_optional),

@@ -201,3 +201,19 @@ def test_the_list_is_paged_by_cursor(sales: Dataset, other: Dataset) -> None:
     assert [d["slug"] for d in first["results"]] == ["other"]
     assert [d["slug"] for d in second["results"]] == ["sales"]
     assert second["next"] is None
+
+
+def test_a_bad_schema_option_is_named_once_in_the_error_message(creator: APIClient) -> None:
+    response = creator.post(f"{API}/datasets/", {**new_schema(), "detect_delimiter": "yes"}, format="json")
+
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "schema: 'detect_delimiter' must be true or false"
+
+
+def test_schema_messages_end_without_doubled_punctuation(creator: APIClient) -> None:
+    body = {**new_schema(), "encoding": "rot13", "detect_delimiter": "yes"}
+    response = creator.post(f"{API}/datasets/", body, format="json")
+
+    messages = error_of(response)["details"]["schema"]
+    assert ".;" not in "; ".join(messages)
+    assert "schema: 'encoding': 'rot13' is not a text encoding a CSV file can be written in" in messages

@@ -105,3 +105,20 @@ def test_a_delimiter_matching_the_header_is_found_only_when_the_declared_one_doe
     assert delimiter_matching_header("id;name;city\n1;a;b\n", ",", known) == ";"
     assert delimiter_matching_header("id,name,city\n1,a;b;c,d\n", ",", known) is None
     assert delimiter_matching_header("x;y;z\n", ",", known) is None
+
+
+def test_no_encoding_is_suggested_from_pure_ascii_evidence() -> None:
+    guess = encoding_detect(b"id,name,city\n" + b"1,Ann,Oslo\n" * 200)
+
+    assert (guess.encoding, guess.source, guess.candidates) == ("", "unsure", ())
+
+
+def test_legacy_text_after_an_ascii_sample_is_detected_from_a_window_around_it() -> None:
+    ascii_part = "id,name,city,note\n" + "".join(f"{i},Ann Lee,Oslo,delivered\n" for i in range(400))
+    legacy = "".join(f"{i},Мария Смирнова,Санкт-Петербург,Доставка завтра утром\n" for i in range(400, 420))
+    data = (ascii_part + legacy).encode("cp1251")
+    sample_size = len(ascii_part) // 2  # the non-ASCII rows start well after the sample
+
+    guess = probe(data, sample_size=sample_size).guess()
+
+    assert (guess.encoding, guess.source) == ("cp1251", "detected")

@@ -326,3 +326,20 @@ def test_loading_the_file_with_the_proposed_schema_rejects_exactly_the_outliers(
         "shipped_on": "2023-06-14",
         "amount": "41.25",
     }
+
+
+def test_null_tokens_kept_as_values_are_counted_as_values(csv_file: Writer) -> None:
+    codes = ["US", "FR", "DE", "IT"]
+    rows = [f"{n},{'NA' if n % 5 == 0 else codes[n % 4]}" for n in range(1, 401)]
+
+    country = column(infer(write(csv_file, "id,country", rows)), "country")
+
+    assert country.null_tokens_seen == {"NA": 80}
+    assert country.why.endswith("of the 400 values")  # 320 codes and 80 NA (Namibia), all values
+
+
+def test_a_header_over_the_column_cap_is_refused_with_a_clear_error(csv_file: Writer, settings: Any) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "MAX_COLUMNS": 3}
+
+    with pytest.raises(ValidationError, match=r"the header has 4 columns; at most 3 are allowed"):
+        infer(write(csv_file, "id,a,b,c", ["1,2,3,4"]))

@@ -46,8 +46,8 @@ def test_the_encoding_option_is_kept_under_its_canonical_name() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("klingon", "schema: 'encoding': Unknown encoding 'klingon'."),
-        ("rot13", "schema: 'encoding': 'rot13' is not a text encoding a CSV file can be written in."),
+        ("klingon", "schema: 'encoding': Unknown encoding 'klingon'"),
+        ("rot13", "schema: 'encoding': 'rot13' is not a text encoding a CSV file can be written in"),
         (1252, "schema: 'encoding' must be the name of a text encoding, e.g. \"cp1251\""),
     ],
 )

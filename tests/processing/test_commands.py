@@ -367,11 +367,11 @@ def test_rejected_rows_export_keeps_raw_values_and_extra_values(
 
 
 def test_infer_schema_json_shows_undecodable_bytes_as_escapes(csv_file: Callable[..., Path]) -> None:
-    # The encoding is judged on the first megabyte; a bad byte after it is read as an escape.
+    # One stray byte makes the file's encoding undecided (as for an upload); read as UTF-8, it is an escape.
     rows = [f"{n},2024-01-{n % 28 + 1:02d}".encode() for n in range(1, 100_000)]
     path = csv_file(b"\n".join([b"id,day", *rows, b"100000,2024-01-0\xff"]) + b"\n")
 
-    body = json.loads(run_command("infer_schema", str(path), json=True, sample_rows=200_000))
+    body = json.loads(run_command("infer_schema", str(path), json=True, sample_rows=200_000, encoding="utf-8"))
 
     day = body["report"]["columns"][1]
     assert day["outlier_count"] == 1

@@ -6,8 +6,12 @@ Unicode text encoded with Python's codecs, binary ones carry real headers.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import gzip
 import io
+import json
+import tracemalloc
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +22,7 @@ from django.core.exceptions import ValidationError
 
 from ingestion.models import Dataset, RawFile
 from ingestion.services import NotTextFile, raw_file_receive
+from processing.exports import rejected_export
 from processing.models import Record, RejectedRow, Run, RunStatus
 from processing.services import file_ingest, file_preview
 from tests.conftest import SALES_HEADER, sales_row
@@ -214,6 +219,76 @@ def test_utf16_without_a_byte_order_mark_is_refused_unless_declared(
     assert stored(dataset) == expected(RUSSIAN)
 
 
+def test_valid_utf8_is_not_garbled_by_a_dataset_declaring_a_legacy_encoding(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset(encoding="cp1252")
+    rows = [("Zoë Ünal Ærø", "Tórshavn")]
+    run = ingest(dataset, csv_file(people_text(rows)))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert stored(dataset) == expected(rows)
+    raw = run.raw_file
+    assert raw.encoding == "utf-8"
+    assert raw.dialect()["encoding_text"] == (
+        "utf-8 (read as UTF-8: the file is valid UTF-8 although the dataset declares cp1252)"
+    )
+
+
+def test_the_dataset_declaration_still_reads_an_ascii_or_legacy_file(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset(encoding="cp1252")
+    ascii_run = ingest(dataset, csv_file(people_text([("Ann", "Oslo")])))
+    legacy_run = ingest(dataset, csv_file(people_text(FRENCH), encoding="cp1252"))
+
+    assert (ascii_run.raw_file.encoding, ascii_run.raw_file.encoding_confidence) == ("cp1252", "declared")
+    assert (legacy_run.raw_file.encoding, legacy_run.raw_file.encoding_confidence) == ("cp1252", "declared")
+    assert stored(dataset) == expected(FRENCH)
+
+
+def test_an_encoding_given_for_the_file_wins_over_valid_utf8(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset(encoding="cp1252")
+    run = ingest(dataset, csv_file(people_text([("Zoë", "Oslo")])), encoding="cp1252")
+
+    assert (run.raw_file.encoding, run.raw_file.encoding_confidence) == ("cp1252", "given")
+    assert run.raw_file.dialect()["encoding_text"] == "cp1252 (declared for this file)"
+
+
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-le", "utf-32-be"])
+def test_utf32_with_a_byte_order_mark_loads_exactly(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path], encoding: str
+) -> None:
+    dataset = people_dataset()
+    rows = RUSSIAN + GREEK
+    content = people_text(rows).encode(encoding)
+    if encoding != "utf-32":  # the explicit-order codecs write no byte-order mark: add the one of their order
+        content = (codecs.BOM_UTF32_LE if encoding.endswith("le") else codecs.BOM_UTF32_BE) + content
+
+    run = ingest(dataset, csv_file(content))
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert stored(dataset) == expected(rows)
+    assert (run.raw_file.encoding, run.raw_file.encoding_confidence) == ("utf-32", "exact")
+
+
+def test_legacy_rows_after_a_megabyte_of_ascii_are_detected_not_given_an_ascii_guess(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset()
+    ascii_rows = [("Ann Lee", "Oslo")] * 70_000  # about 1.2 MB, past the 1 MB sample
+    text = people_text(ascii_rows + RUSSIAN * 10)
+    assert len(text.encode()) > 1_100_000
+
+    with csv_file(text, encoding="cp1251").open("rb") as fh:
+        raw = raw_file_receive(dataset=dataset, source=fh)
+
+    assert (raw.encoding, raw.encoding_confidence) == ("cp1251", "detected")
+    assert "cp1252" not in raw.encoding_candidates
+
+
 # --- binary files ----------------------------------------------------------------------
 
 
@@ -290,6 +365,19 @@ def test_a_blank_header_over_values_fails_the_run_naming_the_column(
     assert not Record.objects.exists()
 
 
+def test_a_whitespace_value_under_a_blank_header_is_not_dropped_without_a_word(
+    people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
+) -> None:
+    dataset = people_dataset()
+    path = csv_file("id,name,city,\nP1,Ann,Oslo,\nP2,Bob,Rome,  \n")
+
+    run = ingest(dataset, path)
+
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("column 4 has no header but holds values (the first on line 3)")
+    assert not Record.objects.exists()
+
+
 def test_an_empty_column_without_a_header_loads_and_is_reported_by_position(
     people_dataset: Callable[..., Dataset], csv_file: Callable[..., Path]
 ) -> None:
@@ -362,16 +450,51 @@ def test_a_header_over_the_column_cap_fails_before_any_row(sales: Dataset, csv_f
     run = ingest(sales, path)
 
     assert run.status == RunStatus.FAILED
-    assert run.error == "the header has 20,000 columns; at most 1,000 are allowed"
+    assert run.error == "the header has 20,000 columns; at most 1,000 are allowed (PIPELINE_MAX_COLUMNS)"
     assert not Record.objects.exists()
     assert len(str(run.summary)) < 1000
+
+
+def test_a_huge_header_is_refused_while_it_is_read_with_bounded_memory(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    names = ",".join(f"c{i}" for i in range(1_000_000))  # about 7 MB of header
+    path = csv_file(f"{SALES_HEADER},{names}\n{sales_row(1)}\n")
+
+    tracemalloc.start()
+    try:
+        result = preview(sales, path)  # a dry run, as ?dry_run=true runs it inside a web worker
+        run = ingest(sales, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"  # 322 MB before it was bounded
+    message = "the header has more than 1,000 columns; at most 1,000 are allowed (PIPELINE_MAX_COLUMNS)"
+    assert (result.status, result.error) == (RunStatus.FAILED, message)
+    assert (run.status, run.error) == (RunStatus.FAILED, message)
+    assert not Record.objects.exists()
+
+
+def test_a_header_whose_quote_never_closes_is_refused_at_the_header_bound(
+    sales: Dataset, csv_file: Callable[..., Path], settings: Any
+) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "MAX_COLUMNS": 20}
+    rows = "\n".join(sales_row(i) for i in range(1, 2000))
+    run = ingest(sales, csv_file(f'{SALES_HEADER},"notes\n{rows}\n'))
+
+    assert run.status == RunStatus.FAILED
+    assert run.error == (
+        "the header row is longer than 20,062 characters (at most 20 names of at most 1,000 characters): "
+        "is a quote left open in the header row?"
+    )
 
 
 def test_the_column_cap_is_a_setting(sales: Dataset, csv_file: Callable[..., Path], settings: Any) -> None:
     settings.DATAFLOW = {**settings.DATAFLOW, "MAX_COLUMNS": 9}
     run = ingest(sales, csv_file(f"{SALES_HEADER},extra\n{sales_row(1)},x\n"))
 
-    assert run.error == "the header has 10 columns; at most 9 are allowed"
+    assert run.error == "the header has 10 columns; at most 9 are allowed (PIPELINE_MAX_COLUMNS)"
 
 
 def test_a_run_lists_at_most_fifty_unknown_columns_then_counts_the_rest(
@@ -384,6 +507,25 @@ def test_a_run_lists_at_most_fifty_unknown_columns_then_counts_the_rest(
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.summary["unknown_columns"] == [*extra[:50], "and 70 more"]
+
+
+def test_a_wide_file_with_long_names_keeps_the_run_document_small_and_its_rejected_export_whole(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    extra = [f"{'x' * 985}{i:05d}" for i in range(990)]  # 999 columns with 990-character names
+    values = ",".join(f"v{i}" for i in range(990))
+    bad = sales_row(2).replace(",1,u2@", ",many,u2@")  # quantity is not an integer
+    path = csv_file(f"{SALES_HEADER},{','.join(extra)}\n{sales_row(1)},{values}\n{bad},{values}\n")
+
+    run = ingest(sales, path)
+
+    assert (run.status, run.rows_inserted, run.rows_rejected) == (RunStatus.PARTIALLY_SUCCEEDED, 1, 1), run.error
+    assert len(json.dumps(run.summary)) < 60_000
+    assert run.summary["headers_total"] == 999
+    assert run.summary["headers"] == [*SALES_HEADER.split(","), *extra][: len(run.summary["headers"])]
+    exported = list(csv.reader(io.StringIO("".join(rejected_export(run, "csv")))))
+    assert exported[0] == ["_line", "_errors", *SALES_HEADER.split(","), *extra]
+    assert exported[1][-1] == "v989"
 
 
 def test_a_runaway_header_name_fails_the_run(sales: Dataset, csv_file: Callable[..., Path]) -> None:

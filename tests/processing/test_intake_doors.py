@@ -71,7 +71,7 @@ def test_an_undecided_encoding_is_chosen_in_the_preview_and_then_loads_exactly(
     page = operator.post(
         preview_url, {"action": "dialect", "encoding": "shift_jis", "delimiter": ","}, follow=True
     ).content.decode()
-    assert "shift_jis (given with the upload)" in page
+    assert "shift_jis (declared for this file)" in page
     assert 'id="confirm"' in page
 
 
@@ -147,3 +147,55 @@ def test_ingest_csv_refuses_a_zip_file_with_a_command_error(
         run_command("ingest_csv", str(path), dataset="sales")
     assert not RawFile.objects.exists()
     assert not [p for p in data_dir.rglob("*") if p.is_file()]
+
+
+# --- infer_schema: the same encoding decision and binary refusal as uploads -------------------
+
+
+def infer_command(path: Path, **options: Any) -> tuple[dict[str, Any], str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("infer_schema", str(path), stdout=out, stderr=err, json=True, **options)
+    return json.loads(out.getvalue()), err.getvalue()
+
+
+def test_infer_schema_refuses_an_undecided_encoding_naming_the_candidates_and_encoding_option(
+    csv_file: Callable[..., Path],
+) -> None:
+    path = sjis_file(csv_file)
+
+    with pytest.raises(CommandError) as excinfo:
+        infer_command(path)
+
+    message = str(excinfo.value)
+    assert message.startswith("the file's encoding could not be decided (it could be ")
+    assert "cp932" in message
+    assert "--encoding" in message
+
+
+def test_infer_schema_reads_a_file_with_the_encoding_given(csv_file: Callable[..., Path]) -> None:
+    result, _ = infer_command(sjis_file(csv_file), encoding="shift_jis")
+
+    assert result["report"]["encoding"] == "shift_jis"
+    assert result["report"]["encoding_text"] == "shift_jis (declared for this file)"
+
+
+def test_infer_schema_reports_a_detected_encoding_as_uploads_do(csv_file: Callable[..., Path]) -> None:
+    result, _ = infer_command(greek_file(csv_file))
+
+    assert result["report"]["encoding"] == "cp1253"
+    assert result["report"]["encoding_text"].startswith("cp1253 (detected with confidence ")
+
+
+def test_infer_schema_refuses_a_zip_file_renamed_csv(csv_file: Callable[..., Path]) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("sales.csv", SALES_HEADER + "\n" + sales_row(1) + "\n")
+    path = csv_file(buffer.getvalue(), name="sales.csv")
+
+    with pytest.raises(CommandError, match=r"^This is not a text CSV file \(looks like a ZIP archive"):
+        infer_command(path)
+
+
+def test_infer_schema_refuses_an_unknown_encoding_name(csv_file: Callable[..., Path]) -> None:
+    with pytest.raises(CommandError, match="Unknown encoding 'klingon'"):
+        infer_command(greek_file(csv_file), encoding="klingon")

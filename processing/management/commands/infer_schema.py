@@ -33,6 +33,10 @@ class Command(DataflowCommand):
         parser.add_argument("--slug", help="Dataset slug (default: from the file name).")
         parser.add_argument("--sample-rows", type=int, default=10_000, help="Rows to sample (default 10000).")
         parser.add_argument("--output", help="Write the schema here instead of standard output.")
+        parser.add_argument(
+            "--encoding",
+            help="The file's encoding (e.g. cp1251), when it is not UTF-8 and cannot be detected with certainty.",
+        )
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -45,7 +49,11 @@ class Command(DataflowCommand):
         try:
             with path.open("rb") as fh:
                 inference = schema_infer(
-                    source=fh, slug=slug, converter_for=compile_field, sample_rows=options["sample_rows"]
+                    source=fh,
+                    slug=slug,
+                    converter_for=compile_field,
+                    sample_rows=options["sample_rows"],
+                    encoding=options["encoding"],
                 )
             schema_parse(inference.schema)  # what we propose must be applicable as is
         except ValidationError as exc:
