@@ -319,6 +319,7 @@ def test_django_s_runserver_answers_a_chunked_body_with_411(tmp_path: Path) -> N
     assert response.json()["error"]["code"] == "length_required"
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("credentials", "status"),
     [
