@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.utils.http import parse_header_parameters
 
 from ingestion import jsontext
-from ingestion.encodings import encoding_canonical
+from ingestion.encodings import UTF8_ENCODINGS, encoding_canonical
 from ingestion.models import RawFile
 from ingestion.services import UploadTooLarge, dataset_schema_require, raw_file_receive
 from ingestion.storage import data_storage
@@ -27,8 +27,6 @@ from .models import LOADED_STATUSES, RejectedRow, Run, RunTrigger
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 JSON_TYPES = ("application/json",)
 PUSH_MEDIA_TYPES = JSON_TYPES + NDJSON_TYPES
-# NDJSON is UTF-8 by definition (and stored as sent); ASCII is a subset.
-NDJSON_CHARSETS = ("utf-8", "utf-8-sig", "ascii")
 
 
 @dataclass
@@ -135,7 +133,7 @@ def rows_push(*, dataset: Any, body: IO[bytes], content_type: str, user: Any = N
             "or application/x-ndjson (one object per line)."
         )
     charset = _declared_charset(content_type)
-    if media_type in NDJSON_TYPES and charset not in (None, *NDJSON_CHARSETS):
+    if media_type in NDJSON_TYPES and charset is not None and charset not in UTF8_ENCODINGS:
         raise ValidationError(f"An NDJSON body must be UTF-8; charset {charset!r} is not.")
     dataset_schema_require(dataset)
     work_dir = settings.DATAFLOW["WORK_DIR"]
