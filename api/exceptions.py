@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template import TemplateDoesNotExist, loader
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -135,10 +136,26 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
+def _error_page(template_name: str, status: int, title: str) -> HttpResponse:
+    """Django's error page for ``status``, without the CSRF decorator of ``django.views.defaults``.
+
+    That decorator runs the CSRF check, which reads ``request.POST``: when the
+    error came from reading the form (Django refuses a form that is not UTF-8
+    with BadRequest, every time it is read), the error page would fail the
+    same way and the client would get a bare 500 with chained tracebacks.
+    The page renders no request context, so it needs no CSRF token.
+    """
+    try:
+        body = loader.get_template(template_name).render()
+    except TemplateDoesNotExist:
+        body = defaults.ERROR_PAGE_TEMPLATE % {"title": title, "details": ""}
+    return HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+
+
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return JsonResponse(error_body("bad_request", "The request is not valid."), status=400)
-    return defaults.bad_request(request, exception)
+    return _error_page("400.html", 400, "Bad Request (400)")
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -159,4 +176,4 @@ def handler500(request: HttpRequest) -> HttpResponse:
             error_body("server_error", "The server could not complete the request; the error has been logged."),
             status=500,
         )
-    return defaults.server_error(request)
+    return _error_page("500.html", 500, "Server Error (500)")

@@ -28,6 +28,7 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType, Validati
 from rest_framework.parsers import BaseParser, JSONParser
 
 from dataflow.security import UNICODE_CHARSETS, charset_name, charset_refusal
+from ingestion.encodings import UTF8_ENCODINGS
 
 from .errors import PayloadTooLarge
 
@@ -86,7 +87,7 @@ def body_charset(
 JSON_CHARSETS = UNICODE_CHARSETS
 JSON_EXPECTED = "UTF-8 (or UTF-16 / UTF-32)"
 # NDJSON is UTF-8 by definition (and stored as sent).
-NDJSON_CHARSETS = frozenset({"utf-8", "utf-8-sig", "ascii"})
+NDJSON_CHARSETS = UTF8_ENCODINGS
 
 
 def body_stream(data: Any, *, hint: str) -> IO[bytes]:

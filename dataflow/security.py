@@ -1,14 +1,17 @@
 """Request and response hardening that applies to every URL.
 
-* ``RequestCharsetMiddleware``: a request body may only declare a text
-  encoding as its ``charset``. Python's codec registry also holds codecs that
-  are not text encodings at all (``bz2_codec``, ``zlib_codec``, ``base64``,
-  ``hex``, ``rot13``, ``uu``, ``quopri``…); decoding a body with one of them
-  decompresses or rewrites it *after* its size was checked, so an 845-byte
-  body could become a gigabyte. Such a request is answered 415 before
-  anything reads the body (Django's form parsing, the CSRF check, DRF's
-  parsers). The JSON parsers narrow the rule further to the Unicode encodings
-  (``api/parsers.py``).
+* ``RequestCharsetMiddleware``: a request may only declare a text encoding
+  (``ingestion.encodings.TEXT_ENCODINGS``) as its ``charset``. Python's codec
+  registry also holds codecs that are not text encodings at all
+  (``bz2_codec``, ``zlib_codec``, ``base64``, ``hex``, ``rot13``…): decoding a
+  body with one of them decompresses or rewrites it *after* its size was
+  checked, so an 845-byte body could become a gigabyte; ``undefined`` fails to
+  decode anything, the query string included. A form body
+  (``application/x-www-form-urlencoded``, ``multipart/form-data``) must be
+  UTF-8, the only charset Django reads forms in. Such a request is answered
+  415 before anything reads the query string or the body (Django's form
+  parsing, the CSRF check, DRF's parsers). The JSON parsers narrow the rule
+  further to the Unicode encodings (``api/parsers.py``).
 * ``ContentSecurityPolicyMiddleware``: a Content-Security-Policy header on
   every response. Pages only run scripts and load styles and images from this
   site; nothing may frame them. The Swagger UI page (``/api/docs/``) loads its
@@ -18,11 +21,18 @@
 
 from __future__ import annotations
 
-import codecs
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.http import parse_header_parameters
+
+from ingestion.encodings import UNICODE_ENCODINGS, encoding_canonical
+
+# The Unicode encodings the JSON parsers accept (api/parsers.py).
+UNICODE_CHARSETS = UNICODE_ENCODINGS
 
 SWAGGER_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
@@ -30,37 +40,32 @@ SWAGGER_POLICY = (
     "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
 )
 
-# Python calls these text encodings, but they turn escape sequences or
-# host-name syntax into text rather than encode it; no client writes a body in them.
-ESCAPING_CODECS = frozenset({"idna", "punycode", "raw-unicode-escape", "unicode-escape"})
-# The Unicode encodings (RFC 8259 asks for UTF-8; UTF-16 and UTF-32 are what
-# JSON parsers have always detected). ASCII is a subset of UTF-8.
-UNICODE_CHARSETS = frozenset(
-    {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be", "ascii"}
-)
 API_PREFIX = "/api/"
+# Django reads form bodies only as UTF-8 (Django 5.2 raises BadRequest for any other declared charset).
+FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def charset_name(charset: str) -> str | None:
     """The canonical name of ``charset`` when it is a text encoding a body can be written in, else None.
 
-    Decoding bytes with such an encoding never yields more characters than
-    there were bytes, so it cannot grow a body past its size limit.
+    The list is ``ingestion.encodings.TEXT_ENCODINGS``: decoding bytes with
+    one of them never yields more characters than there were bytes, so it
+    cannot grow a body past its size limit.
     """
-    try:
-        info = codecs.lookup(charset)
-    except (LookupError, ValueError):  # ValueError: e.g. a NUL in the name
-        return None
-    if not getattr(info, "_is_text_encoding", True) or info.name in ESCAPING_CODECS:
-        return None
-    return info.name
+    return encoding_canonical(charset)
 
 
-def charset_refusal(charset: str | None) -> str | None:
+def charset_refusal(charset: str | None, media_type: str = "") -> str | None:
     """Why a request body's ``charset`` parameter is refused, or None when it is acceptable."""
-    if charset is None or charset_name(charset) is not None:
+    if charset is None:
         return None
-    return f"The charset {charset[:40]!r} is not a supported text encoding; send the body as UTF-8."
+    name = charset_name(charset)
+    if name is None:
+        return f"The charset {charset[:40]!r} is not a supported text encoding; send the body as UTF-8."
+    # Django checks the name as written ("utf8" is refused too), so the rule here is the same.
+    if media_type in FORM_MEDIA_TYPES and charset.strip().lower() != "utf-8":
+        return f"A form body ({media_type}) must be UTF-8: declare charset=utf-8 or none; {charset[:40]!r} is refused."
+    return None
 
 
 def unsupported_media_type(request: HttpRequest, message: str) -> HttpResponse:
@@ -71,14 +76,46 @@ def unsupported_media_type(request: HttpRequest, message: str) -> HttpResponse:
     return HttpResponse(message + "\n", status=415, content_type="text/plain; charset=utf-8")
 
 
+class RequestCharsetWSGIMiddleware:
+    """The charset rule at the WSGI layer (``dataflow/wsgi.py``), before Django builds the request.
+
+    Django's request object decodes the query string with the declared
+    charset as soon as it is built, before any middleware runs: with
+    ``charset=undefined`` that raises outside every error handler (a bare 500).
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        media_type, params = parse_header_parameters(environ.get("CONTENT_TYPE", ""))
+        refusal = charset_refusal(params.get("charset"), media_type.lower())
+        if refusal is None:
+            return self.app(environ, start_response)
+        if environ.get("PATH_INFO", "").startswith(API_PREFIX):
+            body = json.dumps({"error": {"code": "unsupported_media_type", "message": refusal, "details": {}}})
+            content_type = "application/json"
+        else:
+            body, content_type = refusal + "\n", "text/plain; charset=utf-8"
+        data = body.encode()
+        start_response(
+            "415 Unsupported Media Type", [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+        )
+        return [data]
+
+
 class RequestCharsetMiddleware:
-    """415 for a body whose declared charset is not a text encoding, before anything decodes it."""
+    """415 for a body whose declared charset is not a text encoding, before anything decodes it.
+
+    The same rule as ``RequestCharsetWSGIMiddleware``, for requests that do not
+    come through ``dataflow.wsgi`` (ASGI, the test client).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        refusal = charset_refusal((request.content_params or {}).get("charset"))
+        refusal = charset_refusal((request.content_params or {}).get("charset"), (request.content_type or "").lower())
         if refusal is not None:
             return unsupported_media_type(request, refusal)
         return self.get_response(request)

@@ -13,6 +13,10 @@ the chunks itself and marks the stream ``wsgi.input_terminated`` (it ends
 where the body ends); this middleware then copies the body into a spooled
 temporary file, stopping with 413 as soon as it passes the limit of the URL
 it is sent to, and hands Django that file with its exact ``Content-Length``.
+The large limits of the upload and push URLs apply only to a request that
+carries credentials (an ``Authorization`` header or a session cookie); one
+without gets the small limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``), so an
+anonymous client cannot make the server store a large body before its 401.
 Everything after it (size checks, parsers, upload handlers) works as for any
 other body. A server that does not decode chunks (Django's ``runserver``
 wraps the socket in a stream limited to ``Content-Length``, i.e. 0) gets
@@ -30,6 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http.cookie import parse_cookie
 from django.urls import Resolver404, resolve
 
 logger = logging.getLogger(__name__)
@@ -76,15 +81,39 @@ LARGE_BODY_LIMITS: dict[str, Callable[[], int]] = {
 }
 
 
-def body_limit(path: str) -> int:
-    """The largest body the URL at ``path`` accepts."""
+def small_body_limit() -> int:
+    """The largest body of a URL without a large limit, and of any request without credentials."""
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or upload_body_limit())
+
+
+def has_credentials(environ: dict[str, Any]) -> bool:
+    """Whether the request carries credentials: an ``Authorization`` header or a session cookie.
+
+    Only their presence is checked (the view authenticates them later); it is
+    enough to keep a client that sends none from making the server store a
+    large body it will refuse with 401.
+    """
+    if environ.get("HTTP_AUTHORIZATION", "").strip():
+        return True
+    cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+    return bool(cookies.get(settings.SESSION_COOKIE_NAME))
+
+
+def body_limit(path: str, environ: dict[str, Any] | None = None) -> int:
+    """The largest body the URL at ``path`` accepts from a request with ``environ``.
+
+    The large limits of the upload and push URLs apply only to requests that
+    carry credentials; an anonymous request gets the small limit whatever its URL.
+    """
+    if environ is not None and not has_credentials(environ):
+        return small_body_limit()
     try:
         name = resolve(path).view_name
     except Resolver404:
         name = ""
     if name in LARGE_BODY_LIMITS:
         return LARGE_BODY_LIMITS[name]()
-    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or upload_body_limit())
+    return small_body_limit()
 
 
 def _is_chunked(environ: dict[str, Any]) -> bool:
@@ -146,7 +175,8 @@ class ChunkedBodyMiddleware:
                 "length_required",
                 "This server cannot read a chunked request body; send it with a Content-Length.",
             )
-        limit = body_limit(environ.get("PATH_INFO", ""))
+        # Checked before anything is read: an anonymous body is never stored past the small limit.
+        limit = body_limit(environ.get("PATH_INFO", ""), environ)
         spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed with the response
             max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR
         )

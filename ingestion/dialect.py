@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from charset_normalizer import CharsetMatch, from_bytes
 
+from .encodings import encoding_require
+
 BOM = codecs.BOM_UTF8
 # Byte-order marks of the UTF-16 and UTF-32 encodings, whose text is full of NUL bytes.
 WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -363,23 +365,8 @@ def sample_text(sample: bytes, encoding: str) -> str:
 
 
 def text_encoding(name: str) -> str:
-    """The canonical name of a codec that turns bytes into text, or ValueError.
-
-    Refuses codecs such as rot13 or base64 that are not text encodings. The
-    messages end without a full stop: they are joined with others by "; ".
-    """
-    try:
-        info = codecs.lookup(name)
-    except LookupError:
-        raise ValueError(f"Unknown encoding {name!r}") from None
-    if not getattr(info, "_is_text_encoding", True) or info.name in {
-        "idna",
-        "punycode",
-        "raw-unicode-escape",
-        "unicode-escape",
-    }:
-        raise ValueError(f"{name!r} is not a text encoding a CSV file can be written in")
-    return info.name
+    """The canonical name of a text encoding, or ValueError (see ``ingestion.encodings``)."""
+    return encoding_require(name)
 
 
 def delimiter_sniff(text: str) -> str:

@@ -6,6 +6,7 @@ larger ones are queued.
 
 from __future__ import annotations
 
+import codecs
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -13,8 +14,10 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.http import parse_header_parameters
 
 from ingestion import jsontext
+from ingestion.encodings import UTF8_ENCODINGS, encoding_canonical
 from ingestion.models import RawFile
 from ingestion.services import UploadTooLarge, dataset_schema_require, raw_file_receive
 from ingestion.storage import data_storage
@@ -23,6 +26,7 @@ from .models import LOADED_STATUSES, RejectedRow, Run, RunTrigger
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 JSON_TYPES = ("application/json",)
+PUSH_MEDIA_TYPES = JSON_TYPES + NDJSON_TYPES
 
 
 @dataclass
@@ -37,19 +41,65 @@ def _media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
-def _copy_limited(source: IO[bytes], out: IO[bytes], limit: int) -> None:
+def _declared_charset(content_type: str) -> str | None:
+    """The canonical name of the ``charset`` the body declares, or None when it declares none.
+
+    The API's parsers have already refused (415) a charset that is not a text
+    encoding or not allowed for the media type.
+    """
+    declared = parse_header_parameters(content_type or "")[1].get("charset")
+    if declared is None:
+        return None
+    name = encoding_canonical(declared)
+    if name is None:
+        raise ValidationError(f"The charset {declared[:40]!r} is not a supported text encoding.")
+    return name
+
+
+def _copy_limited(source: IO[bytes], out: IO[bytes], limit: int, *, utf8: bool = False) -> None:
+    """Copy at most ``limit`` bytes; with ``utf8``, refuse a body that is not valid UTF-8 as it streams."""
     size = 0
+    decoder = codecs.getincrementaldecoder("utf-8")("strict") if utf8 else None
     while chunk := source.read(1 << 16):
         size += len(chunk)
         if size > limit:
             raise UploadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        if decoder is not None:
+            _utf8_check(decoder, chunk, size - len(chunk))
         out.write(chunk)
+    if decoder is not None:
+        _utf8_check(decoder, b"", size, final=True)
 
 
-def _json_array_to_ndjson(body: IO[bytes], out: IO[bytes]) -> int:
-    """Write each element of a JSON array as an NDJSON line, numbers and text exactly as sent."""
+def _utf8_check(decoder: codecs.IncrementalDecoder, chunk: bytes, offset: int, *, final: bool = False) -> None:
     try:
-        rows = jsontext.loads(body.read())
+        decoder.decode(chunk, final=final)
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"An NDJSON body must be UTF-8; byte {offset + exc.start} is not ({exc.reason}). Nothing was kept."
+        ) from None
+
+
+def _json_array_to_ndjson(body: IO[bytes], out: IO[bytes], *, charset: str | None = None) -> int:
+    """Write each element of a JSON array as an NDJSON line, numbers and text exactly as sent.
+
+    A body that declares a charset is decoded with it (and refused when it
+    does not decode); one without is detected as RFC 8259 and json.loads do
+    (UTF-8, UTF-16 or UTF-32 from its first bytes).
+    """
+    raw = body.read()
+    if charset is not None:
+        try:
+            # utf-8-sig: a byte-order mark is allowed before a body declared UTF-8, as when detected.
+            text: str | bytes = raw.decode("utf-8-sig" if charset == "utf-8" else charset)
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                f"The body does not decode as its declared charset {charset} (byte {exc.start}: {exc.reason})."
+            ) from None
+    else:
+        text = raw
+    try:
+        rows = jsontext.loads(text)
     except RecursionError:
         raise ValidationError("The body is not valid JSON: nesting too deep.") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
@@ -82,14 +132,18 @@ def rows_push(*, dataset: Any, body: IO[bytes], content_type: str, user: Any = N
             f"Unsupported content type {media_type or '(none)'!r}: send application/json (an array of row objects) "
             "or application/x-ndjson (one object per line)."
         )
+    charset = _declared_charset(content_type)
+    if media_type in NDJSON_TYPES and charset is not None and charset not in UTF8_ENCODINGS:
+        raise ValidationError(f"An NDJSON body must be UTF-8; charset {charset!r} is not.")
     dataset_schema_require(dataset)
     work_dir = settings.DATAFLOW["WORK_DIR"]
     os.makedirs(work_dir, exist_ok=True)
     with tempfile.TemporaryFile(dir=work_dir) as received, tempfile.TemporaryFile(dir=work_dir) as ndjson:
-        _copy_limited(body, received, settings.PUSH_MAX_BYTES)
+        # NDJSON is stored as sent and read as UTF-8: refuse other bytes now, before any run exists.
+        _copy_limited(body, received, settings.PUSH_MAX_BYTES, utf8=media_type in NDJSON_TYPES)
         received.seek(0)
         if media_type in JSON_TYPES:
-            rows = _json_array_to_ndjson(received, ndjson)
+            rows = _json_array_to_ndjson(received, ndjson, charset=charset)
             stored = ndjson
         else:
             rows = _count_lines(received)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import codecs
-
 from rest_framework import serializers
 
+from ingestion.encodings import encoding_require
 from processing.models import RunStatus
 
 from .runs import DialectFieldsSerializer
@@ -28,18 +27,11 @@ class UploadOptionsSerializer(serializers.Serializer):
     )
 
     def validate_encoding(self, value: str) -> str:
-        # The pipeline decodes text with errors="surrogateescape"; bytes-to-bytes codecs
-        # (base64, rot13…) and codecs without that error handler (idna, punycode) cannot read a CSV.
+        # The one list of text encodings (ingestion.encodings): the CLI and schemas accept the same names.
         try:
-            codecs.lookup(value)
-            sample = "a,b\n"
-            if sample.encode(value).decode(value, "surrogateescape") != sample:
-                raise ValueError(value)
-        except LookupError:
-            raise serializers.ValidationError(f"{value!r} is not a text encoding") from None
-        except (UnicodeError, ValueError):
-            raise serializers.ValidationError(f"{value!r} cannot be used to read a CSV file") from None
-        return value
+            return encoding_require(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class UploadFileSerializer(serializers.Serializer):

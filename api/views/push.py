@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 from ingestion.models import DatasetRole
 from ingestion.storage import storage_errors
 from processing.models import Run
-from processing.push import rows_push
+from processing.push import PUSH_MEDIA_TYPES, rows_push
 
 from ..errors import PayloadTooLarge
 from ..parsers import (
@@ -65,8 +66,17 @@ class IngestView(StrictQueryMixin, APIView):
         dataset = dataset_for(request.user, slug, DatasetRole.INGESTER)
         if announced_length(request) > settings.PUSH_MAX_BYTES:
             raise PayloadTooLarge(f"The request body is larger than the limit of {settings.PUSH_MAX_BYTES} bytes.")
+        media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+        if media_type and media_type not in PUSH_MEDIA_TYPES:
+            # Before reading the body: an empty body of the wrong type is a 415 too, not "empty".
+            raise UnsupportedMediaType(
+                media_type,
+                detail=f"Unsupported media type {media_type[:60]!r} for a push: send application/json "
+                "(an array of row objects) or application/x-ndjson (one object per line; "
+                "application/ndjson and application/jsonl too).",
+            )
         body = body_stream(
-            request.data,  # 415 for other media types
+            request.data,
             hint="send a JSON array of row objects (application/json) or one object per line (application/x-ndjson)",
         )
         with storage_errors():  # 507 full / 503 read-only; the temporary files and any partial file are gone

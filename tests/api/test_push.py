@@ -260,3 +260,63 @@ def test_a_push_to_a_read_only_disk_is_a_503(as_ingester: APIClient, small_disk:
     assert response.status_code == 503, response.content
     assert error_of(response)["code"] == "storage_unavailable"
     assert Run.objects.count() == 0 and RawFile.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("media_type", ["application/x-ndjson", "application/jsonl"])
+def test_it_refuses_an_ndjson_push_that_is_not_utf_8_before_any_run(as_ingester: APIClient, media_type: str) -> None:
+    body = (json.dumps(row(1), ensure_ascii=False).replace("books", "b\u00fccher") + "\n").encode("latin-1")
+
+    response = as_ingester.generic("POST", INGEST, body, content_type=media_type)
+
+    assert response.status_code == 400, response.content
+    assert "must be UTF-8" in error_of(response)["message"]
+    assert Run.objects.count() == 0 and RawFile.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("charset", ["latin-1", "utf-16", "cp1252"])
+def test_it_refuses_an_ndjson_push_that_declares_another_charset(as_ingester: APIClient, charset: str) -> None:
+    body = (json.dumps(row(1)) + "\n").encode(charset)
+
+    response = as_ingester.generic("POST", INGEST, body, content_type=f"application/x-ndjson; charset={charset}")
+
+    assert response.status_code == 415, response.content
+    assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("encoded_as", "declared"), [("utf-32-be", "utf-16"), ("utf-16-le", "utf-8"), ("latin-1", "utf-8")]
+)
+def test_it_refuses_a_json_push_that_does_not_decode_as_its_declared_charset(
+    as_ingester: APIClient, encoded_as: str, declared: str
+) -> None:
+    body = json.dumps([row(1, category="b\u00fccher")], ensure_ascii=False).encode(encoded_as)
+
+    response = as_ingester.generic("POST", INGEST, body, content_type=f"application/json; charset={declared}")
+
+    assert response.status_code == 400, response.content
+    assert Run.objects.count() == 0 and RawFile.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("charset", ["utf-16", "utf-16-be", "utf-32-le", "utf-8"])
+def test_a_json_push_is_read_in_its_declared_charset(as_ingester: APIClient, charset: str) -> None:
+    body = json.dumps([row(1, description="gr\u00fc\u00dfe")], ensure_ascii=False).encode(charset)
+
+    response = as_ingester.generic("POST", INGEST, body, content_type=f"application/json; charset={charset}")
+
+    assert response.status_code == 200, response.content
+    assert Record.objects.get().data["description"] == "gr\u00fc\u00dfe"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b"", b"id,value\n1,2\n"])
+def test_a_csv_push_is_a_415_naming_the_accepted_media_types(as_ingester: APIClient, body: bytes) -> None:
+    response = as_ingester.generic("POST", INGEST, body, content_type="text/csv")
+
+    assert response.status_code == 415, response.content
+    message = error_of(response)["message"]
+    assert "application/json" in message and "application/x-ndjson" in message
+    assert Run.objects.count() == 0

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from dataflow.uploads import upload_body_limit
 from tests.conftest import SALES_HEADER, SmallDisk, sales_row
 from tests.webserver import Gunicorn, Runserver
 
@@ -316,3 +317,25 @@ def test_django_s_runserver_answers_a_chunked_body_with_411(tmp_path: Path) -> N
     assert sent_chunked(response)
     assert response.status_code == 411, response.text
     assert response.json()["error"]["code"] == "length_required"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("credentials", "status"),
+    [
+        ({}, "413 Request Entity Too Large"),
+        ({"HTTP_AUTHORIZATION": "Bearer not-a-token"}, "401 Unauthorized"),
+        ({"HTTP_COOKIE": "sessionid=not-a-session"}, "401 Unauthorized"),
+    ],
+)
+def test_the_upload_limit_of_a_chunked_body_needs_credentials(
+    settings: Any, credentials: dict[str, str], status: str
+) -> None:
+    """Without credentials the small limit applies before anything is stored; with them the view decides (401)."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    data = csv_bytes(1000)
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(data) < upload_body_limit()
+
+    answer, body = call_wsgi(data, **{"wsgi.input_terminated": True, **credentials})
+
+    assert answer == status, body

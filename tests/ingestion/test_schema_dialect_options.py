@@ -48,6 +48,7 @@ def test_the_encoding_option_is_kept_under_its_canonical_name() -> None:
     [
         ("klingon", "schema: 'encoding': Unknown encoding 'klingon'"),
         ("rot13", "schema: 'encoding': 'rot13' is not a text encoding a CSV file can be written in"),
+        ("undefined", "schema: 'encoding': 'undefined' is not a text encoding a CSV file can be written in"),
         (1252, "schema: 'encoding' must be the name of a text encoding, e.g. \"cp1251\""),
     ],
 )

@@ -115,6 +115,8 @@ def test_ingest_csv_dry_run_writes_nothing(sales: Dataset, csv_file: Callable[..
         ([], {"dataset": "sales", "chunk_size": 0}, "--chunk-size must be at least 1"),
         ([], {"dataset": "sales", "encoding": "klingon"}, "Unknown encoding 'klingon'"),
         ([], {"dataset": "sales", "encoding": "rot13"}, "'rot13' is not a text encoding"),
+        ([], {"dataset": "sales", "encoding": "undefined"}, "'undefined' is not a text encoding"),
+        ([], {"dataset": "sales", "encoding": "charmap"}, "'charmap' is not a text encoding"),
         ([], {"dataset": "sales", "delimiter": "ab"}, "delimiter must be one character"),
     ],
 )
