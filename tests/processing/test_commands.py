@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from ingestion.models import Dataset
 from processing.models import Record, Run
-from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row
+from tests.conftest import SALES_HEADER, SALES_SCHEMA, SmallDisk, sales_row
 
 pytestmark = pytest.mark.django_db
 
@@ -379,3 +379,31 @@ def test_infer_schema_json_shows_undecodable_bytes_as_escapes(csv_file: Callable
     assert day["outlier_count"] == 1
     assert day["outliers"][0]["line"] == 100_001
     assert day["outliers"][0]["value"] == "2024-01-0\\udcff"
+
+
+@pytest.mark.django_db
+def test_ingest_csv_on_a_full_data_folder_is_a_one_line_error_keeping_nothing(
+    sales: Dataset, tmp_path: Path, small_disk: SmallDisk
+) -> None:
+    path = tmp_path / "big.csv"  # ~2 MB: more than the 1 MB data folder holds
+    path.write_text(SALES_HEADER + "\n" + "".join(sales_row(n, description="x" * 200) + "\n" for n in range(8000)))
+
+    with pytest.raises(CommandError, match="no space left to store this file; nothing was kept"):
+        call_command("ingest_csv", str(path), dataset="sales", stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert small_disk.used_bytes() == 0
+    assert not Run.objects.exists() and not Record.objects.exists()
+
+
+@pytest.mark.django_db
+def test_ingest_csv_on_a_read_only_data_folder_is_a_one_line_error(
+    sales: Dataset, tmp_path: Path, small_disk: SmallDisk
+) -> None:
+    path = tmp_path / "sales.csv"
+    path.write_text(SALES_HEADER + "\n" + sales_row(1) + "\n")
+    small_disk.make_read_only()
+
+    with pytest.raises(CommandError, match="storage is read-only"):
+        call_command("ingest_csv", str(path), dataset="sales", stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert not Run.objects.exists()

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 
 from ingestion.management.base import DataflowCommand, ProgressBar, validation_message
 from ingestion.models import Dataset
+from ingestion.storage import StorageError, storage_errors
 from processing.models import RunTrigger
 from processing.services import BrokerUnavailable, file_enqueue, file_ingest, file_preview
 
@@ -63,7 +64,7 @@ class Command(RunReportMixin, DataflowCommand):
             "chunk_size": options["chunk_size"],
         }
         try:
-            with path.open("rb") as fh:
+            with storage_errors(), path.open("rb") as fh:
                 if options["dry_run"]:
                     preview = file_preview(source=fh, **common)
                     self.report_preview(preview, options["json"])
@@ -90,6 +91,8 @@ class Command(RunReportMixin, DataflowCommand):
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from None
         except BrokerUnavailable as exc:
+            raise CommandError(str(exc)) from None
+        except StorageError as exc:  # the data folder is full or read-only: the file was not kept
             raise CommandError(str(exc)) from None
         self.report_run(run, options["json"])
         if run.status in ("failed", "cancelled"):
