@@ -14,8 +14,8 @@ where the body ends); this middleware then copies the body into a spooled
 temporary file, stopping with 413 as soon as it passes the limit of the URL
 it is sent to, and hands Django that file with its exact ``Content-Length``.
 The large limits of the upload and push URLs apply only to a request that
-carries credentials (an ``Authorization`` header or a session cookie); one
-without gets the small limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``), so an
+carries credentials that hold (a valid access token, or the cookie of a
+signed-in session); one without gets the small limit (``DATA_UPLOAD_MAX_MEMORY_SIZE``), so an
 anonymous client cannot make the server store a large body before its 401.
 Everything after it (size checks, parsers, upload handlers) works as for any
 other body. A server that does not decode chunks (Django's ``runserver``
@@ -30,12 +30,17 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http.cookie import parse_cookie
 from django.urls import Resolver404, resolve
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import AccessToken
 
 logger = logging.getLogger(__name__)
 
@@ -87,16 +92,29 @@ def small_body_limit() -> int:
 
 
 def has_credentials(environ: dict[str, Any]) -> bool:
-    """Whether the request carries credentials: an ``Authorization`` header or a session cookie.
+    """Whether the request carries credentials that hold: a valid access token, or a signed-in session.
 
-    Only their presence is checked (the view authenticates them later); it is
-    enough to keep a client that sends none from making the server store a
-    large body it will refuse with 401.
+    Checked before the body is read, so that a client without them (or with a
+    made-up token or cookie) cannot make the server store a large body it will
+    refuse with 401. The token's signature, expiry, issuer and audience are
+    checked as the API checks them; the session must exist and hold a user.
+    The view still authenticates the request as usual (an inactive user, a
+    revoked token).
     """
-    if environ.get("HTTP_AUTHORIZATION", "").strip():
+    words = environ.get("HTTP_AUTHORIZATION", "").split()
+    if words:
+        if len(words) != 2 or words[0] not in jwt_settings.AUTH_HEADER_TYPES:
+            return False
+        try:
+            AccessToken(words[1])  # type: ignore[arg-type]
+        except TokenError:
+            return False
         return True
-    cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
-    return bool(cookies.get(settings.SESSION_COOKIE_NAME))
+    session_key = parse_cookie(environ.get("HTTP_COOKIE", "")).get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return SESSION_KEY in store
 
 
 def body_limit(path: str, environ: dict[str, Any] | None = None) -> int:

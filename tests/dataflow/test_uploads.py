@@ -6,11 +6,15 @@ import io
 import json
 import sys
 from collections.abc import Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from django.conf import settings as django_settings
+from django.contrib.auth import SESSION_KEY, get_user_model
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from dataflow.uploads import upload_body_limit
 from tests.conftest import SALES_HEADER, SmallDisk, sales_row
@@ -319,23 +323,44 @@ def test_django_s_runserver_answers_a_chunked_body_with_411(tmp_path: Path) -> N
     assert response.json()["error"]["code"] == "length_required"
 
 
+def _signed_in_session(user: Any) -> str:
+    """The key of a real session in which ``user`` is signed in, as the admin login leaves it."""
+    store = import_module(django_settings.SESSION_ENGINE).SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store.create()
+    return str(store.session_key)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("credentials", "status"),
     [
-        ({}, "413 Request Entity Too Large"),
-        ({"HTTP_AUTHORIZATION": "Bearer not-a-token"}, "401 Unauthorized"),
-        ({"HTTP_COOKIE": "sessionid=not-a-session"}, "401 Unauthorized"),
+        ("none", "413 Request Entity Too Large"),
+        ("made-up token", "413 Request Entity Too Large"),
+        ("made-up session", "413 Request Entity Too Large"),
+        ("token of another kind", "413 Request Entity Too Large"),
+        ("valid token", "404 Not Found"),  # past the size gate: the view answers (no such dataset for this user)
+        ("signed-in session", "401 Unauthorized"),  # past the size gate: the API takes tokens only
     ],
 )
-def test_the_upload_limit_of_a_chunked_body_needs_credentials(
-    settings: Any, credentials: dict[str, str], status: str
+def test_the_upload_limit_of_a_chunked_body_needs_credentials_that_hold(
+    settings: Any, credentials: str, status: str
 ) -> None:
-    """Without credentials the small limit applies before anything is stored; with them the view decides (401)."""
+    """Without credentials that hold, the small limit applies before anything is stored; with them the view decides."""
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     data = csv_bytes(1000)
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(data) < upload_body_limit()
+    user = get_user_model().objects.create_user("chunky", password="a-password-for-this-test-0123")
+    refresh = RefreshToken.for_user(user)
+    environ = {
+        "none": {},
+        "made-up token": {"HTTP_AUTHORIZATION": "Bearer not-a-token"},
+        "made-up session": {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}=not-a-session"},
+        "token of another kind": {"HTTP_AUTHORIZATION": f"Bearer {refresh}"},  # a refresh token is no access token
+        "valid token": {"HTTP_AUTHORIZATION": f"Bearer {refresh.access_token}"},
+        "signed-in session": {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}={_signed_in_session(user)}"},
+    }[credentials]
 
-    answer, body = call_wsgi(data, **{"wsgi.input_terminated": True, **credentials})
+    answer, body = call_wsgi(data, **{"wsgi.input_terminated": True, **environ})
 
     assert answer == status, body
