@@ -14,6 +14,8 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 from django.contrib.auth import SESSION_KEY, get_user_model
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from dataflow.uploads import upload_body_limit
@@ -267,11 +269,19 @@ def call_wsgi(body: bytes, **environ: Any) -> tuple[str, dict[str, Any]]:
         "wsgi.url_scheme": "http",
         **environ,
     }
-    response = application(request, lambda status, headers: answers.append(status))
+    # As Django's test client does: a request must not close the test's database connection,
+    # which holds the test's transaction (close_old_connections would, autocommit being off).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     try:
-        content = b"".join(response)
+        response = application(request, lambda status, headers: answers.append(status))
+        try:
+            content = b"".join(response)
+        finally:
+            getattr(response, "close", lambda: None)()
     finally:
-        getattr(response, "close", lambda: None)()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return answers[0], json.loads(content)
 
 
