@@ -116,9 +116,13 @@ def _json_array(items: Iterable[Any]) -> Iterator[str]:
 PARQUET_BATCH = 10_000
 
 
-def _arrow_types() -> dict[str, Any]:
+def _arrow_types(pa: Any) -> dict[str, Any]:
     """Parquet column type of each field type that has one; the others are exported as text."""
-    return {name: t.arrow_type() for name, t in FIELD_TYPES.items() if t.arrow_type is not None}
+    return {
+        name: getattr(pa, t.arrow_type[0])(*t.arrow_type[1:])
+        for name, t in FIELD_TYPES.items()
+        if t.arrow_type is not None
+    }
 
 
 def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
@@ -136,7 +140,7 @@ def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
     for version in dataset.schema_versions.all():
         for f in version.fields.all():
             types_seen.setdefault(f.name, set()).add(f.type)
-    arrow_types = _arrow_types()
+    arrow_types = _arrow_types(pa)
     # A column's type, or None for a column exported as text.
     columns: list[tuple[str, FieldTypeSpec | None]] = []
     for f in spec.fields:

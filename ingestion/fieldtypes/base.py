@@ -82,8 +82,9 @@ class FieldTypeSpec:
       filters compare its values.
     Exports:
       ``is_text``: free text people wrote (CSV export neutralises formulas;
-      filters compare it as given). ``arrow_type()`` is the Parquet column type
-      (None: exported as text), ``arrow_value`` turns a stored value into it.
+      filters compare it as given). ``arrow_type`` names the Parquet column type,
+      a pyarrow type factory and its arguments, e.g. ``("timestamp", "us", "UTC")``
+      (None: exported as text; the name keeps pyarrow out of this module), ``arrow_value`` turns a stored value into it.
     Inference:
       ``infer_rank`` orders the candidate types, narrowest first (None: never
       proposed), ``infer_options`` the option sets tried, ``infer_noun`` names
@@ -111,7 +112,7 @@ class FieldTypeSpec:
     comparable: Callable[[Any], Any] = _same
     bound: Callable[[FieldSpec, Any], Any] = _bound_as_is
     key_text: Callable[[Any], str] = key_text
-    arrow_type: Callable[[], Any] | None = None
+    arrow_type: tuple[str, ...] | None = None
     arrow_value: Callable[[Any], Any] = _same
     infer_rank: int | None = None
     infer_options: tuple[Mapping[str, Any], ...] = ({},)

@@ -25,12 +25,6 @@ def boolean_converter(spec: FieldSpec) -> Converter:
     return parse
 
 
-def _arrow_type() -> object:
-    import pyarrow as pa  # heavy, and only exports need it
-
-    return pa.bool_()
-
-
 BOOLEAN = FieldTypeSpec(
     name="boolean",
     label="Boolean",
@@ -42,7 +36,7 @@ BOOLEAN = FieldTypeSpec(
     openapi_filter={"type": "boolean"},
     operators=("eq",),
     filter_kind="boolean",
-    arrow_type=_arrow_type,
+    arrow_type=("bool_",),
     infer_rank=0,
     infer_noun="booleans",
     good_key=False,

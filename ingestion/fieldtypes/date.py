@@ -39,12 +39,6 @@ def _bound(spec: FieldSpec, raw: Any) -> str:
     return date.fromisoformat(raw).isoformat()
 
 
-def _arrow_type() -> object:
-    import pyarrow as pa  # heavy, and only exports need it
-
-    return pa.date32()
-
-
 DATE = FieldTypeSpec(
     name="date",
     label="Date",
@@ -60,7 +54,7 @@ DATE = FieldTypeSpec(
     openapi_filter={"type": "string", "format": "date"},
     operators=ORDERED_OPERATORS,
     filter_kind="text",
-    arrow_type=_arrow_type,
+    arrow_type=("date32",),
     arrow_value=date.fromisoformat,
     infer_rank=4,
     infer_noun="dates (YYYY-MM-DD)",

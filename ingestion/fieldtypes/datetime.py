@@ -58,12 +58,6 @@ def _bound(spec: FieldSpec, raw: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def _arrow_type() -> object:
-    import pyarrow as pa  # heavy, and only exports need it
-
-    return pa.timestamp("us", tz="UTC")
-
-
 DATETIME = FieldTypeSpec(
     name="datetime",
     label="Datetime",
@@ -81,7 +75,7 @@ DATETIME = FieldTypeSpec(
     openapi_filter={"type": "string", "format": "date-time"},
     operators=ORDERED_OPERATORS,
     filter_kind="text",
-    arrow_type=_arrow_type,
+    arrow_type=("timestamp", "us", "UTC"),
     arrow_value=datetime.fromisoformat,
     infer_rank=5,
     infer_options=({"default_timezone": "UTC"},),

@@ -36,12 +36,6 @@ def float_converter(spec: FieldSpec) -> Converter:
     return parse
 
 
-def _arrow_type() -> object:
-    import pyarrow as pa  # heavy, and only exports need it
-
-    return pa.float64()
-
-
 FLOAT = FieldTypeSpec(
     name="float",
     label="Float",
@@ -57,7 +51,7 @@ FLOAT = FieldTypeSpec(
     openapi_filter={"type": "number"},
     operators=ORDERED_OPERATORS,
     filter_kind="number",
-    arrow_type=_arrow_type,
+    arrow_type=("float64",),
     infer_rank=3,
     infer_noun="numbers",
     good_key=False,

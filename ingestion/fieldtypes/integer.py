@@ -42,12 +42,6 @@ def integer_converter(spec: FieldSpec) -> Converter:
     return parse
 
 
-def _arrow_type() -> object:
-    import pyarrow as pa  # heavy, and only exports need it
-
-    return pa.int64()
-
-
 INTEGER = FieldTypeSpec(
     name="integer",
     label="Integer",
@@ -63,7 +57,7 @@ INTEGER = FieldTypeSpec(
     openapi_filter={"type": "integer", "format": "int64"},
     operators=ORDERED_OPERATORS,
     filter_kind="number",
-    arrow_type=_arrow_type,
+    arrow_type=("int64",),
     infer_rank=1,
     infer_options=({}, {"thousands_separator": ","}),
     infer_noun="whole numbers",
