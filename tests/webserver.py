@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,3 +119,16 @@ class Runserver(WebServer):
 
     def command(self) -> list[str]:
         return [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", f"127.0.0.1:{self.port}"]
+
+
+@contextmanager
+def gunicorn_serving(root: Path, seed: str, **settings: str) -> Iterator[Gunicorn]:
+    """A migrated database filled by the ``seed`` script, served by gunicorn until the block ends."""
+    web = Gunicorn(root, **settings)
+    web.manage("migrate", "-v0")
+    web.manage("shell", "-c", seed)
+    web.start()
+    try:
+        yield web
+    finally:
+        web.stop()

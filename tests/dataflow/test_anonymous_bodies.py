@@ -13,7 +13,7 @@ import requests
 
 from tests.conftest import SALES_HEADER, sales_row
 from tests.dataflow.test_uploads import PASSWORD, SEED, chunks, sent_chunked
-from tests.webserver import Gunicorn
+from tests.webserver import Gunicorn, gunicorn_serving
 
 LARGE_UPLOAD = 200 * 1024 * 1024
 SMALL_LIMIT = 2_621_440  # DATA_UPLOAD_MAX_MEMORY_SIZE's default
@@ -41,21 +41,16 @@ def spool_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, spool_dir: Path) -> Iterator[Gunicorn]:
-    web = Gunicorn(
+    with gunicorn_serving(
         tmp_path_factory.mktemp("gunicorn"),
+        SEED,
         MAX_UPLOAD_SIZE=str(LARGE_UPLOAD),
         TMPDIR=str(spool_dir),
         API_THROTTLE_UPLOADS="1000/hour",
         API_THROTTLE_AUTH="1000/minute",
         API_THROTTLE_ANON="1000/minute",
-    )
-    web.manage("migrate", "-v0")
-    web.manage("shell", "-c", SEED)
-    web.start()
-    try:
+    ) as web:
         yield web
-    finally:
-        web.stop()
 
 
 class DiskWatch:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.webserver import Gunicorn
+from tests.webserver import Gunicorn, gunicorn_serving
 
 PASSWORD = "correct horse battery staple"
 SEED = f"""
@@ -19,14 +19,8 @@ get_user_model().objects.create_superuser("admin", "admin@example.com", {PASSWOR
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    web = Gunicorn(tmp_path_factory.mktemp("gunicorn"), API_THROTTLE_ANON="1000/minute")
-    web.manage("migrate", "-v0")
-    web.manage("shell", "-c", SEED)
-    web.start()
-    try:
+    with gunicorn_serving(tmp_path_factory.mktemp("gunicorn"), SEED, API_THROTTLE_ANON="1000/minute") as web:
         yield web
-    finally:
-        web.stop()
 
 
 def login_page(server: Gunicorn) -> tuple[requests.Session, dict[str, str]]:

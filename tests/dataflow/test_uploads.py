@@ -20,7 +20,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from dataflow.uploads import upload_body_limit
 from tests.conftest import SALES_HEADER, SmallDisk, sales_row
-from tests.webserver import Gunicorn, Runserver
+from tests.webserver import Gunicorn, Runserver, gunicorn_serving
 
 PASSWORD = "correct horse battery staple"
 MAX_UPLOAD = 100_000
@@ -40,21 +40,16 @@ DatasetGrant.objects.create(dataset=dataset, user=user, role=DatasetRole.INGESTE
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    web = Gunicorn(
+    with gunicorn_serving(
         tmp_path_factory.mktemp("gunicorn"),
+        SEED,
         MAX_UPLOAD_SIZE=str(MAX_UPLOAD),
         PUSH_MAX_BYTES=str(PUSH_MAX),
         API_THROTTLE_UPLOADS="1000/hour",
         API_THROTTLE_AUTH="1000/minute",
         API_THROTTLE_ANON="1000/minute",
-    )
-    web.manage("migrate", "-v0")
-    web.manage("shell", "-c", SEED)
-    web.start()
-    try:
+    ) as web:
         yield web
-    finally:
-        web.stop()
 
 
 @pytest.fixture(scope="module")
