@@ -9,6 +9,7 @@ tightens them.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -193,7 +194,14 @@ DATAFLOW = {
     # Niceness added to the validating processes (or thread), so that web
     # requests on the same cores go first; 0 leaves them as the worker is.
     "NICE": _int("PIPELINE_NICE", 10, minimum=0),
+    # PostgreSQL schema holding one typed table per dataset (docs/sql.md).
+    "TABLE_SCHEMA": _str("DATASETS_DB_SCHEMA", "datasets"),
 }
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", DATAFLOW["TABLE_SCHEMA"]):
+    raise ImproperlyConfigured(
+        "DATASETS_DB_SCHEMA must be a lowercase SQL name (letters, digits, underscores, at most 63), "
+        f"got {DATAFLOW['TABLE_SCHEMA']!r}"
+    )
 if DATAFLOW["NICE"] > 19:
     raise ImproperlyConfigured(f"PIPELINE_NICE must be at most 19 (the lowest priority), got {DATAFLOW['NICE']}")
 
