@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,6 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from processing.models import Record
 from processing.record_queries import RecordOrdering, position_value_parse, record_position, records_after
 
 DEFAULT_PAGE_SIZE = 100
@@ -103,7 +102,7 @@ class SlugPage(CursorPage):
 def _json_position(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # and datetime
         return value.isoformat()
     return value
 
@@ -145,13 +144,13 @@ class RecordCursor:
             raise _bad_cursor() from None
         return (value, key), data["b"]
 
-    def _link(self, record: Record, backwards: bool) -> str:
+    def _link(self, record: Any, backwards: bool) -> str:
         value, key = record_position(record, self.ordering)
         payload = {"o": self.ordering.text, "v": _json_position(value), "k": key, "b": backwards}
         token = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
         return replace_query_param(self.request.build_absolute_uri(), CURSOR_PARAM, token)
 
-    def paginate(self, queryset_for: Callable[[bool], QuerySet[Record]]) -> list[Record]:
+    def paginate(self, queryset_for: Callable[[bool], QuerySet[Any]]) -> list[Any]:
         """One page; ``queryset_for(backwards)`` gives the filtered, ordered records."""
         cursor = self._decode()
         size = self.page_size

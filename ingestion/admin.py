@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 
 from .models import AuditEvent, Dataset, DatasetGrant, RawFile, SchemaField, SchemaVersion
 from .schema import MAX_SCHEMA_SIZE, schema_loads
-from .services import dataset_apply, notify_emails_clean, notify_webhooks_clean
+from .services import dataset_apply, dataset_apply_preview, notify_emails_clean, notify_webhooks_clean
 
 
 def _pretty(value: object) -> SafeString:
@@ -57,7 +57,17 @@ class DatasetGrantInline(admin.TabularInline):
 
 
 class SchemaImportForm(forms.Form):
-    schema_file = forms.FileField(help_text="A dataset schema file (JSON). Changed fields create a new schema version.")
+    schema_file = forms.FileField(
+        required=False, help_text="A dataset schema file (JSON). Changed fields create a new schema version."
+    )
+    # The file's text, carried from the preview to the confirmation.
+    schema_text = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("schema_file") and not data.get("schema_text"):
+            self.add_error("schema_file", "Choose a schema file.")
+        return data
 
 
 class DatasetForm(forms.ModelForm):
@@ -157,22 +167,39 @@ class DatasetAdmin(admin.ModelAdmin):
         if not (request.user.has_perm("ingestion.add_dataset") and request.user.has_perm("ingestion.change_dataset")):
             raise PermissionDenied
         form = SchemaImportForm(request.POST or None, request.FILES or None)
+        preview = result = None
         if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["schema_file"]
+            text = upload.read(MAX_SCHEMA_SIZE + 1) if upload else form.cleaned_data["schema_text"].encode()
             try:
-                spec = schema_loads(form.cleaned_data["schema_file"].read(MAX_SCHEMA_SIZE + 1))
-                result = dataset_apply(spec=spec, user=request.user)
+                spec = schema_loads(text)
+                if "confirm" not in request.POST:
+                    preview = dataset_apply_preview(spec=spec)
+                    if not preview.records_checked:
+                        preview = None  # nothing stored is affected: apply at once
+                result = None if preview else dataset_apply(spec=spec, user=request.user)
             except ValidationError as exc:
                 for message in exc.messages:
                     form.add_error("schema_file", message)
-            else:
+            if preview is not None:
+                form = SchemaImportForm(initial={"schema_text": text.decode()})
+            elif result is not None:
                 verb = "Created" if result.created else "Updated"
                 version = f"new schema v{result.schema.number}" if result.new_version else "schema unchanged"
                 self.message_user(request, f"{verb} dataset {result.dataset.slug!r} ({version}).", messages.SUCCESS)
+                if result.records and result.records.records_quarantined:
+                    self.message_user(
+                        request,
+                        f"{result.records.records_quarantined} stored record(s) no longer pass and were quarantined "
+                        f"as rejected rows of run {result.records.run_id}; fix them there.",
+                        messages.WARNING,
+                    )
                 return HttpResponseRedirect(reverse("admin:ingestion_dataset_change", args=[result.dataset.pk]))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
+            "preview": preview,
             "title": "Import a schema file",
         }
         return TemplateResponse(request, "admin/ingestion/dataset/import_schema.html", context)

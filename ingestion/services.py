@@ -30,7 +30,9 @@ from .dialect import (
 )
 from .http.guard import URLRefused, url_validate
 from .models import AuditAction, Dataset, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
+from .record_store import StoredRecordsReport, record_store
 from .schema import SchemaSpec
+from .selectors import schema_spec
 from .storage import data_storage, storage_move
 
 # Webhooks one dataset may notify; the installation's NOTIFY_WEBHOOKS come on top.
@@ -51,6 +53,8 @@ class DatasetApplyResult:
     schema: SchemaVersion
     created: bool
     new_version: bool
+    # What the new version did to the stored records (None: no new version).
+    records: StoredRecordsReport | None = None
 
 
 @transaction.atomic
@@ -60,6 +64,11 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
     A change to the fields or the key creates a new schema version; other
     changes (name, description, delimiter, threshold) update the dataset in
     place. Applying the same file twice changes nothing.
+
+    A new version reaches the stored records in the same transaction (the
+    record store, see ``record_store.py``): records that no longer pass are
+    quarantined as rejected rows of a ``schema_change`` run, so every stored
+    record satisfies the current schema afterwards.
     """
     dataset, created = Dataset.objects.select_for_update().get_or_create(
         slug=spec.slug,
@@ -78,8 +87,10 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
     dataset.delimiter = spec.delimiter
     dataset.reject_threshold = spec.reject_threshold
     current = dataset.current_schema
+    previous = schema_spec(current) if current is not None else None
     checksum = spec.fields_checksum()
     new_version = current is None or current.checksum != checksum
+    records: StoredRecordsReport | None = None
     if new_version:
         number = (current.number if current else 0) + 1
         current = SchemaVersion.objects.create(
@@ -106,6 +117,8 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
             for i, f in enumerate(spec.fields)
         )
         dataset.current_schema = current
+        dataset.save()
+        records = record_store().schema_applied(dataset=dataset, old=previous, new=spec, version=current, user=user)
     else:
         # Keep the stored definition's non-field parts in step.
         current.definition = spec.to_dict()
@@ -116,9 +129,25 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
         actor=user,
         dataset=dataset,
         obj=dataset,
-        details={"schema_version": current.number, "new_schema_version": new_version},
+        details={
+            "schema_version": current.number,
+            "new_schema_version": new_version,
+            **({"records_quarantined": records.records_quarantined, "run": records.run_id} if records else {}),
+        },
     )
-    return DatasetApplyResult(dataset=dataset, schema=current, created=created, new_version=new_version)
+    return DatasetApplyResult(
+        dataset=dataset, schema=current, created=created, new_version=new_version, records=records
+    )
+
+
+def dataset_apply_preview(*, spec: SchemaSpec) -> StoredRecordsReport:
+    """What ``dataset_apply`` would do to the stored records; changes nothing."""
+    dataset = Dataset.objects.filter(slug=spec.slug).select_related("current_schema").first()
+    if dataset is None or dataset.current_schema is None:
+        return StoredRecordsReport(columns_added=[f.name for f in spec.fields])
+    if dataset.current_schema.checksum == spec.fields_checksum():
+        return StoredRecordsReport()
+    return record_store().schema_preview(dataset=dataset, old=schema_spec(dataset.current_schema), new=spec)
 
 
 def dataset_schema_require(dataset: Dataset, *, refresh: tuple[str, ...] = ("current_schema",)) -> None:
@@ -393,6 +422,7 @@ def dataset_delete(*, dataset: Dataset, user: Any = None) -> None:
             f"Dataset {dataset.slug!r} has received {files} file{'s' if files != 1 else ''}; its runs and records "
             "keep their lineage, so it cannot be deleted."
         )
+    record_store().dataset_deleted(dataset=dataset)
     dataset.current_schema = None
     dataset.save(update_fields=["current_schema"])
     slug = dataset.slug

@@ -15,7 +15,8 @@ from ingestion.fieldtypes import FIELD_TYPES, FieldTypeSpec, field_type
 from ingestion.models import Dataset
 from ingestion.selectors import schema_spec
 
-from .models import Record, RejectedRow, Run
+from .models import RejectedRow, Run
+from .record_queries import records_data
 
 # Spreadsheets run cells starting with these as formulas (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -56,15 +57,15 @@ def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
     spec = schema_spec(dataset.current_schema)
     names = [f.name for f in spec.fields]
     text_fields = {f.name for f in spec.fields if field_type(f.type).is_text}
-    rows = Record.objects.filter(dataset=dataset).order_by("key").values_list("data", flat=True)
+    rows = (data for _, data in records_data(dataset, spec, chunk=_ITER_CHUNK))
     if fmt == "csv":
         # The columns a file for this dataset uses (a field's source header when
         # it has one), so an export can be ingested again as it is.
         header = [[f.headers[0] for f in spec.fields]]
-        body = ([_cell(data.get(n), n in text_fields) for n in names] for data in rows.iterator(_ITER_CHUNK))
+        body = ([_cell(data.get(n), n in text_fields) for n in names] for data in rows)
         yield from csv_lines(_chain(header, body))
         return
-    yield from _json_array(rows.iterator(_ITER_CHUNK))
+    yield from _json_array(rows)
 
 
 def rejected_export(run: Run, fmt: str) -> Iterator[str]:
@@ -129,32 +130,27 @@ def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
     """The dataset's records as one Parquet file, yielded in 1 MB pieces.
 
     Parquet writes its footer last, so the file is built in a temporary file
-    (batch by batch; memory stays flat) and then streamed. A field whose type
-    changed between schema versions is exported as text.
+    (batch by batch; memory stays flat) and then streamed. Each column has
+    its field's type, as the dataset's table does.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     spec = schema_spec(dataset.current_schema)
-    types_seen: dict[str, set[str]] = {}
-    for version in dataset.schema_versions.all():
-        for f in version.fields.all():
-            types_seen.setdefault(f.name, set()).add(f.type)
     arrow_types = _arrow_types(pa)
     # A column's type, or None for a column exported as text.
-    columns: list[tuple[str, FieldTypeSpec | None]] = []
-    for f in spec.fields:
-        stable = types_seen.get(f.name, {f.type}) == {f.type}
-        columns.append((f.name, field_type(f.type) if stable and f.type in arrow_types else None))
+    columns: list[tuple[str, FieldTypeSpec | None]] = [
+        (f.name, field_type(f.type) if f.type in arrow_types else None) for f in spec.fields
+    ]
     schema = pa.schema(
         [pa.field("_key", pa.string(), nullable=False)]
         + [pa.field(name, arrow_types[t.name] if t is not None else pa.string()) for name, t in columns]
     )
-    rows = Record.objects.filter(dataset=dataset).order_by("key").values_list("key", "data")
+    rows = records_data(dataset, spec, chunk=_ITER_CHUNK)
     with tempfile.TemporaryFile() as tmp:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             batch: list[tuple[str, dict[str, Any]]] = []
-            for item in rows.iterator(_ITER_CHUNK):
+            for item in rows:
                 batch.append(item)
                 if len(batch) >= PARQUET_BATCH:
                     writer.write_batch(_arrow_batch(batch, columns, schema))

@@ -31,6 +31,8 @@ class RunTrigger(models.TextChoices):
     ADMIN = "admin"
     API = "api"
     SCHEDULE = "schedule"
+    # Not a file: the check of the stored records when the schema changed (record_schema.py).
+    SCHEMA_CHANGE = "schema_change"
 
 
 class Run(models.Model):
@@ -132,42 +134,6 @@ class Run(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
-
-
-class Record(models.Model):
-    """The current, validated state of one row of a dataset, by natural key.
-
-    Its four references are checked by PostgreSQL once per statement rather
-    than once per row (``db_constraint=False`` plus the triggers of migration
-    0051): a foreign key's check runs a query for every inserted row, which
-    cost a fresh load of 1M rows about a fifth of its time. The triggers
-    refuse what the foreign keys refused, with the same error class and
-    locks. On SQLite (the embedded development default) the ORM's
-    ``on_delete`` handling is the only guard.
-    """
-
-    # No index of its own: uniq_record_dataset_key leads with dataset_id.
-    dataset = models.ForeignKey(
-        Dataset, on_delete=models.CASCADE, related_name="records", db_index=False, db_constraint=False
-    )
-    key = models.CharField(max_length=512)
-    data = models.JSONField()
-    content_hash = models.CharField(max_length=32)
-    first_run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="+", db_constraint=False)
-    last_run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="+", db_constraint=False)
-    source_line = models.PositiveIntegerField(help_text="Line of the last file where this record starts.")
-    schema = models.ForeignKey(SchemaVersion, on_delete=models.PROTECT, related_name="+", db_constraint=False)
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["dataset", "key"]
-        # (dataset, key) serves key-ordered pages and their keyset cursors; last_run
-        # has the foreign key's own index. Autovacuum settings: migration 0050.
-        constraints = [models.UniqueConstraint(fields=["dataset", "key"], name="uniq_record_dataset_key")]
-
-    def __str__(self) -> str:
-        return f"{self.dataset_id}:{self.key}"
 
 
 class RejectedRow(models.Model):

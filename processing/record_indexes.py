@@ -1,21 +1,16 @@
-"""Indexes for record filters on the fields a schema marks ``"indexed": true`` (PostgreSQL).
+"""Indexes for record filters on the fields a schema marks ``"indexed": true``.
 
-A filter such as ``?country=FR`` compares ``FieldValue("country", "text")``,
-an expression over ``Record.data``. Without an index the database walks the
-dataset's records in key order and tests each one: cheap for common values,
-a scan of the whole dataset for rare ones. For each indexed field this
-creates a partial expression index on exactly that expression, then the key::
+A filter such as ``?country=FR`` compares the ``country`` column of the
+dataset's table. Without an index the database walks the records in key
+order and tests each one: cheap for common values, a scan of the whole
+dataset for rare ones. For each indexed field this creates::
 
-    CREATE INDEX record_f<dataset id>_<hash of the name> ON processing_record
-        ((CASE WHEN jsonb_typeof(data -> 'country') = 'string' THEN data ->> 'country' END), key)
-        WHERE dataset_id = <dataset id>
+    CREATE INDEX recf_<slug>_<hash of the field's name and type> ON datasets."people" ("country", "_key")
 
 so an equality filter reads one page of matching records already in key
-order, and a range filter reads only the matching records. The expression
-is compiled from ``FieldValue`` itself, so it stays what filters compare.
-Indexes of fields no longer marked (or whose type changed) are dropped.
-
-SQLite has no such indexes: its filters scan, and give the same answers.
+order, and a range filter reads only the matching records. Indexes of
+fields no longer marked (or whose type changed) are dropped. SQLite gets
+the same indexes.
 """
 
 from __future__ import annotations
@@ -26,12 +21,12 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from ingestion.models import Dataset
+from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
 
-from .models import Record
-from .record_queries import FieldValue, field_kind
+from .record_tables import is_postgres, table_name, table_schema, table_sql
 
-INDEX_PREFIX = "record_f"
+INDEX_PREFIX = "recf_"
 
 
 @dataclass
@@ -40,70 +35,76 @@ class RecordIndexChanges:
     dropped: list[str] = field(default_factory=list)
 
 
-def _index_name(dataset_id: int, field_name: str, kind: str) -> str:
+def _index_name(slug: str, field_name: str, field_type: str) -> str:
     # Field names may be 63 characters long, like identifiers: hash them (and the
-    # kind, so that a change of type gives a new index on the new expression).
-    digest = hashlib.blake2b(f"{field_name}:{kind}".encode(), digest_size=6).hexdigest()
-    return f"{INDEX_PREFIX}{int(dataset_id)}_{digest}"
+    # type, so that a change of type gives a new index on the new column).
+    digest = hashlib.blake2b(f"{slug}:{field_name}:{field_type}".encode(), digest_size=6).hexdigest()
+    return f"{INDEX_PREFIX}{slug[:40]}_{digest}"
 
 
-def _expression_sql(field_name: str, kind: str) -> str:
-    """The SQL of ``FieldValue(field_name, kind)``, with its parameters in line."""
-    query = Record.objects.all().query
-    compiler = query.get_compiler(connection=connection)
-    sql, params = compiler.compile(FieldValue(field_name, kind).resolve_expression(query))
-    return connection.ops.compose_sql(sql, params)
-
-
-def record_indexes_wanted(dataset: Dataset) -> dict[str, str]:
-    """Index name → CREATE INDEX statement, for the indexed fields of the dataset's current schema."""
-    if not dataset.current_schema_id:
-        return {}
-    table = Record._meta.db_table
-    wanted: dict[str, str] = {}
-    for spec in schema_spec(dataset.current_schema).fields:
-        if not spec.indexed:
-            continue
-        kind = field_kind(spec.type)
-        name = _index_name(dataset.pk, spec.name, kind)
-        wanted[name] = (
-            f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" (({_expression_sql(spec.name, kind)}), "key") '
-            f'WHERE "dataset_id" = {int(dataset.pk)}'
+def record_indexes_wanted(slug: str, spec: SchemaSpec) -> dict[str, str]:
+    """Index name → CREATE INDEX statement, for the indexed fields of a schema."""
+    quote = connection.ops.quote_name
+    return {
+        _index_name(slug, f.name, f.type): (
+            f"CREATE INDEX IF NOT EXISTS {quote(_index_name(slug, f.name, f.type))} "
+            f"ON {table_sql(slug)} ({quote(f.name)}, {quote('_key')})"
         )
-    return wanted
+        for f in spec.fields
+        if f.indexed
+    }
 
 
-def record_indexes_sync(dataset: Dataset) -> RecordIndexChanges:
-    """Create the dataset's missing field indexes and drop those no longer wanted (PostgreSQL only).
+def _existing(slug: str) -> set[str]:
+    with connection.cursor() as cur:
+        if is_postgres():
+            cur.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s AND indexname LIKE %s",
+                [table_schema(), table_name(slug), f"{INDEX_PREFIX}%"],
+            )
+        else:
+            cur.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND name LIKE %s",
+                [table_name(slug), f"{INDEX_PREFIX}%"],
+            )
+        return {name for (name,) in cur.fetchall()}
+
+
+def _drop(name: str) -> str:
+    quote = connection.ops.quote_name
+    qualified = f"{quote(table_schema())}.{quote(name)}" if is_postgres() else quote(name)
+    return f"DROP INDEX IF EXISTS {qualified}"
+
+
+def record_indexes_drop(slug: str) -> list[str]:
+    """Drop every field index of a dataset's table (before its columns change)."""
+    names = sorted(_existing(slug))
+    with connection.cursor() as cur:
+        for name in names:
+            cur.execute(_drop(name))
+    return names
+
+
+def record_indexes_sync(dataset: Dataset, spec: SchemaSpec | None = None) -> RecordIndexChanges:
+    """Create the dataset's missing field indexes and drop those no longer wanted.
 
     Creating an index reads every record of the table and holds off writes
-    to it meanwhile, so this runs when a schema is applied through the API
-    and before a run loads, not per request.
+    to it meanwhile, so this runs when a schema is applied and before a run
+    loads, not per request. ``spec``: the schema the table has (default: the current one).
     """
     changes = RecordIndexChanges()
-    if connection.vendor != "postgresql":
-        return changes
-    wanted = record_indexes_wanted(dataset)
+    if spec is None:
+        if not dataset.current_schema_id:
+            return changes
+        spec = schema_spec(dataset.current_schema)
+    wanted = record_indexes_wanted(dataset.slug, spec)
+    existing = _existing(dataset.slug)
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s "
-            "AND indexname LIKE %s",
-            [Record._meta.db_table, f"{INDEX_PREFIX}{int(dataset.pk)}\\_%"],
-        )
-        existing = {name for (name,) in cur.fetchall()}
         for name in sorted(existing - set(wanted)):
-            cur.execute(f'DROP INDEX IF EXISTS "{name}"')
+            cur.execute(_drop(name))
             changes.dropped.append(name)
-        missing = [(name, statement) for name, statement in wanted.items() if name not in existing]
-        # Inside a transaction that wrote records (tests, an outer atomic block),
-        # PostgreSQL refuses CREATE INDEX while their deferred foreign-key checks
-        # are pending: run those checks now, then defer again as Django does.
-        deferred = bool(missing) and connection.in_atomic_block
-        if deferred:
-            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for name, statement in missing:
-            cur.execute(statement)
-            changes.created.append(name)
-        if deferred:
-            cur.execute("SET CONSTRAINTS ALL DEFERRED")
+        for name, statement in wanted.items():
+            if name not in existing:
+                cur.execute(statement)
+                changes.created.append(name)
     return changes

@@ -1,19 +1,18 @@
 """Reading a dataset's records: typed filters, ordering and keyset positions.
 
-Record values live in ``Record.data`` (JSON) in the formats of
-docs/schema.md. Filters and orderings compare what values mean:
+Records are the rows of the dataset's own table (``record_tables``), one
+typed column per field, so filters and orderings are SQL predicates on
+those columns and compare what values mean:
 
-* **numbers** (integer, decimal, float) as exact numbers: decimals are stored
-  as canonical strings, so values are cast (``numeric`` on PostgreSQL);
+* **numbers** (integer, decimal, float) as numbers (on SQLite decimals are
+  canonical text, cast to a number to compare);
 * **booleans** as booleans;
-* **text** (string, email, url, date, datetime) as text: dates and datetimes
-  are stored in a canonical form whose text order is time order, and query
-  values are turned into that form first.
+* **dates and date-times** as times (on SQLite their canonical text, whose
+  text order is time order); query values are parsed as the field parses;
+* **text** (string, email, url) as text.
 
-A value whose JSON type does not fit the field's current type (kept from an
-earlier schema version) counts as null: it matches no filter and sorts last.
-
-Lists are paged by keyset (``records_after``), never by offset or count.
+Nulls match no comparison and sort last. Lists are paged by keyset
+(``records_after``), never by offset or count.
 """
 
 from __future__ import annotations
@@ -21,24 +20,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import NotSupportedError
-from django.db.models import BooleanField, DecimalField, Expression, F, Func, Q, QuerySet, TextField, Value
-from django.db.models.functions import Cast, StrIndex
+from django.db import connection
+from django.db.models import DecimalField, F, Func, Q, QuerySet, TextField, Value
+from django.db.models.functions import StrIndex
 from django.db.models.query import BaseIterable, ValuesListIterable
 
 from ingestion.fieldtypes import FIELD_TYPES, field_type
 from ingestion.models import Dataset
 from ingestion.schema import FieldSpec, SchemaSpec
 
-from .models import Record, Run
+from .models import Run
 from .pipeline.validate import compile_field
+from .record_tables import RecordBase, encode_data, json_value, record_model
 
 # Operators a filter may use; each field type says which it supports ("eq" is also written without a suffix: ?field=v).
 OPERATORS = tuple(dict.fromkeys(op for t in FIELD_TYPES.values() for op in t.operators))
@@ -54,56 +54,19 @@ def field_kind(field_type_name: str) -> str:
     return field_type(field_type_name).filter_kind
 
 
-class FieldValue(Expression):
-    """One field of ``Record.data`` as a typed SQL value (NULL when absent, null or of another JSON type)."""
+class _SqliteNumber(Func):
+    """A decimal column of SQLite (canonical text) as a number, so it compares and sorts as one."""
 
-    _OUTPUT = {"number": DecimalField, "boolean": BooleanField, "text": TextField}
+    template = "CAST(%(expressions)s AS NUMERIC)"
+    output_field = DecimalField()
 
-    def __init__(self, name: str, kind: str) -> None:
-        super().__init__(output_field=self._OUTPUT[kind]())
-        self.name = name
-        self.kind = kind
-        self.data: Any = F("data")
 
-    def get_source_expressions(self) -> list[Any]:
-        return [self.data]
-
-    def set_source_expressions(self, exprs: list[Any]) -> None:
-        (self.data,) = exprs
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
-        raise NotSupportedError("Filtering records by field needs PostgreSQL or SQLite.")
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
-        d, params = compiler.compile(self.data)
-        key = self.name
-        if self.kind == "number":
-            sql = (
-                f"CASE WHEN jsonb_typeof({d} -> %s) = 'number' THEN ({d} ->> %s)::numeric "
-                f"WHEN jsonb_typeof({d} -> %s) = 'string' AND ({d} ->> %s) ~ '{_CANONICAL_DECIMAL}' "
-                f"THEN ({d} ->> %s)::numeric END"
-            )
-            return sql, [*params, key, *params, key, *params, key, *params, key, *params, key]
-        json_type = "boolean" if self.kind == "boolean" else "string"
-        cast = "::boolean" if self.kind == "boolean" else ""
-        sql = f"CASE WHEN jsonb_typeof({d} -> %s) = '{json_type}' THEN ({d} ->> %s){cast} END"
-        return sql, [*params, key, *params, key]
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
-        d, params = compiler.compile(self.data)
-        path = f'$."{self.name}"'
-        if self.kind == "number":
-            # CAST gives the expression numeric affinity, so text parameters compare as numbers.
-            sql = (
-                f"CAST(CASE WHEN json_type({d}, %s) IN ('integer', 'real') OR (json_type({d}, %s) = 'text' "
-                f"AND json_extract({d}, %s) REGEXP '{_CANONICAL_DECIMAL}') THEN json_extract({d}, %s) END AS NUMERIC)"
-            )
-            return sql, [*params, path, *params, path, *params, path, *params, path]
-        if self.kind == "boolean":
-            sql = f"CASE json_type({d}, %s) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
-            return sql, [*params, path]
-        sql = f"CASE WHEN json_type({d}, %s) = 'text' THEN json_extract({d}, %s) END"
-        return sql, [*params, path, *params, path]
+def field_column(model: type[RecordBase], field: FieldSpec) -> Any:
+    """The expression filters and orderings use for a field: its column."""
+    column = F(model.field_attributes[field.name])
+    if connection.vendor == "sqlite" and field_type(field.type).sql_type == "numeric":
+        return _SqliteNumber(column)
+    return column
 
 
 def sort_value(field: FieldSpec, value: Any) -> Any:
@@ -156,7 +119,9 @@ def _split_param(param: str, fields: dict[str, FieldSpec]) -> tuple[FieldSpec, s
     return None
 
 
-def records_filter(queryset: QuerySet[Record], spec: SchemaSpec, params: Iterable[tuple[str, str]]) -> QuerySet[Record]:
+def records_filter(
+    queryset: QuerySet[RecordBase], spec: SchemaSpec, params: Iterable[tuple[str, str]]
+) -> QuerySet[RecordBase]:
     """Apply ``?field=v``, ``field__gte``, ``__lte``, ``__in`` (comma-separated) and ``__contains`` filters.
 
     ``params`` are (name, value) pairs; repeated names all apply. Raises
@@ -197,7 +162,7 @@ def records_filter(queryset: QuerySet[Record], spec: SchemaSpec, params: Iterabl
             errors.setdefault(param, []).append(str(exc))
             continue
         alias = f"_filter_{i}"
-        expr = FieldValue(field.name, field_kind(field.type))
+        expr = field_column(queryset.model, field)
         if op == "contains":
             aliases[alias] = StrIndex(expr, Value(value))
             conditions.append(Q(**{f"{alias}__gt": 0}))
@@ -250,28 +215,28 @@ def record_ordering_parse(spec: SchemaSpec, raw: str | None) -> RecordOrdering:
     return RecordOrdering(name, descending, field)
 
 
-def _order_expression(ordering: RecordOrdering) -> Any:
+def _order_expression(model: type[RecordBase], ordering: RecordOrdering) -> Any:
     if ordering.field is None:
         return F(ordering.name)
-    return FieldValue(ordering.field.name, field_kind(ordering.field.type))
+    return field_column(model, ordering.field)
 
 
 def records_ordered(
-    queryset: QuerySet[Record], ordering: RecordOrdering, *, backwards: bool = False
-) -> QuerySet[Record]:
+    queryset: QuerySet[RecordBase], ordering: RecordOrdering, *, backwards: bool = False
+) -> QuerySet[RecordBase]:
     """Order by the ordering then key; nulls come last (first when walking ``backwards``)."""
     descending = ordering.descending != backwards
     tie = "-key" if descending else "key"
     if ordering.name == "key":
         return queryset.order_by(tie)
-    queryset = queryset.alias(_sort=_order_expression(ordering))
+    queryset = queryset.alias(_sort=_order_expression(queryset.model, ordering))
     # Walking backwards reverses everything, so nulls come first.
     nulls = {"nulls_first": True} if backwards else {"nulls_last": True}
     sort = F("_sort").desc(**nulls) if descending else F("_sort").asc(**nulls)
     return queryset.order_by(sort, tie)
 
 
-def record_position(record: Record, ordering: RecordOrdering) -> tuple[Any, str]:
+def record_position(record: Any, ordering: RecordOrdering) -> tuple[Any, str]:
     """Where a record sits in an ordering: (sort value, key)."""
     if ordering.name == "key":
         return record.key, record.key
@@ -282,8 +247,8 @@ def record_position(record: Record, ordering: RecordOrdering) -> tuple[Any, str]
 
 
 def records_after(
-    queryset: QuerySet[Record], ordering: RecordOrdering, position: tuple[Any, str], *, backwards: bool = False
-) -> QuerySet[Record]:
+    queryset: QuerySet[RecordBase], ordering: RecordOrdering, position: tuple[Any, str], *, backwards: bool = False
+) -> QuerySet[RecordBase]:
     """The records after ``position`` in the ordering (before it when ``backwards``).
 
     The queryset must come from ``records_ordered`` with the same ordering.
@@ -296,7 +261,7 @@ def records_after(
         return queryset.filter(**{f"key__{op}": key})
     target = "updated_at" if ordering.name == "updated_at" else "_sort"
     if ordering.name != "updated_at" and "_sort" not in queryset.query.annotations:
-        queryset = queryset.alias(_sort=_order_expression(ordering))
+        queryset = queryset.alias(_sort=_order_expression(queryset.model, ordering))
     forwards = not backwards
     if value is None:
         condition = Q(**{f"{target}__isnull": True, f"key__{op}": key})
@@ -320,25 +285,23 @@ def records_list(
     ordering: RecordOrdering | None = None,
     run: Run | None = None,
     backwards: bool = False,
-) -> QuerySet[Record]:
+) -> QuerySet[RecordBase]:
     """A dataset's records, filtered and ordered (page it with ``records_after`` and a slice).
 
-    Each record carries ``schema_number``, the number of the schema version that validated it.
+    ``spec`` is the dataset's current schema, which its table has.
     """
-    # The schema version's number only: its definition would repeat on every row.
-    queryset = Record.objects.filter(dataset=dataset).annotate(schema_number=F("schema__number"))
+    queryset = record_model(dataset.slug, spec).objects.all()
     if run is not None:
-        queryset = queryset.filter(last_run=run)
+        queryset = queryset.filter(last_run_id=run.pk)
     queryset = records_filter(queryset, spec, filters)
     return records_ordered(queryset, ordering or RecordOrdering("key"), backwards=backwards)
 
 
 @dataclass(slots=True)
 class RecordRow:
-    """A record of a list page as plain values, its ``data`` kept as the JSON text the database gives.
+    """A record of a list page as plain values, its ``data`` already encoded as JSON text.
 
-    Pages pass ``data_json`` through to the response as it is, rather than
-    decoding every record's values into Python and encoding them again.
+    Pages write ``data_json`` into the response as it is.
     """
 
     key: str
@@ -387,33 +350,70 @@ class _UtcText(Func):
         return self.as_sql(compiler, connection, template="CAST(%(expressions)s AS TEXT)", **extra)
 
 
-_ROW_FIELDS = [f.name for f in dataclasses.fields(RecordRow)]
+_LINEAGE_FIELDS = ["schema_number", "first_run_id", "last_run_id", "source_line", "created_text", "updated_text"]
 
 
-class _RecordRowIterable(BaseIterable):
-    def __iter__(self) -> Any:
-        for values in ValuesListIterable(self.queryset):
-            yield RecordRow(*values)
+class _CanonicalText(Func):
+    """A date, date-time or decimal column as the canonical text of docs/schema.md (PostgreSQL).
+
+    Read as text in SQL, so no value depends on the session's DateStyle and
+    none is parsed into Python only to be written out again.
+    """
+
+    output_field = TextField()
+    TEMPLATES = {
+        "timestamptz": "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+        "date": "to_char(%(expressions)s, 'YYYY-MM-DD')",
+        "numeric": "(%(expressions)s)::text",
+    }
 
 
-def records_rows(queryset: QuerySet[Record]) -> QuerySet[Any]:
+def _value_reads(model: type[RecordBase], spec: SchemaSpec) -> dict[str, Any]:
+    """Alias → expression reading each field's value in its canonical JSON form."""
+    reads: dict[str, Any] = {}
+    postgres = connection.vendor == "postgresql"
+    for i, field in enumerate(spec.fields):
+        column = F(model.field_attributes[field.name])
+        template = _CanonicalText.TEMPLATES.get(field_type(field.type).sql_type) if postgres else None
+        reads[f"_v{i}"] = _CanonicalText(column, template=template) if template else column
+    return reads
+
+
+def records_rows(queryset: QuerySet[RecordBase], spec: SchemaSpec) -> QuerySet[Any]:
     """``records_list``'s queryset yielding ``RecordRow`` objects (it can still be filtered and sliced)."""
+    reads = _value_reads(queryset.model, spec)
+    width = len(reads)
+
+    class Rows(BaseIterable):
+        def __iter__(self) -> Any:
+            for values in ValuesListIterable(self.queryset):
+                yield RecordRow(values[0], encode_data(spec, values[1 : width + 1]), *values[width + 1 :])
+
     rows = queryset.annotate(
-        data_json=Cast("data", TextField()), created_text=_UtcText("created_at"), updated_text=_UtcText("updated_at")
-    ).values_list(*_ROW_FIELDS)
+        **reads, created_text=_UtcText("created_at"), updated_text=_UtcText("updated_at")
+    ).values_list("key", *reads, *_LINEAGE_FIELDS)
     # As values_list(named=True) does: the same query, another shape per row.
-    rows._iterable_class = _RecordRowIterable
+    rows._iterable_class = Rows
     return rows
 
 
-def record_get(dataset: Dataset, key: str) -> Record | None:
-    """One record by natural key, with the runs of its lineage."""
-    return (
-        Record.objects.filter(dataset=dataset, key=key)
-        .select_related("first_run__raw_file", "last_run__raw_file")
-        .annotate(schema_number=F("schema__number"))
-        .first()
-    )
+def records_data(dataset: Dataset, spec: SchemaSpec, *, chunk: int = 2000) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(key, data) of every record in key order, streamed (exports)."""
+    model = record_model(dataset.slug, spec)
+    reads = _value_reads(model, spec)
+    names = [f.name for f in spec.fields]
+    for values in model.objects.annotate(**reads).order_by("key").values_list("key", *reads).iterator(chunk):
+        yield values[0], {name: json_value(v) for name, v in zip(names, values[1:], strict=True)}
+
+
+def record_get(dataset: Dataset, spec: SchemaSpec, key: str) -> RecordBase | None:
+    """One record by natural key, with the runs of its lineage (``first_run``, ``last_run``)."""
+    record = record_model(dataset.slug, spec).objects.filter(key=key).first()
+    if record is not None:
+        runs = Run.objects.select_related("raw_file").in_bulk([record.first_run_id, record.last_run_id])
+        record.first_run = runs[record.first_run_id]  # type: ignore[attr-defined]
+        record.last_run = runs[record.last_run_id]  # type: ignore[attr-defined]
+    return record
 
 
 def run_of_dataset(dataset: Dataset, run_id: int) -> Run | None:

@@ -20,6 +20,7 @@ from django.db import connection
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
 from ingestion.services import dataset_apply
+from tests.records import dataset_tables_drop
 
 SALES_SCHEMA: dict[str, Any] = {
     "slug": "sales",
@@ -65,6 +66,24 @@ def use_data_dir(settings: Any, root: Path) -> None:
         "dataflow": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
     }
     settings.DATAFLOW = {**settings.DATAFLOW, "WORK_DIR": root / "work"}
+
+
+@pytest.fixture(autouse=True)
+def dataset_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests that commit (transactional_db, live servers) leave no dataset table behind.
+
+    Set up after the database fixture, so torn down before its flush, which
+    could not empty the runs that the dataset tables point at.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    by_mark = marker is not None and bool(marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    by_fixture = any(name in request.fixturenames for name in ("transactional_db", "live_server"))
+    if not (by_mark or by_fixture):
+        yield
+        return
+    request.getfixturevalue("transactional_db" if by_fixture else "_django_db_helper")
+    yield
+    dataset_tables_drop()
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
-from processing.models import Record, Run
+from processing.models import Run
 from processing.record_queries import RecordRow, utc_text_moment
 
 
@@ -24,17 +24,20 @@ def run_url(request: Any, run_id: int) -> str:
     return request.build_absolute_uri(reverse("api:run-detail", kwargs={"pk": run_id}))
 
 
-class RecordSerializer(serializers.ModelSerializer):
+class RecordSerializer(serializers.Serializer):
     """A record in a list: its values under ``data``, typed as in docs/schema.md."""
 
+    key = serializers.CharField(read_only=True, help_text="The natural key.")
     data = serializers.DictField(help_text="The values by field name, as stored (see the dataset's openapi.json).")
     schema_version = serializers.IntegerField(source="schema_number")
     first_run = serializers.IntegerField(source="first_run_id")
     last_run = serializers.IntegerField(source="last_run_id", help_text="The run that last wrote these values.")
+    source_line = serializers.IntegerField(help_text="Line of the last file where this record starts.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
     url = serializers.SerializerMethodField()
 
     class Meta:
-        model = Record
         fields = [
             "key",
             "data",
@@ -48,7 +51,7 @@ class RecordSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_url(self, record: Record) -> str:
+    def get_url(self, record: Any) -> str:
         return record_url(self.context["request"], self.context["dataset"].slug, record.key)
 
 

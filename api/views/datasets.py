@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -12,16 +19,40 @@ from rest_framework.response import Response
 
 from ingestion.models import Dataset, DatasetRole
 from ingestion.selectors import dataset_roles_for, datasets_visible_to
-from ingestion.services import DatasetConflict, dataset_apply, dataset_create, dataset_delete
-from processing.record_indexes import record_indexes_sync
+from ingestion.services import (
+    DatasetConflict,
+    dataset_apply,
+    dataset_apply_preview,
+    dataset_create,
+    dataset_delete,
+)
 
 from ..errors import Conflict
 from ..pagination import SlugPage
 from ..permissions import CanCreateDatasets, dataset_for
 from ..serializers.datasets import DatasetSerializer
+from ..serializers.schema_changes import SchemaChangePreviewSerializer, SchemaChangeSerializer
 from .base import StrictQueryMixin
 
 SLUG_REGEX = "[-a-zA-Z0-9_]{1,64}"
+DRY_RUN = OpenApiParameter(
+    "dry_run",
+    {"type": "string", "enum": ["true", "false"]},
+    description="`true`: check the stored records against the new schema and answer what applying it would do.",
+)
+
+
+class ChangedDatasetSerializer(DatasetSerializer):
+    schema_change = SchemaChangeSerializer(
+        required=False, help_text="Present when a new schema version was made: what it did to the stored records."
+    )
+
+
+DATASET_CHANGE = PolymorphicProxySerializer(
+    component_name="DatasetChange",
+    serializers=[ChangedDatasetSerializer, SchemaChangePreviewSerializer],
+    resource_type_field_name=None,
+)
 
 
 @extend_schema_view(
@@ -34,9 +65,21 @@ SLUG_REGEX = "[-a-zA-Z0-9_]{1,64}"
     ),
     update=extend_schema(
         summary="Replace the schema (manager)",
-        description="Changing the fields or the key creates a new schema version; the slug cannot change.",
+        description=(
+            "Changing the fields or the key creates a new schema version; the slug cannot change. The stored "
+            "records are checked against it: those that no longer pass are quarantined as rejected rows of a "
+            "`schema_change` run (`schema_change` in the answer says how many, and which run). "
+            "`?dry_run=true` answers what would happen and changes nothing."
+        ),
+        parameters=[DRY_RUN],
+        responses={200: DATASET_CHANGE},
     ),
-    partial_update=extend_schema(summary="Change some top-level keys of the schema (manager)"),
+    partial_update=extend_schema(
+        summary="Change some top-level keys of the schema (manager)",
+        description="As the full replacement, `?dry_run=true` included.",
+        parameters=[DRY_RUN],
+        responses={200: DATASET_CHANGE},
+    ),
     destroy=extend_schema(
         summary="Delete a dataset that has never received a file (manager)",
         responses={204: None, 409: OpenApiResponse(description="The dataset has received files.")},
@@ -49,7 +92,7 @@ class DatasetViewSet(StrictQueryMixin, viewsets.GenericViewSet):
     lookup_field = "slug"
     lookup_value_regex = SLUG_REGEX
     filter_backends: list[Any] = []
-    query_params_allowed = {"list": ("cursor", "page_size")}
+    query_params_allowed = {"list": ("cursor", "page_size"), "update": ("dry_run",), "partial_update": ("dry_run",)}
 
     def get_permissions(self) -> list[Any]:
         permissions = super().get_permissions()
@@ -93,9 +136,17 @@ class DatasetViewSet(StrictQueryMixin, viewsets.GenericViewSet):
                 raise ValidationError({"slug": [f"cannot be changed (this dataset is {dataset.slug!r})"]})
         serializer = DatasetSerializer(data=document)
         serializer.is_valid(raise_exception=True)
+        dry_run = request.query_params.get("dry_run", "false")
+        if dry_run not in ("true", "false"):
+            raise ValidationError({"dry_run": ["must be true or false"]})
+        if dry_run == "true":
+            preview = dataset_apply_preview(spec=serializer.validated_data)
+            return Response(SchemaChangePreviewSerializer({**dataclasses.asdict(preview), "dry_run": True}).data)
         result = dataset_apply(spec=serializer.validated_data, user=request.user)
-        record_indexes_sync(result.dataset)
-        return self._respond([result.dataset])
+        response = self._respond([result.dataset])
+        if result.records is not None:
+            response.data["schema_change"] = SchemaChangeSerializer(dataclasses.asdict(result.records)).data
+        return response
 
     def update(self, request: Request, slug: str) -> Response:
         return self._apply(request, slug, request.data)

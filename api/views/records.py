@@ -94,7 +94,7 @@ class RecordViewSet(StrictQueryMixin, viewsets.GenericViewSet):
         paginator = RecordCursor(request, ordering)
         rows = paginator.paginate(
             lambda backwards: records_rows(
-                records_list(dataset, spec, filters=filters, ordering=ordering, run=run, backwards=backwards)
+                records_list(dataset, spec, filters=filters, ordering=ordering, run=run, backwards=backwards), spec
             )
         )
         if isinstance(request.accepted_renderer, JSONRenderer):
@@ -121,7 +121,8 @@ class RecordViewSet(StrictQueryMixin, viewsets.GenericViewSet):
     @extend_schema(summary="One record by natural key, with its lineage (viewer)", responses=RecordDetailSerializer)
     def retrieve(self, request: Request, slug: str, key: str) -> Response:
         dataset = dataset_for(request.user, slug)
-        record = record_get(dataset, key)
+        spec = _spec(dataset)
+        record = record_get(dataset, spec, key) if spec is not None else None
         if record is None:
             raise NotFound(f"No record with key {key!r} in dataset {dataset.slug!r}.")
         context = {**self.get_serializer_context(), "dataset": dataset}

@@ -1,3 +1,3 @@
 """The admin as operations console: upload, runs, records, rejected rows."""
 
-from . import records, rejected, runs, sources  # noqa: F401
+from . import rejected, runs, sources  # noqa: F401

@@ -1,57 +1,83 @@
-"""Records: filter by dataset and run, search by key, data and lineage."""
+"""Records in the console: a dataset's records as a table (one column per field), and one record with its lineage."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from typing import Any
 
-from ..models import Record
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from ingestion.models import Dataset
+from ingestion.selectors import schema_spec
+
+from ..models import Run
+from ..record_queries import record_get, records_list
 from .common import pretty_json
 
+PAGE = 100
 
-@admin.register(Record)
-class RecordAdmin(admin.ModelAdmin):
-    list_display = ("key", "dataset", "last_run_link", "source_line", "schema", "updated_at")
-    list_filter = ("dataset", ("last_run", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("=key",)
-    show_full_result_count = False  # no COUNT(*) over millions of records
-    list_select_related = ("dataset", "last_run", "schema")
-    list_per_page = 100
-    fields = ("dataset", "key", "data_pretty", "lineage", "content_hash", "created_at", "updated_at")
-    readonly_fields = fields
 
-    @admin.display(description="Data")
-    def data_pretty(self, obj: Record) -> SafeString:
-        return pretty_json(obj.data)
+def _dataset(request: HttpRequest, slug: str) -> Dataset:
+    if not request.user.has_perm("processing.view_run"):
+        raise PermissionDenied
+    dataset = get_object_or_404(Dataset.objects.select_related("current_schema"), slug=slug)
+    if dataset.current_schema is None:
+        raise Http404(f"Dataset {slug!r} has no schema yet.")
+    return dataset
 
-    @admin.display(description="Last run", ordering="last_run")
-    def last_run_link(self, obj: Record) -> SafeString:
-        return format_html(
-            '<a href="{}">#{}</a>', reverse("admin:processing_run_change", args=[obj.last_run_id]), obj.last_run_id
-        )
 
-    @admin.display(description="Lineage")
-    def lineage(self, obj: Record) -> SafeString:
-        last = obj.last_run
-        raw = last.raw_file
-        return format_html(
-            "Last written by run <a href='{}'>#{}</a> from file {} (<code>{}</code>), line {}, "
-            "validated with schema v{}.<br>First loaded by run <a href='{}'>#{}</a>.",
-            reverse("admin:processing_run_change", args=[last.pk]),
-            last.pk,
-            raw.original_name if raw else "—",
-            raw.storage_name if raw else "—",
-            obj.source_line,
-            obj.schema.number,
-            reverse("admin:processing_run_change", args=[obj.first_run_id]),
-            obj.first_run_id,
-        )
+def records_url(dataset_slug: str, **query: Any) -> str:
+    url = reverse("admin:processing_records", args=[dataset_slug])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Record | None = None) -> bool:
-        return False
+def records_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """A dataset's records in key order, 100 a page, optionally those a run last wrote or one key."""
+    dataset = _dataset(request, slug)
+    spec = schema_spec(dataset.current_schema)
+    run = None
+    if (raw_run := request.GET.get("run", "")).isdigit():
+        run = Run.objects.filter(dataset=dataset, pk=int(raw_run)).first()
+    queryset = records_list(dataset, spec, run=run)
+    if key := request.GET.get("q", "").strip():
+        queryset = queryset.filter(key=key)
+    if after := request.GET.get("after"):
+        queryset = queryset.filter(key__gt=after)
+    rows = list(queryset[: PAGE + 1])
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Records of {dataset.name}",
+        "dataset": dataset,
+        "fields": [f.name for f in spec.fields],
+        "rows": [
+            (r, [r.data[f.name] for f in spec.fields], reverse("admin:processing_record", args=[slug, r.key]))
+            for r in rows
+        ],
+        "run": run,
+        "q": key,
+        "next_after": rows[-1].key if more else None,
+    }
+    return TemplateResponse(request, "admin/processing/records/list.html", context)
+
+
+def record_view(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    """One record: its values and where they came from."""
+    dataset = _dataset(request, slug)
+    record = record_get(dataset, schema_spec(dataset.current_schema), key)
+    if record is None:
+        raise Http404(f"No record {key!r} in dataset {slug!r}.")
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Record {key}",
+        "dataset": dataset,
+        "record": record,
+        "data": pretty_json(record.data),
+        "last_file": record.last_run.raw_file,  # type: ignore[attr-defined]
+    }
+    return TemplateResponse(request, "admin/processing/records/detail.html", context)

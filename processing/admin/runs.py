@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from ..models import Run, RunTrigger
 from ..services import BrokerUnavailable, run_cancel, run_replay, run_retry
+from . import records
 from .common import pretty_json, status_badge
 from .upload import UploadViews
 
@@ -112,6 +113,8 @@ class RunAdmin(admin.ModelAdmin):
             path("<int:run_id>/retry/", wrap(require_POST(self.retry_view)), name="processing_run_retry"),
             path("<int:run_id>/cancel/", wrap(require_POST(self.cancel_view)), name="processing_run_cancel"),
             path("<int:run_id>/replay/", wrap(require_POST(self.replay_view)), name="processing_run_replay"),
+            path("records/<slug:slug>/", wrap(records.records_view), name="processing_records"),
+            path("records/<slug:slug>/<path:key>/", wrap(records.record_view), name="processing_record"),
             *super().get_urls(),
         ]
 
@@ -125,7 +128,7 @@ class RunAdmin(admin.ModelAdmin):
                 run=run,
                 can_operate=request.user.has_perm("processing.operate_run"),
                 rejected_url=reverse("admin:processing_rejectedrow_changelist") + f"?run__id__exact={run.pk}",
-                records_url=reverse("admin:processing_record_changelist") + f"?last_run__id__exact={run.pk}",
+                records_url=records.records_url(run.dataset.slug, run=run.pk),
                 children=list(run.children.order_by("pk")),
             )
         return super().changeform_view(request, object_id, form_url, context)

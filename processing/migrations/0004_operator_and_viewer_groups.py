@@ -24,10 +24,11 @@ GROUPS = {"Viewers": VIEW, "Operators": VIEW + OPERATE}
 
 
 def create_groups(apps, schema_editor):
-    # Permissions are normally created after all migrations; make sure they exist now.
+    # Permissions are normally created after all migrations; make sure they exist now,
+    # for the models as they are at this migration (a later one removes a model).
     for app_config in apps.get_app_configs():
         app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
+        create_permissions(app_config, verbosity=0, apps=apps)
         app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

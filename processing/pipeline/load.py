@@ -1,23 +1,30 @@
-"""Load: upsert validated rows by natural key, and remember keys per run.
+"""Load: upsert validated rows by natural key into the dataset's table, and remember keys per run.
 
 Postgres takes the fast path: rows are COPYed into a temporary staging table
-and merged with one ``INSERT … ON CONFLICT`` per chunk that skips rows whose
-content hash is unchanged. Other databases (SQLite) get a plain ORM path
-with the same results. Both run inside the chunk's transaction.
+with the dataset table's column types and merged with one ``INSERT … ON
+CONFLICT`` per chunk that leaves rows whose values are unchanged untouched.
+SQLite looks a batch's keys up and inserts or updates, with the same results.
+Both run inside the chunk's transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
 
-from ..models import Record, RejectedRow, Run
+from ingestion.models import Dataset
+from ingestion.schema import SchemaSpec
+
+from ..models import RejectedRow, Run
+from ..record_tables import column_type, table_sql
 from .bloom import DEFAULT_BITS, BloomFilter
 from .validate import RejectedValues, ValidRow
 
@@ -124,14 +131,17 @@ class SeenValues:
                 known.add(values)
 
 
-def dataset_is_empty(dataset_id: int) -> bool:
+def dataset_is_empty(dataset: Dataset) -> bool:
     """Whether a dataset holds no record yet (asked once, before a run loads anything)."""
-    return not Record.objects.filter(dataset_id=dataset_id).exists()
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table_sql(dataset.slug)})")
+        return bool(cur.fetchone()[0])
 
 
-def records_load(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = False) -> LoadCounts:
-    """Upsert one chunk of rows (unique keys) into the dataset's records.
+def records_load(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow], *, into_empty: bool = False) -> LoadCounts:
+    """Upsert one chunk of rows (unique keys) into the dataset's table.
 
+    ``spec`` is the run's schema, which the table has (``record_table_sync``).
     ``into_empty`` says the dataset held no record when the run started, so
     no row can be unchanged but for one another run loaded meanwhile: on
     Postgres the merge then skips looking the keys up first (the upsert
@@ -140,52 +150,69 @@ def records_load(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = False
     if not rows:
         return LoadCounts()
     if _is_postgres():
-        return _load_postgres(run, rows, into_empty=into_empty)
-    return _load_orm(run, rows)
+        return _load_postgres(run, spec, rows, into_empty=into_empty)
+    return _load_sqlite(run, spec, rows)
 
 
-# A new name whenever the stage's columns change: a temporary table lives as
-# long as its connection, which may predate a deploy.
-_STAGE = "dataflow_stage_v2"
 # Below this many rows added by a run, stale statistics cost little.
 ANALYZE_MIN_ROWS = 50_000
 
 
-_UPSERT = """
-    INSERT INTO {record} AS r (dataset_id, key, data, content_hash, first_run_id, last_run_id,
-                               source_line, schema_id, created_at, updated_at)
-    SELECT %(dataset)s, key, data::jsonb, content_hash, %(run)s, %(run)s, line, %(schema)s, %(now)s, %(now)s
-    FROM {source}
-    ON CONFLICT (dataset_id, key) DO UPDATE SET
-        data = EXCLUDED.data,
-        content_hash = EXCLUDED.content_hash,
-        last_run_id = EXCLUDED.last_run_id,
-        source_line = EXCLUDED.source_line,
-        schema_id = EXCLUDED.schema_id,
-        updated_at = EXCLUDED.updated_at
-    WHERE r.content_hash <> EXCLUDED.content_hash
-    RETURNING (xmax = 0) AS inserted
-"""
+def _stage_name(table: str, spec: SchemaSpec) -> str:
+    # A temporary table lives as long as its connection, which may outlive a
+    # schema change or a deploy: its name follows its columns.
+    columns = repr([(f.name, column_type(f)) for f in spec.fields])
+    return "dataflow_stage_" + hashlib.blake2b(f"{table}:{columns}".encode(), digest_size=8).hexdigest()
 
 
-def _load_postgres(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = False) -> LoadCounts:
-    record = Record._meta.db_table
+def _load_postgres(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow], *, into_empty: bool = False) -> LoadCounts:
+    quote = connection.ops.quote_name
+    table = table_sql(run.dataset.slug)
+    stage = _stage_name(table, spec)
+    names = [quote(f.name) for f in spec.fields]
+    # Decimals compare as written: "1.50" replacing "1.5" is a change, as it was in the file.
+    compare = [
+        f"{{t}}.{n}::text" if column_type(f) == "numeric" else f"{{t}}.{n}"
+        for f, n in zip(spec.fields, names, strict=True)
+    ]
+
+    def row(alias: str) -> str:
+        return "ROW(" + ", ".join(c.format(t=alias) for c in compare) + ")"
+
+    field_columns = ", ".join(names)
     with connection.cursor() as cur:
         cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
-            # data stays text here: it is parsed as JSON only for the rows that
-            # are inserted or updated, not for the unchanged ones.
-            "(key TEXT NOT NULL, data TEXT NOT NULL, content_hash TEXT NOT NULL, line INTEGER NOT NULL) "
-            "ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (_key text NOT NULL, _source_line integer NOT NULL"
+            + "".join(f", {n} {column_type(f)}" for f, n in zip(spec.fields, names, strict=True))
+            + ") ON COMMIT DELETE ROWS"
         )
         # ON COMMIT clears it between chunks; TRUNCATE also covers savepoints
         # (a chunk nested in an outer transaction, as in a dry run).
-        cur.execute(f"TRUNCATE {_STAGE}")
-        with cur.cursor.copy(f"COPY {_STAGE} (key, data, content_hash, line) FROM STDIN") as copy:
+        cur.execute(f"TRUNCATE {stage}")
+        loads = orjson.loads
+        fields = [f.name for f in spec.fields]
+        with cur.cursor.copy(f"COPY {stage} (_key, _source_line, {field_columns}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row((r.key, r.data_json, r.content_hash, r.line))
-        params = {"dataset": run.dataset_id, "run": run.pk, "schema": run.schema_id, "now": timezone.now()}
-        if into_empty and _insert_all(cur, record, params):
+                data = loads(r.data_json)
+                copy.write_row((r.key, r.line, *[data[name] for name in fields]))
+        params = {"run": run.pk, "version": run.schema.number, "now": timezone.now()}
+        insert = (
+            f"INSERT INTO {table} AS r (_key, {field_columns}, _first_run_id, _last_run_id, _source_line, "
+            "_schema_version, _created_at, _updated_at) "
+            "SELECT _key, "
+            + field_columns
+            + ", %(run)s, %(run)s, _source_line, %(version)s, %(now)s, %(now)s FROM {source}"
+        )
+        upsert = (
+            insert
+            + " ON CONFLICT (_key) DO UPDATE SET "
+            + "".join(f"{n} = EXCLUDED.{n}, " for n in names)
+            + "_last_run_id = EXCLUDED._last_run_id, _source_line = EXCLUDED._source_line, "
+            "_schema_version = EXCLUDED._schema_version, _updated_at = EXCLUDED._updated_at "
+            f"WHERE {row('r')} IS DISTINCT FROM {row('EXCLUDED')} RETURNING (xmax = 0) AS inserted"
+        )
+        counted = "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted"
+        if into_empty and _insert_all(cur, insert.format(source=stage), params):
             # Nothing to look up and, as expected, nothing there: a plain insert
             # straight from the stage (a fifth cheaper than the upsert).
             inserted, updated = len(rows), 0
@@ -193,51 +220,35 @@ def _load_postgres(run: Run, rows: Sequence[ValidRow], *, into_empty: bool = Fal
             # Another run loaded some of these keys meanwhile: the upsert settles
             # them as in any other run. Still nothing to look up first: the stage
             # is read once in full, so its statistics do not matter either.
-            upsert = _UPSERT.format(record=record, source=_STAGE)
-            cur.execute(
-                f"WITH upserted AS ({upsert}) "
-                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted",
-                params,
-            )
+            cur.execute(f"WITH upserted AS ({upsert.format(source=stage)}) {counted}", params)
             inserted, updated = cur.fetchone()
         else:
             # A temporary table is never analysed by autovacuum: without a row
             # count the planner takes the stage for larger than it is and hashes
             # the dataset's every record instead of probing the key index.
-            cur.execute(f"ANALYZE {_STAGE} (key)")
-            # Rows whose hash is unchanged are filtered out before the upsert, so
-            # they are neither rewritten nor locked.
-            upsert = _UPSERT.format(record=record, source="changed")
+            cur.execute(f"ANALYZE {stage} (_key)")
+            # Rows whose values are unchanged are filtered out before the upsert,
+            # so they are neither rewritten nor locked.
             cur.execute(
                 f"""
                 WITH changed AS (
-                    SELECT s.key, s.data, s.content_hash, s.line
-                    FROM {_STAGE} s
-                    LEFT JOIN {record} r ON r.dataset_id = %(dataset)s AND r.key = s.key
-                    WHERE r.id IS NULL OR r.content_hash <> s.content_hash
-                ), upserted AS ({upsert})
-                SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+                    SELECT s.* FROM {stage} s LEFT JOIN {table} t ON t._key = s._key
+                    WHERE t._key IS NULL OR {row("t")} IS DISTINCT FROM {row("s")}
+                ), upserted AS ({upsert.format(source="changed")})
+                {counted}
                 """,
                 params,
             )
             inserted, updated = cur.fetchone()
-        _analyze_when_grown(cur, record, run.rows_inserted + inserted)
+        _analyze_when_grown(cur, table, run.rows_inserted + inserted)
     return LoadCounts(inserted, updated, len(rows) - inserted - updated)
 
 
-_INSERT = """
-    INSERT INTO {record} (dataset_id, key, data, content_hash, first_run_id, last_run_id,
-                          source_line, schema_id, created_at, updated_at)
-    SELECT %(dataset)s, key, data::jsonb, content_hash, %(run)s, %(run)s, line, %(schema)s, %(now)s, %(now)s
-    FROM {stage}
-"""
-
-
-def _insert_all(cur: Any, record: str, params: dict[str, Any]) -> bool:
+def _insert_all(cur: Any, statement: str, params: dict[str, Any]) -> bool:
     """Insert every staged row as a new record; False (and nothing inserted) if a key exists already."""
     try:
         with transaction.atomic():  # a savepoint, so a conflict undoes only this statement
-            cur.execute(_INSERT.format(record=record, stage=_STAGE), params)
+            cur.execute(statement, params)
     except IntegrityError as exc:
         if isinstance(exc.__cause__, UniqueViolation):
             return False
@@ -288,51 +299,45 @@ def _analyze_when_grown(cur: Any, table: str, added: int) -> None:
         cur.execute(f"ANALYZE {table}")
 
 
-def _load_orm(run: Run, rows: Sequence[ValidRow]) -> LoadCounts:
+def _load_sqlite(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow]) -> LoadCounts:
+    """The same upsert for SQLite: look the chunk's keys up, insert the new rows, update the changed."""
+    quote = connection.ops.quote_name
+    table = table_sql(run.dataset.slug)
+    names = [quote(f.name) for f in spec.fields]
+    fields = [f.name for f in spec.fields]
     counts = LoadCounts()
-    now = timezone.now()
-    for i in range(0, len(rows), _BATCH):
-        batch = rows[i : i + _BATCH]
-        existing = {
-            key: (pk, content_hash)
-            for pk, key, content_hash in Record.objects.filter(
-                dataset_id=run.dataset_id, key__in=[r.key for r in batch]
-            ).values_list("pk", "key", "content_hash")
-        }
-        new: list[Record] = []
-        changed: list[Record] = []
-        for r in batch:
-            found = existing.get(r.key)
-            if found is None:
-                new.append(
-                    Record(
-                        dataset_id=run.dataset_id,
-                        key=r.key,
-                        data=r.data,
-                        content_hash=r.content_hash,
-                        first_run_id=run.pk,
-                        last_run_id=run.pk,
-                        source_line=r.line,
-                        schema_id=run.schema_id,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            elif found[1] != r.content_hash:
-                changed.append(
-                    Record(
-                        pk=found[0],
-                        data=r.data,
-                        content_hash=r.content_hash,
-                        last_run_id=run.pk,
-                        source_line=r.line,
-                        schema_id=run.schema_id,
-                        updated_at=now,
-                    )
-                )
-        Record.objects.bulk_create(new)
-        Record.objects.bulk_update(changed, ["data", "content_hash", "last_run", "source_line", "schema", "updated_at"])
-        counts.inserted += len(new)
-        counts.updated += len(changed)
-        counts.unchanged += len(batch) - len(new) - len(changed)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    version = run.schema.number
+    insert = (
+        f"INSERT INTO {table} (_key, {', '.join(names)}, _first_run_id, _last_run_id, _source_line, "
+        f"_schema_version, _created_at, _updated_at) VALUES ({', '.join(['%s'] * (len(names) + 7))})"
+    )
+    update = (
+        f"UPDATE {table} SET {''.join(f'{n} = %s, ' for n in names)}_last_run_id = %s, _source_line = %s, "
+        "_schema_version = %s, _updated_at = %s WHERE _key = %s"
+    )
+    loads = orjson.loads
+    with connection.cursor() as cur:
+        for i in range(0, len(rows), _BATCH):
+            batch = rows[i : i + _BATCH]
+            marks = ",".join(["%s"] * len(batch))
+            cur.execute(f"SELECT _key, {', '.join(names)} FROM {table} WHERE _key IN ({marks})", [r.key for r in batch])
+            stored = {found[0]: tuple(found[1:]) for found in cur.fetchall()}
+            new: list[tuple[Any, ...]] = []
+            changed: list[tuple[Any, ...]] = []
+            for r in batch:
+                data = loads(r.data_json)
+                values = tuple(data[name] for name in fields)
+                before = stored.get(r.key)
+                if before is None:
+                    new.append((r.key, *values, run.pk, run.pk, r.line, version, now, now))
+                elif before != values:  # SQLite gives booleans back as 0/1, and True == 1
+                    changed.append((*values, run.pk, r.line, version, now, r.key))
+            if new:
+                cur.executemany(insert, new)
+            if changed:
+                cur.executemany(update, changed)
+            counts.inserted += len(new)
+            counts.updated += len(changed)
+            counts.unchanged += len(batch) - len(new) - len(changed)
     return counts

@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from ingestion.models import RawFile
+from ingestion.models import Dataset, RawFile, SchemaVersion
 from ingestion.reader import CsvStructureError, RawRow, reader_open
+from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
 from ingestion.services import raw_file_archive
 from ingestion.sources import source_watermark_set
@@ -20,6 +21,7 @@ from ingestion.storage import data_storage
 
 from ..models import LOADED_STATUSES, Run, RunStatus
 from ..record_indexes import record_indexes_sync
+from ..record_tables import record_table_create, table_exists
 from .chunks import ChunkResult, ValidatedChunks
 from .header import (
     delimiter_hint,
@@ -139,6 +141,49 @@ def _check_claim(run: Run, dry_run: bool) -> None:
         raise PipelineAbort(RunStatus.CANCELLED, "cancelled on request")
 
 
+def _schema_of(run: Run) -> SchemaSpec:
+    """The schema a run validates with: the dataset's current one, the one its table has.
+
+    A run queued before the schema changed takes the new version, as long as
+    it has loaded nothing yet; one that already loaded rows under the old
+    version fails with a clear reason (a retry reads the file again under
+    the new one).
+    """
+    current = Dataset.objects.filter(pk=run.dataset_id).values_list("current_schema_id", flat=True).first()
+    if current is not None and current != run.schema_id:
+        if int(run.checkpoint.get("rows", 0)):
+            raise PipelineAbort(RunStatus.FAILED, _schema_changed(run, current))
+        run.schema = SchemaVersion.objects.get(pk=current)
+        run.save(update_fields=["schema"])
+    spec = schema_spec(run.schema)
+    if not table_exists(run.dataset.slug):
+        record_table_create(run.dataset.slug, spec)
+    return spec
+
+
+def _schema_changed(run: Run, current: int) -> str:
+    number = SchemaVersion.objects.filter(pk=current).values_list("number", flat=True).first()
+    return (
+        f"the dataset's schema changed from version {run.schema.number} to {number} while this run was loading; "
+        "the rows it loaded were checked against the new version, retry the run to load the rest"
+    )
+
+
+def _check_schema(run: Run) -> None:
+    """Stop at a chunk when the dataset's schema changed since the run started.
+
+    The row lock (a share lock: runs do not wait for each other) orders this
+    chunk's commit and a schema change, which locks the dataset row to
+    write its new version and alter the table.
+    """
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT current_schema_id FROM ingestion_dataset WHERE id = %s{lock}", [run.dataset_id])
+        found = cur.fetchone()
+    if found is not None and found[0] != run.schema_id:
+        raise PipelineAbort(RunStatus.FAILED, _schema_changed(run, found[0]))
+
+
 def pipeline_execute(
     run: Run,
     *,
@@ -153,13 +198,13 @@ def pipeline_execute(
     the caller rolls everything back).
     """
     raw_file: RawFile = run.raw_file
-    schema = schema_spec(run.schema)
-    if not dry_run:
-        # Before loading, so a first load fills the indexes as it goes.
-        record_indexes_sync(run.dataset)
     seen = SeenValues(run.pk)
     writer: ProcessedWriter | None = None
     try:
+        schema = _schema_of(run)
+        if not dry_run:
+            # Before loading, so a first load fills the indexes as it goes.
+            record_indexes_sync(run.dataset, schema)
         try:
             encoding_check(raw_file)
         except HeaderError as exc:
@@ -210,13 +255,14 @@ def pipeline_execute(
                 rows = islice(rows, skip, None)
             threshold = run.dataset.reject_threshold
             # A first load (not a resumed one: its earlier chunks are records now).
-            into_empty = dataset_is_empty(run.dataset_id)
+            into_empty = dataset_is_empty(run.dataset)
             # Steps 1-3 run a chunk ahead of steps 4-6 (see chunks.py).
             with ValidatedChunks(reader, validator, rows, run.chunk_size) as chunks:
                 for result in chunks:
                     tripped: PipelineAbort | None = None
                     with transaction.atomic():
                         _check_claim(run, dry_run)
+                        _check_schema(run)
                         _deduplicate(validator, seen, result)
                         try:
                             _breaker(run, threshold, result, result.is_last)
@@ -229,7 +275,7 @@ def pipeline_execute(
                             run.summary["not_loaded"] = len(result.valid)
                             _count(run, result, writer=None, loaded=False)
                         else:
-                            counts = records_load(run, result.valid, into_empty=into_empty)
+                            counts = records_load(run, schema, result.valid, into_empty=into_empty)
                             rejected_store(run, result.rejected)
                             run.rows_inserted += counts.inserted
                             run.rows_updated += counts.updated

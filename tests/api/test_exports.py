@@ -14,9 +14,10 @@ from rest_framework.test import APIClient
 
 from ingestion.models import Dataset, DatasetRole
 from processing.exports import csv_safe
-from processing.models import Record, Run
+from processing.models import Run
 from tests.csv_readers import TRICKY_VALUES, assert_round_trips, notes_source
 from tests.factories import UserFactory
+from tests.records import records
 
 from .conftest import API, bearer, grant, sales_csv
 
@@ -125,7 +126,7 @@ def test_csv_export_of_values_with_line_breaks_reads_back_exactly_with_every_rea
     target = tmp_path / "notes.csv"
     target.write_text(content(bearer(user).get(f"{API}/datasets/notes/export/", {"format": "csv"})), newline="")
 
-    stored = Record.objects.filter(dataset=notes).order_by("key").values_list("data", flat=True)
+    stored = [r.data for r in records(notes).order_by("key")]
     expected = [[d["id"], None if d["text"] is None else csv_safe(d["text"]), str(d["count"]), "true"] for d in stored]
     assert len(expected) == len(TRICKY_VALUES) + 1
     assert_round_trips(target, ["id", "text", "count", "flag"], expected, reader=csv_reader)

@@ -15,9 +15,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from ingestion.models import Dataset, DatasetGrant, RawFile
-from processing.models import Record, Run, RunStatus
+from processing.models import Run, RunStatus
 from tests.conftest import sales_row
 from tests.factories import UserFactory
+from tests.records import records_total
 
 from .conftest import API, error_of, sales_csv
 
@@ -90,7 +91,7 @@ def expected(statuses: dict[str, int], persona: str) -> int:
 def state(world: World) -> tuple[Any, ...]:
     return (
         Dataset.objects.get(slug="sales").description,
-        Record.objects.count(),
+        records_total(),
         RawFile.objects.count(),
         Run.objects.count(),
         Run.objects.get(pk=world.queued.pk).status,

@@ -9,9 +9,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from ingestion.models import RawFile
-from processing.models import Record, RejectedRow, Run
+from processing.models import RejectedRow, Run
 from tests.api.conftest import API, error_of
 from tests.conftest import SmallDisk, run_queued_tasks
+from tests.records import records_total, stored_record, stored_record_keys
 
 INGEST = f"{API}/datasets/sales/ingest/"
 
@@ -41,7 +42,7 @@ def test_a_small_json_batch_is_processed_now_with_a_result_per_row(as_ingester: 
     assert body["rows"] == 3 and body["run"]["status"] == "partially_succeeded"
     assert [r["status"] for r in body["results"]] == ["accepted", "rejected", "accepted"]
     assert "quantity" in body["results"][1]["errors"]
-    assert set(Record.objects.values_list("key", flat=True)) == {"J1", "J3"}
+    assert set(stored_record_keys()) == {"J1", "J3"}
     assert RejectedRow.objects.get().raw["quantity"] == "-1"
     assert RawFile.objects.get().format == "ndjson"
 
@@ -67,7 +68,7 @@ def test_pushing_the_same_rows_again_leaves_them_unchanged(as_ingester: APIClien
     again = as_ingester.post(INGEST, [row(1), row(2, quantity=7)], format="json").json()
 
     assert (again["run"]["rows_unchanged"], again["run"]["rows_updated"]) == (1, 1)
-    assert Record.objects.count() == 2
+    assert records_total() == 2
 
 
 @pytest.mark.django_db
@@ -81,7 +82,7 @@ def test_a_large_batch_becomes_a_queued_run(
     assert response.status_code == 202
     assert response["Location"] == response.json()["run"]["url"]
     run_queued_tasks()
-    assert Run.objects.get().status == "succeeded" and Record.objects.count() == 5
+    assert Run.objects.get().status == "succeeded" and records_total() == 5
 
 
 @pytest.mark.django_db
@@ -117,7 +118,7 @@ def test_a_body_over_the_limit_is_refused(as_ingester: APIClient, settings: Any)
 def test_viewers_and_strangers_cannot_push(as_viewer: APIClient, as_stranger: APIClient) -> None:
     assert as_viewer.post(INGEST, [row(1)], format="json").status_code == 403
     assert as_stranger.post(INGEST, [row(1)], format="json").status_code == 404
-    assert Record.objects.count() == 0
+    assert records_total() == 0
 
 
 def _line(n: int, **raw: str) -> str:
@@ -166,7 +167,7 @@ def test_keys_differing_in_case_are_one_column_and_a_record_with_both_is_rejecte
     assert body["run"]["status"] == "partially_succeeded", body["run"]["error"]
     assert [r["status"] for r in body["results"]] == ["accepted", "accepted", "rejected"]
     assert "name the same column" in body["results"][2]["errors"]["__row__"][0]
-    assert Record.objects.get(key="J2").data["country"] == "DE"
+    assert stored_record(key="J2").data["country"] == "DE"
 
 
 @pytest.mark.django_db
@@ -308,7 +309,7 @@ def test_a_json_push_is_read_in_its_declared_charset(as_ingester: APIClient, cha
     response = as_ingester.generic("POST", INGEST, body, content_type=f"application/json; charset={charset}")
 
     assert response.status_code == 200, response.content
-    assert Record.objects.get().data["description"] == "gr\u00fc\u00dfe"
+    assert stored_record().data["description"] == "gr\u00fc\u00dfe"
 
 
 @pytest.mark.django_db

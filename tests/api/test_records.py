@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
-from processing.models import Record, Run
+from processing.models import Run
 from tests.factories import UserFactory
 
 from .conftest import API, bearer, error_of, sales_csv
@@ -195,16 +195,6 @@ def test_a_cursor_with_a_wrong_value_type_is_a_400(as_viewer: APIClient, loaded:
     cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
     assert as_viewer.get(RECORDS, {"cursor": cursor, "ordering": "quantity"}).status_code == 400
-
-
-def test_values_of_another_type_left_by_an_old_schema_never_match(as_viewer: APIClient, loaded: Run) -> None:
-    record = Record.objects.get(key="S3")
-    record.data = {**record.data, "quantity": "three", "value": 7}
-    record.save()
-
-    assert "S3" not in keys(as_viewer.get(RECORDS, {"quantity__gte": "0"}))
-    assert "S3" in keys(as_viewer.get(RECORDS, {"value": "7"}))
-    assert walk(as_viewer, {"ordering": "quantity", "page_size": 5})[-1] == "S3"
 
 
 def test_run_filter_gives_the_records_a_run_last_wrote(

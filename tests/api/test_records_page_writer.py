@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models import F
 from django.utils import timezone as django_timezone
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
@@ -18,8 +17,10 @@ from rest_framework.test import APIClient, APIRequestFactory
 
 from api.serializers.records import RecordPageWriter, RecordSerializer, record_url
 from ingestion.models import Dataset
-from processing.models import Record, Run
+from ingestion.selectors import schema_spec
+from processing.models import Run
 from processing.record_queries import records_rows
+from tests.records import records
 
 from .conftest import API, sales_csv
 
@@ -46,8 +47,8 @@ DRF_MOMENTS = [
 def serializer_page(response: Any, dataset: Dataset) -> list[Any]:
     """What RecordSerializer renders for the records of a response, in its order."""
     request = response.wsgi_request
-    records = {r.key: r for r in Record.objects.filter(dataset=dataset).annotate(schema_number=F("schema__number"))}
-    rows = [records[item["key"]] for item in response.json()["results"]]
+    stored = {r.key: r for r in records(dataset)}
+    rows = [stored[item["key"]] for item in response.json()["results"]]
     data = RecordSerializer(rows, many=True, context={"request": request, "dataset": dataset}).data
     return json.loads(JSONRenderer().render(data))
 
@@ -106,14 +107,12 @@ def test_times_are_written_as_drf_writes_them(moment: datetime, zone: str) -> No
 def test_rows_carry_the_stored_json_text(sales: Dataset, ingest: Callable[..., Run]) -> None:
     ingest(sales, sales_csv(AWKWARD_ROWS[:2]))
 
-    rows = list(
-        records_rows(Record.objects.filter(dataset=sales).order_by("key").annotate(schema_number=F("schema__number")))
-    )
+    rows = list(records_rows(records(sales).order_by("key"), schema_spec(sales.current_schema)))
 
-    records = list(Record.objects.filter(dataset=sales).order_by("key"))
-    assert [json.loads(r.data_json) for r in rows] == [r.data for r in records]
-    assert [r.data for r in rows] == [r.data for r in records]
-    assert [(r.key, r.schema_number, r.source_line) for r in rows] == [(r.key, 1, r.source_line) for r in records]
+    stored = list(records(sales).order_by("key"))
+    assert [json.loads(r.data_json) for r in rows] == [r.data for r in stored]
+    assert [r.data for r in rows] == [r.data for r in stored]
+    assert [(r.key, r.schema_number, r.source_line) for r in rows] == [(r.key, 1, r.source_line) for r in stored]
 
 
 @pytest.mark.parametrize(
@@ -128,12 +127,13 @@ def test_rows_carry_the_stored_json_text(sales: Dataset, ingest: Callable[..., R
 )
 def test_page_rows_read_timestamps_exactly(sales: Dataset, ingest: Callable[..., Run], moment: datetime) -> None:
     ingest(sales, sales_csv(AWKWARD_ROWS[:1]))
-    Record.objects.filter(dataset=sales).update(created_at=moment, updated_at=moment + timedelta(microseconds=1))
+    records(sales).update(created_at=moment, updated_at=moment + timedelta(microseconds=1))
 
-    [row] = list(records_rows(Record.objects.filter(dataset=sales).annotate(schema_number=F("schema__number"))))
+    [row] = list(records_rows(records(sales), schema_spec(sales.current_schema)))
 
-    record = Record.objects.get(dataset=sales)
+    record = records(sales).get()
     assert row.created_at == record.created_at and row.updated_at == record.updated_at
+    assert row.data == record.data  # the typed values too: a date-time field is read as text
     assert row.created_at.utcoffset() == timedelta(0)
 
 
@@ -141,14 +141,16 @@ def test_page_rows_do_not_depend_on_the_sessions_date_style(sales: Dataset, inge
     if connection.vendor != "postgresql":
         pytest.skip("DateStyle and the session time zone are PostgreSQL's")
     ingest(sales, sales_csv(AWKWARD_ROWS[:1]))
-    record = Record.objects.get(dataset=sales)
+    record = records(sales).get()
+    rows = records_rows(records(sales), schema_spec(sales.current_schema))
     with connection.cursor() as cur:
         cur.execute("SET LOCAL DateStyle = 'German, DMY'")
         cur.execute("SET LOCAL TimeZone = 'Asia/Kathmandu'")
-        [row] = list(records_rows(Record.objects.filter(dataset=sales).annotate(schema_number=F("schema__number"))))
+        [row] = list(rows)
         cur.execute("SET LOCAL TimeZone = 'UTC'")
 
     assert row.created_at == record.created_at and row.updated_at == record.updated_at
+    assert row.data == record.data  # the typed values too: a date-time field is read as text
 
 
 @pytest.mark.parametrize("moment", DRF_MOMENTS)
@@ -157,8 +159,8 @@ def test_timestamps_read_as_text_are_written_as_drf_writes_them(
     sales: Dataset, ingest: Callable[..., Run], moment: datetime, zone: str
 ) -> None:
     ingest(sales, sales_csv(AWKWARD_ROWS[:1]))
-    Record.objects.filter(dataset=sales).update(created_at=moment, updated_at=moment)
-    [row] = list(records_rows(Record.objects.filter(dataset=sales).annotate(schema_number=F("schema__number"))))
+    records(sales).update(created_at=moment, updated_at=moment)
+    [row] = list(records_rows(records(sales), schema_spec(sales.current_schema)))
     request = Request(APIRequestFactory().get(RECORDS))
 
     with django_timezone.override(zone):

@@ -10,9 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from ingestion.models import Dataset, RawFile
-from processing.models import Record, Run, RunStatus
+from processing.models import Run, RunStatus
 from processing.services import run_execute
 from tests.conftest import SmallDisk, sales_row
+from tests.records import records, records_total
 
 from .conftest import API, error_of, sales_csv
 
@@ -60,7 +61,7 @@ def test_a_text_csv_body_is_an_upload_too(as_ingester: APIClient) -> None:
     assert response.status_code == 202
     assert response.json()["file"]["name"] == "day.csv"
     run_execute(run_id=response.json()["id"])
-    assert Record.objects.filter(dataset__slug="sales").count() == 2
+    assert records(Dataset.objects.get(slug="sales")).count() == 2
 
 
 def test_a_dry_run_previews_and_keeps_nothing(as_ingester: APIClient, data_dir: Path) -> None:
@@ -72,7 +73,7 @@ def test_a_dry_run_previews_and_keeps_nothing(as_ingester: APIClient, data_dir: 
     assert body["rejected_rows"][0]["line"] == 4
     assert not Run.objects.exists()
     assert not RawFile.objects.exists()
-    assert not Record.objects.exists()
+    assert not (records_total() > 0)
     assert stored_files(data_dir) == []
 
 

@@ -10,9 +10,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from ingestion.models import RawFile
-from processing.models import Record
 from processing.services import run_execute
 from tests.conftest import sales_row
+from tests.records import stored_record
 
 from .conftest import error_of, sales_csv
 from .test_uploads import multipart, stored_files
@@ -37,7 +37,7 @@ def test_a_detected_encoding_is_shown_with_its_source_and_confidence_on_the_run(
     assert 0.5 < file["encoding_confidence"] <= 1
     assert file["encoding_text"] == f"{file['encoding']} (detected with confidence {file['encoding_confidence']:.0%})"
     assert (file["delimiter_source"], file["delimiter_text"]) == ("declared", "',' (declared by the dataset)")
-    assert Record.objects.get(key="S1").data["description"] == GREEK[1]
+    assert stored_record(key="S1").data["description"] == GREEK[1]
 
 
 def test_an_undecided_encoding_fails_the_dry_run_naming_the_candidates_until_declared(as_ingester: APIClient) -> None:

@@ -32,11 +32,12 @@ from ingestion.models import Dataset, DatasetGrant, DatasetRole, FieldType
 from ingestion.schema import FieldSpec, schema_parse
 from ingestion.services import dataset_apply
 from processing.exports import records_export_parquet
-from processing.models import Record, RunStatus
+from processing.models import RunStatus
 from processing.pipeline.fields import compile_field
 from processing.record_queries import OPERATORS
 from processing.services import file_ingest
 from tests.factories import UserFactory
+from tests.records import records
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
 
@@ -197,7 +198,7 @@ def every_type(db: None) -> Dataset:
 
 
 def test_the_pipeline_stores_what_each_converter_gives(every_type: Dataset) -> None:
-    data = Record.objects.get(dataset=every_type, key="a").data
+    data = records(every_type).get(key="a").data
     assert {name: data[f"f_{name}"] for name in FIELD_TYPES} == {name: s[1] for name, s in SAMPLES.items()}
 
 

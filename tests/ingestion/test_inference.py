@@ -16,9 +16,10 @@ from django.core.exceptions import ValidationError
 from ingestion.inference import ColumnReport, SchemaInference, schema_infer
 from ingestion.schema import DATASET_KEYS, schema_parse
 from ingestion.services import dataset_apply
-from processing.models import Record, RejectedRow
+from processing.models import RejectedRow
 from processing.pipeline.fields import compile_field
 from processing.services import file_ingest
+from tests.records import records
 
 Writer = Callable[..., Path]
 
@@ -320,8 +321,8 @@ def test_loading_the_file_with_the_proposed_schema_rejects_exactly_the_outliers(
     assert list(RejectedRow.objects.filter(run=run).values_list("line_number", flat=True)) == bad_lines
     assert (run.rows_rejected, run.rows_inserted) == (3, 397)
     # The N/A amounts are nulls, not rejects.
-    assert Record.objects.get(dataset=dataset, key="40").data["amount"] is None
-    assert Record.objects.get(dataset=dataset, key="41").data == {
+    assert records(dataset).get(key="40").data["amount"] is None
+    assert records(dataset).get(key="41").data == {
         "id": 41,
         "shipped_on": "2023-06-14",
         "amount": "41.25",

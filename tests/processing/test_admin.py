@@ -13,10 +13,11 @@ from django.test import Client
 from django.urls import reverse
 
 from ingestion.models import Dataset, RawFile
-from processing.models import Record, RejectedRow, Run, RunStatus
+from processing.models import RejectedRow, Run, RunStatus
 from processing.services import run_execute
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, SmallDisk, sales_row
 from tests.factories import UserFactory
+from tests.records import records_total, stored_record, stored_record_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,7 @@ def test_an_operator_uploads_reads_the_preview_and_confirms(
     assert '<strong id="count-new">2</strong>' in page
     assert '<strong id="count-rejected">1</strong>' in page
     assert "&#x27;games&#x27; is not one of books, toys" in page
-    assert not Run.objects.exists() and not Record.objects.exists()
+    assert not Run.objects.exists() and not (records_total() > 0)
 
     raw_file = RawFile.objects.get()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -223,7 +224,7 @@ def test_cancelling_a_running_run_asks_it_to_stop_at_the_next_chunk(
 
     assert finished is not None
     assert (finished.status, finished.rows_read, finished.rows_inserted) == (RunStatus.CANCELLED, 2, 2)
-    assert Record.objects.count() == 2
+    assert records_total() == 2
 
 
 def test_an_operator_fixes_a_rejected_row_and_loads_it(
@@ -253,7 +254,7 @@ def test_an_operator_fixes_a_rejected_row_and_loads_it(
 
     fix_run = Run.objects.get(parent=run)
     assert "loaded 1 of 2 rows" in response.content.decode()
-    assert Record.objects.get(key="S9").last_run == fix_run
+    assert stored_record(key="S9").last_run_id == fix_run.pk
     assert not RejectedRow.objects.filter(run=run).exists()
     moved = RejectedRow.objects.get(run=fix_run)
     assert moved.errors == {"quantity": ["'x' is not a whole number"]}
@@ -279,11 +280,12 @@ def test_records_show_their_data_and_lineage(sales: Dataset, viewer: Client, csv
 
     with sales_file(csv_file, [sales_row(1), sales_row(2)]).open("rb") as fh:
         run = file_ingest(dataset=sales, source=fh, original_name="march.csv")
-    record = Record.objects.get(key="S2")
+    record = stored_record(key="S2")
 
-    listing = viewer.get(reverse("admin:processing_record_changelist") + f"?q=S2&last_run__id__exact={run.pk}")
-    assert listing.status_code == 200 and "S2" in listing.content.decode()
-    page = viewer.get(reverse("admin:processing_record_change", args=[record.pk])).content.decode()
+    listing = viewer.get(reverse("admin:processing_records", args=["sales"]) + f"?q=S2&run={run.pk}")
+    assert listing.status_code == 200 and "S2" in listing.content.decode() and "S1" not in listing.content.decode()
+    assert "<th>email</th>" in listing.content.decode() and "u2@example.com" in listing.content.decode()
+    page = viewer.get(reverse("admin:processing_record", args=["sales", record.key])).content.decode()
     assert "march.csv" in page and "line 3" in page and "schema v1" in page
     assert "&quot;email&quot;: &quot;u2@example.com&quot;" in page
 
@@ -347,14 +349,14 @@ def test_rows_whose_values_were_replaced_are_not_reloaded_until_edited(
 
     assert "1 row(s) stayed in quarantine" in response.content.decode()
     assert RejectedRow.objects.filter(pk=nul_row.pk).exists()  # untouched, still to edit
-    assert not Record.objects.filter(key="S1").exists()
+    assert "S1" not in stored_record_keys()
     nul_row.raw = {**nul_row.raw, "description": "ab"}
     nul_row.save()
     operator.post(
         reverse("admin:processing_rejectedrow_changelist"),
         {"action": "revalidate_and_load", "_selected_action": [nul_row.pk]},
     )
-    assert Record.objects.get(key="S1").data["description"] == "ab"
+    assert stored_record(key="S1").data["description"] == "ab"
 
 
 def test_an_upload_to_a_full_disk_is_a_507_with_a_form_error(

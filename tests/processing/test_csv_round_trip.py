@@ -21,9 +21,10 @@ from ingestion.models import Dataset
 from ingestion.schema import schema_parse
 from ingestion.services import dataset_apply
 from processing.exports import csv_safe
-from processing.models import Record, RejectedRow, Run
+from processing.models import RejectedRow, Run
 from processing.services import rejected_rows_reload
 from tests.csv_readers import TRICKY_VALUES, assert_round_trips, notes_source, read_with_csv
+from tests.records import records
 
 pytestmark = pytest.mark.django_db
 HEADER = ["id", "text", "count", "flag"]
@@ -42,7 +43,7 @@ def ingest(path: Path) -> Run:
 
 def stored_texts() -> list[str | None]:
     # Whole documents: SQLite's JSON_EXTRACT would turn the text '""' into ''.
-    return [d["text"] for d in Record.objects.order_by("key").values_list("data", flat=True)]
+    return [r.data["text"] for r in records(Dataset.objects.get(slug="notes")).order_by("key")]
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_the_records_export_reads_back_exactly_with_every_reader(csv_reader: str
     target = tmp_path / "records.csv"
     run_command("export_records", dataset="notes", output=str(target))
 
-    stored = Record.objects.order_by("key").values_list("data", flat=True)
+    stored = [r.data for r in records(Dataset.objects.get(slug="notes")).order_by("key")]
     # Text cells that a spreadsheet would run as a formula (a leading CR, tab, = …)
     # are exported with a leading ' on purpose; everything else is as stored.
     expected = [[d["id"], None if d["text"] is None else csv_safe(d["text"]), str(d["count"]), "true"] for d in stored]
@@ -94,8 +95,8 @@ def test_the_rejected_rows_export_reads_back_exactly_with_every_reader(
 def test_the_processed_file_reads_back_exactly_with_every_reader(csv_reader: str, loaded: Run, data_dir: Path) -> None:
     processed = data_dir / loaded.summary["processed_file"]
 
-    records = Record.objects.order_by("source_line").values_list("source_line", "data")
-    expected = [[str(line), d["id"], d["text"], str(d["count"]), "true"] for line, d in records]
+    stored = records(Dataset.objects.get(slug="notes")).order_by("source_line")
+    expected = [[str(r.source_line), r.data["id"], r.data["text"], str(r.data["count"]), "true"] for r in stored]
     assert_round_trips(processed, ["_line", *HEADER], expected, reader=csv_reader)
 
 

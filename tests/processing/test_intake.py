@@ -23,9 +23,10 @@ from django.core.exceptions import ValidationError
 from ingestion.models import Dataset, RawFile
 from ingestion.services import NotTextFile, raw_file_receive
 from processing.exports import rejected_export
-from processing.models import Record, RejectedRow, Run, RunStatus
+from processing.models import RejectedRow, Run, RunStatus
 from processing.services import file_ingest, file_preview
 from tests.conftest import SALES_HEADER, sales_row
+from tests.records import records, records_total, stored_record
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,7 @@ def preview(dataset: Dataset, path: Path, **kwargs: Any) -> Any:
 
 
 def stored(dataset: Dataset) -> dict[str, tuple[str, str]]:
-    return {r.key: (r.data["name"], r.data["city"]) for r in Record.objects.filter(dataset=dataset)}
+    return {r.key: (r.data["name"], r.data["city"]) for r in records(dataset)}
 
 
 def expected(rows: list[tuple[str, str]], repeat: int = 1) -> dict[str, tuple[str, str]]:
@@ -134,7 +135,7 @@ def test_a_shift_jis_file_that_cannot_be_decided_fails_before_loading_naming_the
     assert "the file's encoding could not be decided" in run.error
     assert "cp932" in run.error
     assert "--encoding" in run.error and '"encoding" option' in run.error
-    assert (run.rows_read, Record.objects.count(), RejectedRow.objects.count()) == (0, 0, 0)
+    assert (run.rows_read, records_total(), RejectedRow.objects.count()) == (0, 0, 0)
     assert run.raw_file.encoding_confidence == "unsure"
     assert "cp932" in run.raw_file.encoding_candidates
 
@@ -362,7 +363,7 @@ def test_a_blank_header_over_values_fails_the_run_naming_the_column(
     assert run.error == (
         "column 2 has no header but holds values (the first on line 3); name it in the header row, or remove the column"
     )
-    assert not Record.objects.exists()
+    assert not (records_total() > 0)
 
 
 def test_a_whitespace_value_under_a_blank_header_is_not_dropped_without_a_word(
@@ -375,7 +376,7 @@ def test_a_whitespace_value_under_a_blank_header_is_not_dropped_without_a_word(
 
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("column 4 has no header but holds values (the first on line 3)")
-    assert not Record.objects.exists()
+    assert not (records_total() > 0)
 
 
 def test_an_empty_column_without_a_header_loads_and_is_reported_by_position(
@@ -451,7 +452,7 @@ def test_a_header_over_the_column_cap_fails_before_any_row(sales: Dataset, csv_f
 
     assert run.status == RunStatus.FAILED
     assert run.error == "the header has 20,000 columns; at most 1,000 are allowed (PIPELINE_MAX_COLUMNS)"
-    assert not Record.objects.exists()
+    assert not (records_total() > 0)
     assert len(str(run.summary)) < 1000
 
 
@@ -473,7 +474,7 @@ def test_a_huge_header_is_refused_while_it_is_read_with_bounded_memory(
     message = "the header has more than 1,000 columns; at most 1,000 are allowed (PIPELINE_MAX_COLUMNS)"
     assert (result.status, result.error) == (RunStatus.FAILED, message)
     assert (run.status, run.error) == (RunStatus.FAILED, message)
-    assert not Record.objects.exists()
+    assert not (records_total() > 0)
 
 
 def test_a_header_whose_quote_never_closes_is_refused_at_the_header_bound(
@@ -552,7 +553,7 @@ def test_rows_split_by_bare_carriage_returns_keep_their_line_numbers(
 
     lines = dict(RejectedRow.objects.filter(run=run).values_list("line_number", "errors"))
     assert sorted(lines) == [3, 4, 7]
-    assert Record.objects.get(key="S4").source_line == 5
+    assert stored_record(key="S4").source_line == 5
 
 
 def test_a_rejected_row_never_lacks_its_line(sales: Dataset, csv_file: Callable[..., Path]) -> None:

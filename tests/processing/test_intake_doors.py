@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import reverse
 
 from ingestion.models import Dataset, RawFile
-from processing.models import Record
 from tests.conftest import SALES_HEADER, sales_row
+from tests.records import stored_record
 
 from .test_admin import client_for, upload
 
@@ -107,7 +107,7 @@ def test_ingest_csv_json_shows_where_the_encoding_came_from(sales: Dataset, csv_
     assert file["encoding_source"] == "detected" and file["encoding_confidence"] > 0.5
     assert "detected with confidence" in file["encoding_text"]
     assert file["delimiter_text"] == "',' (declared by the dataset)"
-    assert Record.objects.get(key="S2").data["description"] == GREEK[2]
+    assert stored_record(key="S2").data["description"] == GREEK[2]
 
 
 def test_ingest_csv_text_output_and_dry_run_show_the_encoding_source(
@@ -132,7 +132,7 @@ def test_ingest_csv_fails_an_undecided_encoding_then_loads_it_declared(
     run_command("ingest_csv", str(path), dataset="sales", encoding="shift_jis")
 
     assert exited.value.code == 3
-    assert Record.objects.get(key="S1").data["description"] == "山田"
+    assert stored_record(key="S1").data["description"] == "山田"
 
 
 def test_ingest_csv_refuses_a_zip_file_with_a_command_error(

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from ingestion.models import Dataset
-from processing.models import Record, Run, RunStatus, RunTrigger
+from processing.models import Run, RunStatus, RunTrigger
 from processing.services import file_enqueue, run_cancel, run_retry, runs_reap, task_enqueue
 from tests.cluster import HEARTBEAT_TIMEOUT, Cluster, postgres_only, wait_for
 from tests.conftest import SALES_HEADER, sales_row
+from tests.records import records
 
 pytestmark = [postgres_only, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -86,7 +87,7 @@ def test_a_killed_cluster_resumes_the_run_with_exact_counts_and_no_duplicates(
     assert run.status == RunStatus.RUNNING
     assert 500 <= run.rows_read < total, "the run should have been killed mid-way"
     committed = run.checkpoint["rows"]
-    assert Record.objects.filter(dataset=sales).count() == committed
+    assert records(sales).count() == committed
 
     time.sleep(HEARTBEAT_TIMEOUT + 0.5)
     cluster()
@@ -96,8 +97,8 @@ def test_a_killed_cluster_resumes_the_run_with_exact_counts_and_no_duplicates(
     assert run.status == RunStatus.SUCCEEDED
     assert (run.rows_read, run.rows_valid, run.rows_inserted, run.rows_unchanged) == (total, total, total, 0)
     assert run.attempts == 2
-    assert Record.objects.filter(dataset=sales).count() == total
-    assert Record.objects.filter(dataset=sales, last_run=run).count() == total
+    assert records(sales).count() == total
+    assert records(sales).filter(last_run_id=run.pk).count() == total
 
 
 def test_a_run_delivered_twice_is_executed_once(
@@ -134,7 +135,7 @@ def test_a_running_run_is_cancelled_at_a_chunk_boundary(
     assert run.status == RunStatus.CANCELLED
     assert run.rows_read < total
     assert run.rows_read % 100 == 0
-    assert Record.objects.filter(dataset=sales).count() == run.rows_inserted == run.rows_read
+    assert records(sales).count() == run.rows_inserted == run.rows_read
 
 
 def test_a_failed_run_is_retried_as_a_new_linked_run(
@@ -155,7 +156,7 @@ def test_a_failed_run_is_retried_as_a_new_linked_run(
     wait_for(finished(retry), what="the retry")
 
     assert (retry.parent_id, retry.raw_file_id, retry.status) == (run.pk, run.raw_file_id, "partially_succeeded")
-    assert Record.objects.filter(dataset=sales).count() == 1
+    assert records(sales).count() == 1
 
 
 def test_a_scheduled_source_is_pulled_page_by_page_by_the_cluster(
@@ -178,7 +179,7 @@ def test_a_scheduled_source_is_pulled_page_by_page_by_the_cluster(
     assert (run.trigger, run.rows_inserted, run.summary["pull"]["pages"]) == (RunTrigger.SCHEDULE, 25, 4)
     source.refresh_from_db()
     assert source.watermark == "25"
-    assert Record.objects.filter(dataset=source.dataset).count() == 25
+    assert records(source.dataset).count() == 25
 
 
 def test_a_run_that_passes_q_timeout_fails_at_once_saying_so(
@@ -195,7 +196,7 @@ def test_a_run_that_passes_q_timeout_fails_at_once_saying_so(
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("the run took longer than Q_TIMEOUT=2 s and was stopped")
     assert 0 < run.rows_read < total
-    assert Record.objects.filter(dataset=sales).count() == run.rows_inserted
+    assert records(sales).count() == run.rows_inserted
     assert not (data_dir / "work" / f"run-{run.pk}.csv").exists()
     wait_for(lambda: Task.objects.filter(name=f"run-{run.pk}").exists(), what="django-q2's record of the task")
     task = Task.objects.get(name=f"run-{run.pk}")

@@ -10,18 +10,20 @@ from django.db import connection, transaction
 
 from ingestion.models import Dataset
 from ingestion.selectors import schema_spec
-from processing.models import Record, Run, RunStatus
+from processing.models import Run, RunStatus
 from processing.pipeline.load import ANALYZE_MIN_ROWS, _analyze_when_grown, dataset_is_empty, records_load
 from processing.pipeline.validate import RowValidator, ValidRow, columns_map
+from processing.record_tables import table_sql
 from processing.services import file_ingest
 from tests.conftest import SALES_HEADER, sales_row
+from tests.records import records
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the staging path runs on Postgres only"),
 ]
 
-TABLE = Record._meta.db_table
+TABLE = table_sql("sales")
 
 
 def reltuples() -> float:
@@ -63,18 +65,18 @@ def test_chunks_load_the_same_with_the_stage_analysed_each_time(sales: Dataset, 
         run = file_ingest(dataset=sales, source=fh, original_name=path.name, chunk_size=6)
 
     assert (run.rows_inserted, run.rows_updated, run.rows_unchanged) == (5, 5, 15)
-    assert Record.objects.filter(dataset=sales).count() == 25
+    assert records(sales).count() == 25
 
 
 def test_a_first_load_takes_the_merge_without_look_ups_and_counts_the_same(
     sales: Dataset, csv_file: Callable[..., Path]
 ) -> None:
-    assert dataset_is_empty(sales.pk)
+    assert dataset_is_empty(sales)
     load(sales, csv_file, 20)  # chunks of 7: three merges into a dataset that was empty
-    assert not dataset_is_empty(sales.pk)
+    assert not dataset_is_empty(sales)
     run = Run.objects.filter(dataset=sales).latest("pk")
     assert (run.rows_inserted, run.rows_updated, run.rows_unchanged) == (20, 0, 0)
-    assert Record.objects.filter(dataset=sales, first_run=run, last_run=run).count() == 20
+    assert records(sales).filter(first_run_id=run.pk, last_run_id=run.pk).count() == 20
 
 
 @pytest.mark.parametrize("into_empty", [True, False])
@@ -90,12 +92,12 @@ def test_rows_another_run_loaded_meanwhile_count_as_updated_or_unchanged_either_
     assert all(isinstance(r, ValidRow) for r in rows)
 
     with transaction.atomic():
-        counts = records_load(run, rows, into_empty=into_empty)  # type: ignore[arg-type]
+        counts = records_load(run, schema, rows, into_empty=into_empty)  # type: ignore[arg-type]
 
     assert (counts.inserted, counts.updated, counts.unchanged) == (5, 2, 3)
-    assert Record.objects.filter(dataset=sales).count() == 15
-    assert Record.objects.get(dataset=sales, key="S7").data["quantity"] == 2
-    assert Record.objects.get(dataset=sales, key="S8").data["quantity"] == 1
+    assert records(sales).count() == 15
+    assert records(sales).get(key="S7").data["quantity"] == 2
+    assert records(sales).get(key="S8").data["quantity"] == 1
 
 
 def test_the_seen_keys_table_survives_a_database_crash(sales: Dataset) -> None:

@@ -13,9 +13,10 @@ from django.db import connection
 
 from ingestion.models import Dataset
 from ingestion.storage import data_storage
-from processing.models import Record, Run, RunStatus
+from processing.models import Run, RunStatus
 from processing.services import file_ingest
 from tests.conftest import SALES_HEADER, all_apps, sales_row
+from tests.records import records
 
 pytestmark = pytest.mark.django_db
 
@@ -139,7 +140,7 @@ def test_a_run_stopped_by_the_job_queue_time_limit_fails_at_once_saying_so(
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("the run took longer than Q_TIMEOUT=1 s and was stopped")
     assert 0 < run.rows_read < 40_000
-    assert Record.objects.filter(dataset=sales).count() == run.rows_inserted
+    assert records(sales).count() == run.rows_inserted
     assert scratch(data_dir) == []
     assert seen_tables() == []
     assert run.raw_file.storage_name.startswith("archive/")

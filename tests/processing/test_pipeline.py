@@ -15,9 +15,10 @@ from ingestion.models import Dataset, RawFile
 from ingestion.schema import schema_parse
 from ingestion.services import dataset_apply
 from ingestion.storage import data_storage
-from processing.models import Record, RejectedRow, Run, RunStatus
+from processing.models import RejectedRow, Run, RunStatus
 from processing.services import file_ingest, file_preview, run_execute
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row
+from tests.records import records, records_total, stored_record, stored_record_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ def test_it_loads_valid_rows_and_keeps_counters_consistent(sales: Dataset, csv_f
 
     assert run.status == RunStatus.SUCCEEDED
     assert (run.rows_read, run.rows_valid, run.rows_rejected, run.rows_inserted) == (5, 5, 0, 5)
-    record = Record.objects.get(dataset=sales, key="S3")
+    record = records(sales).get(key="S3")
     assert record.data == {
         "id": "S3",
         "timestamp": "2024-01-02T03:04:05.000000Z",
@@ -53,7 +54,7 @@ def test_it_loads_valid_rows_and_keeps_counters_consistent(sales: Dataset, csv_f
         "is_active": True,
     }
     assert (record.first_run_id, record.last_run_id, record.source_line) == (run.pk, run.pk, 4)
-    assert record.schema_id == sales.current_schema_id
+    assert record.schema_number == sales.current_schema.number
 
 
 def test_it_rejects_bad_rows_with_reasons_and_keeps_the_good_ones(
@@ -72,7 +73,7 @@ def test_it_rejects_bad_rows_with_reasons_and_keeps_the_good_ones(
     errors = rejected(run)
     assert errors[3] == {"timestamp": ["'not-a-date' is not an ISO 8601 date-time"]}
     assert set(errors[4]) == {"category", "quantity"}
-    assert Record.objects.filter(dataset=sales).count() == 2
+    assert records(sales).count() == 2
     stored = RejectedRow.objects.get(run=run, line_number=3)
     assert stored.raw["timestamp"] == "not-a-date"
     assert stored.schema_id == sales.current_schema_id
@@ -84,7 +85,7 @@ def test_it_reads_utf8_with_a_bom(sales: Dataset, csv_file: Callable[..., Path])
 
     assert run.status == RunStatus.SUCCEEDED
     assert run.raw_file.encoding == "utf-8-sig"
-    assert Record.objects.get(key="S1").data["description"] == "café"
+    assert stored_record(key="S1").data["description"] == "café"
 
 
 def test_a_cp1252_file_decodes_correctly_when_its_encoding_is_given(
@@ -98,7 +99,7 @@ def test_a_cp1252_file_decodes_correctly_when_its_encoding_is_given(
 
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert (run.raw_file.encoding, run.raw_file.encoding_confidence) == ("cp1252", "given")
-    assert Record.objects.get(key="S3").data["description"] == "Œuvre – “quoted”"
+    assert stored_record(key="S3").data["description"] == "Œuvre – “quoted”"
 
 
 def test_it_rejects_rows_with_bytes_invalid_in_the_encoding_instead_of_mangling_them(
@@ -122,7 +123,7 @@ def test_it_sniffs_semicolons_when_the_dataset_has_no_delimiter(sales: Dataset, 
 
     assert run.raw_file.delimiter == ";"
     assert run.status == RunStatus.SUCCEEDED
-    assert Record.objects.get(key="S1").data["value"] == "1234.50"
+    assert stored_record(key="S1").data["value"] == "1234.50"
 
 
 def test_it_numbers_rows_by_the_physical_line_they_start_on(sales: Dataset, csv_file: Callable[..., Path]) -> None:
@@ -135,8 +136,8 @@ def test_it_numbers_rows_by_the_physical_line_they_start_on(sales: Dataset, csv_
     run = ingest(sales, csv_file(sales_file(rows)))
 
     assert sorted(rejected(run)) == [5, 8]
-    assert Record.objects.get(key="S1").data["description"] == 'first\nsecond "quoted"\nthird'
-    assert Record.objects.get(key="S3").source_line == 6
+    assert stored_record(key="S1").data["description"] == 'first\nsecond "quoted"\nthird'
+    assert stored_record(key="S3").source_line == 6
 
 
 def test_it_rejects_ragged_rows(sales: Dataset, csv_file: Callable[..., Path]) -> None:
@@ -186,7 +187,7 @@ def test_a_missing_required_column_fails_before_reading_rows(sales: Dataset, csv
     assert run.status == RunStatus.FAILED
     assert run.error == "missing required columns 'quantity', 'customer_email'"
     assert run.rows_read == 0
-    assert not Record.objects.exists()
+    assert not (records_total() > 0)
 
 
 def test_duplicate_header_names_fail_the_run(sales: Dataset, csv_file: Callable[..., Path]) -> None:
@@ -201,7 +202,7 @@ def test_unknown_columns_are_ignored_and_listed(sales: Dataset, csv_file: Callab
 
     assert run.status == RunStatus.SUCCEEDED
     assert run.summary["unknown_columns"] == ["notes", "shelf"]
-    assert "notes" not in Record.objects.get(key="S1").data
+    assert "notes" not in stored_record(key="S1").data
 
 
 def test_a_missing_optional_column_loads_as_null(sales: Dataset, csv_file: Callable[..., Path]) -> None:
@@ -210,7 +211,7 @@ def test_a_missing_optional_column_loads_as_null(sales: Dataset, csv_file: Calla
 
     assert run.status == RunStatus.SUCCEEDED
     assert run.summary["missing_optional_columns"] == ["description"]
-    assert Record.objects.get(key="S1").data["description"] is None
+    assert stored_record(key="S1").data["description"] is None
 
 
 def test_a_repeated_key_loads_the_first_and_rejects_the_later_ones(
@@ -223,7 +224,7 @@ def test_a_repeated_key_loads_the_first_and_rejects_the_later_ones(
         4: {"__row__": ["duplicate key, first seen on line 2"]},
         5: {"__row__": ["duplicate key, first seen on line 2"]},
     }
-    assert Record.objects.get(key="S1").data["quantity"] == 1
+    assert stored_record(key="S1").data["quantity"] == 1
     assert RejectedRow.objects.get(run=run, line_number=4).raw["id"] == " S1"
 
 
@@ -247,7 +248,7 @@ def test_the_same_file_twice_is_a_no_op_pointing_at_the_first_run(
     assert second.status == RunStatus.SUCCEEDED
     assert second.noop_of_id == first.pk
     assert (second.rows_read, second.rows_inserted) == (0, 0)
-    assert Record.objects.filter(last_run=first).count() == 3
+    assert records(first.dataset).filter(last_run_id=first.pk).count() == 3
     assert second.raw_file.state == RawFile.State.ARCHIVED
 
 
@@ -266,10 +267,10 @@ def test_changed_rows_update_only_those_records(sales: Dataset, csv_file: Callab
     second = ingest(sales, csv_file(sales_file(rows)))
 
     assert (second.rows_inserted, second.rows_updated, second.rows_unchanged) == (1, 2, 3)
-    updated = Record.objects.get(key="S2")
+    updated = stored_record(key="S2")
     assert updated.data["quantity"] == 9
     assert (updated.first_run_id, updated.last_run_id) == (first.pk, second.pk)
-    untouched = Record.objects.get(key="S1")
+    untouched = stored_record(key="S1")
     assert untouched.last_run_id == first.pk
     assert untouched.updated_at == untouched.created_at
 
@@ -300,7 +301,7 @@ def test_a_run_that_crashes_after_the_first_chunk_can_be_run_again_without_dupli
     again = ingest(sales, path, chunk_size=4)
     assert again.status == RunStatus.SUCCEEDED
     assert (again.rows_inserted, again.rows_unchanged) == (6, 4)
-    assert Record.objects.filter(dataset=sales).count() == 10
+    assert records(sales).count() == 10
 
 
 class WorkerKilled(BaseException):
@@ -335,7 +336,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_exact_counts(
     assert resumed.rows_inserted == 8
     assert sorted(rejected(resumed)) == [3, 8]
     assert rejected(resumed)[8] == {"__row__": ["duplicate key, first seen on line 2"]}
-    assert Record.objects.filter(dataset=sales).count() == 8
+    assert records(sales).count() == 8
     processed = data_storage().open(resumed.summary["processed_file"]).read().decode()
     assert processed.count("\n") == 9  # header + 8 rows, none written twice
 
@@ -361,7 +362,7 @@ def test_the_reject_rate_breaker_fails_the_run_and_reports_committed_rows(
     assert run.error == "rejected 50.0% of rows (100 of 200), over the dataset's threshold of 20.0%"
     assert (run.rows_read, run.rows_inserted, run.rows_rejected) == (200, 100, 100)
     assert RejectedRow.objects.filter(run=run).count() == 100
-    assert Record.objects.filter(dataset=sales).count() == 100
+    assert records(sales).count() == 100
 
 
 def test_a_small_file_over_the_threshold_keeps_its_rejected_rows(sales: Dataset, csv_file: Callable[..., Path]) -> None:
@@ -380,7 +381,7 @@ def test_a_small_file_over_the_threshold_keeps_its_rejected_rows(sales: Dataset,
     )
     assert run.summary["not_loaded"] == 5
     assert sorted(rejected(run)) == [7, 8, 9, 10, 11]
-    assert not Record.objects.exists()
+    assert not (records_total() > 0)
 
 
 def test_files_move_from_raw_to_archive_and_the_processed_file_is_written(
@@ -425,7 +426,7 @@ def test_a_dry_run_reports_counts_and_writes_nothing(
     assert (preview.inserted, preview.updated, preview.unchanged, preview.rejected) == (1, 1, 1, 1)
     assert preview.rejected_rows[0]["line"] == 5
     assert Run.objects.count() == runs_before
-    assert Record.objects.get(key="S2").data["quantity"] == 1
+    assert stored_record(key="S2").data["quantity"] == 1
     assert sorted(p.name for p in data_dir.rglob("*") if p.is_file()) == files_before
 
 
@@ -439,8 +440,8 @@ def test_records_remember_the_schema_version_they_were_validated_with(
     v2 = dataset_apply(spec=schema_parse(schema)).schema
     run = ingest(sales, csv_file(sales_file([sales_row(2), sales_row(3, description="much too long text")])))
 
-    assert Record.objects.get(key="S1").schema_id == v1
-    assert Record.objects.get(key="S2").schema_id == v2.pk
+    assert stored_record(key="S1").schema_number == Dataset.objects.get(pk=sales.pk).schema_versions.get(pk=v1).number
+    assert stored_record(key="S2").schema_number == v2.number == 2
     assert RejectedRow.objects.get(run=run).schema_id == v2.pk
 
 
@@ -454,7 +455,7 @@ def test_it_reads_utf16_spreadsheet_exports_with_a_byte_order_mark(
 
     assert (run.raw_file.encoding, run.raw_file.delimiter) == ("utf-16", "\t")
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert Record.objects.get(key="S1").data["description"] == "Zoë"
+    assert stored_record(key="S1").data["description"] == "Zoë"
 
 
 def test_a_file_the_given_codec_cannot_read_fails_the_run_with_the_reason(
@@ -477,7 +478,7 @@ def test_a_quote_left_open_rejects_the_rows_it_swallowed_instead_of_loading_them
     assert rejected(run) == {
         3: {"__row__": ["unreadable CSV: a quote opened on line 3 is never closed; lines 3-5 were read as one value"]}
     }
-    assert list(Record.objects.values_list("key", flat=True)) == ["S1"]
+    assert stored_record_keys() == ["S1"]
 
 
 def test_malformed_quoting_rejects_the_row(sales: Dataset, csv_file: Callable[..., Path]) -> None:
@@ -486,7 +487,7 @@ def test_malformed_quoting_rejects_the_row(sales: Dataset, csv_file: Callable[..
 
     assert sorted(rejected(run)) == [3]
     assert rejected(run)[3]["__row__"][0].startswith("unreadable CSV:")
-    assert Record.objects.filter(dataset=sales).count() == 2
+    assert records(sales).count() == 2
 
 
 def test_undecodable_bytes_in_the_header_do_not_break_the_run(db: None, csv_file: Callable[..., Path]) -> None:
@@ -514,7 +515,7 @@ def test_decimal_keys_are_compared_as_numbers(db: None, csv_file: Callable[..., 
         3: {"__row__": ["duplicate key, first seen on line 2"]},
         4: {"__row__": ["duplicate key, first seen on line 2"]},
     }
-    assert sorted(Record.objects.values_list("key", flat=True)) == ["1.5", "100"]
+    assert sorted(stored_record_keys()) == ["1.5", "100"]
 
 
 def test_the_key_of_a_dataset_with_data_cannot_change(sales: Dataset, csv_file: Callable[..., Path]) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ingestion.models import Dataset, Source
 from ingestion.storage import data_storage
-from processing.models import Record, Run, RunStatus
+from processing.models import Run, RunStatus
 from processing.services import (
     SEND_GRACE,
     BrokerUnavailable,
@@ -29,6 +29,7 @@ from processing.services import (
     task_enqueue,
 )
 from tests.conftest import SALES_HEADER, RedisServer, all_apps, sales_row, work_off_queue
+from tests.records import records
 
 # Transactional: the task is sent when the run commits, as in production.
 pytestmark = pytest.mark.django_db(transaction=True, available_apps=all_apps())
@@ -152,7 +153,7 @@ def test_a_run_sent_again_while_its_first_task_waits_is_processed_once(
     assert sorted(work_off_queue()) == [NOT_CLAIMED, NOT_CLAIMED, RunStatus.SUCCEEDED]
     run.refresh_from_db()
     assert (run.status, run.attempts, run.rows_inserted, run.rows_unchanged) == (RunStatus.SUCCEEDED, 1, 30, 0)
-    assert Record.objects.filter(dataset=sales).count() == 30
+    assert records(sales).count() == 30
 
 
 def test_the_reaper_does_not_send_runs_that_are_running_or_ended(

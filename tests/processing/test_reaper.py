@@ -15,9 +15,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingestion.models import Dataset
-from processing.models import Record, Run, RunStatus
+from processing.models import Run, RunStatus
 from processing.services import file_enqueue, run_execute, runs_reap
 from tests.conftest import SALES_HEADER, sales_row
+from tests.records import records
 
 pytestmark = pytest.mark.django_db
 
@@ -178,7 +179,7 @@ def test_a_worker_whose_run_was_taken_over_stops_and_the_new_owner_loads_each_ro
 
     run.refresh_from_db()
     assert (run.status, run.rows_read, run.rows_inserted, run.attempts) == (RunStatus.RUNNING, 3, 3, 2)
-    assert Record.objects.filter(dataset=sales).count() == 3
+    assert records(sales).count() == 3
     assert work_file(run, data_dir).exists()  # the new owner resumes from it
 
     finished = run_execute(run_id=run.pk, resume=True)

@@ -16,12 +16,13 @@ from werkzeug import Request, Response
 from ingestion.crypto import secret_decrypt
 from ingestion.models import Dataset, RawFile, Source
 from ingestion.sources import source_create, source_delete, source_update
-from processing.models import Record, RejectedRow, Run, RunStatus
+from processing.models import RejectedRow, Run, RunStatus
 from processing.services import run_retry
 from processing.sources import source_preview, source_pull_now, source_pull_scheduled
 from processing.tasks import source_pull_task
 from tests.conftest import run_queued_tasks
 from tests.processing.conftest import TOKEN, PartnerAPI, record
+from tests.records import records, records_total
 
 
 @pytest.mark.django_db
@@ -41,7 +42,7 @@ def test_a_source_pulls_every_page_of_a_token_protected_api(make_source: Callabl
         "stopped": "",
     }
     assert run.raw_file.format == RawFile.Format.NDJSON and run.raw_file.state == RawFile.State.ARCHIVED
-    p7 = Record.objects.get(dataset=source.dataset, key="P7")
+    p7 = records(source.dataset).get(key="P7")
     assert p7.data["category"] == "books" and p7.data["email"] == "p7@example.com" and p7.data["country"] == "DE"
     assert (p7.last_run_id, p7.source_line) == (run.pk, 7)  # lineage: run, file and line
     source.refresh_from_db()
@@ -60,7 +61,7 @@ def test_a_second_pull_asks_only_for_new_records(make_source: Callable[..., Sour
 
     assert all(r["since"] == "25" for r in partner.requests)
     assert (run.rows_read, run.rows_inserted, run.rows_updated) == (6, 5, 1)
-    assert Record.objects.filter(dataset=source.dataset).count() == 30
+    assert records(source.dataset).count() == 30
     source.refresh_from_db()
     assert source.watermark == "31"
 
@@ -74,7 +75,7 @@ def test_an_identical_payload_is_a_noop_run(make_source: Callable[..., Source]):
 
     assert second.status == RunStatus.SUCCEEDED and second.noop_of_id == first.pk
     assert second.raw_file.sha256 == first.raw_file.sha256
-    assert Record.objects.filter(dataset=source.dataset).count() == 25
+    assert records(source.dataset).count() == 25
 
 
 @pytest.mark.django_db
@@ -90,7 +91,7 @@ def test_a_crash_mid_pull_stores_nothing_and_a_retry_loads_everything_once(
     assert failed.status == RunStatus.FAILED
     assert "503" in failed.error and "3 attempts" in failed.error, failed.error
     assert failed.raw_file_id is None
-    assert Record.objects.count() == 0
+    assert records_total() == 0
     source.refresh_from_db()
     assert source.watermark == ""
 
@@ -101,8 +102,8 @@ def test_a_crash_mid_pull_stores_nothing_and_a_retry_loads_everything_once(
 
     retry.refresh_from_db()
     assert with_pending and retry.status == RunStatus.SUCCEEDED and retry.parent_id == failed.pk
-    assert Record.objects.filter(dataset=source.dataset).count() == 25
-    assert Record.objects.filter(dataset=source.dataset).values("key").distinct().count() == 25
+    assert records(source.dataset).count() == 25
+    assert records(source.dataset).values("key").distinct().count() == 25
 
 
 @pytest.mark.django_db
@@ -140,7 +141,7 @@ def test_a_dry_run_preview_keeps_nothing_and_leaves_the_watermark(make_source: C
     result = source_preview(source=source)
 
     assert result.pull["records"] == 25 and result.preview.inserted == 25
-    assert Run.objects.count() == 0 and Record.objects.count() == 0 and RawFile.objects.count() == 0
+    assert Run.objects.count() == 0 and records_total() == 0 and RawFile.objects.count() == 0
     source.refresh_from_db()
     assert source.watermark == ""
 

@@ -13,7 +13,7 @@ from processing.record_indexes import record_indexes_sync
 class Command(BaseCommand):
     help = (
         "Bring the record filter indexes in line with the fields each dataset's schema marks indexed "
-        "(runs and API schema changes do this too; use it after `dataset_apply`). PostgreSQL only."
+        "(applying a schema and runs do this too; use it to repair indexes dropped by hand)."
     )
 
     def add_arguments(self, parser: Any) -> None:

@@ -1,0 +1,272 @@
+"""Schema changes that keep every stored record true.
+
+When a dataset's schema changes, its table changes with it
+(``record_table_sync``): new fields become nullable columns, removed fields'
+columns go, and a field whose type or rules changed has every stored value
+checked against the new version (``records_check``) and, where the type
+changed, converted. Records that no longer pass move into quarantine: they
+become rejected rows of a run of kind ``schema_change`` (their values,
+messages and lineage kept, fixable with the fix loop) and leave the table.
+After a change every stored record satisfies the current schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from ingestion.fieldtypes import Converter, FieldError
+from ingestion.models import Dataset, SchemaVersion
+from ingestion.record_store import StoredRecordsReport
+from ingestion.schema import FieldSpec, SchemaSpec
+
+from .models import RejectedRow, Run, RunStatus, RunTrigger
+from .pipeline.fields import compile_field
+from .pipeline.validate import ROW_ERRORS
+from .record_indexes import record_indexes_drop, record_indexes_sync
+from .record_tables import (
+    LINEAGE_COLUMNS,
+    RecordBase,
+    column_type,
+    json_value,
+    record_model,
+    record_table_create,
+    record_table_drop,
+    table_columns,
+    table_exists,
+    table_sql,
+)
+
+# Failures listed in a preview; the count covers them all.
+PREVIEW_FAILURES = 20
+_BATCH = 2000
+
+
+def stored_text(value: Any) -> str:
+    """A stored value as the text a file would hold (what the fix loop shows and reloads)."""
+    value = json_value(value)
+    if value is None:
+        return ""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
+
+
+def stored_converter(spec: FieldSpec) -> Converter:
+    """The field's rules applied to a value already stored in its canonical form.
+
+    Transforms, null markers, separators and input formats describe files,
+    not stored values, so they are left out; type, ``required`` and the
+    constraints apply as they do to a file's values.
+    """
+    options = {k: v for k, v in spec.options.items() if k == "default_timezone"}
+    return compile_field(dataclasses.replace(spec, transforms=(), null_values=(), options=options))
+
+
+def _rules(spec: FieldSpec) -> tuple[Any, ...]:
+    return (spec.type, spec.required, spec.constraints, spec.options.get("default_timezone"))
+
+
+def fields_to_check(old: SchemaSpec, new: SchemaSpec) -> list[FieldSpec]:
+    """New fields whose rules may fail a stored value: changed rules, or a new required field."""
+    before = {f.name: f for f in old.fields}
+    return [
+        f
+        for f in new.fields
+        if (f.name in before and _rules(before[f.name]) != _rules(f)) or (f.name not in before and f.required)
+    ]
+
+
+def _walk(model: type[RecordBase]) -> Iterator[RecordBase]:
+    """Every record of the table in key order, a batch at a time (keyset, so memory stays flat)."""
+    after: str | None = None
+    while True:
+        batch = model.objects.order_by("key")
+        if after is not None:
+            batch = batch.filter(key__gt=after)
+        rows = list(batch[:_BATCH])
+        yield from rows
+        if len(rows) < _BATCH:
+            return
+        after = rows[-1].key
+
+
+def _plan(slug: str, old: SchemaSpec, new: SchemaSpec) -> StoredRecordsReport:
+    found = {n: t for n, t in table_columns(slug).items() if n not in LINEAGE_COLUMNS}
+    return StoredRecordsReport(
+        columns_added=[f.name for f in new.fields if f.name not in found],
+        columns_dropped=[n for n in found if n not in {f.name for f in new.fields}],
+        columns_converted=[f.name for f in new.fields if f.name in found and found[f.name] != column_type(f)],
+    )
+
+
+def records_check(
+    dataset: Dataset, old: SchemaSpec, new: SchemaSpec, *, converted: dict[str, dict[str, Any]] | None = None
+) -> tuple[StoredRecordsReport, list[tuple[RecordBase, dict[str, list[str]]]]]:
+    """Check the stored records against ``new``; the failing records with their messages.
+
+    ``converted``, when given, receives the new values of converted columns by key.
+    """
+    check = _plan(dataset.slug, old, new)
+    failing: list[tuple[RecordBase, dict[str, list[str]]]] = []
+    checked = {f.name: f for f in fields_to_check(old, new)}
+    for name in check.columns_converted:
+        checked.setdefault(name, next(f for f in new.fields if f.name == name))
+    if not checked or not table_exists(dataset.slug):
+        return check, failing
+    model = record_model(dataset.slug, old)
+    converters = {name: stored_converter(spec) for name, spec in checked.items()}
+    for record in _walk(model):
+        check.records_checked += 1
+        errors: dict[str, list[str]] = {}
+        new_values: dict[str, Any] = {}
+        for name, convert in converters.items():
+            attribute = model.field_attributes.get(name)
+            text = stored_text(getattr(record, attribute)) if attribute else ""
+            try:
+                new_values[name] = convert(text)
+            except FieldError as exc:
+                errors[name] = [str(exc)]
+        if errors:
+            check.records_failing += 1
+            failing.append((record, errors))
+            if len(check.failures) < PREVIEW_FAILURES:
+                check.failures.append({"key": record.key, "source_line": record.source_line, "errors": errors})
+        elif converted is not None:
+            converted[record.key] = {n: new_values[n] for n in check.columns_converted}
+    return check, failing
+
+
+def record_table_sync(
+    *, dataset: Dataset, old: SchemaSpec | None, new: SchemaSpec, version: SchemaVersion, user: Any = None
+) -> StoredRecordsReport:
+    """Bring the dataset's table to ``new`` (the schema just applied), quarantining what no longer fits.
+
+    Runs inside the transaction that applies the schema: the check, the
+    quarantine and the change of the table commit with it, or not at all.
+    """
+    slug = dataset.slug
+    if not table_exists(slug):
+        record_table_create(slug, new)
+        record_indexes_sync(dataset, new)
+        return StoredRecordsReport(columns_added=[f.name for f in new.fields])
+    if old is None:
+        old = new
+    converted: dict[str, dict[str, Any]] = {}
+    check, failing = records_check(dataset, old, new, converted=converted)
+    if check.records_checked:
+        check.run_id = _quarantine(dataset, old, version, check, failing, user).pk
+        check.records_quarantined = len(failing)
+    _alter(dataset, old, new, check, converted)
+    record_indexes_sync(dataset, new)
+    return check
+
+
+class TypedTableStore:
+    """The record store ``ingestion`` calls on schema changes (registered in ``ProcessingConfig.ready``)."""
+
+    def schema_preview(self, *, dataset: Dataset, old: SchemaSpec | None, new: SchemaSpec) -> StoredRecordsReport:
+        if old is None:
+            return StoredRecordsReport(columns_added=[f.name for f in new.fields])
+        check, _ = records_check(dataset, old, new)
+        return check
+
+    def schema_applied(
+        self, *, dataset: Dataset, old: SchemaSpec | None, new: SchemaSpec, version: SchemaVersion, user: Any
+    ) -> StoredRecordsReport:
+        return record_table_sync(dataset=dataset, old=old, new=new, version=version, user=user)
+
+    def dataset_deleted(self, *, dataset: Dataset) -> None:
+        record_table_drop(dataset.slug)
+
+
+def _quarantine(
+    dataset: Dataset,
+    old: SchemaSpec,
+    version: SchemaVersion,
+    check: StoredRecordsReport,
+    failing: list[tuple[RecordBase, dict[str, list[str]]]],
+    user: Any,
+) -> Run:
+    """Record the check as a run; its failing records become its rejected rows and leave the table."""
+    now = timezone.now()
+    headers = [f.headers[0] for f in old.fields]
+    run = Run.objects.create(
+        dataset=dataset,
+        schema=version,
+        trigger=RunTrigger.SCHEMA_CHANGE,
+        started_by=user if getattr(user, "pk", None) else None,
+        status=RunStatus.PARTIALLY_SUCCEEDED if failing else RunStatus.SUCCEEDED,
+        rows_read=check.records_checked,
+        rows_valid=check.records_checked - len(failing),
+        rows_rejected=len(failing),
+        rows_unchanged=check.records_checked - len(failing),
+        summary={
+            "schema_change": {
+                "to_version": version.number,
+                "records_checked": check.records_checked,
+                "records_quarantined": len(failing),
+                "columns_added": check.columns_added,
+                "columns_dropped": check.columns_dropped,
+                "columns_converted": check.columns_converted,
+            },
+            # The fix loop writes rejected rows back as a file with these columns.
+            "headers": headers,
+        },
+        started_at=now,
+        finished_at=now,
+    )
+    rows = []
+    for record, errors in failing:
+        raw = {
+            h: stored_text(getattr(record, record.field_attributes[f.name]))
+            for h, f in zip(headers, old.fields, strict=True)
+        }
+        lineage = f"first loaded by run {record.first_run_id}, last written by run {record.last_run_id}"
+        rows.append(
+            RejectedRow(
+                run=run,
+                line_number=record.source_line,
+                raw=raw,
+                errors={
+                    **errors,
+                    ROW_ERRORS: [f"quarantined by the change to schema version {version.number} ({lineage})"],
+                },
+                schema=version,
+            )
+        )
+    RejectedRow.objects.bulk_create(rows, batch_size=1000)
+    keys = [record.key for record, _ in failing]
+    model = record_model(dataset.slug, old)
+    for i in range(0, len(keys), 500):
+        model.objects.filter(key__in=keys[i : i + 500]).delete()
+    return run
+
+
+def _alter(
+    dataset: Dataset, old: SchemaSpec, new: SchemaSpec, check: StoredRecordsReport, converted: dict[str, dict[str, Any]]
+) -> None:
+    if not (check.columns_added or check.columns_dropped or check.columns_converted):
+        return
+    quote = connection.ops.quote_name
+    table = table_sql(dataset.slug)
+    by_name = {f.name: f for f in new.fields}
+    # SQLite cannot drop an indexed column: the field indexes go first and come back after.
+    record_indexes_drop(dataset.slug)
+    with connection.cursor() as cur:
+        for name in check.columns_added:
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {column_type(by_name[name])}")
+        for i, name in enumerate(check.columns_converted):
+            temporary = quote(f"_converting_{i}")
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN {temporary} {column_type(by_name[name])}")
+            values = [(new_values[name], key) for key, new_values in converted.items()]
+            for j in range(0, len(values), 1000):
+                cur.executemany(f"UPDATE {table} SET {temporary} = %s WHERE _key = %s", values[j : j + 1000])
+            cur.execute(f"ALTER TABLE {table} DROP COLUMN {quote(name)}")
+            cur.execute(f"ALTER TABLE {table} RENAME COLUMN {temporary} TO {quote(name)}")
+        for name in check.columns_dropped:
+            cur.execute(f"ALTER TABLE {table} DROP COLUMN {quote(name)}")
