@@ -446,6 +446,19 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
     names = [f.name for f in fields]
     for n in sorted({n for n in names if names.count(n) > 1}):
         errors.add("schema", f"field {n!r} is defined more than once")
+    if not stored:
+        # Field names are the columns of the dataset's table (docs/sql.md), next to
+        # its lineage columns, which start with "_"; SQLite compares names ignoring case.
+        for n in names:
+            if n.startswith("_"):
+                errors.add(
+                    f"field '{n}'", "names starting with '_' are kept for the lineage columns (_key, _last_run_id…)"
+                )
+        folded: dict[str, str] = {}
+        for n in names:
+            if n.casefold() in folded and folded[n.casefold()] != n:
+                errors.add("schema", f"fields {folded[n.casefold()]!r} and {n!r} differ only in case")
+            folded.setdefault(n.casefold(), n)
     headers: dict[str, str] = {}
     for f in fields:
         for h in f.headers:
