@@ -17,7 +17,13 @@ from django.utils.safestring import SafeString
 
 from .models import AuditEvent, Dataset, DatasetGrant, RawFile, SchemaField, SchemaVersion
 from .schema import MAX_SCHEMA_SIZE, schema_loads
-from .services import dataset_apply, dataset_apply_preview, notify_emails_clean, notify_webhooks_clean
+from .services import (
+    dataset_apply,
+    dataset_apply_preview,
+    dataset_delete,
+    notify_emails_clean,
+    notify_webhooks_clean,
+)
 
 
 def _pretty(value: object) -> SafeString:
@@ -154,6 +160,20 @@ class DatasetAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # datasets come from schema files: use "Import a schema file"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Dataset | None = None) -> bool:
+        # As the API: only a dataset that never received a file (dataset_delete).
+        if obj is not None and obj.raw_files.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # one at a time, through dataset_delete
+        return actions
+
+    def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
+        dataset_delete(dataset=obj, user=request.user)
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view

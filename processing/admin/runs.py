@@ -103,6 +103,11 @@ class RunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        # Runs are the lineage of records and rejected rows (records' foreign
+        # keys refuse it anyway): they are history, not something to tidy away.
+        return False
+
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
         upload = UploadViews(self)

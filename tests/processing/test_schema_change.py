@@ -220,3 +220,29 @@ def test_the_admin_shows_the_preview_before_applying(events: Dataset, tmp_path: 
     assert "1 stored record(s) no longer pass and were quarantined" in response.content.decode()
     assert Dataset.objects.get(pk=events.pk).current_schema.number == 2
     assert set(stored(events)) == {"e1", "e3", "e4"}
+
+
+def test_the_console_never_deletes_a_run_or_a_dataset_with_files_and_an_empty_one_leaves_no_table(
+    events: Dataset,
+) -> None:
+    from django.urls import reverse
+
+    from processing.record_tables import table_exists
+    from tests.processing.test_admin import client_for
+
+    admin_client = client_for(superuser=True)
+    run = Run.objects.filter(dataset=events).first()
+    assert admin_client.post(reverse("admin:processing_run_delete", args=[run.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(reverse("admin:ingestion_dataset_delete", args=[events.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert Run.objects.filter(pk=run.pk).exists() and records(events).count() == 4
+
+    empty = apply({**EVENTS, "slug": "empty"}).dataset
+    assert table_exists("empty")
+    from ingestion.services import dataset_delete
+
+    dataset_delete(dataset=empty)  # the API's door (and the console's, for a dataset without files)
+
+    assert not Dataset.objects.filter(slug="empty").exists() and not table_exists("empty")
