@@ -163,7 +163,7 @@ def test_the_role_cannot_read_the_apps_own_tables(schema: str, login_role: str) 
         with pytest.raises(errors.InsufficientPrivilege):
             analyst.execute("SELECT * FROM ingestion_source")
 
-    assert {"public.processing_run", "public.processing_record", "public.auth_user"} <= readable.keys()
+    assert {"public.processing_run", "public.processing_rejectedrow", "public.auth_user"} <= readable.keys()
     assert [name for name, can_read in readable.items() if can_read] == []
 
 
@@ -291,3 +291,32 @@ def test_on_sqlite_it_says_sql_access_roles_are_a_postgresql_feature(command: st
         run_command(command, "analyst")
 
     assert "SQLite" in str(exc.value)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_analyst_reads_a_loaded_dataset_as_the_api_serves_it(
+    schema: str, login_role: str, csv_file: Callable[..., Any]
+) -> None:
+    from ingestion.services import dataset_apply
+    from processing.services import file_ingest
+    from tests.conftest import SALES_HEADER, sales_row
+    from tests.records import records
+
+    run_command("sql_access_grant", login_role)
+    from ingestion.schema import schema_parse
+    from tests.conftest import SALES_SCHEMA
+
+    sales = dataset_apply(spec=schema_parse(SALES_SCHEMA)).dataset  # its table is made after the grant
+    path = csv_file("\n".join([SALES_HEADER, sales_row(1), sales_row(2, quantity=7)]) + "\n")
+    with path.open("rb") as fh:
+        run = file_ingest(dataset=sales, source=fh, original_name=path.name)
+
+    with connect_as(login_role) as analyst:
+        rows = analyst.execute(
+            sql.SQL("SELECT _key, quantity, value::text, _last_run_id FROM {} ORDER BY _key").format(
+                sql.Identifier(schema, "sales")
+            )
+        ).fetchall()
+    served = [(r.key, r.data["quantity"], r.data["value"], r.last_run_id) for r in records(sales).order_by("key")]
+    assert rows == served and [r[3] for r in rows] == [run.pk, run.pk]
