@@ -283,6 +283,9 @@ def _model(vendor: str, table: str, schema: str, fields: tuple[tuple[str, str], 
     # Attribute names of their own: a field may be called "pk", "save" or "a__b".
     attributes = {spec.name: f"f{i}" for i, spec in enumerate(specs)}
     digest = hashlib.blake2b(repr((vendor, table, schema, fields)).encode(), digest_size=8).hexdigest()
+    known = _apps.all_models["processing"].get(f"record_{digest}")
+    if known is not None:  # made before, and since dropped from the cache
+        return known
     db_table = f'{schema}"."{table}' if vendor == "postgresql" else table
     meta = type("Meta", (), {"app_label": "processing", "db_table": db_table, "managed": False, "apps": _apps})
     attrs: dict[str, Any] = {
