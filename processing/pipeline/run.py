@@ -153,8 +153,11 @@ def _schema_of(run: Run) -> SchemaSpec:
     if current is not None and current != run.schema_id:
         if int(run.checkpoint.get("rows", 0)):
             raise PipelineAbort(RunStatus.FAILED, _schema_changed(run, current))
+        queued_under = run.schema.number
         run.schema = SchemaVersion.objects.get(pk=current)
-        run.save(update_fields=["schema"])
+        # Said in the run's summary: the file was queued under another version.
+        run.summary["schema_changed_before_start"] = {"queued_under": queued_under, "loaded_under": run.schema.number}
+        run.save(update_fields=["schema", "summary"])
     spec = schema_spec(run.schema)
     if not table_exists(run.dataset.slug):
         record_table_create(run.dataset.slug, spec)

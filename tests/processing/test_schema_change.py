@@ -194,6 +194,7 @@ def test_a_run_queued_before_the_change_loads_under_the_new_version(
     run = run_execute(run_id=queued.pk)
 
     assert run is not None and run.schema.number == 2
+    assert run.summary["schema_changed_before_start"] == {"queued_under": 1, "loaded_under": 2}
     assert (run.rows_inserted, run.rows_rejected) == (1, 1)
     assert stored(events)["e5"]["day"] == "2024-03-01"
 
@@ -246,3 +247,29 @@ def test_the_console_never_deletes_a_run_or_a_dataset_with_files_and_an_empty_on
     dataset_delete(dataset=empty)  # the API's door (and the console's, for a dataset without files)
 
     assert not Dataset.objects.filter(slug="empty").exists() and not table_exists("empty")
+
+
+def test_a_run_loading_when_the_schema_changes_stops_at_its_next_chunk(
+    events: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    from ingestion.services import raw_file_receive
+    from processing.services import run_create, run_execute
+
+    rows = [f"n{i},2024-03-{i:02d},{i},x" for i in range(1, 10)]
+    path = csv_file("\n".join(["id,day,amount,note", *rows]) + "\n")
+    with path.open("rb") as fh:
+        raw = raw_file_receive(dataset=events, source=fh, original_name="more.csv")
+    queued = run_create(dataset=events, raw_file=raw, chunk_size=3)
+    changed: list[bool] = []
+
+    def change_once(run: Run) -> None:
+        if not changed:
+            changed.append(True)
+            apply(schema(amount={"type": "integer"}))
+
+    run = run_execute(run_id=queued.pk, on_chunk=change_once)
+
+    assert run is not None and run.status == RunStatus.FAILED
+    assert "schema changed from version 1 to 2 while this run was loading" in run.error
+    assert run.rows_inserted == 3  # the first chunk, checked and converted by the change
+    assert {k: v["amount"] for k, v in stored(events).items() if k.startswith("n")} == {"n1": 1, "n2": 2, "n3": 3}
