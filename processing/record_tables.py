@@ -34,6 +34,8 @@ from ingestion.fieldtypes.datetime import utc_text
 from ingestion.models import Dataset
 from ingestion.schema import FieldSpec, SchemaSpec
 
+from .record_references import table_references_sql
+
 # The lineage columns, in table order: (column, PostgreSQL type, SQLite type).
 LINEAGE = (
     ("_key", "text", "TEXT"),
@@ -116,16 +118,17 @@ def _pg_type_alias(name: str) -> str:
     return _PG_ALIASES.get(name, name)
 
 
-def create_sql(slug: str, spec: SchemaSpec) -> list[str]:
+def create_sql(slug: str, spec: SchemaSpec, dataset_id: int) -> list[str]:
     """The statements creating a dataset's table (and, on PostgreSQL, its schema)."""
     quote = connection.ops.quote_name
     pg = is_postgres()
-    run_table = quote("processing_run")
+    # PostgreSQL checks the runs once per statement (record_references.py), SQLite with foreign keys.
+    runs = "" if pg else f" REFERENCES {quote('processing_run')} (id)"
     columns = [f"{quote(f.name)} {column_type(f)}" for f in spec.fields]
     lineage = [
         f"{quote('_key')} text PRIMARY KEY",
-        f"{quote('_first_run_id')} {'bigint' if pg else 'INTEGER'} NOT NULL REFERENCES {run_table} (id)",
-        f"{quote('_last_run_id')} {'bigint' if pg else 'INTEGER'} NOT NULL REFERENCES {run_table} (id)",
+        f"{quote('_first_run_id')} {'bigint' if pg else 'INTEGER'} NOT NULL{runs}",
+        f"{quote('_last_run_id')} {'bigint' if pg else 'INTEGER'} NOT NULL{runs}",
         f"{quote('_source_line')} {'integer' if pg else 'INTEGER'} NOT NULL",
         f"{quote('_schema_version')} {'integer' if pg else 'INTEGER'} NOT NULL",
         f"{quote('_created_at')} {'timestamptz' if pg else 'TEXT'} NOT NULL",
@@ -144,6 +147,8 @@ def create_sql(slug: str, spec: SchemaSpec) -> list[str]:
     statements.append(
         f"CREATE INDEX {quote(_index_name(slug, 'last_run'))} ON {table_sql(slug)} ({quote('_last_run_id')})"
     )
+    if pg:
+        statements.extend(table_references_sql(table_sql(slug), dataset_id))
     return statements
 
 
@@ -162,9 +167,9 @@ def _index_name(slug: str, what: str) -> str:
     return f"rec_{slug[:40]}_{digest}"
 
 
-def record_table_create(slug: str, spec: SchemaSpec) -> None:
+def record_table_create(slug: str, spec: SchemaSpec, dataset_id: int) -> None:
     with connection.cursor() as cur:
-        for statement in create_sql(slug, spec):
+        for statement in create_sql(slug, spec, dataset_id):
             cur.execute(statement)
 
 

@@ -11,7 +11,8 @@ quarantined, as rejected rows of one run of kind ``schema_change`` per
 dataset, with their values, messages and lineage. Values of fields no longer
 in the schema are not carried over (the raw and processed files still hold
 them). Then ``processing_record``, its reference triggers (migration 0051)
-and its model go.
+and its model go; on PostgreSQL the runs the new tables point at are checked
+once per statement (``record_references``).
 
 Going back moves the typed tables' records into ``processing_record`` again.
 """
@@ -65,6 +66,7 @@ def move_records(apps, schema_editor):
     from ingestion.fieldtypes import FieldError
     from ingestion.schema import schema_parse
     from processing.record_indexes import record_indexes_wanted
+    from processing.record_references import references_install
     from processing.record_schema import stored_converter
     from processing.record_tables import record_table_create, table_exists, table_sql
 
@@ -77,11 +79,12 @@ def move_records(apps, schema_editor):
     if connection.vendor == "postgresql":
         for statement in DROP_TRIGGERS:
             schema_editor.execute(statement, params=None)
+    references_install()
     for dataset in Dataset.objects.exclude(current_schema=None).order_by("pk"):
         current = SchemaVersion.objects.get(pk=dataset.current_schema_id)
         spec = schema_parse(current.definition, stored=True)
         if not table_exists(dataset.slug):
-            record_table_create(dataset.slug, spec)
+            record_table_create(dataset.slug, spec, dataset.pk)
         numbers = dict(SchemaVersion.objects.filter(dataset=dataset).values_list("pk", "number"))
         converters = [(f, stored_converter(f)) for f in spec.fields]
         table = table_sql(dataset.slug)
@@ -198,6 +201,11 @@ def move_records_back(apps, schema_editor):
                     batch,
                 )
             writer.execute(f"DROP TABLE {table_sql(dataset.slug)}")
+    if connection.vendor == "postgresql":
+        from processing.record_references import UNINSTALL_SQL
+
+        for statement in UNINSTALL_SQL:
+            schema_editor.execute(statement, params=None)
 
 
 class Migration(migrations.Migration):

@@ -160,7 +160,7 @@ def _schema_of(run: Run) -> SchemaSpec:
         run.save(update_fields=["schema", "summary"])
     spec = schema_spec(run.schema)
     if not table_exists(run.dataset.slug):
-        record_table_create(run.dataset.slug, spec)
+        record_table_create(run.dataset.slug, spec, run.dataset_id)
     return spec
 
 
