@@ -13,13 +13,14 @@ After a change every stored record satisfies the current schema.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
-from ingestion.fieldtypes import Converter, FieldError
+from ingestion.fieldtypes import Converter, FieldError, field_type
 from ingestion.models import Dataset, SchemaVersion
 from ingestion.record_store import StoredRecordsReport
 from ingestion.schema import FieldSpec, SchemaSpec
@@ -105,11 +106,20 @@ def _plan(slug: str, old: SchemaSpec, new: SchemaSpec) -> StoredRecordsReport:
 
 
 def records_check(
-    dataset: Dataset, old: SchemaSpec, new: SchemaSpec, *, converted: dict[str, dict[str, Any]] | None = None
+    dataset: Dataset,
+    old: SchemaSpec,
+    new: SchemaSpec,
+    *,
+    converted: dict[str, dict[str, Any]] | None = None,
+    rekeyed: dict[str, str] | None = None,
 ) -> tuple[StoredRecordsReport, list[tuple[RecordBase, dict[str, list[str]]]]]:
     """Check the stored records against ``new``; the failing records with their messages.
 
-    ``converted``, when given, receives the new values of converted columns by key.
+    ``converted``, when given, receives the new values of converted columns
+    by key. When a key field changes type, a record's key is its new values'
+    key (``"007"`` as an integer is ``7``): ``rekeyed`` receives the keys
+    that change, and a record whose new key another record has too fails (the
+    one keeping its own key wins, else the first in key order).
     """
     check = _plan(dataset.slug, old, new)
     failing: list[tuple[RecordBase, dict[str, list[str]]]] = []
@@ -120,6 +130,18 @@ def records_check(
         return check, failing
     model = record_model(dataset.slug, old)
     converters = {name: stored_converter(spec) for name, spec in checked.items()}
+    before = {f.name: f.type for f in old.fields}
+    key_types = {f.name: field_type(f.type) for f in new.fields if f.name in new.key}
+    rekey = any(name in checked and before.get(name) != kind.name for name, kind in key_types.items())
+    owners: dict[str, str] = {}  # new key -> the old key of the record holding it
+    losers: dict[str, str] = {}  # old key -> why it fails
+
+    def fail(record: RecordBase, errors: dict[str, list[str]]) -> None:
+        check.records_failing += 1
+        failing.append((record, errors))
+        if len(check.failures) < PREVIEW_FAILURES:
+            check.failures.append({"key": record.key, "source_line": record.source_line, "errors": errors})
+
     for record in _walk(model):
         check.records_checked += 1
         errors: dict[str, list[str]] = {}
@@ -132,12 +154,31 @@ def records_check(
             except FieldError as exc:
                 errors[name] = [str(exc)]
         if errors:
-            check.records_failing += 1
-            failing.append((record, errors))
-            if len(check.failures) < PREVIEW_FAILURES:
-                check.failures.append({"key": record.key, "source_line": record.source_line, "errors": errors})
-        elif converted is not None:
+            fail(record, errors)
+            continue
+        if converted is not None:
             converted[record.key] = {n: new_values[n] for n in check.columns_converted}
+        if rekey:
+            values = {n: new_values[n] if n in new_values else record.data[n] for n in new.key}
+            texts = [key_types[n].key_text(values[n]) for n in new.key]
+            key = texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
+            holder = owners.get(key)
+            if holder is None:
+                owners[key] = record.key
+                continue
+            keeps_own = key == record.key and holder != key
+            loser, winner = (holder, record.key) if keeps_own else (record.key, holder)
+            owners[key] = winner
+            losers[loser] = f"its key becomes {key!r} under the new schema, the key of record {winner!r}"
+    if losers:
+        keys = list(losers)
+        for i in range(0, len(keys), 500):
+            for record in model.objects.filter(key__in=keys[i : i + 500]).order_by("key"):
+                fail(record, {ROW_ERRORS: [losers[record.key]]})
+                if converted is not None:
+                    converted.pop(record.key, None)
+    if rekeyed is not None:
+        rekeyed.update({old_key: key for key, old_key in owners.items() if key != old_key})
     return check, failing
 
 
@@ -157,11 +198,13 @@ def record_table_sync(
     if old is None:
         old = new
     converted: dict[str, dict[str, Any]] = {}
-    check, failing = records_check(dataset, old, new, converted=converted)
+    rekeyed: dict[str, str] = {}
+    check, failing = records_check(dataset, old, new, converted=converted, rekeyed=rekeyed)
     if check.records_checked:
         check.run_id = _quarantine(dataset, old, version, check, failing, user).pk
         check.records_quarantined = len(failing)
     _alter(dataset, old, new, check, converted)
+    _rekey(dataset, rekeyed)
     record_indexes_sync(dataset, new)
     return check
 
@@ -234,7 +277,10 @@ def _quarantine(
                 raw=raw,
                 errors={
                     **errors,
-                    ROW_ERRORS: [f"quarantined by the change to schema version {version.number} ({lineage})"],
+                    ROW_ERRORS: [
+                        *errors.get(ROW_ERRORS, []),
+                        f"quarantined by the change to schema version {version.number} ({lineage})",
+                    ],
                 },
                 schema=version,
             )
@@ -283,3 +329,14 @@ def _set_values(cur: Any, table: str, column: str, sql_type: str, values: list[t
         f"FROM (VALUES {rows}) AS v(key, value) WHERE t._key = v.key",
         [item for pair in values for item in pair],
     )
+
+
+def _rekey(dataset: Dataset, rekeyed: dict[str, str]) -> None:
+    """Give records the keys their converted key fields make (after the quarantine, none collide)."""
+    table = table_sql(dataset.slug)
+    pairs = list(rekeyed.items())
+    with connection.cursor() as cur:
+        for i in range(0, len(pairs), 1000):
+            cur.executemany(
+                f"UPDATE {table} SET _key = %s WHERE _key = %s", [(new, old) for old, new in pairs[i : i + 1000]]
+            )

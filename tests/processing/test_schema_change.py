@@ -273,3 +273,36 @@ def test_a_run_loading_when_the_schema_changes_stops_at_its_next_chunk(
     assert "schema changed from version 1 to 2 while this run was loading" in run.error
     assert run.rows_inserted == 3  # the first chunk, checked and converted by the change
     assert {k: v["amount"] for k, v in stored(events).items() if k.startswith("n")} == {"n1": 1, "n2": 2, "n3": 3}
+
+
+def test_a_key_field_changing_type_rekeys_the_records_and_quarantines_collisions(
+    csv_file: Callable[..., Path],
+) -> None:
+    document = {
+        "slug": "codes",
+        "key": ["code"],
+        "fields": [{"name": "code", "type": "string", "required": True}, {"name": "label", "type": "string"}],
+    }
+    dataset = apply(document).dataset
+    path = csv_file("code,label\n007,bond\n7,seven\n010,ten\nx1,letters\n")
+    with path.open("rb") as fh:
+        file_ingest(dataset=dataset, source=fh, original_name="codes.csv")
+
+    result = apply(
+        {**document, "fields": [{"name": "code", "type": "integer", "required": True}, document["fields"][1]]}
+    )
+
+    # "7" keeps its key; "007" would become 7 too; "x1" is no integer; "010" becomes 10.
+    assert result.records.records_quarantined == 2
+    assert {k: v for k, v in stored(dataset).items()} == {
+        "10": {"code": 10, "label": "ten"},
+        "7": {"code": 7, "label": "seven"},
+    }
+    rows = {r.raw["code"]: r.errors for r in RejectedRow.objects.filter(run_id=result.records.run_id)}
+    assert rows["007"]["__row__"][0] == "its key becomes '7' under the new schema, the key of record '7'"
+    assert "x1" in rows
+    # A file loaded now finds the records under their new keys.
+    path = csv_file("code,label\n10,ten again\n")
+    with path.open("rb") as fh:
+        run = file_ingest(dataset=dataset, source=fh, original_name="again.csv")
+    assert (run.rows_inserted, run.rows_updated) == (0, 1)
