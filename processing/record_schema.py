@@ -82,15 +82,16 @@ def fields_to_check(old: SchemaSpec, new: SchemaSpec) -> list[FieldSpec]:
     ]
 
 
-def _walk(model: type[RecordBase]) -> Iterator[RecordBase]:
-    """Every record of the table in key order, a batch at a time (keyset, so memory stays flat)."""
+def _walk(model: type[RecordBase]) -> Iterator[list[RecordBase]]:
+    """Every record of the table in key order, in batches (keyset, so memory stays flat)."""
     after: str | None = None
     while True:
         batch = model.objects.order_by("key")
         if after is not None:
             batch = batch.filter(key__gt=after)
         rows = list(batch[:_BATCH])
-        yield from rows
+        if rows:
+            yield rows
         if len(rows) < _BATCH:
             return
         after = rows[-1].key
@@ -105,29 +106,35 @@ def _plan(slug: str, old: SchemaSpec, new: SchemaSpec) -> StoredRecordsReport:
     )
 
 
-def records_check(
-    dataset: Dataset,
-    old: SchemaSpec,
-    new: SchemaSpec,
-    *,
-    converted: dict[str, dict[str, Any]] | None = None,
-    rekeyed: dict[str, str] | None = None,
-) -> tuple[StoredRecordsReport, list[tuple[RecordBase, dict[str, list[str]]]]]:
-    """Check the stored records against ``new``; the failing records with their messages.
+class _Sink:
+    """Where a check sends what it finds: nothing for a preview, the table and the quarantine when applying."""
 
-    ``converted``, when given, receives the new values of converted columns
-    by key. When a key field changes type, a record's key is its new values'
-    key (``"007"`` as an integer is ``7``): ``rekeyed`` receives the keys
-    that change, and a record whose new key another record has too fails (the
-    one keeping its own key wins, else the first in key order).
+    def passed(self, batch: list[tuple[RecordBase, dict[str, Any]]]) -> None:
+        """Records that pass, with their converted values."""
+
+    def failed(self, batch: list[tuple[RecordBase, dict[str, list[str]]]]) -> None:
+        """Records that no longer pass, with their messages."""
+
+
+def records_check(
+    dataset: Dataset, old: SchemaSpec, new: SchemaSpec, *, sink: _Sink | None = None
+) -> tuple[StoredRecordsReport, dict[str, str]]:
+    """Check the stored records against ``new``, a batch at a time (memory stays flat).
+
+    Returns the report and the keys that change (old → new): when a key
+    field changes type, a record's key is its new values' key (``"007"`` as
+    an integer is ``7``), and a record whose new key another record has too
+    fails (the one keeping its own key wins, else the first in key order).
+    Only that key map grows with the table, and only when a key field's type
+    changes.
     """
     check = _plan(dataset.slug, old, new)
-    failing: list[tuple[RecordBase, dict[str, list[str]]]] = []
+    sink = sink or _Sink()
     checked = {f.name: f for f in fields_to_check(old, new)}
     for name in check.columns_converted:
         checked.setdefault(name, next(f for f in new.fields if f.name == name))
     if not checked or not table_exists(dataset.slug):
-        return check, failing
+        return check, {}
     model = record_model(dataset.slug, old)
     converters = {name: stored_converter(spec) for name, spec in checked.items()}
     before = {f.name: f.type for f in old.fields}
@@ -136,50 +143,48 @@ def records_check(
     owners: dict[str, str] = {}  # new key -> the old key of the record holding it
     losers: dict[str, str] = {}  # old key -> why it fails
 
-    def fail(record: RecordBase, errors: dict[str, list[str]]) -> None:
-        check.records_failing += 1
-        failing.append((record, errors))
-        if len(check.failures) < PREVIEW_FAILURES:
+    def fail(batch: list[tuple[RecordBase, dict[str, list[str]]]]) -> None:
+        check.records_failing += len(batch)
+        for record, errors in batch[: max(0, PREVIEW_FAILURES - len(check.failures))]:
             check.failures.append({"key": record.key, "source_line": record.source_line, "errors": errors})
+        sink.failed(batch)
 
-    for record in _walk(model):
-        check.records_checked += 1
-        errors: dict[str, list[str]] = {}
-        new_values: dict[str, Any] = {}
-        for name, convert in converters.items():
-            attribute = model.field_attributes.get(name)
-            text = stored_text(getattr(record, attribute)) if attribute else ""
-            try:
-                new_values[name] = convert(text)
-            except FieldError as exc:
-                errors[name] = [str(exc)]
-        if errors:
-            fail(record, errors)
-            continue
-        if converted is not None:
-            converted[record.key] = {n: new_values[n] for n in check.columns_converted}
-        if rekey:
-            values = {n: new_values[n] if n in new_values else record.data[n] for n in new.key}
-            texts = [key_types[n].key_text(values[n]) for n in new.key]
-            key = texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
-            holder = owners.get(key)
-            if holder is None:
-                owners[key] = record.key
+    for records in _walk(model):
+        passing: list[tuple[RecordBase, dict[str, Any]]] = []
+        failing: list[tuple[RecordBase, dict[str, list[str]]]] = []
+        for record in records:
+            check.records_checked += 1
+            errors: dict[str, list[str]] = {}
+            new_values: dict[str, Any] = {}
+            for name, convert in converters.items():
+                attribute = model.field_attributes.get(name)
+                text = stored_text(getattr(record, attribute)) if attribute else ""
+                try:
+                    new_values[name] = convert(text)
+                except FieldError as exc:
+                    errors[name] = [str(exc)]
+            if errors:
+                failing.append((record, errors))
                 continue
-            keeps_own = key == record.key and holder != key
-            loser, winner = (holder, record.key) if keeps_own else (record.key, holder)
-            owners[key] = winner
-            losers[loser] = f"its key becomes {key!r} under the new schema, the key of record {winner!r}"
-    if losers:
-        keys = list(losers)
-        for i in range(0, len(keys), 500):
-            for record in model.objects.filter(key__in=keys[i : i + 500]).order_by("key"):
-                fail(record, {ROW_ERRORS: [losers[record.key]]})
-                if converted is not None:
-                    converted.pop(record.key, None)
-    if rekeyed is not None:
-        rekeyed.update({old_key: key for key, old_key in owners.items() if key != old_key})
-    return check, failing
+            passing.append((record, new_values))
+            if rekey:
+                values = {n: new_values[n] if n in new_values else record.data[n] for n in new.key}
+                texts = [key_types[n].key_text(values[n]) for n in new.key]
+                key = texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
+                holder = owners.get(key)
+                if holder is None:
+                    owners[key] = record.key
+                    continue
+                keeps_own = key == record.key and holder != key
+                loser, winner = (holder, record.key) if keeps_own else (record.key, holder)
+                owners[key] = winner
+                losers[loser] = f"its key becomes {key!r} under the new schema, the key of record {winner!r}"
+        sink.passed(passing)
+        fail(failing)
+    keys = list(losers)
+    for i in range(0, len(keys), _BATCH):
+        fail([(r, {ROW_ERRORS: [losers[r.key]]}) for r in model.objects.filter(key__in=keys[i : i + _BATCH])])
+    return check, {old_key: key for key, old_key in owners.items() if key != old_key and old_key not in losers}
 
 
 def record_table_sync(
@@ -197,13 +202,16 @@ def record_table_sync(
         return StoredRecordsReport(columns_added=[f.name for f in new.fields])
     if old is None:
         old = new
-    converted: dict[str, dict[str, Any]] = {}
-    rekeyed: dict[str, str] = {}
-    check, failing = records_check(dataset, old, new, converted=converted, rekeyed=rekeyed)
+    plan = _plan(slug, old, new)
+    if connection.vendor == "sqlite" and (plan.columns_dropped or plan.columns_converted):
+        # SQLite cannot drop an indexed column: the field indexes go first and come back after.
+        record_indexes_drop(slug)
+    applying = _Applying(dataset, old, new, version, plan, user)
+    check, rekeyed = records_check(dataset, old, new, sink=applying)
     if check.records_checked:
-        check.run_id = _quarantine(dataset, old, version, check, failing, user).pk
-        check.records_quarantined = len(failing)
-    _alter(dataset, old, new, check, converted)
+        check.run_id = applying.finish(check).pk
+        check.records_quarantined = check.records_failing
+    applying.alter()
     _rekey(dataset, rekeyed)
     record_indexes_sync(dataset, new)
     return check
@@ -227,95 +235,113 @@ class TypedTableStore:
         record_table_drop(dataset.slug)
 
 
-def _quarantine(
-    dataset: Dataset,
-    old: SchemaSpec,
-    version: SchemaVersion,
-    check: StoredRecordsReport,
-    failing: list[tuple[RecordBase, dict[str, list[str]]]],
-    user: Any,
-) -> Run:
-    """Record the check as a run; its failing records become its rejected rows and leave the table."""
-    now = timezone.now()
-    headers = [f.headers[0] for f in old.fields]
-    run = Run.objects.create(
-        dataset=dataset,
-        schema=version,
-        trigger=RunTrigger.SCHEMA_CHANGE,
-        started_by=user if getattr(user, "pk", None) else None,
-        status=RunStatus.PARTIALLY_SUCCEEDED if failing else RunStatus.SUCCEEDED,
-        rows_read=check.records_checked,
-        rows_valid=check.records_checked - len(failing),
-        rows_rejected=len(failing),
-        rows_unchanged=check.records_checked - len(failing),
-        summary={
-            "schema_change": {
-                "to_version": version.number,
-                "records_checked": check.records_checked,
-                "records_quarantined": len(failing),
-                "columns_added": check.columns_added,
-                "columns_dropped": check.columns_dropped,
-                "columns_converted": check.columns_converted,
-            },
-            # The fix loop writes rejected rows back as a file with these columns.
-            "headers": headers,
-        },
-        started_at=now,
-        finished_at=now,
-    )
-    rows = []
-    for record, errors in failing:
-        raw = {
-            h: stored_text(getattr(record, record.field_attributes[f.name]))
-            for h, f in zip(headers, old.fields, strict=True)
-        }
-        lineage = f"first loaded by run {record.first_run_id}, last written by run {record.last_run_id}"
-        rows.append(
-            RejectedRow(
-                run=run,
-                line_number=record.source_line,
-                raw=raw,
-                errors={
-                    **errors,
-                    ROW_ERRORS: [
-                        *errors.get(ROW_ERRORS, []),
-                        f"quarantined by the change to schema version {version.number} ({lineage})",
-                    ],
-                },
-                schema=version,
+class _Applying(_Sink):
+    """Applying a schema change: converted values go into new columns, failing records into quarantine.
+
+    Each batch is written as the check walks the table, so memory stays flat.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        old: SchemaSpec,
+        new: SchemaSpec,
+        version: SchemaVersion,
+        plan: StoredRecordsReport,
+        user: Any,
+    ) -> None:
+        self.dataset, self.old, self.version, self.plan = dataset, old, version, plan
+        self.table = table_sql(dataset.slug)
+        self.model = record_model(dataset.slug, old)
+        self.headers = [f.headers[0] for f in old.fields]
+        self.by_name = {f.name: f for f in new.fields}
+        quote = connection.ops.quote_name
+        # Converted values go into a new column each, which then replaces the old one.
+        self.temporary = {name: quote(f"_converting_{i}") for i, name in enumerate(plan.columns_converted)}
+        with connection.cursor() as cur:
+            for name, column in self.temporary.items():
+                cur.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} {column_type(self.by_name[name])}")
+        self.user = user
+        self._run: Run | None = None
+
+    @property
+    def run(self) -> Run:
+        """The schema-change run, made when the first record is checked (a change that checks none has none)."""
+        if self._run is None:
+            self._run = Run.objects.create(
+                dataset=self.dataset,
+                schema=self.version,
+                trigger=RunTrigger.SCHEMA_CHANGE,
+                started_by=self.user if getattr(self.user, "pk", None) else None,
+                status=RunStatus.RUNNING,
+                started_at=timezone.now(),
+                # The fix loop writes rejected rows back as a file with these columns.
+                summary={"headers": self.headers},
             )
-        )
-    RejectedRow.objects.bulk_create(rows, batch_size=1000)
-    keys = [record.key for record, _ in failing]
-    model = record_model(dataset.slug, old)
-    for i in range(0, len(keys), 500):
-        model.objects.filter(key__in=keys[i : i + 500]).delete()
-    return run
+        return self._run
 
+    def passed(self, batch: list[tuple[RecordBase, dict[str, Any]]]) -> None:
+        if not batch:
+            return
+        with connection.cursor() as cur:
+            for name, column in self.temporary.items():
+                values = [(record.key, new_values[name]) for record, new_values in batch]
+                _set_values(cur, self.table, column, column_type(self.by_name[name]), values)
 
-def _alter(
-    dataset: Dataset, old: SchemaSpec, new: SchemaSpec, check: StoredRecordsReport, converted: dict[str, dict[str, Any]]
-) -> None:
-    if not (check.columns_added or check.columns_dropped or check.columns_converted):
-        return
-    quote = connection.ops.quote_name
-    table = table_sql(dataset.slug)
-    by_name = {f.name: f for f in new.fields}
-    # SQLite cannot drop an indexed column: the field indexes go first and come back after.
-    record_indexes_drop(dataset.slug)
-    with connection.cursor() as cur:
-        for name in check.columns_added:
-            cur.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {column_type(by_name[name])}")
-        for i, name in enumerate(check.columns_converted):
-            temporary = quote(f"_converting_{i}")
-            cur.execute(f"ALTER TABLE {table} ADD COLUMN {temporary} {column_type(by_name[name])}")
-            values = [(key, new_values[name]) for key, new_values in converted.items()]
-            for j in range(0, len(values), 1000):
-                _set_values(cur, table, temporary, column_type(by_name[name]), values[j : j + 1000])
-            cur.execute(f"ALTER TABLE {table} DROP COLUMN {quote(name)}")
-            cur.execute(f"ALTER TABLE {table} RENAME COLUMN {temporary} TO {quote(name)}")
-        for name in check.columns_dropped:
-            cur.execute(f"ALTER TABLE {table} DROP COLUMN {quote(name)}")
+    def failed(self, batch: list[tuple[RecordBase, dict[str, list[str]]]]) -> None:
+        if not batch:
+            return
+        rows = []
+        for record, errors in batch:
+            raw = {
+                h: stored_text(getattr(record, record.field_attributes[f.name]))
+                for h, f in zip(self.headers, self.old.fields, strict=True)
+            }
+            lineage = f"first loaded by run {record.first_run_id}, last written by run {record.last_run_id}"
+            message = f"quarantined by the change to schema version {self.version.number} ({lineage})"
+            rows.append(
+                RejectedRow(
+                    run=self.run,
+                    line_number=record.source_line,
+                    raw=raw,
+                    errors={**errors, ROW_ERRORS: [*errors.get(ROW_ERRORS, []), message]},
+                    schema=self.version,
+                )
+            )
+        RejectedRow.objects.bulk_create(rows, batch_size=1000)
+        self.model.objects.filter(key__in=[record.key for record, _ in batch]).delete()
+
+    def finish(self, check: StoredRecordsReport) -> Run:
+        """Record the check as the run's outcome."""
+        run = self.run
+        failing = check.records_failing
+        run.status = RunStatus.PARTIALLY_SUCCEEDED if failing else RunStatus.SUCCEEDED
+        run.rows_read = check.records_checked
+        run.rows_valid = run.rows_unchanged = check.records_checked - failing
+        run.rows_rejected = failing
+        run.finished_at = timezone.now()
+        run.summary["schema_change"] = {
+            "to_version": self.version.number,
+            "records_checked": check.records_checked,
+            "records_quarantined": failing,
+            "columns_added": check.columns_added,
+            "columns_dropped": check.columns_dropped,
+            "columns_converted": check.columns_converted,
+        }
+        run.save()
+        return run
+
+    def alter(self) -> None:
+        """The columns: converted ones replace theirs, new ones are added, removed ones dropped."""
+        quote = connection.ops.quote_name
+        with connection.cursor() as cur:
+            for name, column in self.temporary.items():
+                cur.execute(f"ALTER TABLE {self.table} DROP COLUMN {quote(name)}")
+                cur.execute(f"ALTER TABLE {self.table} RENAME COLUMN {column} TO {quote(name)}")
+            for name in self.plan.columns_added:
+                cur.execute(f"ALTER TABLE {self.table} ADD COLUMN {quote(name)} {column_type(self.by_name[name])}")
+            for name in self.plan.columns_dropped:
+                cur.execute(f"ALTER TABLE {self.table} DROP COLUMN {quote(name)}")
 
 
 def _set_values(cur: Any, table: str, column: str, sql_type: str, values: list[tuple[str, Any]]) -> None:

@@ -306,3 +306,24 @@ def test_a_key_field_changing_type_rekeys_the_records_and_quarantines_collisions
     with path.open("rb") as fh:
         run = file_ingest(dataset=dataset, source=fh, original_name="again.csv")
     assert (run.rows_inserted, run.rows_updated) == (0, 1)
+
+
+def test_the_check_walks_the_table_in_batches_with_exact_counts(
+    csv_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import processing.record_schema
+
+    monkeypatch.setattr(processing.record_schema, "_BATCH", 7)
+    dataset = apply(EVENTS).dataset
+    rows = [f"k{i:03d},{'2024-01-02' if i % 5 else 'soon'},{i},x" for i in range(1, 51)]
+    path = csv_file("\n".join(["id,day,amount,note", *rows]) + "\n")
+    with path.open("rb") as fh:
+        file_ingest(dataset=dataset, source=fh, original_name="many.csv")
+
+    result = apply(schema(day={"type": "date"}, amount={"type": "integer"}))
+
+    assert (result.records.records_checked, result.records.records_quarantined) == (50, 10)
+    assert RejectedRow.objects.filter(run_id=result.records.run_id).count() == 10
+    kept = stored(dataset)
+    assert len(kept) == 40 and all(v["day"] == "2024-01-02" and isinstance(v["amount"], int) for v in kept.values())
+    assert kept["k001"]["amount"] == 1 and kept["k049"]["amount"] == 49
