@@ -1,0 +1,505 @@
+"""Validate & transform a whole chunk at a time, one column per field, with polars.
+
+``ColumnarValidator.validate`` returns, for every row of a chunk and in the
+same order, exactly what ``RowValidator.validate`` returns for it: the same
+decision, the same messages, the same ``ValidRow`` texts byte for byte. It
+gets there by splitting the work three ways:
+
+- **sure cells**, the common spellings each type accepts (``12``, ``1,234.50``,
+  ``2024-01-02T03:04:05+02:00``, ``u@example.com``...), are parsed, checked
+  and rendered as columns. Every vectorised rule is a strict subset of the
+  scalar one: where polars might disagree with Python (non-ASCII case
+  mapping, unusual ISO 8601 forms, time zone rules, a number on a bound) the
+  cell is *not* sure;
+- **other cells**, and every cell of a field whose column repeats few values
+  or whose type has no vectorised path, go through the field's own scalar
+  converter (``fields.compile_field``), once per distinct value in the chunk;
+- **rows** with a failing cell, a wrong width, a bad character, an
+  over-long value or an over-long key are handed whole to the row
+  validator, so every rejection and message is the reference's own.
+
+tests/processing/test_validate_differential.py runs both validators over the
+edge cases of the suite and over generated values, row for row.
+
+polars runs on a thread pool that a forked child does not get back: a
+process whose parent used polars before forking would hang on its first
+query. Only the process that first used polars here uses it; a forked child
+of it validates row by row (exactly the same results, only slower).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import polars as pl
+
+from ingestion.fieldtypes import FieldError, field_type
+from ingestion.fieldtypes.base import key_text as plain_key_text
+from ingestion.fieldtypes.datetime import utc_text
+from ingestion.fieldtypes.email import _SIMPLE_EMAIL_RE
+from ingestion.schema import FieldSpec
+
+from .fields import INT_MAX, INT_MIN, Converter, _checks, compile_field
+from .validate import _BAD_CHARS_RE, MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow
+
+__all__ = ["DISTINCT_SHARE", "ColumnarValidator", "Outcome"]
+
+Outcome = ValidRow | RejectedValues
+
+# A column with at most this share of distinct values is converted one
+# distinct value at a time by the scalar converter (categories, flags,
+# countries): exact by construction and cheaper than the column expressions.
+DISTINCT_SHARE = 0.1
+
+# Every character Python's str.strip() and str.split() treat as space; polars
+# (Rust) has another list (it leaves out U+001C-U+001F, for one).
+_SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+_SPACE_RUN = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _SPACES) + "]+"
+_NON_ASCII = r"[^\x00-\x7F]"
+
+# What json.dumps(..., ensure_ascii=False) escapes in a string, and how.
+_JSON_SHORT = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_JSON_FROM = ["\\", '"', *(chr(i) for i in range(32))]
+_JSON_TO = ["\\\\", '\\"', *(_JSON_SHORT.get(chr(i), f"\\u{i:04x}") for i in range(32))]
+# Python's csv writer quotes a value holding the delimiter, the quote or a
+# character of the line terminator (ingestion.csvwrite).
+_CSV_QUOTE = r'[,"\r\n]'
+
+_INT_RE = r"^[+-]?[0-9]+(?:\.0*)?$"
+_CANONICAL_DECIMAL_RE = r"^-?(?:[1-9][0-9]*|0)(?:\.[0-9]+)?$"
+_ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# The date-times every Python's datetime.fromisoformat reads the same way;
+# other forms (week dates, basic format, other separators) go to the scalar converter.
+_ISO_DATETIME_RE = (
+    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]([01][0-9]|2[0-3]):([0-5][0-9])"
+    r"(?::([0-5][0-9])(?:\.([0-9]{1,6}))?)?(Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?$"
+)
+_EMAIL_RE = "^" + _SIMPLE_EMAIL_RE.pattern + "$"
+# Where a decided comparison of a decimal with a bound must clear the bound
+# (relative): far above any rounding of a decimal text to a float.
+_BOUND_MARGIN = 1e-9
+
+_DTYPES: dict[str, pl.DataType] = {"integer": pl.Int64(), "boolean": pl.Boolean(), "float": pl.Float64()}
+_VECTOR_TYPES = frozenset({"string", "integer", "decimal", "boolean", "date", "datetime", "email"})
+_VECTOR_TRANSFORMS = frozenset({"strip", "lower", "upper", "collapse_whitespace"})
+
+_polars_pid: int | None = None
+
+
+def polars_usable() -> bool:
+    """Whether this process may use polars: it is the one that first did (see the module docstring)."""
+    global _polars_pid
+    pid = os.getpid()
+    if _polars_pid is None:
+        _polars_pid = pid
+    return _polars_pid == pid
+
+
+def _literal(text: str) -> str:
+    """A regular expression (Rust syntax) matching ``text`` literally."""
+    return "".join(f"\\x{{{ord(c):x}}}" for c in text)
+
+
+def _json_string(c: pl.Expr) -> pl.Expr:
+    return pl.concat_str([pl.lit('"'), c.str.replace_many(_JSON_FROM, _JSON_TO), pl.lit('"')])
+
+
+class _Field:
+    """One schema field compiled for columns: its vectorised rules and its scalar converter."""
+
+    def __init__(self, spec: FieldSpec, index: int | None, convert: Converter) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.index = index
+        self.convert = convert
+        self.kind = field_type(spec.type)
+        self.dtype: pl.DataType = _DTYPES.get(spec.type, pl.String())
+        self.nulls = ["", *spec.null_values]
+        self.required = spec.required
+        self.has_key_text = self.kind.key_text is not plain_key_text
+        options = spec.options
+        self.sep: str = options.get("thousands_separator", "")
+        self.point: str = options.get("decimal_separator", ".")
+        # Constraints the columns decide; the others are checked on the distinct
+        # values by the scalar converter's own check functions.
+        self.bounds: tuple[Any, Any] = (None, None)
+        self.python_checks: list[Callable[[Any], str | None]] = []
+        self.vector = self._compile_vector()
+
+    def _compile_vector(self) -> bool:
+        spec, c = self.spec, self.spec.constraints
+        if spec.type not in _VECTOR_TYPES or not set(spec.transforms) <= _VECTOR_TRANSFORMS:
+            return False
+        if any(ch in "0123456789+-eE" for ch in self.sep + self.point) or (self.sep and self.sep == self.point):
+            return False
+        if ("min_length" in c or "max_length" in c) and spec.type == "boolean":
+            return False
+        low, high = c.get("min"), c.get("max")
+        try:
+            if low is not None:
+                low = self._bound(self.kind.bound(spec, low), up=True)
+            if high is not None:
+                high = self._bound(self.kind.bound(spec, high), up=False)
+        except (OverflowError, ValueError):
+            return False
+        if (low is not None or high is not None) and spec.type not in ("integer", "decimal", "date", "datetime"):
+            return False
+        self.bounds = (low, high)
+        rest = {k: v for k, v in c.items() if k in ("pattern", "choices")}
+        if rest.get("choices") is not None and self.kind.verbatim:
+            rest.pop("choices")  # compared as text, in the columns
+        self.python_checks = _checks(dataclasses.replace(spec, constraints=rest)) if rest else []
+        return True
+
+    def _bound(self, bound: Any, *, up: bool) -> Any:
+        """A bound as the columns compare it (whole numbers, floats, UTC or ISO text)."""
+        t = self.spec.type
+        if t == "integer":
+            whole = math.ceil(bound) if up else math.floor(bound)
+            if not INT_MIN <= whole <= INT_MAX:
+                raise OverflowError
+            return whole
+        if t == "decimal":
+            return float(bound)
+        if t == "datetime":
+            return utc_text(bound)
+        return bound  # date: ISO text
+
+    # --- converting a column ------------------------------------------------------
+
+    def column(self, raw: pl.Series | None, n: int, share: float) -> tuple[pl.Series, pl.Series]:
+        """The clean values of the column (nulls where a row fails) and which rows fail."""
+        if raw is None:  # the column is absent: every value is ""
+            raw = pl.Series(self.name, [""] * n, dtype=pl.String)
+        if not self.vector or raw.n_unique() <= share * n:
+            return self._scalar(raw, pl.repeat(True, n, eager=True), None)
+        clean, sure = self._vectorised(raw)
+        return self._scalar(raw, ~sure, clean)
+
+    def _scalar(self, raw: pl.Series, todo: pl.Series, clean: pl.Series | None) -> tuple[pl.Series, pl.Series]:
+        """Convert the ``todo`` cells with the scalar converter, once per distinct value."""
+        keys: list[str] = []
+        values: list[Any] = []
+        failing: list[str] = []
+        for value in raw.filter(todo).unique().to_list():
+            try:
+                result = self.convert(value)
+            except FieldError:
+                failing.append(value)
+                continue
+            keys.append(value)
+            values.append(result)
+        if keys:
+            patch = raw.replace_strict(keys, pl.Series(values, dtype=self.dtype), default=None, return_dtype=self.dtype)
+        else:
+            patch = pl.Series(self.name, [None] * len(raw), dtype=self.dtype)
+        failed = todo & raw.is_in(failing) if failing else pl.repeat(False, len(raw), eager=True)
+        if clean is None:
+            return patch.alias(self.name), failed
+        return clean.zip_with(~todo, patch).alias(self.name), failed
+
+    def _vectorised(self, raw: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """Clean values and which of them are sure; unsure cells are left to the scalar converter."""
+        frame = pl.DataFrame({"raw": raw})
+        t = pl.col("raw")
+        unsure = pl.lit(False)
+        for name in self.spec.transforms:
+            if name == "strip":
+                t = t.str.strip_chars(_SPACES)
+            elif name == "collapse_whitespace":
+                t = t.str.strip_chars(_SPACES).str.replace_all(_SPACE_RUN, " ")
+            else:  # lower, upper: Python and Rust map ASCII alike, not everything else
+                unsure = unsure | t.str.contains(_NON_ASCII)
+                t = t.str.to_lowercase() if name == "lower" else t.str.to_uppercase()
+        null = pl.col("raw").is_in(self.nulls) | t.is_in(self.nulls)
+        if not self.kind.verbatim:
+            null = null | (t.str.strip_chars(_SPACES) == "")
+        frame = frame.with_columns(t.alias("t"), null.alias("null"), unsure.alias("unsure"))
+        if self.spec.type == "datetime":
+            frame = self._parse_datetime(frame)
+        else:
+            value, ok = self._parse(pl.col("t"))
+            frame = frame.with_columns(value.alias("value"), ok.fill_null(False).alias("ok"))
+        checks = self._checks(pl.col("value"))
+        if checks is not None:
+            frame = frame.with_columns((pl.col("ok") & checks).fill_null(False).alias("ok"))
+        if self.python_checks:
+            frame = frame.with_columns((pl.col("ok") & self._python_checks(frame)).fill_null(False).alias("ok"))
+        required = pl.lit(self.required)
+        sure = (pl.col("null") & ~required) | (~pl.col("null") & pl.col("ok") & ~pl.col("unsure"))
+        frame = frame.select(
+            pl.when(pl.col("null") | ~sure).then(None).otherwise(pl.col("value")).alias("clean"), sure.alias("sure")
+        )
+        return frame["clean"].cast(self.dtype), frame["sure"]
+
+    def _prep_number(self, t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        """number_prep in columns: strip, well-placed thousands separators, the decimal point."""
+        v = t.str.strip_chars(_SPACES)
+        unsure = pl.lit(False)
+        if self.sep:
+            sep, point = _literal(self.sep), _literal(self.point)
+            grouped = rf"^[+-]?[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+(?:{point}[0-9]*)?$"
+            unsure = v.str.contains(sep) & ~v.str.contains(grouped)
+            v = v.str.replace_all(self.sep, "", literal=True)
+        if self.point != ".":
+            unsure = unsure | v.str.contains(".", literal=True)
+            v = v.str.replace_all(self.point, ".", literal=True)
+        return v, unsure
+
+    def _parse(self, t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        """The parsed value of a (transformed, non-null) cell and whether it is surely valid."""
+        kind = self.spec.type
+        if kind == "string":
+            return t, pl.lit(True)
+        if kind == "email":
+            ok = t.str.contains(_EMAIL_RE) & (t.str.len_chars() <= 254) & (t.str.find("@", literal=True) <= 64)
+            return t, ok
+        if kind == "boolean":
+            v = t.str.strip_chars(_SPACES).str.to_lowercase()
+            ascii_ = ~t.str.contains(_NON_ASCII)
+            yes, no = v.is_in(["true", "yes", "1", "t", "y"]), v.is_in(["false", "no", "0", "f", "n"])
+            return yes, ascii_ & (yes | no)
+        if kind == "integer":
+            v, unsure = self._prep_number(t)
+            whole = v.str.replace(r"\.0*$", "")
+            digits = whole.str.replace(r"^[+-]", "").str.strip_chars_start("0")
+            number = whole.cast(pl.Int64, strict=False)
+            ok = ~unsure & v.str.contains(_INT_RE) & (digits.str.len_chars() <= 18) & number.is_not_null()
+            return number, ok
+        if kind == "decimal":
+            v, unsure = self._prep_number(t)
+            digits = (
+                v.str.len_chars().cast(pl.Int64)
+                - v.str.starts_with("-").cast(pl.Int64)
+                - v.str.contains(".", literal=True).cast(pl.Int64)
+            )
+            return v, ~unsure & v.str.contains(_CANONICAL_DECIMAL_RE) & (digits <= 40)
+        if kind == "date":
+            v = t.str.strip_chars(_SPACES)
+            ok = v.str.contains(_ISO_DATE_RE) & ~v.str.starts_with("0000")
+            return v, ok & v.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+        raise AssertionError(kind)  # pragma: no cover - _VECTOR_TYPES lists the types handled
+
+    def _parse_datetime(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """ISO 8601 date-times in columns, in stages (an expression used twice would run twice)."""
+        parts = pl.col("t").str.strip_chars(_SPACES).str.extract_groups(_ISO_DATETIME_RE)
+        frame = frame.with_columns(parts.alias("#parts")).with_columns(
+            pl.col("#parts").struct.field(str(i)).alias(f"#{i}") for i in range(1, 7)
+        )
+        day, hour, minute, second, fraction, offset = (pl.col(f"#{i}") for i in range(1, 7))
+        text = pl.concat_str(
+            [
+                day,
+                pl.lit("T"),
+                hour.fill_null("00"),
+                pl.lit(":"),
+                minute.fill_null("00"),
+                pl.lit(":"),
+                second.fill_null("00"),
+                pl.lit("."),
+                fraction.fill_null("").str.pad_end(6, "0"),
+            ]
+        )
+        naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)
+        sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
+        hhmm = offset.str.replace_all(r"[^0-9]", "")
+        hours = hhmm.str.slice(0, 2).cast(pl.Int64, strict=False)
+        minutes = (hours * 60 + hhmm.str.slice(2, 2).cast(pl.Int64, strict=False)) * sign
+        minutes = pl.when(offset == "Z").then(0).otherwise(minutes)
+        # A value without an offset is in the field's zone: only UTC is sure in columns.
+        if self.spec.options.get("default_timezone", "UTC") == "UTC":
+            minutes = minutes.fill_null(0)
+        frame = frame.with_columns(naive.alias("#naive"), minutes.alias("#minutes"))
+        moment = pl.col("#naive") - pl.duration(minutes=pl.col("#minutes"))
+        frame = frame.with_columns(moment.alias("#moment"))
+        ok = (
+            ~day.str.starts_with("0000")
+            & pl.col("#naive").is_not_null()
+            & pl.col("#minutes").is_not_null()
+            & pl.col("#moment").dt.year().is_between(1, 9999)
+        )
+        value = pl.col("#moment").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f") + pl.lit("Z")
+        return frame.select("raw", "t", "null", "unsure", value.alias("value"), ok.fill_null(False).alias("ok"))
+
+    def _checks(self, v: pl.Expr) -> pl.Expr | None:
+        """The constraints decided in columns (a cell passing them surely passes the scalar checks)."""
+        c = self.spec.constraints
+        checks: list[pl.Expr] = []
+        low, high = self.bounds
+        if self.spec.type == "decimal":
+            # Strict float comparisons with a margin decide; a value on a bound is left to Decimal.
+            number = v.cast(pl.Float64, strict=False)
+            if low is not None:
+                checks.append(number - low > abs(low) * _BOUND_MARGIN + 1e-300)
+            if high is not None:
+                checks.append(high - number > abs(high) * _BOUND_MARGIN + 1e-300)
+        else:
+            if low is not None:
+                checks.append(v >= low)
+            if high is not None:
+                checks.append(v <= high)
+        if "min_length" in c or "max_length" in c:
+            length = (v.cast(pl.String) if self.dtype == pl.Int64 else v).str.len_chars()
+            if "min_length" in c:
+                checks.append(length >= c["min_length"])
+            if "max_length" in c:
+                checks.append(length <= c["max_length"])
+        if "choices" in c and self.kind.verbatim:
+            checks.append(v.is_in([str(x) for x in c["choices"]]))
+        if not checks:
+            return None
+        out = checks[0]
+        for check in checks[1:]:
+            out = out & check
+        return out
+
+    def _python_checks(self, frame: pl.DataFrame) -> pl.Series:
+        """Pattern and parsed choices: the scalar check functions, once per distinct candidate value."""
+        candidates = frame.filter(pl.col("ok") & ~pl.col("null"))["value"].unique().to_list()
+        passing = [v for v in candidates if all(not check(v) for check in self.python_checks)]
+        return frame["value"].is_in(pl.Series(passing, dtype=frame["value"].dtype))
+
+    # --- rendering ----------------------------------------------------------------
+
+    def render(self, clean: pl.Series) -> tuple[pl.Series | pl.Expr, pl.Series | pl.Expr, pl.Series | pl.Expr]:
+        """The JSON value, CSV cell and key text of each clean value (expressions on its column)."""
+        c = pl.col(self.name)
+        if self.dtype == pl.Float64:
+            # Python's float repr (what json.dumps, csv and str write) is not polars'.
+            texts = pl.Series([None if x is None else repr(x) for x in clean.to_list()], dtype=pl.String)
+            return pl.lit(texts).fill_null("null"), pl.lit(texts).fill_null(""), pl.lit(texts)
+        if self.dtype == pl.Boolean:
+            word = pl.when(c).then(pl.lit("true")).otherwise(pl.lit("false"))
+            text = pl.when(c.is_null()).then(None).otherwise(word)
+            return text.fill_null("null"), text.fill_null(""), text
+        if self.dtype == pl.Int64:
+            text = c.cast(pl.String)
+            return text.fill_null("null"), text.fill_null(""), text
+        quoted = pl.concat_str([pl.lit('"'), c.str.replace_all('"', '""', literal=True), pl.lit('"')])
+        cell = pl.when(c.str.contains(_CSV_QUOTE)).then(quoted).otherwise(c).fill_null("")
+        key: pl.Series | pl.Expr = c
+        if self.has_key_text:  # decimals: one text per number, by the type's own function
+            distinct = clean.drop_nulls().unique().to_list()
+            texts = [self.kind.key_text(v) for v in distinct]
+            key = c.replace_strict(distinct, texts, default=None, return_dtype=pl.String) if distinct else c
+        return _json_string(c).fill_null("null"), cell, key
+
+
+class ColumnarValidator:
+    """Validates the rows of one chunk as columns, exactly as ``RowValidator`` does row by row.
+
+    Built on a ``RowValidator`` (the same schema, column map and size limit):
+    it reuses its compiled converters and hands it the rows it rejects.
+    """
+
+    def __init__(self, reference: RowValidator, *, distinct_share: float = DISTINCT_SHARE) -> None:
+        self.reference = reference
+        self.distinct_share = distinct_share
+        # The plain converters: each distinct value reaches them once per chunk already.
+        positions = reference.columns.positions
+        self.fields = [_Field(spec, positions[spec.name], compile_field(spec)) for spec in reference.schema.fields]
+        self.by_name = {f.name: f for f in self.fields}
+        self.width = reference.width
+        self.max_field_size = reference.max_field_size
+        self.key_fields = reference.key_fields
+        self.unique_fields = reference.unique_fields
+        # '{"a":' before the first value, ',"b":' before the others.
+        self.json_names = [("{" if i == 0 else ",") + json.dumps(f.name) + ":" for i, f in enumerate(self.fields)]
+
+    def validate(self, lines: Sequence[int], rows: Sequence[list[str]]) -> list[Outcome]:
+        """What ``RowValidator.validate(line, values)`` gives for each row, in order."""
+        reference = self.reference.validate
+        if not rows or not polars_usable():
+            return [reference(line, values) for line, values in zip(lines, rows, strict=True)]
+        # Rows the columns never see: the row validator rejects (or, for a key, judges) them.
+        width, limit = self.width, self.max_field_size
+        joined = ["".join(values) if len(values) == width else "" for values in rows]
+        to_reference = [len(values) != width for values in rows]
+        if _BAD_CHARS_RE.search("".join(joined)):
+            to_reference = [
+                bad or bool(_BAD_CHARS_RE.search(text)) for bad, text in zip(to_reference, joined, strict=True)
+            ]
+        for i, text in enumerate(joined):
+            if len(text) > limit and not to_reference[i] and max(map(len, rows[i])) > limit:
+                to_reference[i] = True
+        kept = [i for i, bad in enumerate(to_reference) if not bad]
+        outcomes: list[Outcome | None] = [None] * len(rows)
+        if kept:
+            self._validate_columns(lines, rows, kept, outcomes)
+        return [
+            outcome if outcome is not None else reference(line, values)
+            for outcome, line, values in zip(outcomes, lines, rows, strict=True)
+        ]
+
+    def _validate_columns(
+        self, lines: Sequence[int], rows: Sequence[list[str]], kept: list[int], outcomes: list[Outcome | None]
+    ) -> None:
+        """Fill ``outcomes`` for the ``kept`` rows that pass; the others stay None (the row validator's)."""
+        values = [rows[i] for i in kept]
+        n = len(values)
+        columns = list(zip(*values, strict=True))
+        cleans: list[pl.Series] = []
+        failed = pl.repeat(False, n, eager=True)
+        for f in self.fields:
+            raw = pl.Series(f.name, columns[f.index], dtype=pl.String) if f.index is not None else None
+            clean, fails = f.column(raw, n, self.distinct_share)
+            cleans.append(clean)
+            failed = failed | fails
+        frame = pl.DataFrame([pl.Series("#line", [lines[i] for i in kept], dtype=pl.Int64), *cleans])
+        frame = frame.with_columns(pl.Series("#position", kept, dtype=pl.Int64)).filter(~failed)
+        if frame.height == 0:
+            return
+        rendered = [f.render(frame[f.name]) for f in self.fields]
+        json_parts: list[pl.Expr | pl.Series] = []
+        cells: list[pl.Expr | pl.Series] = [pl.col("#line").cast(pl.String)]
+        for prefix, (value, cell, _) in zip(self.json_names, rendered, strict=True):
+            json_parts += [pl.lit(prefix), value]
+            cells += [pl.lit(","), cell]
+        key_texts = {f.name: r[2] for f, r in zip(self.fields, rendered, strict=True)}
+        if len(self.key_fields) == 1:
+            key = key_texts[self.key_fields[0]]
+        else:  # json.dumps of the list of texts (", " between items)
+            parts: list[pl.Expr | pl.Series] = [pl.lit("[")]
+            for i, name in enumerate(self.key_fields):
+                parts += [pl.lit(", " if i else ""), _json_string(key_texts[name])]
+            key = pl.concat_str([*parts, pl.lit("]")])
+        unique = [key_texts[name].alias(f"#u:{name}") for name in self.unique_fields]
+        out = frame.select(
+            pl.col("#position"),
+            pl.col("#line"),
+            pl.concat_str([*json_parts, pl.lit("}")]).alias("#json"),
+            pl.concat_str([*cells, pl.lit("\r\n")]).alias("#processed"),
+            key.alias("#key"),
+            *unique,
+        ).filter(pl.col("#key").str.len_chars() <= MAX_KEY_LENGTH)
+        blake2b = hashlib.blake2b
+        data_json = out["#json"].to_list()
+        hashes = [blake2b(text.encode(), digest_size=16).hexdigest() for text in data_json]
+        if self.unique_fields:
+            names = self.unique_fields
+            lists = [out[f"#u:{name}"].to_list() for name in names]
+            unique_values = [
+                {n: v for n, v in zip(names, row, strict=True) if v is not None} for row in zip(*lists, strict=True)
+            ]
+        else:
+            unique_values = [{} for _ in range(out.height)]
+        positions = out["#position"].to_list()
+        for position, line, key_text, text, content_hash, uv, processed in zip(
+            positions,
+            out["#line"].to_list(),
+            out["#key"].to_list(),
+            data_json,
+            hashes,
+            unique_values,
+            out["#processed"].to_list(),
+            strict=True,
+        ):
+            outcomes[position] = ValidRow(
+                line, key_text, text, content_hash, uv, "\x00".join(rows[position]), processed
+            )
