@@ -363,7 +363,7 @@ class _Field:
         """Pattern and parsed choices: the scalar check functions, once per distinct candidate value."""
         candidates = frame.filter(pl.col("ok") & ~pl.col("null"))["value"].unique().to_list()
         passing = [v for v in candidates if all(not check(v) for check in self.python_checks)]
-        return frame["value"].is_in(pl.Series(passing, dtype=frame["value"].dtype))
+        return frame["value"].is_in(pl.Series(passing, dtype=frame["value"].dtype).implode())
 
     # --- rendering ----------------------------------------------------------------
 
