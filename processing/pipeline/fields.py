@@ -59,9 +59,7 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
         checks.append(lambda v: f"must be at most {c['max']}" if as_number(v) > high else None)
     # Each length is bound as a default: a closure over one shared name would see the last value.
     if "min_length" in c:
-        checks.append(
-            lambda v, n=c["min_length"]: f"must be at least {n} characters long" if len(str(v)) < n else None
-        )
+        checks.append(lambda v, n=c["min_length"]: f"must be at least {n} characters long" if len(str(v)) < n else None)
     if "max_length" in c:
         checks.append(
             lambda v, n=c["max_length"]: (
