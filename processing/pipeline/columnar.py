@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,7 +47,7 @@ from ingestion.fieldtypes.email import _SIMPLE_EMAIL_RE
 from ingestion.schema import FieldSpec
 
 from .fields import INT_MAX, INT_MIN, Converter, _checks, compile_field
-from .validate import _BAD_CHARS_RE, MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow
+from .validate import MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow, raw_values
 
 __all__ = ["DISTINCT_SHARE", "ColumnarValidator", "Outcome"]
 
@@ -62,6 +63,8 @@ DISTINCT_SHARE = 0.1
 _SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 _SPACE_RUN = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _SPACES) + "]+"
 _NON_ASCII = r"[^\x00-\x7F]"
+# A lone surrogate: an undecodable byte (U+DC80-U+DCFF) or a JSON escape, text no database stores.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 # What json.dumps(..., ensure_ascii=False) escapes in a string, and how.
 _JSON_SHORT = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -173,25 +176,29 @@ class _Field:
 
     # --- converting a column ------------------------------------------------------
 
-    def column(self, raw: pl.Series | None, n: int, share: float) -> tuple[pl.Series, pl.Series]:
-        """The clean values of the column (nulls where a row fails) and which rows fail."""
+    def column(self, raw: pl.Series | None, n: int, share: float) -> tuple[pl.Series, pl.Series | None]:
+        """The clean values of the column and each failing cell's message (None: no cell fails)."""
         if raw is None:  # the column is absent: every value is ""
             raw = pl.Series(self.name, [""] * n, dtype=pl.String)
         if not self.vector or raw.n_unique() <= share * n:
-            return self._scalar(raw, pl.repeat(True, n, eager=True), None)
+            return self._scalar(raw, None, None)
         clean, sure = self._vectorised(raw)
         return self._scalar(raw, ~sure, clean)
 
-    def _scalar(self, raw: pl.Series, todo: pl.Series, clean: pl.Series | None) -> tuple[pl.Series, pl.Series]:
-        """Convert the ``todo`` cells with the scalar converter, once per distinct value."""
+    def _scalar(
+        self, raw: pl.Series, todo: pl.Series | None, clean: pl.Series | None
+    ) -> tuple[pl.Series, pl.Series | None]:
+        """Convert the ``todo`` cells (all when None) with the scalar converter, once per distinct value."""
         keys: list[str] = []
         values: list[Any] = []
         failing: list[str] = []
-        for value in raw.filter(todo).unique().to_list():
+        messages: list[str] = []
+        for value in (raw if todo is None else raw.filter(todo)).unique().to_list():
             try:
                 result = self.convert(value)
-            except FieldError:
+            except FieldError as exc:
                 failing.append(value)
+                messages.append(str(exc))
                 continue
             keys.append(value)
             values.append(result)
@@ -199,10 +206,14 @@ class _Field:
             patch = raw.replace_strict(keys, pl.Series(values, dtype=self.dtype), default=None, return_dtype=self.dtype)
         else:
             patch = pl.Series(self.name, [None] * len(raw), dtype=self.dtype)
-        failed = todo & raw.is_in(failing) if failing else pl.repeat(False, len(raw), eager=True)
-        if clean is None:
-            return patch.alias(self.name), failed
-        return clean.zip_with(~todo, patch).alias(self.name), failed
+        errors = None
+        if failing:
+            errors = raw.replace_strict(failing, messages, default=None, return_dtype=pl.String)
+            if todo is not None:
+                errors = errors.zip_with(todo, pl.Series([None] * len(raw), dtype=pl.String))
+        if clean is not None:
+            patch = clean.zip_with(~todo, patch)
+        return patch.alias(self.name), errors
 
     def _vectorised(self, raw: pl.Series) -> tuple[pl.Series, pl.Series]:
         """Clean values and which of them are sure; unsure cells are left to the scalar converter."""
@@ -367,8 +378,11 @@ class _Field:
 
     # --- rendering ----------------------------------------------------------------
 
-    def render(self, clean: pl.Series) -> tuple[pl.Series | pl.Expr, pl.Series | pl.Expr, pl.Series | pl.Expr]:
-        """The JSON value, CSV cell and key text of each clean value (expressions on its column)."""
+    def render(self, clean: pl.Series, *, keyed: bool) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+        """The JSON value, CSV cell and key text of each clean value (expressions on its column).
+
+        The key text is only worked out for a field of the key or a unique one (``keyed``).
+        """
         c = pl.col(self.name)
         if self.dtype == pl.Float64:
             # Python's float repr (what json.dumps, csv and str write) is not polars'.
@@ -383,8 +397,8 @@ class _Field:
             return text.fill_null("null"), text.fill_null(""), text
         quoted = pl.concat_str([pl.lit('"'), c.str.replace_all('"', '""', literal=True), pl.lit('"')])
         cell = pl.when(c.str.contains(_CSV_QUOTE)).then(quoted).otherwise(c).fill_null("")
-        key: pl.Series | pl.Expr = c
-        if self.has_key_text:  # decimals: one text per number, by the type's own function
+        key = c
+        if keyed and self.has_key_text:  # decimals: one text per number, by the type's own function
             distinct = clean.drop_nulls().unique().to_list()
             texts = [self.kind.key_text(v) for v in distinct]
             key = c.replace_strict(distinct, texts, default=None, return_dtype=pl.String) if distinct else c
@@ -417,47 +431,73 @@ class ColumnarValidator:
         reference = self.reference.validate
         if not rows or not polars_usable():
             return [reference(line, values) for line, values in zip(lines, rows, strict=True)]
-        # Rows the columns never see: the row validator rejects (or, for a key, judges) them.
+        # Each row as one text: what a valid row keeps as ``raw``, and how its
+        # values reach polars (one string per row, split there).
+        raws = ["\x00".join(values) for values in rows]
         width, limit = self.width, self.max_field_size
-        joined = ["".join(values) if len(values) == width else "" for values in rows]
-        to_reference = [len(values) != width for values in rows]
-        if _BAD_CHARS_RE.search("".join(joined)):
-            to_reference = [
-                bad or bool(_BAD_CHARS_RE.search(text)) for bad, text in zip(to_reference, joined, strict=True)
-            ]
-        for i, text in enumerate(joined):
-            if len(text) > limit and not to_reference[i] and max(map(len, rows[i])) > limit:
+        # Rows the columns never see, which the row validator rejects: a wrong
+        # width, a NUL (more separators than values), a lone surrogate, a value
+        # over the size limit.
+        seps = width - 1
+        to_reference = [len(v) != width or raw.count("\x00") != seps for v, raw in zip(rows, raws, strict=True)]
+        if _SURROGATE_RE.search("".join(raws)):
+            search = _SURROGATE_RE.search
+            to_reference = [bad or bool(search(raw)) for bad, raw in zip(to_reference, raws, strict=True)]
+        long_row = limit + width - 1
+        for i, raw in enumerate(raws):
+            if len(raw) > long_row and max(map(len, rows[i])) > limit:
                 to_reference[i] = True
         kept = [i for i, bad in enumerate(to_reference) if not bad]
         outcomes: list[Outcome | None] = [None] * len(rows)
         if kept:
-            self._validate_columns(lines, rows, kept, outcomes)
+            self._validate_columns(lines, rows, raws, kept, outcomes)
         return [
             outcome if outcome is not None else reference(line, values)
             for outcome, line, values in zip(outcomes, lines, rows, strict=True)
         ]
 
     def _validate_columns(
-        self, lines: Sequence[int], rows: Sequence[list[str]], kept: list[int], outcomes: list[Outcome | None]
+        self,
+        lines: Sequence[int],
+        rows: Sequence[list[str]],
+        raws: list[str],
+        kept: list[int],
+        outcomes: list[Outcome | None],
     ) -> None:
-        """Fill ``outcomes`` for the ``kept`` rows that pass; the others stay None (the row validator's)."""
-        values = [rows[i] for i in kept]
-        n = len(values)
-        columns = list(zip(*values, strict=True))
+        """Fill ``outcomes`` for the ``kept`` rows; those left None go to the row validator."""
+        n = len(kept)
+        joined = pl.Series("#raw", [raws[i] for i in kept], dtype=pl.String)
+        split = joined.str.split_exact("\x00", self.width - 1).struct.unnest()
         cleans: list[pl.Series] = []
-        failed = pl.repeat(False, n, eager=True)
+        errors: list[tuple[str, pl.Series]] = []
         for f in self.fields:
-            raw = pl.Series(f.name, columns[f.index], dtype=pl.String) if f.index is not None else None
-            clean, fails = f.column(raw, n, self.distinct_share)
+            raw = split.to_series(f.index).alias(f.name) if f.index is not None else None
+            clean, messages = f.column(raw, n, self.distinct_share)
             cleans.append(clean)
-            failed = failed | fails
-        frame = pl.DataFrame([pl.Series("#line", [lines[i] for i in kept], dtype=pl.Int64), *cleans])
-        frame = frame.with_columns(pl.Series("#position", kept, dtype=pl.Int64)).filter(~failed)
+            if messages is not None:
+                errors.append((f.name, messages))
+        frame = pl.DataFrame(
+            [
+                pl.Series("#line", [lines[i] for i in kept], dtype=pl.Int64),
+                pl.Series("#position", kept, dtype=pl.Int64),
+                *cleans,
+            ]
+        )
+        if errors:
+            failed = pl.any_horizontal([m.is_not_null() for _, m in errors])
+            self._reject(
+                frame.select("#line", "#position").with_columns(*(m.alias(name) for name, m in errors)),
+                failed,
+                rows,
+                outcomes,
+            )
+            frame = frame.filter(~failed)
         if frame.height == 0:
             return
-        rendered = [f.render(frame[f.name]) for f in self.fields]
-        json_parts: list[pl.Expr | pl.Series] = []
-        cells: list[pl.Expr | pl.Series] = [pl.col("#line").cast(pl.String)]
+        keyed = {*self.key_fields, *self.unique_fields}
+        rendered = [f.render(frame[f.name], keyed=f.name in keyed) for f in self.fields]
+        json_parts: list[pl.Expr] = []
+        cells: list[pl.Expr] = [pl.col("#line").cast(pl.String)]
         for prefix, (value, cell, _) in zip(self.json_names, rendered, strict=True):
             json_parts += [pl.lit(prefix), value]
             cells += [pl.lit(","), cell]
@@ -465,7 +505,7 @@ class ColumnarValidator:
         if len(self.key_fields) == 1:
             key = key_texts[self.key_fields[0]]
         else:  # json.dumps of the list of texts (", " between items)
-            parts: list[pl.Expr | pl.Series] = [pl.lit("[")]
+            parts: list[pl.Expr] = [pl.lit("[")]
             for i, name in enumerate(self.key_fields):
                 parts += [pl.lit(", " if i else ""), _json_string(key_texts[name])]
             key = pl.concat_str([*parts, pl.lit("]")])
@@ -490,16 +530,26 @@ class ColumnarValidator:
         else:
             unique_values = [{} for _ in range(out.height)]
         positions = out["#position"].to_list()
-        for position, line, key_text, text, content_hash, uv, processed in zip(
-            positions,
+        valid = map(
+            ValidRow,
             out["#line"].to_list(),
             out["#key"].to_list(),
             data_json,
             hashes,
             unique_values,
+            [raws[p] for p in positions],
             out["#processed"].to_list(),
-            strict=True,
-        ):
-            outcomes[position] = ValidRow(
-                line, key_text, text, content_hash, uv, "\x00".join(rows[position]), processed
-            )
+        )
+        for position, row in zip(positions, valid, strict=True):
+            outcomes[position] = row
+
+    def _reject(
+        self, messages: pl.DataFrame, failed: pl.Series, rows: Sequence[list[str]], outcomes: list[Outcome | None]
+    ) -> None:
+        """The rows with failing fields, rejected as ``RowValidator.validate`` rejects them."""
+        names = messages.columns[2:]  # the failing fields, in schema order
+        headers = self.reference.columns.headers
+        failing = messages.filter(failed)
+        for line, position, *texts in failing.iter_rows():
+            errors = {name: [text] for name, text in zip(names, texts, strict=True) if text is not None}
+            outcomes[position] = RejectedValues(line, raw_values(headers, rows[position]), errors)
