@@ -113,6 +113,26 @@ def _json_string(c: pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit('"'), c.str.replace_many(_JSON_FROM, _JSON_TO), pl.lit('"')])
 
 
+class _Stages:
+    """Expressions run as successive ``with_columns``: a result used several times is computed once.
+
+    (polars' common-subexpression elimination leaves nested ones alone.)
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.stages: list[list[pl.Expr]] = [[]]
+
+    def keep(self, name: str, expr: pl.Expr) -> pl.Expr:
+        """Compute ``expr`` in the current stage; the column to use from the next one on."""
+        column = f"{self.prefix}#{name}"
+        self.stages[-1].append(expr.alias(column))
+        return pl.col(column)
+
+    def then(self) -> None:
+        self.stages.append([])
+
+
 class _Field:
     """One schema field compiled for columns: its vectorised rules and its scalar converter."""
 
@@ -176,49 +196,29 @@ class _Field:
 
     # --- converting a column ------------------------------------------------------
 
-    def column(self, raw: pl.Series | None, n: int, share: float) -> tuple[pl.Series, pl.Series | None]:
-        """The clean values of the column and each failing cell's message (None: no cell fails)."""
-        if raw is None:  # the column is absent: every value is ""
-            raw = pl.Series(self.name, [""] * n, dtype=pl.String)
-        if not self.vector or raw.n_unique() <= share * n:
-            return self._scalar(raw, None, None)
-        clean, sure = self._vectorised(raw)
-        return self._scalar(raw, ~sure, clean)
+    # Column names of this field's intermediate results.
+    @property
+    def value_column(self) -> str:
+        return f"{self.name}#value"
 
-    def _scalar(
-        self, raw: pl.Series, todo: pl.Series | None, clean: pl.Series | None
-    ) -> tuple[pl.Series, pl.Series | None]:
-        """Convert the ``todo`` cells (all when None) with the scalar converter, once per distinct value."""
-        keys: list[str] = []
-        values: list[Any] = []
-        failing: list[str] = []
-        messages: list[str] = []
-        for value in (raw if todo is None else raw.filter(todo)).unique().to_list():
-            try:
-                result = self.convert(value)
-            except FieldError as exc:
-                failing.append(value)
-                messages.append(str(exc))
-                continue
-            keys.append(value)
-            values.append(result)
-        if keys:
-            patch = raw.replace_strict(keys, pl.Series(values, dtype=self.dtype), default=None, return_dtype=self.dtype)
-        else:
-            patch = pl.Series(self.name, [None] * len(raw), dtype=self.dtype)
-        errors = None
-        if failing:
-            errors = raw.replace_strict(failing, messages, default=None, return_dtype=pl.String)
-            if todo is not None:
-                errors = errors.zip_with(todo, pl.Series([None] * len(raw), dtype=pl.String))
-        if clean is not None:
-            patch = clean.zip_with(~todo, patch)
-        return patch.alias(self.name), errors
+    @property
+    def null_column(self) -> str:
+        return f"{self.name}#null"
 
-    def _vectorised(self, raw: pl.Series) -> tuple[pl.Series, pl.Series]:
-        """Clean values and which of them are sure; unsure cells are left to the scalar converter."""
-        frame = pl.DataFrame({"raw": raw})
-        t = pl.col("raw")
+    @property
+    def ok_column(self) -> str:
+        return f"{self.name}#ok"
+
+    def stages(self) -> list[list[pl.Expr]]:
+        """The vectorised pass over the raw column (named after the field), in stages of expressions.
+
+        The last stage gives the parsed value, whether the cell means "no
+        value", and whether it surely passes parsing and the constraints
+        decided in columns. The caller runs every field's stages in one query.
+        """
+        st = _Stages(self.name)
+        raw = pl.col(self.name)
+        t = raw
         unsure = pl.lit(False)
         for name in self.spec.transforms:
             if name == "strip":
@@ -228,30 +228,82 @@ class _Field:
             else:  # lower, upper: Python and Rust map ASCII alike, not everything else
                 unsure = unsure | t.str.contains(_NON_ASCII)
                 t = t.str.to_lowercase() if name == "lower" else t.str.to_uppercase()
-        null = pl.col("raw").is_in(self.nulls) | t.is_in(self.nulls)
+        if self.spec.transforms:
+            t = st.keep("t", t)
+            st.keep("unsure", unsure)
+            st.then()
+            unsure = pl.col(f"{self.name}#unsure")
+        null = raw.is_in(self.nulls) | t.is_in(self.nulls)
         if not self.kind.verbatim:
             null = null | (t.str.strip_chars(_SPACES) == "")
-        frame = frame.with_columns(t.alias("t"), null.alias("null"), unsure.alias("unsure"))
-        if self.spec.type == "datetime":
-            frame = self._parse_datetime(frame)
-        else:
-            value, ok = self._parse(pl.col("t"))
-            frame = frame.with_columns(value.alias("value"), ok.fill_null(False).alias("ok"))
-        checks = self._checks(pl.col("value"))
+        value, ok = self._parse(t, st)
+        checks = self._checks(value)
         if checks is not None:
-            frame = frame.with_columns((pl.col("ok") & checks).fill_null(False).alias("ok"))
-        if self.python_checks:
-            frame = frame.with_columns((pl.col("ok") & self._python_checks(frame)).fill_null(False).alias("ok"))
-        required = pl.lit(self.required)
-        sure = (pl.col("null") & ~required) | (~pl.col("null") & pl.col("ok") & ~pl.col("unsure"))
-        frame = frame.select(
-            pl.when(pl.col("null") | ~sure).then(None).otherwise(pl.col("value")).alias("clean"), sure.alias("sure")
-        )
-        return frame["clean"].cast(self.dtype), frame["sure"]
+            ok = ok & checks
+        st.keep("value", value)
+        st.keep("null", null)
+        st.keep("ok", (ok & ~unsure).fill_null(False))
+        return st.stages
 
-    def _prep_number(self, t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    def column(self, frame: pl.DataFrame, vectorised: pl.DataFrame | None) -> tuple[pl.Series, pl.Series | None]:
+        """The clean values of the column and each failing cell's message (None: no cell fails).
+
+        ``vectorised`` holds the results of ``expressions`` (None: every cell
+        goes to the scalar converter, once per distinct value).
+        """
+        if vectorised is None:
+            return self._scalar(frame, None)
+        ok = vectorised[self.ok_column]
+        if self.python_checks:
+            ok = ok & self._python_checks(vectorised)
+        null = vectorised[self.null_column]
+        # A null cell is sure unless the field is required (the converter says so).
+        sure = (ok & ~null) if self.required else (null | ok)
+        return self._scalar(frame, ~sure, vectorised[self.value_column].cast(self.dtype), null)
+
+    def _scalar(
+        self,
+        frame: pl.DataFrame,
+        todo: pl.Series | None,
+        value: pl.Series | None = None,
+        null: pl.Series | None = None,
+    ) -> tuple[pl.Series, pl.Series | None]:
+        """Convert the ``todo`` cells (all when None) with the scalar converter, once per distinct value."""
+        raw = pl.col(self.name)
+        distinct = frame.select((raw if todo is None else raw.filter(todo)).unique())
+        keys: list[str] = []
+        values: list[Any] = []
+        failing: list[str] = []
+        messages: list[str] = []
+        for text in distinct.to_series().to_list():
+            try:
+                result = self.convert(text)
+            except FieldError as exc:
+                failing.append(text)
+                messages.append(str(exc))
+                continue
+            keys.append(text)
+            values.append(result)
+        patch = (
+            raw.replace_strict(keys, pl.Series(values, dtype=self.dtype), default=None, return_dtype=self.dtype)
+            if keys
+            else pl.lit(None, dtype=self.dtype)
+        )
+        error = raw.replace_strict(failing, messages, default=None, return_dtype=pl.String) if failing else None
+        if todo is not None:
+            assert value is not None and null is not None
+            todo_ = pl.lit(todo)
+            patch = pl.when(todo_).then(patch).when(pl.lit(null)).then(None).otherwise(pl.lit(value))
+            if error is not None:
+                error = pl.when(todo_).then(error)
+        columns = [patch.alias(self.name)] + ([error.alias("#error")] if error is not None else [])
+        out = frame.select(columns)
+        return out[self.name], out["#error"] if error is not None else None
+
+    def _prep_number(self, t: pl.Expr, st: _Stages) -> tuple[pl.Expr, pl.Expr]:
         """number_prep in columns: strip, well-placed thousands separators, the decimal point."""
-        v = t.str.strip_chars(_SPACES)
+        v = st.keep("stripped", t.str.strip_chars(_SPACES))
+        st.then()
         unsure = pl.lit(False)
         if self.sep:
             sep, point = _literal(self.sep), _literal(self.point)
@@ -261,9 +313,11 @@ class _Field:
         if self.point != ".":
             unsure = unsure | v.str.contains(".", literal=True)
             v = v.str.replace_all(self.point, ".", literal=True)
+        v, unsure = st.keep("number", v), st.keep("unsure_number", unsure)
+        st.then()
         return v, unsure
 
-    def _parse(self, t: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    def _parse(self, t: pl.Expr, st: _Stages) -> tuple[pl.Expr, pl.Expr]:
         """The parsed value of a (transformed, non-null) cell and whether it is surely valid."""
         kind = self.spec.type
         if kind == "string":
@@ -277,14 +331,15 @@ class _Field:
             yes, no = v.is_in(["true", "yes", "1", "t", "y"]), v.is_in(["false", "no", "0", "f", "n"])
             return yes, ascii_ & (yes | no)
         if kind == "integer":
-            v, unsure = self._prep_number(t)
-            whole = v.str.replace(r"\.0*$", "")
+            v, unsure = self._prep_number(t, st)
+            whole = st.keep("whole", v.str.replace(r"\.0*$", ""))
+            st.then()
             digits = whole.str.replace(r"^[+-]", "").str.strip_chars_start("0")
             number = whole.cast(pl.Int64, strict=False)
             ok = ~unsure & v.str.contains(_INT_RE) & (digits.str.len_chars() <= 18) & number.is_not_null()
             return number, ok
         if kind == "decimal":
-            v, unsure = self._prep_number(t)
+            v, unsure = self._prep_number(t, st)
             digits = (
                 v.str.len_chars().cast(pl.Int64)
                 - v.str.starts_with("-").cast(pl.Int64)
@@ -292,18 +347,21 @@ class _Field:
             )
             return v, ~unsure & v.str.contains(_CANONICAL_DECIMAL_RE) & (digits <= 40)
         if kind == "date":
-            v = t.str.strip_chars(_SPACES)
+            v = st.keep("stripped", t.str.strip_chars(_SPACES))
+            st.then()
             ok = v.str.contains(_ISO_DATE_RE) & ~v.str.starts_with("0000")
             return v, ok & v.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+        if kind == "datetime":
+            return self._parse_datetime(t, st)
         raise AssertionError(kind)  # pragma: no cover - _VECTOR_TYPES lists the types handled
 
-    def _parse_datetime(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """ISO 8601 date-times in columns, in stages (an expression used twice would run twice)."""
-        parts = pl.col("t").str.strip_chars(_SPACES).str.extract_groups(_ISO_DATETIME_RE)
-        frame = frame.with_columns(parts.alias("#parts")).with_columns(
-            pl.col("#parts").struct.field(str(i)).alias(f"#{i}") for i in range(1, 7)
+    def _parse_datetime(self, t: pl.Expr, st: _Stages) -> tuple[pl.Expr, pl.Expr]:
+        parts = st.keep("parts", t.str.strip_chars(_SPACES).str.extract_groups(_ISO_DATETIME_RE))
+        st.then()
+        day, hour, minute, second, fraction, offset = (
+            st.keep(f"part{i}", parts.struct.field(str(i))) for i in range(1, 7)
         )
-        day, hour, minute, second, fraction, offset = (pl.col(f"#{i}") for i in range(1, 7))
+        st.then()
         text = pl.concat_str(
             [
                 day,
@@ -326,17 +384,13 @@ class _Field:
         # A value without an offset is in the field's zone: only UTC is sure in columns.
         if self.spec.options.get("default_timezone", "UTC") == "UTC":
             minutes = minutes.fill_null(0)
-        frame = frame.with_columns(naive.alias("#naive"), minutes.alias("#minutes"))
-        moment = pl.col("#naive") - pl.duration(minutes=pl.col("#minutes"))
-        frame = frame.with_columns(moment.alias("#moment"))
-        ok = (
-            ~day.str.starts_with("0000")
-            & pl.col("#naive").is_not_null()
-            & pl.col("#minutes").is_not_null()
-            & pl.col("#moment").dt.year().is_between(1, 9999)
-        )
-        value = pl.col("#moment").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f") + pl.lit("Z")
-        return frame.select("raw", "t", "null", "unsure", value.alias("value"), ok.fill_null(False).alias("ok"))
+        naive, minutes = st.keep("naive", naive), st.keep("minutes", minutes)
+        st.then()
+        moment = st.keep("moment", naive - pl.duration(minutes=minutes))
+        st.then()
+        ok = ~day.str.starts_with("0000") & naive.is_not_null() & minutes.is_not_null()
+        ok = ok & moment.dt.year().is_between(1, 9999)
+        return moment.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f") + pl.lit("Z"), ok
 
     def _checks(self, v: pl.Expr) -> pl.Expr | None:
         """The constraints decided in columns (a cell passing them surely passes the scalar checks)."""
@@ -370,11 +424,13 @@ class _Field:
             out = out & check
         return out
 
-    def _python_checks(self, frame: pl.DataFrame) -> pl.Series:
+    def _python_checks(self, vectorised: pl.DataFrame) -> pl.Series:
         """Pattern and parsed choices: the scalar check functions, once per distinct candidate value."""
-        candidates = frame.filter(pl.col("ok") & ~pl.col("null"))["value"].unique().to_list()
-        passing = [v for v in candidates if all(not check(v) for check in self.python_checks)]
-        return frame["value"].is_in(pl.Series(passing, dtype=frame["value"].dtype).implode())
+        value = pl.col(self.value_column)
+        candidates = vectorised.select(value.filter(pl.col(self.ok_column) & ~pl.col(self.null_column)).unique())
+        passing = [v for v in candidates.to_series().to_list() if all(not check(v) for check in self.python_checks)]
+        values = vectorised[self.value_column]
+        return values.is_in(pl.Series(passing, dtype=values.dtype).implode()).fill_null(False)
 
     # --- rendering ----------------------------------------------------------------
 
@@ -468,11 +524,28 @@ class ColumnarValidator:
         n = len(kept)
         joined = pl.Series("#raw", [raws[i] for i in kept], dtype=pl.String)
         split = joined.str.split_exact("\x00", self.width - 1).struct.unnest()
+        # One column per field, named after it ("" for every row when the file has no such column).
+        frame = split.select(
+            pl.col(split.columns[f.index]).alias(f.name) if f.index is not None else pl.lit("").alias(f.name)
+            for f in self.fields
+        )
+        # A column repeating few values goes to the scalar converter, once per distinct value.
+        counts = frame.select(pl.all().n_unique()).row(0, named=True)
+        vector = [f for f in self.fields if f.vector and counts[f.name] > self.distinct_share * n]
+        vectorised = None
+        if vector:
+            stages = [f.stages() for f in vector]
+            query = frame.lazy()
+            for i in range(max(map(len, stages))):
+                query = query.with_columns(
+                    e for field_stages in stages if i < len(field_stages) for e in field_stages[i]
+                )
+            finals = [c for f in vector for c in (f.value_column, f.null_column, f.ok_column)]
+            vectorised = query.select(finals).collect()
         cleans: list[pl.Series] = []
         errors: list[tuple[str, pl.Series]] = []
         for f in self.fields:
-            raw = split.to_series(f.index).alias(f.name) if f.index is not None else None
-            clean, messages = f.column(raw, n, self.distinct_share)
+            clean, messages = f.column(frame, vectorised if f in vector else None)
             cleans.append(clean)
             if messages is not None:
                 errors.append((f.name, messages))
