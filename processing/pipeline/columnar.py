@@ -47,7 +47,7 @@ from ingestion.fieldtypes.email import _SIMPLE_EMAIL_RE
 from ingestion.schema import FieldSpec
 
 from .fields import INT_MAX, INT_MIN, Converter, _checks, compile_field
-from .validate import MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow, raw_values
+from .validate import MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow, printable
 
 __all__ = ["DISTINCT_SHARE", "ColumnarValidator", "Outcome"]
 
@@ -476,6 +476,9 @@ class ColumnarValidator:
         self.fields = [_Field(spec, positions[spec.name], compile_field(spec)) for spec in reference.schema.fields]
         self.by_name = {f.name: f for f in self.fields}
         self.width = reference.width
+        headers = reference.columns.headers
+        # What raw_values names each column (two may share a name: the last value wins, as there).
+        self.raw_keys = [printable(h) or f"column_{i + 1}" for i, h in enumerate(headers)]
         self.max_field_size = reference.max_field_size
         self.key_fields = reference.key_fields
         self.unique_fields = reference.unique_fields
@@ -621,8 +624,9 @@ class ColumnarValidator:
     ) -> None:
         """The rows with failing fields, rejected as ``RowValidator.validate`` rejects them."""
         names = messages.columns[2:]  # the failing fields, in schema order
-        headers = self.reference.columns.headers
+        keys = self.raw_keys
         failing = messages.filter(failed)
         for line, position, *texts in failing.iter_rows():
             errors = {name: [text] for name, text in zip(names, texts, strict=True) if text is not None}
-            outcomes[position] = RejectedValues(line, raw_values(headers, rows[position]), errors)
+            # raw_values(headers, values): these values hold nothing printable() would change.
+            outcomes[position] = RejectedValues(line, dict(zip(keys, rows[position], strict=True)), errors)
