@@ -91,6 +91,10 @@ _BOUND_MARGIN = 1e-9
 _DTYPES: dict[str, pl.DataType] = {"integer": pl.Int64(), "boolean": pl.Boolean(), "float": pl.Float64()}
 _VECTOR_TYPES = frozenset({"string", "integer", "decimal", "boolean", "date", "datetime", "email"})
 _VECTOR_TRANSFORMS = frozenset({"strip", "lower", "upper", "collapse_whitespace"})
+# Types whose clean text is digits, signs, points, dashes, colons, "T" and "Z"
+# (canonical decimals, ISO dates, UTC date-times): nothing to escape in JSON
+# nor to quote in CSV.
+_PLAIN_TEXT_TYPES = frozenset({"decimal", "date", "datetime"})
 
 _polars_pid: int | None = None
 
@@ -451,14 +455,23 @@ class _Field:
         if self.dtype == pl.Int64:
             text = c.cast(pl.String)
             return text.fill_null("null"), text.fill_null(""), text
+        key = c
+        if self.spec.type in _PLAIN_TEXT_TYPES:
+            json_text = pl.concat_str([pl.lit('"'), c, pl.lit('"')]).fill_null("null")
+            return json_text, c.fill_null(""), self._key_text(clean, c) if keyed else key
         quoted = pl.concat_str([pl.lit('"'), c.str.replace_all('"', '""', literal=True), pl.lit('"')])
         cell = pl.when(c.str.contains(_CSV_QUOTE)).then(quoted).otherwise(c).fill_null("")
-        key = c
-        if keyed and self.has_key_text:  # decimals: one text per number, by the type's own function
-            distinct = clean.drop_nulls().unique().to_list()
-            texts = [self.kind.key_text(v) for v in distinct]
-            key = c.replace_strict(distinct, texts, default=None, return_dtype=pl.String) if distinct else c
+        if keyed:
+            key = self._key_text(clean, c)
         return _json_string(c).fill_null("null"), cell, key
+
+    def _key_text(self, clean: pl.Series, c: pl.Expr) -> pl.Expr:
+        """The text keys and unique values compare: the type's own function (decimals), once per distinct value."""
+        if not self.has_key_text:
+            return c
+        distinct = clean.drop_nulls().unique().to_list()
+        texts = [self.kind.key_text(v) for v in distinct]
+        return c.replace_strict(distinct, texts, default=None, return_dtype=pl.String) if distinct else c
 
 
 class ColumnarValidator:
