@@ -16,6 +16,9 @@ reference.
 from __future__ import annotations
 
 import copy
+import os
+import select
+import signal
 from typing import Any
 
 import pytest
@@ -23,7 +26,9 @@ from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from ingestion.reader import RawRow
 from ingestion.schema import SchemaSpec, schema_parse
+from processing.pipeline.chunks import chunk_validate, chunk_validate_rows
 from processing.pipeline.columnar import ColumnarValidator
 from processing.pipeline.validate import INT_MAX, INT_MIN, FieldError, RowValidator, columns_map
 from tests.conftest import SALES_SCHEMA
@@ -504,3 +509,34 @@ def test_generated_values_give_what_the_row_validator_gives(type_: str, data: st
     rows = [[f"k{i % 7}", v] for i, v in enumerate(values)]
 
     assert_same(schema, ["k", "x"], rows, share=0.0)
+
+
+# --- polars and fork ----------------------------------------------------------------
+
+
+def test_a_process_forked_after_polars_was_used_validates_row_by_row_without_hanging() -> None:
+    schema = sales()
+    rows = [RawRow(i + 2, list(values)) for i, values in enumerate(ROWS * 20)]
+    validator = RowValidator(schema, columns_map(schema, SALES_HEADER), 50)
+    chunk_validate(validator, rows)  # this process has used polars now (its thread pool is up)
+    expected = chunk_validate_rows(validator, rows)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: polars' pool did not come along
+        try:
+            result = chunk_validate(RowValidator(schema, columns_map(schema, SALES_HEADER), 50), rows)
+            same = result.valid == expected.valid and result.rejected == expected.rejected
+            os.write(write, b"same" if same else b"different")
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 30)
+        answer = os.read(read, 100) if ready else b"hung"
+    finally:
+        os.close(read)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+    assert answer == b"same"
