@@ -65,7 +65,7 @@ class ColumnarValidator:
     def validate(self, lines: Sequence[int], rows: Sequence[list[str]]) -> list[Outcome]:
         """What ``RowValidator.validate(line, values)`` gives for each row, in order."""
         reference = self.reference.validate
-        if not rows or not polars_usable():
+        if not rows or not self.width or not polars_usable():
             return [reference(line, values) for line, values in zip(lines, rows, strict=True)]
         # Each row as one text: what a valid row keeps as ``raw``, and how its
         # values reach polars (one string per row, split there).
@@ -106,7 +106,9 @@ class ColumnarValidator:
         split = joined.str.split_exact("\x00", self.width - 1).struct.unnest()
         # One column per field, named after it ("" for every row when the file has no such column).
         frame = split.select(
-            pl.col(split.columns[f.index]).alias(f.name) if f.index is not None else pl.lit("").alias(f.name)
+            pl.col(split.columns[f.index]).alias(f.name)
+            if f.index is not None
+            else pl.repeat("", n, dtype=pl.String).alias(f.name)
             for f in self.fields
         )
         # A column repeating few values goes to the scalar converter, once per distinct value.
