@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import multiprocessing
 import os
 
@@ -29,15 +30,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
-from types import TracebackType
-from typing import Any, NamedTuple
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 
 from ingestion.reader import CsvReader, NdjsonReader, RawRow
 
-from .columnar import ColumnarValidator
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
+
+if TYPE_CHECKING:
+    from .columnar import ColumnarValidator
 
 # Validated chunks that may wait for the loader: one is enough to keep both
 # sides busy, more would only hold memory.
@@ -135,11 +138,22 @@ _COLUMNAR: weakref.WeakKeyDictionary[RowValidator, ColumnarValidator] = weakref.
 
 
 def columnar_of(validator: RowValidator) -> ColumnarValidator:
-    """The columnar validator working with ``validator``'s schema, columns and converters."""
+    """The columnar validator working with ``validator``'s schema, columns and size limit."""
     columnar = _COLUMNAR.get(validator)
     if columnar is None:
-        columnar = _COLUMNAR[validator] = ColumnarValidator(validator)
+        columnar = _COLUMNAR[validator] = columnar_module().ColumnarValidator(validator)
     return columnar
+
+
+def columnar_module() -> ModuleType:
+    """``processing.pipeline.columnar``, imported by the first run of a process.
+
+    It imports polars, which costs a process ~25 MB and ~0.25 s of CPU: web
+    and queue workers import the pipeline, most of them never validate.
+    ``ValidatedChunks`` imports it before forking, so that its validating
+    processes find it loaded (polars' thread pool only starts with a query).
+    """
+    return importlib.import_module(f"{__package__}.columnar")
 
 
 class _End:
@@ -245,6 +259,7 @@ class ValidatedChunks:
         self._index = 0
 
     def __enter__(self) -> ValidatedChunks:
+        columnar_module()
         if not self.processes:
             self._thread = threading.Thread(target=self._produce_to_queue, name="pipeline-validate", daemon=True)
             self._thread.start()
