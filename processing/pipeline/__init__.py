@@ -6,7 +6,8 @@ streams a chunk at a time, so memory does not grow with the file:
 1. **read** (``ingestion.reader``): decode the raw file and yield rows with line numbers.
 2. **map columns** (``validate.columns_map``): match headers to schema fields;
    a missing required or duplicate column fails the run before any row.
-3. **validate** (``validate.RowValidator``): clean, transform and check each
+3. **validate** (``columnar.ColumnarValidator``, a chunk at a time, exactly as
+   ``validate.RowValidator`` does row by row): clean, transform and check each
    row; bad rows become rejected rows with their reasons.
 4. **deduplicate** (``load.SeenValues``): a key (or ``unique`` value) seen
    earlier in the file rejects the later row.

@@ -57,12 +57,15 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
     if "max" in c:
         high = kind.bound(spec, c["max"])
         checks.append(lambda v: f"must be at most {c['max']}" if as_number(v) > high else None)
+    # Each length is bound as a default: a closure over one shared name would see the last value.
     if "min_length" in c:
-        n = c["min_length"]
-        checks.append(lambda v: f"must be at least {n} characters long" if len(str(v)) < n else None)
+        checks.append(lambda v, n=c["min_length"]: f"must be at least {n} characters long" if len(str(v)) < n else None)
     if "max_length" in c:
-        n = c["max_length"]
-        checks.append(lambda v: f"must be at most {n} characters long (got {len(str(v))})" if len(str(v)) > n else None)
+        checks.append(
+            lambda v, n=c["max_length"]: (
+                f"must be at most {n} characters long (got {len(str(v))})" if len(str(v)) > n else None
+            )
+        )
     if "pattern" in c:
         pattern = re.compile(c["pattern"])
         checks.append(lambda v: None if pattern.fullmatch(str(v)) else f"{v!r} does not match {c['pattern']!r}")

@@ -2,6 +2,10 @@
 
 The per-field work is compiled once per run (``fields.compile_field``);
 ``RowValidator`` applies it to a row and renders what the later steps need.
+It is the definition of what validation gives: the pipeline validates a
+chunk at a time with ``columnar.ColumnarValidator``, which gives exactly
+what ``RowValidator.validate`` gives for every row (and hands it the rows it
+rejects for their width, characters, sizes or key).
 """
 
 from __future__ import annotations

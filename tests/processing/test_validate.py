@@ -121,6 +121,12 @@ def test_it_rejects_a_string_longer_than_max_length() -> None:
     assert error_of("abcd", max_length=3) == "must be at most 3 characters long (got 4)"
 
 
+def test_min_and_max_length_each_keep_their_own_limit() -> None:
+    assert convert("abc", min_length=2, max_length=64) == "abc"
+    assert error_of("a", min_length=2, max_length=64) == "must be at least 2 characters long"
+    assert error_of("a" * 65, min_length=2, max_length=64) == "must be at most 64 characters long (got 65)"
+
+
 def test_lengths_count_characters_not_bytes() -> None:
     assert convert("ééé", max_length=3) == "ééé"
 

@@ -1,9 +1,12 @@
 """The validator's shortcuts give exactly what the plain per-row path gives.
 
 The reference is ``RowValidator`` with every field converted by its plain
-``compile_field`` function, row by row; the data are bench/generate_csv.py's
-messy rows (about 10 % invalid here, every defect it knows) read by the
-pipeline's own reader.
+``compile_field`` function, row by row (``chunk_validate_rows``). Held to
+it: the memoized converters, and the columnar validator that the pipeline
+runs (``chunk_validate``). The data are bench/generate_csv.py's messy rows
+(about 10 % invalid here, every defect it knows) read by the pipeline's own
+reader, and a table of edge cases; tests/processing/test_validate_columnar.py
+adds every rule of the schema documentation and generated values.
 """
 
 from __future__ import annotations
@@ -23,8 +26,17 @@ import pytest
 from ingestion.fieldtypes.datetime import utc_text
 from ingestion.reader import RawRow, reader_open
 from ingestion.schema import SchemaSpec, schema_parse
-from processing.pipeline.chunks import chunk_validate
-from processing.pipeline.validate import RowValidator, _encode_json, _encode_json_fast, columns_map, compile_field
+from processing.pipeline.chunks import chunk_validate, chunk_validate_rows, columnar_of
+from processing.pipeline.columnar import DISTINCT_SHARE
+from processing.pipeline.validate import (
+    RejectedValues,
+    RowValidator,
+    ValidRow,
+    _encode_json,
+    _encode_json_fast,
+    columns_map,
+    compile_field,
+)
 from tests.conftest import SALES_SCHEMA
 
 GENERATOR = Path(__file__).resolve().parents[2] / "bench" / "generate_csv.py"
@@ -62,12 +74,29 @@ def test_memoized_fields_validate_the_generators_rows_exactly_as_plain_ones(
     # Twice over, so that values (good and bad) come back from the memo.
     rows = rows + [RawRow(r.line + 100_000, r.values, r.error) for r in rows]
 
-    fast = chunk_validate(RowValidator(schema, columns_map(schema, header), 65536), rows)
-    plain = chunk_validate(reference(schema, header), rows)
+    fast = chunk_validate_rows(RowValidator(schema, columns_map(schema, header), 65536), rows)
+    plain = chunk_validate_rows(reference(schema, header), rows)
 
     assert fast.valid == plain.valid
     assert fast.rejected == plain.rejected
     assert len(plain.rejected) > 500 and len(plain.valid) > 10_000  # both kinds were exercised
+
+
+@pytest.mark.parametrize("share", [0.0, DISTINCT_SHARE, 1.0])
+def test_the_columnar_validator_validates_the_generators_rows_exactly_as_plain_rows(
+    messy: tuple[list[str], list[RawRow]], share: float
+) -> None:
+    header, rows = messy
+    schema = schema_parse(SALES_SCHEMA)
+    plain = chunk_validate_rows(reference(schema, header), rows)
+    validator = RowValidator(schema, columns_map(schema, header), 65536)
+    columnar_of(validator).distinct_share = share
+
+    columns = [chunk_validate(validator, rows[i : i + 2000]) for i in range(0, len(rows), 2000)]
+
+    assert [r for c in columns for r in c.valid] == plain.valid
+    assert [r for c in columns for r in c.rejected] == plain.rejected
+    assert sum(c.rows for c in columns) == plain.rows and columns[-1].last_line == plain.last_line
 
 
 EDGE_SCHEMA = {
@@ -127,12 +156,44 @@ def test_memoized_fields_validate_the_test_suites_edge_cases_exactly_as_plain_on
     schema = schema_parse(EDGE_SCHEMA)
     rows = edge_rows()
 
-    fast = chunk_validate(RowValidator(schema, columns_map(schema, EDGE_HEADER), 65536), rows)
-    plain = chunk_validate(reference(schema, EDGE_HEADER), rows)
+    fast = chunk_validate_rows(RowValidator(schema, columns_map(schema, EDGE_HEADER), 65536), rows)
+    plain = chunk_validate_rows(reference(schema, EDGE_HEADER), rows)
 
     assert fast.valid == plain.valid
     assert fast.rejected == plain.rejected
     assert len(plain.valid) > 40 and len(plain.rejected) > 40  # both kinds, every column
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_the_columnar_validator_validates_the_test_suites_edge_cases_exactly_as_plain_rows(share: float) -> None:
+    schema = schema_parse(EDGE_SCHEMA)
+    rows = edge_rows()
+    rows += [RawRow(len(rows) + 2, ["k", "1"], "a quote is not closed"), RawRow(len(rows) + 3, [], "")]
+    validator = RowValidator(schema, columns_map(schema, EDGE_HEADER), 65536)
+    columnar_of(validator).distinct_share = share
+
+    columns = chunk_validate(validator, rows)
+    plain = chunk_validate_rows(reference(schema, EDGE_HEADER), rows)
+
+    assert columns.valid == plain.valid
+    assert columns.rejected == plain.rejected
+    assert (columns.rows, columns.last_line) == (plain.rows, plain.last_line)
+
+
+class ExtraValidator(RowValidator):
+    """A validator changing what validate gives: only the row path can give it."""
+
+    def validate(self, line: int, values: list[str]) -> ValidRow | RejectedValues:
+        return self.reject(line, values, {"__row__": ["refused by a subclass"]})
+
+
+def test_a_validator_that_overrides_validate_is_used_row_by_row() -> None:
+    schema = schema_parse(EDGE_SCHEMA)
+    rows = edge_rows()
+
+    result = chunk_validate(ExtraValidator(schema, columns_map(schema, EDGE_HEADER), 65536), rows)
+
+    assert not result.valid and len(result.rejected) == len(rows)
 
 
 def _stdlib(value: object) -> str:
@@ -154,6 +215,7 @@ def test_validated_rows_are_encoded_as_json_dumps_encodes_them(messy: tuple[list
     assert validator.encode is _encode_json_fast
 
     valid = chunk_validate(validator, rows).valid
+    assert valid == chunk_validate_rows(validator, rows).valid
 
     assert len(valid) > 5000
     for row in valid:

@@ -1,0 +1,211 @@
+"""``ColumnarValidator``: a chunk's rows through the column fields, rendered as ``ValidRow``s."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+
+import polars as pl
+
+from ..fields import compile_field
+from ..validate import MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow, printable
+from .field import ColumnField, json_string
+
+__all__ = ["DISTINCT_SHARE", "ColumnarValidator", "Outcome", "polars_usable"]
+
+Outcome = ValidRow | RejectedValues
+
+# A column with at most this share of distinct values is converted one
+# distinct value at a time by the scalar converter (categories, flags,
+# countries): exact by construction and cheaper than the column expressions.
+DISTINCT_SHARE = 0.1
+
+# A lone surrogate: an undecodable byte (U+DC80-U+DCFF) or a JSON escape, text no database stores.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+_polars_pid: int | None = None
+
+
+def polars_usable() -> bool:
+    """Whether this process may use polars: it is the one that first did (see the module docstring)."""
+    global _polars_pid
+    pid = os.getpid()
+    if _polars_pid is None:
+        _polars_pid = pid
+    return _polars_pid == pid
+
+
+class ColumnarValidator:
+    """Validates the rows of one chunk as columns, exactly as ``RowValidator`` does row by row.
+
+    Built on a ``RowValidator`` (the same schema, column map and size limit),
+    which it hands the rows rejected for their width, characters, sizes or key.
+    """
+
+    def __init__(self, reference: RowValidator, *, distinct_share: float = DISTINCT_SHARE) -> None:
+        self.reference = reference
+        self.distinct_share = distinct_share
+        # The plain converters: each distinct value reaches them once per chunk already.
+        positions = reference.columns.positions
+        self.fields = [ColumnField(spec, positions[spec.name], compile_field(spec)) for spec in reference.schema.fields]
+        self.by_name = {f.name: f for f in self.fields}
+        self.width = reference.width
+        headers = reference.columns.headers
+        # What raw_values names each column (two may share a name: the last value wins, as there).
+        self.raw_keys = [printable(h) or f"column_{i + 1}" for i, h in enumerate(headers)]
+        self.max_field_size = reference.max_field_size
+        self.key_fields = reference.key_fields
+        self.unique_fields = reference.unique_fields
+        # '{"a":' before the first value, ',"b":' before the others.
+        self.json_names = [("{" if i == 0 else ",") + json.dumps(f.name) + ":" for i, f in enumerate(self.fields)]
+
+    def validate(self, lines: Sequence[int], rows: Sequence[list[str]]) -> list[Outcome]:
+        """What ``RowValidator.validate(line, values)`` gives for each row, in order."""
+        reference = self.reference.validate
+        if not rows or not self.width or not polars_usable():
+            return [reference(line, values) for line, values in zip(lines, rows, strict=True)]
+        # Each row as one text: what a valid row keeps as ``raw``, and how its
+        # values reach polars (one string per row, split there).
+        raws = ["\x00".join(values) for values in rows]
+        width, limit = self.width, self.max_field_size
+        # Rows the columns never see, which the row validator rejects: a wrong
+        # width, a NUL (more separators than values), a lone surrogate, a value
+        # over the size limit.
+        seps = width - 1
+        to_reference = [len(v) != width or raw.count("\x00") != seps for v, raw in zip(rows, raws, strict=True)]
+        if _SURROGATE_RE.search("".join(raws)):
+            search = _SURROGATE_RE.search
+            to_reference = [bad or bool(search(raw)) for bad, raw in zip(to_reference, raws, strict=True)]
+        long_row = limit + width - 1
+        for i, raw in enumerate(raws):
+            if len(raw) > long_row and max(map(len, rows[i])) > limit:
+                to_reference[i] = True
+        kept = [i for i, bad in enumerate(to_reference) if not bad]
+        outcomes: list[Outcome | None] = [None] * len(rows)
+        if kept:
+            self._validate_columns(lines, rows, raws, kept, outcomes)
+        return [
+            outcome if outcome is not None else reference(line, values)
+            for outcome, line, values in zip(outcomes, lines, rows, strict=True)
+        ]
+
+    def _validate_columns(
+        self,
+        lines: Sequence[int],
+        rows: Sequence[list[str]],
+        raws: list[str],
+        kept: list[int],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        """Fill ``outcomes`` for the ``kept`` rows; those left None go to the row validator."""
+        n = len(kept)
+        joined = pl.Series("#raw", [raws[i] for i in kept], dtype=pl.String)
+        split = joined.str.split_exact("\x00", self.width - 1).struct.unnest()
+        # One column per field, named after it ("" for every row when the file has no such column).
+        frame = split.select(
+            pl.col(split.columns[f.index]).alias(f.name)
+            if f.index is not None
+            else pl.repeat("", n, dtype=pl.String).alias(f.name)
+            for f in self.fields
+        )
+        # A column repeating few values goes to the scalar converter, once per distinct value.
+        counts = frame.select(pl.all().n_unique()).row(0, named=True)
+        vector = [f for f in self.fields if f.vector and counts[f.name] > self.distinct_share * n]
+        vectorised = None
+        if vector:
+            stages = [f.stages() for f in vector]
+            query = frame.lazy()
+            for i in range(max(map(len, stages))):
+                query = query.with_columns(
+                    e for field_stages in stages if i < len(field_stages) for e in field_stages[i]
+                )
+            finals = [c for f in vector for c in (f.value_column, f.null_column, f.ok_column)]
+            vectorised = query.select(finals).collect()
+        cleans: list[pl.Series] = []
+        errors: list[tuple[str, pl.Series]] = []
+        for f in self.fields:
+            clean, messages = f.column(frame, vectorised if f in vector else None)
+            cleans.append(clean)
+            if messages is not None:
+                errors.append((f.name, messages))
+        frame = pl.DataFrame(
+            [
+                pl.Series("#line", [lines[i] for i in kept], dtype=pl.Int64),
+                pl.Series("#position", kept, dtype=pl.Int64),
+                *cleans,
+            ]
+        )
+        if errors:
+            failed = pl.any_horizontal([m.is_not_null() for _, m in errors])
+            self._reject(
+                frame.select("#line", "#position").with_columns(*(m.alias(name) for name, m in errors)),
+                failed,
+                rows,
+                outcomes,
+            )
+            frame = frame.filter(~failed)
+        if frame.height == 0:
+            return
+        keyed = {*self.key_fields, *self.unique_fields}
+        rendered = [f.render(frame[f.name], keyed=f.name in keyed) for f in self.fields]
+        json_parts: list[pl.Expr] = []
+        cells: list[pl.Expr] = [pl.col("#line").cast(pl.String)]
+        for prefix, (value, cell, _) in zip(self.json_names, rendered, strict=True):
+            json_parts += [pl.lit(prefix), value]
+            cells += [pl.lit(","), cell]
+        key_texts = {f.name: r[2] for f, r in zip(self.fields, rendered, strict=True)}
+        if len(self.key_fields) == 1:
+            key = key_texts[self.key_fields[0]]
+        else:  # json.dumps of the list of texts (", " between items)
+            parts: list[pl.Expr] = [pl.lit("[")]
+            for i, name in enumerate(self.key_fields):
+                parts += [pl.lit(", " if i else ""), json_string(key_texts[name])]
+            key = pl.concat_str([*parts, pl.lit("]")])
+        unique = [key_texts[name].alias(f"#u:{name}") for name in self.unique_fields]
+        out = frame.select(
+            pl.col("#position"),
+            pl.col("#line"),
+            pl.concat_str([*json_parts, pl.lit("}")]).alias("#json"),
+            pl.concat_str([*cells, pl.lit("\r\n")]).alias("#processed"),
+            key.alias("#key"),
+            *unique,
+        ).filter(pl.col("#key").str.len_chars() <= MAX_KEY_LENGTH)
+        blake2b = hashlib.blake2b
+        data_json = out["#json"].to_list()
+        hashes = [blake2b(text.encode(), digest_size=16).hexdigest() for text in data_json]
+        if self.unique_fields:
+            names = self.unique_fields
+            lists = [out[f"#u:{name}"].to_list() for name in names]
+            unique_values = [
+                {n: v for n, v in zip(names, row, strict=True) if v is not None} for row in zip(*lists, strict=True)
+            ]
+        else:
+            unique_values = [{} for _ in range(out.height)]
+        positions = out["#position"].to_list()
+        valid = map(
+            ValidRow,
+            out["#line"].to_list(),
+            out["#key"].to_list(),
+            data_json,
+            hashes,
+            unique_values,
+            [raws[p] for p in positions],
+            out["#processed"].to_list(),
+        )
+        for position, row in zip(positions, valid, strict=True):
+            outcomes[position] = row
+
+    def _reject(
+        self, messages: pl.DataFrame, failed: pl.Series, rows: Sequence[list[str]], outcomes: list[Outcome | None]
+    ) -> None:
+        """The rows with failing fields, rejected as ``RowValidator.validate`` rejects them."""
+        names = messages.columns[2:]  # the failing fields, in schema order
+        keys = self.raw_keys
+        failing = messages.filter(failed)
+        for line, position, *texts in failing.iter_rows():
+            errors = {name: [text] for name, text in zip(names, texts, strict=True) if text is not None}
+            # raw_values(headers, values): these values hold nothing printable() would change.
+            outcomes[position] = RejectedValues(line, dict(zip(keys, rows[position], strict=True)), errors)
