@@ -10,6 +10,7 @@ values, transforms, constraints and memoization.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -75,8 +76,11 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
         if allowed is not None:
             checks.append(lambda v: None if v in allowed else f"{v!r} is not one of {', '.join(map(str, choices))}")
         else:
-            # Compare as what the values mean: "1.50" is the choice 1.5.
-            parse_choice = kind.converter(spec)
+            # Compare as what the values mean: "1.50" is the choice 1.5. The schema
+            # file writes choices as JSON numbers or canonical text, as it writes
+            # min and max, whatever separators the field's files use.
+            canonical = {k: v for k, v in spec.options.items() if k == "default_timezone"}
+            parse_choice = kind.converter(dataclasses.replace(spec, options=canonical))
             parsed_choices = frozenset(as_number(parse_choice(_choice_text(x))) for x in choices)
             checks.append(
                 lambda v: (

@@ -1141,3 +1141,24 @@ def test_it_rejects_numbers_written_with_non_ascii_digits(type_: str) -> None:
 
 def test_null_values_match_the_value_as_written_even_with_transforms() -> None:
     assert convert("N/A", type="string", transforms=["lower"], null_values=["N/A"]) is None
+
+
+def test_choices_are_written_as_in_the_schema_file_whatever_separators_the_files_use() -> None:
+    from ingestion.schema import schema_parse
+    from processing.pipeline.validate import FieldError, compile_field
+
+    spec = schema_parse(
+        {
+            "slug": "t",
+            "key": ["id"],
+            "fields": [
+                {"name": "id", "required": True},
+                {"name": "rate", "type": "decimal", "decimal_separator": ",", "choices": ["1.5", 2]},
+            ],
+        }
+    )
+    convert = compile_field(spec.fields[1])
+
+    assert convert("1,5") == "1.5" and convert("2") == "2"
+    with pytest.raises(FieldError, match="is not one of 1.5, 2"):
+        convert("1,6")
