@@ -1160,5 +1160,5 @@ def test_choices_are_written_as_in_the_schema_file_whatever_separators_the_files
     convert = compile_field(spec.fields[1])
 
     assert convert("1,5") == "1.5" and convert("2") == "2"
-    with pytest.raises(FieldError, match="is not one of 1.5, 2"):
+    with pytest.raises(FieldError, match=r"is not one of 1\.5, 2"):
         convert("1,6")
