@@ -14,9 +14,10 @@ What it does, in order (the whole run is bounded: preparation, then
    ``country`` marked ``indexed`` unless ``--no-index``; ``records_index``
    then makes or drops its filter index, on a reused database too), ingests a
    generated sample of 5,000 rows with ``ingest_csv`` (real records, real run,
-   the pipeline's own ``data`` JSON), then copies the sample's values
-   set-based (``INSERT … SELECT … generate_series``) under new keys
-   (``S<9 digits>``, the generator's key format) up to ``--records``, and
+   the pipeline's own typed values in the dataset's table ``datasets."sales"``),
+   then copies the sample's rows set-based (``INSERT … SELECT …
+   generate_series``) under new keys (``S<9 digits>``, the generator's key
+   format, also put in the key field ``id``) up to ``--records``, and
    ``VACUUM ANALYZE``. ``migrate`` always runs, so a cached database gets new
    migrations (indexes) too.
 2. Makes a viewer (a user with a ``viewer`` grant on ``sales`` only, not a
@@ -74,6 +75,9 @@ PASSWORD = "apibench-viewer-password-0123"  # noqa: S105  # nosec B105: a local 
 DATASET = "sales"
 FILTER = ("country", "FR")  # about 1 record in 16
 RARE = "ZZ"  # no record: the filter must look through the whole dataset unless an index answers it
+# The dataset's own table (processing/record_tables.py): DATASETS_DB_SCHEMA, as the server reads it.
+TABLE_SCHEMA = os.environ.get("DATASETS_DB_SCHEMA") or "datasets"
+TABLE = f'"{TABLE_SCHEMA}"."{DATASET}"'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -86,13 +90,9 @@ def psql(url: str, sql: str, *, quiet: bool = True) -> str:
 
 
 def record_count(url: str) -> int | None:
-    """Records of the sales dataset, or None when the database or its tables are missing."""
+    """Records of the sales dataset (rows of its table), or None when the database or the table is missing."""
     try:
-        out = psql(
-            url,
-            "SELECT count(*) FROM processing_record r JOIN ingestion_dataset d ON d.id = r.dataset_id "
-            f"WHERE d.slug = '{DATASET}'",
-        )
+        out = psql(url, f"SELECT count(*) FROM {TABLE}")
     except subprocess.CalledProcessError:
         return None
     return int(out)
@@ -148,7 +148,7 @@ def prepare(url: str, records: int, env: dict[str, str], index: bool) -> str:
     if found == records:
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
         apply_schema(env, index)
-        psql(url, "VACUUM ANALYZE processing_record")
+        psql(url, f"VACUUM ANALYZE {TABLE}")
         return f"reused (already {records:,} records)"
     start = time.perf_counter()
     dbname = urlparse(url).path.lstrip("/")
@@ -168,20 +168,23 @@ def prepare(url: str, records: int, env: dict[str, str], index: bool) -> str:
     loaded = record_count(url) or 0
     missing = records - loaded
     if missing > 0:
-        # Copies of the sample's values (the pipeline's own JSON, with the id
-        # replaced) under new keys after the sample's, from the same run.
+        # Copies of the sample's rows (the pipeline's own typed values and
+        # lineage, from the same run) under new keys after the sample's, the
+        # key field ``id`` set to the new key as the pipeline would.
+        columns = psql(
+            url,
+            "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) "
+            f"FROM information_schema.columns WHERE table_schema = '{TABLE_SCHEMA}' AND table_name = '{DATASET}' "
+            "AND column_name NOT IN ('id', '_key')",
+        )
+        copied = ", ".join(f"s.{c.strip()}" for c in columns.split(","))
         psql(
             url,
             f"""
             CREATE TEMP TABLE sample AS
-                SELECT row_number() OVER (ORDER BY r.key) - 1 AS n, r.*
-                FROM processing_record r JOIN ingestion_dataset d ON d.id = r.dataset_id
-                WHERE d.slug = '{DATASET}';
-            INSERT INTO processing_record (dataset_id, key, data, content_hash, first_run_id, last_run_id,
-                                           source_line, schema_id, created_at, updated_at)
-            SELECT s.dataset_id, k.key, jsonb_set(s.data, '{{id}}', to_jsonb(k.key)),
-                   md5(jsonb_set(s.data, '{{id}}', to_jsonb(k.key))::text), s.first_run_id, s.last_run_id,
-                   s.source_line, s.schema_id, s.created_at, s.updated_at
+                SELECT row_number() OVER (ORDER BY _key) - 1 AS n, * FROM {TABLE};
+            INSERT INTO {TABLE} (id, _key, {columns})
+            SELECT k.key, k.key, {copied}
             FROM generate_series(1, {missing}) AS g(i)
             CROSS JOIN LATERAL (SELECT 'S' || lpad(({SAMPLE_ROWS * 2} + g.i)::text, 9, '0') AS key) AS k
             JOIN sample s ON s.n = g.i % {loaded};
@@ -207,11 +210,7 @@ DatasetGrant.objects.update_or_create(dataset=Dataset.objects.get(slug={DATASET!
 
 
 def deep_key(url: str, depth: int) -> str:
-    return psql(
-        url,
-        f"SELECT r.key FROM processing_record r JOIN ingestion_dataset d ON d.id = r.dataset_id "
-        f"WHERE d.slug = '{DATASET}' ORDER BY r.key OFFSET {max(depth - 1, 0)} LIMIT 1",
-    )
+    return psql(url, f"SELECT _key FROM {TABLE} ORDER BY _key OFFSET {max(depth - 1, 0)} LIMIT 1")
 
 
 # --- The server --------------------------------------------------------------------------
