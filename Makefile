@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 BENCH_API_SMOKE_URL ?= postgres://postgres@127.0.0.1:5432/dataflow_apibench_smoke
+BENCH_INGEST_SMOKE_URL ?= postgres://postgres@127.0.0.1:5432/dataflow_ingestbench_smoke
 export PYTHON VENV PORT
 
 .PHONY: run setup test lint check worker migrate bench-smoke fuzz clean help
@@ -37,7 +38,7 @@ fuzz: setup ## Fuzz the REST API against its OpenAPI schema (schemathesis, bound
 	@scripts/fuzz_api.sh
 
 bench-smoke: setup ## Small runs of the ingestion and records API benchmarks (figures only)
-	$(VENV)/bin/python bench/ingest_bench.py --rows 20000
+	$(VENV)/bin/python bench/ingest_bench.py --rows 20000 --database-url $(BENCH_INGEST_SMOKE_URL)
 	$(VENV)/bin/python bench/api_bench.py --records 20000 --duration 2 --warmup 1 \
 		--database-url $(BENCH_API_SMOKE_URL)
 

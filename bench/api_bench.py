@@ -14,9 +14,10 @@ What it does, in order (the whole run is bounded: preparation, then
    ``country`` marked ``indexed`` unless ``--no-index``; ``records_index``
    then makes or drops its filter index, on a reused database too), ingests a
    generated sample of 5,000 rows with ``ingest_csv`` (real records, real run,
-   the pipeline's own ``data`` JSON), then copies the sample's values
-   set-based (``INSERT … SELECT … generate_series``) under new keys
-   (``S<9 digits>``, the generator's key format) up to ``--records``, and
+   the pipeline's own typed values in the dataset's table ``datasets."sales"``),
+   then copies the sample's rows set-based (``INSERT … SELECT …
+   generate_series``) under new keys (``S<9 digits>``, the generator's key
+   format, also put in the key field ``id``) up to ``--records``, and
    ``VACUUM ANALYZE``. ``migrate`` always runs, so a cached database gets new
    migrations (indexes) too.
 2. Makes a viewer (a user with a ``viewer`` grant on ``sales`` only, not a
@@ -74,7 +75,11 @@ PASSWORD = "apibench-viewer-password-0123"  # noqa: S105  # nosec B105: a local 
 DATASET = "sales"
 FILTER = ("country", "FR")  # about 1 record in 16
 RARE = "ZZ"  # no record: the filter must look through the whole dataset unless an index answers it
+# The dataset's own table (processing/record_tables.py): DATASETS_DB_SCHEMA, as the server reads it.
+TABLE_SCHEMA = os.environ.get("DATASETS_DB_SCHEMA") or "datasets"
+TABLE = f'"{TABLE_SCHEMA}"."{DATASET}"'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+FLOOR_APP = "bench.floor_app:application"  # the same pages without Django (bench/floor_app.py)
 
 
 # --- Preparing the database --------------------------------------------------------------
@@ -86,13 +91,9 @@ def psql(url: str, sql: str, *, quiet: bool = True) -> str:
 
 
 def record_count(url: str) -> int | None:
-    """Records of the sales dataset, or None when the database or its tables are missing."""
+    """Records of the sales dataset (rows of its table), or None when the database or the table is missing."""
     try:
-        out = psql(
-            url,
-            "SELECT count(*) FROM processing_record r JOIN ingestion_dataset d ON d.id = r.dataset_id "
-            f"WHERE d.slug = '{DATASET}'",
-        )
+        out = psql(url, f"SELECT count(*) FROM {TABLE}")
     except subprocess.CalledProcessError:
         return None
     return int(out)
@@ -148,7 +149,7 @@ def prepare(url: str, records: int, env: dict[str, str], index: bool) -> str:
     if found == records:
         subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
         apply_schema(env, index)
-        psql(url, "VACUUM ANALYZE processing_record")
+        psql(url, f"VACUUM ANALYZE {TABLE}")
         return f"reused (already {records:,} records)"
     start = time.perf_counter()
     dbname = urlparse(url).path.lstrip("/")
@@ -168,20 +169,23 @@ def prepare(url: str, records: int, env: dict[str, str], index: bool) -> str:
     loaded = record_count(url) or 0
     missing = records - loaded
     if missing > 0:
-        # Copies of the sample's values (the pipeline's own JSON, with the id
-        # replaced) under new keys after the sample's, from the same run.
+        # Copies of the sample's rows (the pipeline's own typed values and
+        # lineage, from the same run) under new keys after the sample's, the
+        # key field ``id`` set to the new key as the pipeline would.
+        columns = psql(
+            url,
+            "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) "
+            f"FROM information_schema.columns WHERE table_schema = '{TABLE_SCHEMA}' AND table_name = '{DATASET}' "
+            "AND column_name NOT IN ('id', '_key')",
+        )
+        copied = ", ".join(f"s.{c.strip()}" for c in columns.split(","))
         psql(
             url,
             f"""
             CREATE TEMP TABLE sample AS
-                SELECT row_number() OVER (ORDER BY r.key) - 1 AS n, r.*
-                FROM processing_record r JOIN ingestion_dataset d ON d.id = r.dataset_id
-                WHERE d.slug = '{DATASET}';
-            INSERT INTO processing_record (dataset_id, key, data, content_hash, first_run_id, last_run_id,
-                                           source_line, schema_id, created_at, updated_at)
-            SELECT s.dataset_id, k.key, jsonb_set(s.data, '{{id}}', to_jsonb(k.key)),
-                   md5(jsonb_set(s.data, '{{id}}', to_jsonb(k.key))::text), s.first_run_id, s.last_run_id,
-                   s.source_line, s.schema_id, s.created_at, s.updated_at
+                SELECT row_number() OVER (ORDER BY _key) - 1 AS n, * FROM {TABLE};
+            INSERT INTO {TABLE} (id, _key, {columns})
+            SELECT k.key, k.key, {copied}
             FROM generate_series(1, {missing}) AS g(i)
             CROSS JOIN LATERAL (SELECT 'S' || lpad(({SAMPLE_ROWS * 2} + g.i)::text, 9, '0') AS key) AS k
             JOIN sample s ON s.n = g.i % {loaded};
@@ -207,11 +211,7 @@ DatasetGrant.objects.update_or_create(dataset=Dataset.objects.get(slug={DATASET!
 
 
 def deep_key(url: str, depth: int) -> str:
-    return psql(
-        url,
-        f"SELECT r.key FROM processing_record r JOIN ingestion_dataset d ON d.id = r.dataset_id "
-        f"WHERE d.slug = '{DATASET}' ORDER BY r.key OFFSET {max(depth - 1, 0)} LIMIT 1",
-    )
+    return psql(url, f"SELECT _key FROM {TABLE} ORDER BY _key OFFSET {max(depth - 1, 0)} LIMIT 1")
 
 
 # --- The server --------------------------------------------------------------------------
@@ -224,14 +224,21 @@ def free_port() -> int:
 
 
 def start_gunicorn(
-    env: dict[str, str], port: int, workers: int, threads: int, log: Path, extra_env: dict[str, str] | None = None
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    threads: int,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    app: str = "dataflow.wsgi:application",
 ) -> subprocess.Popen[bytes]:
+    """gunicorn serving ``app`` with dataflow/gunicorn.conf.py; returns once /health/live/ answers."""
     env = {**env, **(extra_env or {}), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
     if threads:
         env["GUNICORN_THREADS"] = str(threads)
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [GUNICORN, "dataflow.wsgi:application", "--config", "dataflow/gunicorn.conf.py"],
+            [GUNICORN, app, "--config", "dataflow/gunicorn.conf.py"],
             cwd=ROOT,
             env=env,
             stdout=fh,
@@ -498,6 +505,7 @@ def main() -> None:
     parser.add_argument(
         "--no-index", action="store_true", help=f"do not mark {FILTER[0]} indexed (drops its filter index)"
     )
+    parser.add_argument("--no-floor", action="store_true", help="do not run the bare WSGI floor beside the API")
     parser.add_argument(
         "--scenario", action="append", choices=["first", "deep", "filtered", "rare"], help="(repeatable)"
     )
@@ -524,6 +532,7 @@ def main() -> None:
 
     port = free_port()
     proc = start_gunicorn(env, port, args.workers, args.threads, OUT / "api-gunicorn.log")
+    floor: subprocess.Popen[bytes] | None = None
     try:
         status, body = request(
             "127.0.0.1",
@@ -537,15 +546,24 @@ def main() -> None:
             raise SystemExit(f"no token: HTTP {status} {body[:300]!r}")
         token = json.loads(body)["access"]
         workers = worker_pids(proc.pid)
+        floor_port = free_port()
+        if not args.no_floor:
+            floor_env = {"FLOOR_DATABASE_URL": url, "FLOOR_TABLE_SCHEMA": TABLE_SCHEMA}
+            floor = start_gunicorn(
+                env, floor_port, args.workers, args.threads, OUT / "api-floor.log", floor_env, app=FLOOR_APP
+            )
+        floor_workers = worker_pids(floor.pid) if floor else []
 
         index = "no filter index" if args.no_index else f"{FILTER[0]} indexed"
         print(f"\nrecords={args.records:,} ({prepared}); database {urlparse(url).path.lstrip('/')}; {index}")
         print(machine_facts(url))
         print(
             f"gunicorn: {args.workers} workers x {args.threads or 'default'} threads (dataflow/gunicorn.conf.py) "
-            f"on 127.0.0.1:{port}; "
-            f"load: {args.concurrency} keep-alive connections from {args.clients} client processes; "
+            f"on 127.0.0.1:{port}"
+            + (f", the floor ({FLOOR_APP}) likewise on 127.0.0.1:{floor_port}" if floor else "")
+            + f"; load: {args.concurrency} keep-alive connections from {args.clients} client processes; "
             f"{args.warmup:g} s warm-up + {args.duration:g} s per scenario"
+            + (" and server, DataFlow then the floor" if floor else "")
         )
         header = (
             f"{'scenario':27s} {'p50 ms':>7s} {'p90 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'errors':>6s} "
@@ -554,45 +572,115 @@ def main() -> None:
         )
         print(header)
         print("-" * len(header))
+        compared: list[tuple[str, Measured, Measured]] = []
         for name in chosen:
             label, path = scenarios[name]
-            auth = {"Authorization": f"Bearer {token}"}
-            status, body = request("127.0.0.1", port, "GET", path, headers=auth)
-            if status != 200:
-                raise SystemExit(f"{label}: HTTP {status} {body[:300]!r}")
-            size = len(body) / 1024
-            rows = len(json.loads(body)["results"])
-            meter = CpuMeter(url, {"server": lambda: workers})
-            outcome = drive(
-                port,
-                path,
-                token,
-                concurrency=args.concurrency,
-                clients=args.clients,
-                warmup=args.warmup,
-                duration=args.duration,
-            )
-            split = meter.stop(clients=outcome.cpu)
-            server_cpu, pg_cpu = split.seconds["server"], split.seconds["postgres"]
-            busy, other = split.busy_pct, split.others_pct
-            lat = sorted(outcome.latencies)
-            done = len(lat)
-            rate = done / args.duration
-            # Server CPU includes the warm-up's requests: scale by the measured share.
-            total_s = args.warmup + args.duration
-            per_req_server = server_cpu * (args.duration / total_s) / done * 1000 if done else float("nan")
-            per_req_client = outcome.cpu * (args.duration / total_s) / done * 1000 if done else float("nan")
-            per_req_pg = pg_cpu * (args.duration / total_s) / done * 1000 if done else float("nan")
-            print(
-                f"{label:27s} {percentile(lat, 0.5) * 1000:7.1f} {percentile(lat, 0.9) * 1000:7.1f} "
-                f"{percentile(lat, 0.99) * 1000:7.1f} {rate:7.0f} {outcome.errors:6d} "
-                f"{per_req_server:18.2f} {per_req_pg:8.2f} {per_req_client:6.2f} {size:7.1f} {busy:7.0f}% {other:5.0f}%"
-                + (f"  ({rows} rows)" if rows != 100 else "")
-                + (f"  first error: {outcome.first_error}" if outcome.first_error else "")
-            )
+            ours = measure(args, url, port, path, token, workers)
+            print(ours.line(label))
             sys.stdout.flush()
+            if floor:
+                mine = measure(args, url, floor_port, path, "", floor_workers)
+                difference = json_difference(ours.body, mine.body, port, floor_port)
+                print(mine.line("  floor") + (f"  NOT THE API'S JSON: {difference}" if difference else ""))
+                compared.append((label, ours, mine))
+                sys.stdout.flush()
+        if compared:
+            print_floor_table(compared)
     finally:
         stop(proc)
+        if floor:
+            stop(floor)
+
+
+@dataclass
+class Measured:
+    """One scenario against one server: the latencies and CPU split of its measured window."""
+
+    latencies: list[float]
+    rate: float
+    errors: int
+    first_error: str
+    per_req_ms: dict[str, float]
+    split: CpuSplit
+    body: bytes
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies, q) * 1000
+
+    def line(self, label: str) -> str:
+        rows = len(json.loads(self.body)["results"])
+        per = self.per_req_ms
+        return (
+            f"{label:27s} {self.p(0.5):7.1f} {self.p(0.9):7.1f} {self.p(0.99):7.1f} {self.rate:7.0f} "
+            f"{self.errors:6d} {per['server']:18.2f} {per['postgres']:8.2f} {per['clients']:6.2f} "
+            f"{len(self.body) / 1024:7.1f} {self.split.busy_pct:7.0f}% {self.split.others_pct:5.0f}%"
+            + (f"  ({rows} rows)" if rows != 100 else "")
+            + (f"  first error: {self.first_error}" if self.first_error else "")
+        )
+
+
+def measure(args: argparse.Namespace, url: str, port: int, path: str, token: str, workers: list[int]) -> Measured:
+    """Check one answer, then load the server for --warmup + --duration seconds."""
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+    status, body = request("127.0.0.1", port, "GET", path, headers=auth)
+    if status != 200:
+        raise SystemExit(f"{path} on port {port}: HTTP {status} {body[:300]!r}")
+    meter = CpuMeter(url, {"server": lambda: workers})
+    outcome = drive(
+        port,
+        path,
+        token,
+        concurrency=args.concurrency,
+        clients=args.clients,
+        warmup=args.warmup,
+        duration=args.duration,
+    )
+    split = meter.stop(clients=outcome.cpu)
+    done = len(outcome.latencies)
+    # Server and Postgres CPU include the warm-up's requests: scale by the measured share.
+    share = args.duration / (args.warmup + args.duration)
+    per_req = {k: v * share / done * 1000 if done else float("nan") for k, v in split.seconds.items()}
+    return Measured(
+        sorted(outcome.latencies), done / args.duration, outcome.errors, outcome.first_error, per_req, split, body
+    )
+
+
+def json_difference(api: bytes, floor: bytes, api_port: int, floor_port: int) -> str:
+    """Where the floor's page differs from the API's (URLs compared without their port); "" when it is the same."""
+    a = json.loads(api.replace(f"127.0.0.1:{api_port}".encode(), b"HOST"))
+    b = json.loads(floor.replace(f"127.0.0.1:{floor_port}".encode(), b"HOST"))
+    return "" if a == b else _first_difference(a, b) or "differs"
+
+
+def _first_difference(a: object, b: object, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return f"{where or 'top'}: keys {list(a)} vs {list(b)}"
+        return next((_first_difference(a[k], b[k], f"{where}.{k}") for k in a if a[k] != b[k]), "")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return next(
+            (_first_difference(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), ""
+        )
+    return f"{where}: {a!r} vs {b!r}"
+
+
+def print_floor_table(compared: list[tuple[str, Measured, Measured]]) -> None:
+    """DataFlow beside the floor, per scenario (targets: req/s at least 50 % of the floor's, p99 within 2x)."""
+    print("\nDataFlow beside the floor (same gunicorn settings, same table, same JSON)")
+    header = (
+        f"{'scenario':27s} {'req/s':>7s} {'floor':>7s} {'ratio':>6s} {'p99 ms':>7s} {'floor':>7s} {'ratio':>6s} "
+        f"{'server CPU ms/req':>17s} {'floor':>6s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for label, ours, floor in compared:
+        rate = ours.rate / floor.rate * 100 if floor.rate else float("nan")
+        p99 = ours.p(0.99) / floor.p(0.99) if floor.latencies else float("nan")
+        print(
+            f"{label:27s} {ours.rate:7.0f} {floor.rate:7.0f} {rate:5.0f}% {ours.p(0.99):7.1f} {floor.p(0.99):7.1f} "
+            f"{p99:5.2f}x {ours.per_req_ms['server']:17.2f} {floor.per_req_ms['server']:6.2f}"
+        )
+    print("targets: req/s ratio >= 50 %, p99 ratio <= 2x (figures only)")
 
 
 if __name__ == "__main__":

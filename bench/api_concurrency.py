@@ -399,8 +399,7 @@ def remove_uploaded(url: str) -> None:
     first = f"S{UPLOAD_FIRST_ID:09d}"
     ab.psql(
         url,
-        f"DELETE FROM processing_record r USING ingestion_dataset d WHERE d.id = r.dataset_id "
-        f"AND d.slug = '{ab.DATASET}' AND r.key >= '{first}'",
+        f"DELETE FROM {ab.TABLE} WHERE _key >= '{first}'",
     )
 
 

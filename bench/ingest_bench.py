@@ -11,7 +11,12 @@ In one run, on the same generated file (bench/generate_csv.py, seed 1, ~2 % inva
 2. ``ingest_csv`` of the file into an empty dataset (fresh load);
 3. the same file again (checksum no-op);
 4. the same rows in a new file (a blank line added; every row unchanged);
-5. the rows with 10 % of them changed.
+5. the rows with 10 % of them changed;
+6. when dlt can be imported (``pip install -r bench/requirements.txt``, best in
+   a virtualenv of its own given with ``--dlt-python``): bench/dlt_load.py
+   loads the file with dlt's Arrow path (text columns, merged by ``id``,
+   no validation), then the same file again (every row merged unchanged).
+   Without dlt the step is skipped with a message.
 
 Each step runs in its own process; the script prints wall time, rows/s, the
 ratio to the ``\\copy`` time and the process's peak RSS. It drops and recreates
@@ -101,6 +106,11 @@ def main() -> None:
         help="Postgres database to drop, create and use (default: dataflow_bench on 127.0.0.1).",
     )
     parser.add_argument("--chunk-size", type=int, help="passed to ingest_csv")
+    parser.add_argument(
+        "--dlt-python",
+        default=os.environ.get("BENCH_DLT_PYTHON", PY),
+        help="Python that can import dlt, for the dlt step (default: this one; skipped when it cannot)",
+    )
     args = parser.parse_args()
 
     url = urlparse(args.database_url)
@@ -173,7 +183,27 @@ def main() -> None:
             result += f" (no-op of run {r['noop_of']})"
         rate = args.rows / seconds
         print(f"{name:22s} {seconds:8.2f} {rate:10,.0f} {seconds / copy_s:7.2f} {rss / 1e6:12.1f} {cpu:7.2f}  {result}")
-    sys.stdout.flush()
+        sys.stdout.flush()
+    dlt_steps(args, base, env, copy_s)
+
+
+def dlt_steps(args: argparse.Namespace, path: Path, env: dict[str, str], copy_s: float) -> None:
+    """dlt's Arrow path on the same file: a fresh load, then the same file merged again."""
+    check = subprocess.run([args.dlt_python, "-c", "import dlt, pyarrow"], capture_output=True, text=True)
+    if check.returncode:
+        print(f"dlt: skipped ({args.dlt_python} cannot import dlt and pyarrow; see bench/requirements.txt)")
+        return
+    pipelines = OUT / f"dlt-pipelines-{args.rows}"
+    shutil.rmtree(pipelines, ignore_errors=True)
+    cmd = [args.dlt_python, str(ROOT / "bench/dlt_load.py"), str(path), "--database-url", args.database_url]
+    cmd += ["--pipelines-dir", str(pipelines)]
+    for name in ("dlt fresh (arrow)", "dlt same file again"):
+        seconds, rss, out, cpu = timed_rss(cmd, env)
+        r = json.loads(out.strip().splitlines()[-1])
+        result = f"read {r['rows_read']:,} (text columns, merged by id, not validated)"
+        rate = args.rows / seconds
+        print(f"{name:22s} {seconds:8.2f} {rate:10,.0f} {seconds / copy_s:7.2f} {rss / 1e6:12.1f} {cpu:7.2f}  {result}")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
