@@ -228,7 +228,12 @@ def _load_postgres(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow], *, into
             # the dataset's every record instead of probing the key index.
             cur.execute(f"ANALYZE {stage} (_key)")
             # Rows whose values are unchanged are filtered out before the upsert,
-            # so they are neither rewritten nor locked.
+            # so they are neither rewritten nor locked. A chunk is a few thousand
+            # keys: one index probe each. The planner, which sees a narrow typed
+            # table, otherwise hashes the dataset's whole table for every chunk
+            # (measured: 414 ms a 10k chunk at 1M records, 36 ms by the index).
+            cur.execute("SET LOCAL enable_hashjoin = off")
+            cur.execute("SET LOCAL enable_mergejoin = off")
             cur.execute(
                 f"""
                 WITH changed AS (
@@ -240,6 +245,8 @@ def _load_postgres(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow], *, into
                 params,
             )
             inserted, updated = cur.fetchone()
+            cur.execute("RESET enable_hashjoin")
+            cur.execute("RESET enable_mergejoin")
         _analyze_when_grown(cur, table, run.rows_inserted + inserted)
     return LoadCounts(inserted, updated, len(rows) - inserted - updated)
 
