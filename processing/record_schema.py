@@ -13,7 +13,6 @@ After a change every stored record satisfies the current schema.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +26,7 @@ from ingestion.schema import FieldSpec, SchemaSpec
 
 from .models import RejectedRow, Run, RunStatus, RunTrigger
 from .pipeline.fields import compile_field
-from .pipeline.validate import ROW_ERRORS
+from .pipeline.validate import ROW_ERRORS, natural_key
 from .record_indexes import record_indexes_drop, record_indexes_sync
 from .record_tables import (
     LINEAGE_COLUMNS,
@@ -169,8 +168,7 @@ def records_check(
             passing.append((record, new_values))
             if rekey:
                 values = {n: new_values[n] if n in new_values else record.data[n] for n in new.key}
-                texts = [key_types[n].key_text(values[n]) for n in new.key]
-                key = texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
+                key = natural_key([key_types[n].key_text(values[n]) for n in new.key])
                 holder = owners.get(key)
                 if holder is None:
                     owners[key] = record.key

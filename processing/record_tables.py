@@ -33,6 +33,7 @@ from ingestion.fieldtypes import field_type
 from ingestion.fieldtypes.datetime import utc_text
 from ingestion.models import Dataset
 from ingestion.schema import FieldSpec, SchemaSpec
+from ingestion.selectors import schema_spec
 
 from .record_references import table_references_sql
 
@@ -314,8 +315,6 @@ def field_attribute(model: type[RecordBase], name: str) -> str:
 
 def records_of(dataset: Dataset) -> models.QuerySet[RecordBase]:
     """Every current record of a dataset (its table as its current schema describes it)."""
-    from ingestion.selectors import schema_spec
-
     if dataset.current_schema_id is None:
         raise ValueError(f"dataset {dataset.slug!r} has no schema yet")
     return record_model(dataset.slug, schema_spec(dataset.current_schema)).objects.all()

@@ -269,8 +269,12 @@ class RowValidator:
         return ValidRow(line, key, data_json, content_hash, unique_values, raw, processed)
 
     def key_of(self, data: dict[str, Any]) -> str:
-        texts = [self.key_texts[k](data[k]) for k in self.key_fields]
-        return texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
+        return natural_key([self.key_texts[k](data[k]) for k in self.key_fields])
+
+
+def natural_key(texts: list[str]) -> str:
+    """A record's key from its key fields' texts: the text itself, or a JSON array of several."""
+    return texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
 
 
 # What json.dumps(data, ensure_ascii=False, separators=(",", ":")) gives,
