@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -133,6 +133,18 @@ def _earlier_load(run: Run) -> Run | None:
     )
 
 
+def _crash_notify(run_id: int) -> None:
+    """Tell about a run the pipeline failed on a crash, unless the database went with it."""
+    try:
+        run = Run.objects.get(pk=run_id)
+    except DatabaseError:
+        # The crash is what goes up; the reaper ends the run if the pipeline could not.
+        logger.warning("run %s crashed and its state could not be read back", run_id, exc_info=True)
+        return
+    if run.status == RunStatus.FAILED:  # the pipeline recorded its crash
+        run_finished_notify(run)
+
+
 def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback | None = None) -> Run | None:
     """Claim a run and process it; None when it was not ours to process.
 
@@ -148,10 +160,11 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
         except ClaimLost as lost:
             logger.warning("run stopped: %s", lost)
             return None
-        except BaseException:
-            run = Run.objects.get(pk=run_id)
-            if run.status == RunStatus.FAILED:  # the pipeline recorded its crash
-                run_finished_notify(run)
+        except Exception:
+            # Anything else (the job queue's time limit, a shutdown) may have cut
+            # a query short: it goes up untouched, to a caller that can replace
+            # the connection (processing.tasks.run_task records the time limit).
+            _crash_notify(run_id)
             raise
         run_finished_notify(run)
         logger.info(

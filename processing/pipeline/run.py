@@ -310,9 +310,17 @@ def pipeline_execute(
         message = f"the file cannot be read as {raw_file.encoding}: {exc}"
         _finish(run, RunStatus.FAILED, message, writer, seen, dry_run)
     except Exception as exc:
+        interrupted = _interruption_of(exc)
+        if interrupted is not None:
+            # The job queue's time limit (or a shutdown) cut a statement short and
+            # Django, leaving the chunk's transaction, turned it into a database
+            # error. It is still the interruption: the caller records it.
+            _connection_replace()
+            raise interrupted from None
         if dry_run:
             raise
         logger.exception("run %s crashed", run.pk)
+        _connection_replace(only_if_broken=True)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             message = f"the disk is full: {exc}"
         else:
@@ -333,6 +341,30 @@ def pipeline_execute(
             )
         raise
     return run
+
+
+def _interruption_of(exc: BaseException) -> BaseException | None:
+    """The interruption (not an ``Exception``: a time limit, a shutdown) ``exc`` was raised while handling."""
+    seen: set[int] = set()
+    context: BaseException | None = exc
+    while context is not None and id(context) not in seen:
+        if not isinstance(context, Exception):
+            return context
+        seen.add(id(context))
+        context = context.__context__
+    return None
+
+
+def _connection_replace(*, only_if_broken: bool = False) -> None:
+    """Close the connection a statement was cut short on, so the next query opens a fresh one.
+
+    Not inside an outer transaction (a dry run): that one belongs to the caller.
+    """
+    if connection.in_atomic_block or connection.connection is None:
+        return
+    if only_if_broken and connection.is_usable():
+        return
+    connection.close()
 
 
 def _count(run: Run, result: ChunkResult, *, writer: ProcessedWriter | None, loaded: bool) -> None:

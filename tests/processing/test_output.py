@@ -202,3 +202,41 @@ def test_a_run_that_fills_the_disk_fails_and_leaves_the_disk_as_before(
     assert processed(small_disk) == []
     assert shutil.disk_usage(small_disk).used == used_before
     assert data_storage().exists(run.raw_file.storage_name)  # the raw file is kept (archived)
+
+
+@pytest.mark.django_db(transaction=True, available_apps=all_apps())
+def test_a_time_limit_that_cuts_a_query_short_still_fails_the_run_saying_so(
+    sales: Dataset, csv_file: Callable[..., Path], settings: Any
+) -> None:
+    """The alarm goes off while the run waits on a lock: the connection is mid-query.
+
+    A schema change holds the dataset row; the run's first chunk waits for it
+    until the job queue's time limit passes.
+    """
+    import psycopg
+    from django_q.exceptions import TimeoutException
+    from django_q.timeout import TimeoutHandler
+
+    from ingestion.services import raw_file_receive
+    from processing.services import run_create
+    from processing.tasks import run_task
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks that make a query wait are Postgres's")
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 1}
+    path = csv_file(sales_file([sales_row(i) for i in range(1, 101)]))
+    with path.open("rb") as fh:
+        raw_file = raw_file_receive(dataset=sales, source=fh, original_name=path.name)
+    run = run_create(dataset=sales, raw_file=raw_file, chunk_size=20)
+    params = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}) as other:
+        other.execute("SELECT 1 FROM ingestion_dataset WHERE id = %s FOR NO KEY UPDATE", [sales.pk])
+        with pytest.raises(TimeoutException), TimeoutHandler(1):
+            run_task(run.pk)
+        other.rollback()
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("the run took longer than Q_TIMEOUT=1 s and was stopped")
+    assert (run.rows_read, records(sales).count()) == (0, 0)
+    assert seen_tables() == []
