@@ -67,19 +67,19 @@ class ChunkResult:
             [r.line for r in v],
             [r.key for r in v],
             [r.data_json for r in v],
-            [r.content_hash for r in v],
             [r.unique_values for r in v] if any(r.unique_values for r in v) else None,
             [r.raw for r in v],
             [r.processed for r in v],
+            [r.copy for r in v],
         )
         return _chunk_result, (columns, self.rejected, self.last_line, self.rows, self.is_last, self.bytes_read)
 
 
 def _chunk_result(columns: tuple[Any, ...], *rest: Any) -> ChunkResult:
-    lines, keys, data_json, hashes, unique, raw, processed = columns
+    lines, keys, data_json, unique, raw, processed, copy = columns
     if unique is None:
         unique = [{} for _ in lines]
-    valid = list(map(ValidRow, lines, keys, data_json, hashes, unique, raw, processed))
+    valid = list(map(ValidRow, lines, keys, data_json, unique, raw, processed, copy))
     return ChunkResult(valid, *rest)
 
 

@@ -26,6 +26,7 @@ from ingestion.schema import SchemaSpec
 from ..models import RejectedRow, Run
 from ..record_tables import column_type, table_sql
 from .bloom import DEFAULT_BITS, BloomFilter
+from .copytext import copy_escape
 from .validate import RejectedValues, ValidRow
 
 KEY_FIELD = "__key__"
@@ -116,8 +117,8 @@ class SeenValues:
         with connection.cursor() as cur:
             if _is_postgres():
                 with cur.cursor.copy(f"COPY {self.table} (field, value, line) FROM STDIN") as copy:
-                    for entry in entries:
-                        copy.write_row(entry)
+                    # Field names are identifiers (or KEY_FIELD): only values need escaping.
+                    copy.write("".join([f"{field}\t{copy_escape(value)}\t{line}\n" for field, value, line in entries]))
             else:
                 cur.executemany(f"INSERT INTO {self.table} (field, value, line) VALUES (%s, %s, %s)", list(entries))
         if self._filters is not None:
@@ -189,12 +190,9 @@ def _load_postgres(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow], *, into
         # ON COMMIT clears it between chunks; TRUNCATE also covers savepoints
         # (a chunk nested in an outer transaction, as in a dry run).
         cur.execute(f"TRUNCATE {stage}")
-        loads = orjson.loads
-        fields = [f.name for f in spec.fields]
+        # Each row's line was rendered where it was validated (copytext.copy_line).
         with cur.cursor.copy(f"COPY {stage} (_key, _source_line, {field_columns}) FROM STDIN") as copy:
-            for r in rows:
-                data = loads(r.data_json)
-                copy.write_row((r.key, r.line, *[data[name] for name in fields]))
+            copy.write("".join([r.copy for r in rows]))
         params = {"run": run.pk, "version": run.schema.number, "now": timezone.now()}
         insert = (
             f"INSERT INTO {table} AS r (_key, {field_columns}, _first_run_id, _last_run_id, _source_line, "

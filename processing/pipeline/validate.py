@@ -10,7 +10,6 @@ rejects for their width, characters, sizes or key).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from ingestion.fieldtypes import field_type
 from ingestion.models import FieldType
 from ingestion.schema import SchemaSpec
 
+from .copytext import copy_line
 from .fields import INT_MAX, INT_MIN, FieldError, compile_field, memoized, needs_work
 
 __all__ = [
@@ -132,16 +132,17 @@ class ValidRow:
     it holds strings only: ``data`` is ``data_json`` parsed again and
     ``values`` is ``raw`` split again (a valid row holds no NUL), for the
     few places that need them. ``processed`` is the row's line of the
-    processed file.
+    processed file, ``copy`` its line for the load's staging table
+    (``copytext.copy_line``).
     """
 
     line: int
     key: str
     data_json: str
-    content_hash: str
     unique_values: dict[str, str]
     raw: str
     processed: str
+    copy: str
 
     @property
     def data(self) -> dict[str, Any]:
@@ -215,7 +216,7 @@ class RowValidator:
         self.cell_fixes = [i + 1 for i, f in enumerate(schema.fields) if f.type == FieldType.BOOLEAN]
         # orjson writes exactly what json.dumps writes for text, whole numbers,
         # booleans and null (tested), eight times faster; floats it spells
-        # differently (1e16, not 1e+16), and the content hash must not change.
+        # differently (1e16, not 1e+16), and the JSON must be what json.dumps writes.
         has_floats = any(f.type == FieldType.FLOAT for f in schema.fields)
         self.encode = _encode_json if has_floats else _encode_json_fast
 
@@ -255,9 +256,7 @@ class RowValidator:
         key = self.key_of(data)
         if len(key) > MAX_KEY_LENGTH:
             return self.reject(line, values, {ROW_ERRORS: [f"natural key is longer than {MAX_KEY_LENGTH} characters"]})
-        data_bytes = self.encode(data)
-        data_json = data_bytes.decode()
-        content_hash = _blake2b(data_bytes, digest_size=16).hexdigest()
+        data_json = self.encode(data).decode()
         unique_values = {n: self.key_texts[n](data[n]) for n in self.unique_fields if data[n] is not None}
         cells = [line, *data.values()]
         for i in self.cell_fixes:  # csv renders None as "" and numbers as str() already
@@ -266,7 +265,7 @@ class RowValidator:
                 cells[i] = "true" if value else "false"
         processed = _render_csv(cells)
         raw = "\x00".join(values)  # valid rows never hold NUL, so this splits back exactly
-        return ValidRow(line, key, data_json, content_hash, unique_values, raw, processed)
+        return ValidRow(line, key, data_json, unique_values, raw, processed, copy_line(key, line, list(data.values())))
 
     def key_of(self, data: dict[str, Any]) -> str:
         return natural_key([self.key_texts[k](data[k]) for k in self.key_fields])
@@ -288,9 +287,6 @@ def _encode_json(data: dict[str, Any]) -> bytes:
 
 def _encode_json_fast(data: dict[str, Any]) -> bytes:
     return orjson.dumps(data)
-
-
-_blake2b = hashlib.blake2b
 
 
 _render_csv = csv_row_renderer()

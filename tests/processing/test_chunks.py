@@ -53,7 +53,7 @@ def as_plain(results: list[ChunkResult]) -> list[tuple[object, ...]]:
             r.last_line,
             r.is_last,
             r.bytes_read,
-            [(v.line, v.key, v.data_json, v.content_hash, v.unique_values, v.values, v.processed) for v in r.valid],
+            [(v.line, v.key, v.data_json, v.unique_values, v.values, v.processed, v.copy) for v in r.valid],
             [(x.line, x.raw, x.errors) for x in r.rejected],
         )
         for r in results

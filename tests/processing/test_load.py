@@ -112,3 +112,27 @@ def test_the_seen_keys_table_survives_a_database_crash(sales: Dataset) -> None:
             assert cur.fetchone()[0] == "p"  # permanent (WAL-logged), not "u"
     finally:
         seen.drop()
+
+
+def test_text_with_copy_s_special_characters_is_stored_exactly_and_then_unchanged(
+    sales: Dataset, csv_file: Callable[..., Path]
+) -> None:
+    """Backslashes, tabs, line breaks and a literal \\N travel in COPY's text format, escaped once."""
+    tricky = ["back\\slash", "tab\there", "two\nlines", "cr\rhere", "\\N", "\\\\t", "end\\"]
+    rows = [f'"S\\{i}\t",2024-01-02T03:04:05Z,books,1,1,u@example.com,us,"{text}",yes' for i, text in enumerate(tricky)]
+    # The same key again, in a later chunk: rejected as a duplicate through the seen-keys table.
+    rows.append('"S\\0\t",2024-01-02T03:04:05Z,books,2,1,u@example.com,us,again,yes')
+    path = csv_file("\n".join([SALES_HEADER, *rows]) + "\n")
+    with path.open("rb") as fh:
+        run = file_ingest(dataset=sales, source=fh, original_name=path.name, chunk_size=3)
+
+    assert (run.rows_inserted, run.rows_rejected) == (len(tricky), 1)
+    assert run.rejected_rows.get().errors == {"__row__": ["duplicate key, first seen on line 2"]}
+    stored = {r.key: r.data["description"] for r in records(sales)}
+    # The id is stripped of surrounding whitespace (the schema's transform); the tab inside stays.
+    assert stored == {f"S\\{i}": text for i, text in enumerate(tricky)}
+
+    path.write_bytes(path.read_bytes() + b"\n")  # a new file, the same rows
+    with path.open("rb") as fh:
+        again = file_ingest(dataset=sales, source=fh, original_name=path.name, chunk_size=3)
+    assert (again.rows_inserted, again.rows_updated, again.rows_unchanged) == (0, 0, len(tricky))

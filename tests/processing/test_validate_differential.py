@@ -11,7 +11,6 @@ adds every rule of the schema documentation and generated values.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import json
@@ -28,6 +27,7 @@ from ingestion.reader import RawRow, reader_open
 from ingestion.schema import SchemaSpec, schema_parse
 from processing.pipeline.chunks import chunk_validate, chunk_validate_rows, columnar_of
 from processing.pipeline.columnar import DISTINCT_SHARE
+from processing.pipeline.copytext import copy_line
 from processing.pipeline.validate import (
     RejectedValues,
     RowValidator,
@@ -220,7 +220,7 @@ def test_validated_rows_are_encoded_as_json_dumps_encodes_them(messy: tuple[list
     assert len(valid) > 5000
     for row in valid:
         assert row.data_json == _stdlib(json.loads(row.data_json))
-        assert row.content_hash == hashlib.blake2b(row.data_json.encode(), digest_size=16).hexdigest()
+        assert row.copy == copy_line(row.key, row.line, list(row.data.values()))
 
 
 def test_schemas_with_floats_keep_the_standard_encoder() -> None:

@@ -20,6 +20,7 @@ from ingestion.fieldtypes.datetime import utc_text
 from ingestion.fieldtypes.email import _SIMPLE_EMAIL_RE
 from ingestion.schema import FieldSpec
 
+from ..copytext import COPY_ESCAPED, COPY_NULL, COPY_SPECIALS
 from ..fields import INT_MAX, INT_MIN, Converter, _checks
 
 __all__ = ["ColumnField", "json_string"]
@@ -65,6 +66,11 @@ _PLAIN_TEXT_TYPES = frozenset({"decimal", "date", "datetime"})
 def _literal(text: str) -> str:
     """A regular expression (Rust syntax) matching ``text`` literally."""
     return "".join(f"\\x{{{ord(c):x}}}" for c in text)
+
+
+def copy_text(c: pl.Expr) -> pl.Expr:
+    """Text values as COPY's text format reads them back (``copytext.copy_escape``)."""
+    return c.str.replace_many(COPY_SPECIALS, COPY_ESCAPED)
 
 
 def json_string(c: pl.Expr) -> pl.Expr:
@@ -392,8 +398,8 @@ class ColumnField:
 
     # --- rendering ----------------------------------------------------------------
 
-    def render(self, clean: pl.Series, *, keyed: bool) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-        """The JSON value, CSV cell and key text of each clean value (expressions on its column).
+    def render(self, clean: pl.Series, *, keyed: bool) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+        """The JSON value, CSV cell, key text and COPY text of each clean value (expressions on its column).
 
         The key text is only worked out for a field of the key or a unique one (``keyed``).
         """
@@ -401,23 +407,24 @@ class ColumnField:
         if self.dtype == pl.Float64:
             # Python's float repr (what json.dumps, csv and str write) is not polars'.
             texts = pl.Series([None if x is None else repr(x) for x in clean.to_list()], dtype=pl.String)
-            return pl.lit(texts).fill_null("null"), pl.lit(texts).fill_null(""), pl.lit(texts)
+            text = pl.lit(texts)
+            return text.fill_null("null"), text.fill_null(""), text, text.fill_null(COPY_NULL)
         if self.dtype == pl.Boolean:
             word = pl.when(c).then(pl.lit("true")).otherwise(pl.lit("false"))
             text = pl.when(c.is_null()).then(None).otherwise(word)
-            return text.fill_null("null"), text.fill_null(""), text
+            return text.fill_null("null"), text.fill_null(""), text, text.fill_null(COPY_NULL)
         if self.dtype == pl.Int64:
             text = c.cast(pl.String)
-            return text.fill_null("null"), text.fill_null(""), text
+            return text.fill_null("null"), text.fill_null(""), text, text.fill_null(COPY_NULL)
         key = c
         if self.spec.type in _PLAIN_TEXT_TYPES:
             json_text = pl.concat_str([pl.lit('"'), c, pl.lit('"')]).fill_null("null")
-            return json_text, c.fill_null(""), self._key_text(clean, c) if keyed else key
+            return json_text, c.fill_null(""), self._key_text(clean, c) if keyed else key, c.fill_null(COPY_NULL)
         quoted = pl.concat_str([pl.lit('"'), c.str.replace_all('"', '""', literal=True), pl.lit('"')])
         cell = pl.when(c.str.contains(_CSV_QUOTE)).then(quoted).otherwise(c).fill_null("")
         if keyed:
             key = self._key_text(clean, c)
-        return json_string(c).fill_null("null"), cell, key
+        return json_string(c).fill_null("null"), cell, key, copy_text(c).fill_null(COPY_NULL)
 
     def _key_text(self, clean: pl.Series, c: pl.Expr) -> pl.Expr:
         """The text keys and unique values compare: the type's own function (decimals), once per distinct value."""

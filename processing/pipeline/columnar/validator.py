@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -12,7 +11,7 @@ import polars as pl
 
 from ..fields import compile_field
 from ..validate import MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow, printable
-from .field import ColumnField, json_string
+from .field import ColumnField, copy_text, json_string
 
 __all__ = ["DISTINCT_SHARE", "ColumnarValidator", "Outcome", "polars_usable"]
 
@@ -152,10 +151,13 @@ class ColumnarValidator:
         keyed = {*self.key_fields, *self.unique_fields}
         rendered = [f.render(frame[f.name], keyed=f.name in keyed) for f in self.fields]
         json_parts: list[pl.Expr] = []
-        cells: list[pl.Expr] = [pl.col("#line").cast(pl.String)]
-        for prefix, (value, cell, _) in zip(self.json_names, rendered, strict=True):
+        line_text = pl.col("#line").cast(pl.String)
+        cells: list[pl.Expr] = [line_text]
+        copies: list[pl.Expr] = []
+        for prefix, (value, cell, _, copy) in zip(self.json_names, rendered, strict=True):
             json_parts += [pl.lit(prefix), value]
             cells += [pl.lit(","), cell]
+            copies += [pl.lit("\t"), copy]
         key_texts = {f.name: r[2] for f, r in zip(self.fields, rendered, strict=True)}
         if len(self.key_fields) == 1:
             key = key_texts[self.key_fields[0]]
@@ -172,10 +174,9 @@ class ColumnarValidator:
             pl.concat_str([*cells, pl.lit("\r\n")]).alias("#processed"),
             key.alias("#key"),
             *unique,
+            # The staging table's line: key, line, then the fields (copytext.copy_line).
+            pl.concat_str([copy_text(key), pl.lit("\t"), line_text, *copies, pl.lit("\n")]).alias("#copy"),
         ).filter(pl.col("#key").str.len_chars() <= MAX_KEY_LENGTH)
-        blake2b = hashlib.blake2b
-        data_json = out["#json"].to_list()
-        hashes = [blake2b(text.encode(), digest_size=16).hexdigest() for text in data_json]
         if self.unique_fields:
             names = self.unique_fields
             lists = [out[f"#u:{name}"].to_list() for name in names]
@@ -189,11 +190,11 @@ class ColumnarValidator:
             ValidRow,
             out["#line"].to_list(),
             out["#key"].to_list(),
-            data_json,
-            hashes,
+            out["#json"].to_list(),
             unique_values,
             [raws[p] for p in positions],
             out["#processed"].to_list(),
+            out["#copy"].to_list(),
         )
         for position, row in zip(positions, valid, strict=True):
             outcomes[position] = row
