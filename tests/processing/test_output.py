@@ -116,15 +116,10 @@ def test_a_crashed_run_leaves_no_scratch_and_no_processed_file(
 # Transactional, as in a worker: the alarm may cut a query short, and the task then
 # goes on with a fresh connection, which it cannot do inside a test's transaction.
 @pytest.mark.django_db(transaction=True, available_apps=all_apps())
-@pytest.mark.django_db(transaction=True)
 def test_a_run_stopped_by_the_job_queue_time_limit_fails_at_once_saying_so(
     sales: Dataset, csv_file: Callable[..., Path], data_dir: Path, settings: Any
 ) -> None:
-    """django-q2's own alarm, as its worker sets it around a task.
-
-    Outside any transaction, as in a worker: the alarm may cut a query short,
-    and the task then records the failure on a fresh connection.
-    """
+    """django-q2's own alarm, as its worker sets it around a task."""
     from django_q.exceptions import TimeoutException
     from django_q.timeout import TimeoutHandler
 
