@@ -241,7 +241,9 @@ def pipeline_execute(
                     "missing_optional_columns": list(columns.missing_optional),
                 }
             )
-            validator = RowValidator(schema, columns, settings.DATAFLOW["MAX_FIELD_SIZE"])
+            validator = RowValidator(
+                schema, columns, settings.DATAFLOW["MAX_FIELD_SIZE"], with_json=connection.vendor != "postgresql"
+            )
             seen.create(fields=1 + len(validator.unique_fields))
             if not dry_run:
                 writer = ProcessedWriter(

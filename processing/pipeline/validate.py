@@ -131,7 +131,8 @@ class ValidRow:
     Built once per row and, on the fast path, sent to another process, so
     it holds strings only: ``data`` is ``data_json`` parsed again and
     ``values`` is ``raw`` split again (a valid row holds no NUL), for the
-    few places that need them. ``processed`` is the row's line of the
+    few places that need them (``data_json`` is empty when the validator
+    was asked for no JSON). ``processed`` is the row's line of the
     processed file, ``copy`` its line for the load's staging table
     (``copytext.copy_line``).
     """
@@ -194,8 +195,11 @@ def raw_values(headers: Sequence[str], values: Sequence[str]) -> dict[str, Any]:
 class RowValidator:
     """Validates rows of one file against one schema version."""
 
-    def __init__(self, schema: SchemaSpec, columns: ColumnMap, max_field_size: int) -> None:
+    def __init__(self, schema: SchemaSpec, columns: ColumnMap, max_field_size: int, *, with_json: bool = True) -> None:
         self.schema = schema
+        # Whether valid rows carry their data as JSON (``data_json``), which
+        # only the SQLite load reads: Postgres loads each row's COPY line.
+        self.with_json = with_json
         self.columns = columns
         self.max_field_size = max_field_size
         self.width = len(columns.headers)
@@ -256,7 +260,7 @@ class RowValidator:
         key = self.key_of(data)
         if len(key) > MAX_KEY_LENGTH:
             return self.reject(line, values, {ROW_ERRORS: [f"natural key is longer than {MAX_KEY_LENGTH} characters"]})
-        data_json = self.encode(data).decode()
+        data_json = self.encode(data).decode() if self.with_json else ""
         unique_values = {n: self.key_texts[n](data[n]) for n in self.unique_fields if data[n] is not None}
         cells = [line, *data.values()]
         for i in self.cell_fixes:  # csv renders None as "" and numbers as str() already

@@ -56,6 +56,7 @@ class ColumnarValidator:
         # What raw_values names each column (two may share a name: the last value wins, as there).
         self.raw_keys = [printable(h) or f"column_{i + 1}" for i, h in enumerate(headers)]
         self.max_field_size = reference.max_field_size
+        self.with_json = reference.with_json
         self.key_fields = reference.key_fields
         self.unique_fields = reference.unique_fields
         # '{"a":' before the first value, ',"b":' before the others.
@@ -170,7 +171,7 @@ class ColumnarValidator:
         out = frame.select(
             pl.col("#position"),
             pl.col("#line"),
-            pl.concat_str([*json_parts, pl.lit("}")]).alias("#json"),
+            (pl.concat_str([*json_parts, pl.lit("}")]) if self.with_json else pl.lit("")).alias("#json"),
             pl.concat_str([*cells, pl.lit("\r\n")]).alias("#processed"),
             key.alias("#key"),
             *unique,
