@@ -379,8 +379,69 @@ def _value_reads(model: type[RecordBase], spec: SchemaSpec) -> dict[str, Any]:
     return reads
 
 
+# Each SQL type's value as the JSON text ``encode_data`` writes for it (PostgreSQL).
+_JSON_READS = {
+    "text": "to_json({})::text",
+    "bigint": "({})::text",
+    "boolean": "({})::text",
+    "numeric": "to_json(({})::text)::text",
+    "date": "'\"' || to_char({}, 'YYYY-MM-DD') || '\"'",
+    "timestamptz": "'\"' || to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || '\"'",
+}
+
+
+class _DataJson(Func):
+    """A record's ``data`` as the JSON text ``encode_data`` writes, built by PostgreSQL.
+
+    Python then only places each record's text in the page: decoding ten
+    typed values and encoding them again was a third of a page's CPU.
+    ``to_json`` escapes text exactly as ``json.dumps(ensure_ascii=False)``
+    does. Not for float columns: PostgreSQL spells some of them otherwise
+    (``1e+15`` for Python's ``1000000000000000.0``).
+    """
+
+    output_field = TextField()
+
+    def __init__(self, *columns: Any, names: tuple[str, ...], kinds: tuple[str, ...]) -> None:
+        self.names = names
+        self.kinds = kinds
+        super().__init__(*columns)
+
+    @classmethod
+    def of(cls, model: type[RecordBase], spec: SchemaSpec) -> _DataJson:
+        names = tuple(f.name for f in spec.fields)
+        kinds = tuple(field_type(f.type).sql_type for f in spec.fields)
+        return cls(*(F(model.field_attributes[name]) for name in names), names=names, kinds=kinds)
+
+    @staticmethod
+    def supports(spec: SchemaSpec) -> bool:
+        return connection.vendor == "postgresql" and all(
+            field_type(f.type).sql_type in _JSON_READS for f in spec.fields
+        )
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        parts: list[str] = []
+        params: list[Any] = []
+        for i, (name, kind, expression) in enumerate(
+            zip(self.names, self.kinds, self.get_source_expressions(), strict=True)
+        ):
+            sql, column_params = compiler.compile(expression)
+            # The name (an identifier) goes as a parameter, the value's text is never null.
+            parts.append(f"%s || coalesce({_JSON_READS[kind].format(sql)}, 'null')")
+            params += [("{" if i == 0 else ",") + json.dumps(name) + ":", *column_params]
+        return "(" + " || ".join(parts) + " || '}')", params
+
+
 def records_rows(queryset: QuerySet[RecordBase], spec: SchemaSpec) -> QuerySet[Any]:
     """``records_list``'s queryset yielding ``RecordRow`` objects (it can still be filtered and sliced)."""
+    if _DataJson.supports(spec):
+        rows = queryset.annotate(
+            data_text=_DataJson.of(queryset.model, spec),
+            created_text=_UtcText("created_at"),
+            updated_text=_UtcText("updated_at"),
+        ).values_list("key", "data_text", *_LINEAGE_FIELDS)
+        rows._iterable_class = _PlainRows
+        return rows
     reads = _value_reads(queryset.model, spec)
     width = len(reads)
 
@@ -395,6 +456,11 @@ def records_rows(queryset: QuerySet[RecordBase], spec: SchemaSpec) -> QuerySet[A
     # As values_list(named=True) does: the same query, another shape per row.
     rows._iterable_class = Rows
     return rows
+
+
+class _PlainRows(BaseIterable):
+    def __iter__(self) -> Any:
+        return (RecordRow(*values) for values in ValuesListIterable(self.queryset))
 
 
 def records_data(dataset: Dataset, spec: SchemaSpec, *, chunk: int = 2000) -> Iterator[tuple[str, dict[str, Any]]]:

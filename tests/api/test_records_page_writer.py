@@ -20,6 +20,7 @@ from ingestion.models import Dataset
 from ingestion.selectors import schema_spec
 from processing.models import Run
 from processing.record_queries import records_rows
+from processing.record_tables import encode_data
 from tests.records import records
 
 from .conftest import API, sales_csv
@@ -113,6 +114,22 @@ def test_rows_carry_the_stored_json_text(sales: Dataset, ingest: Callable[..., R
     assert [json.loads(r.data_json) for r in rows] == [r.data for r in stored]
     assert [r.data for r in rows] == [r.data for r in stored]
     assert [(r.key, r.schema_number, r.source_line) for r in rows] == [(r.key, 1, r.source_line) for r in stored]
+
+
+def test_the_json_text_of_rows_is_what_python_writes_for_the_stored_values(
+    sales: Dataset, ingest: Callable[..., Run]
+) -> None:
+    """On Postgres the text is built in SQL: it must be byte for byte what encode_data writes."""
+    controls = "".join(chr(c) for c in range(1, 32) if chr(c) not in "\n\r") + "\x7f\u00a0\ufeff"
+    ingest(sales, sales_csv([*AWKWARD_ROWS, f'"ctl",2024-01-01,books,0.000,1,g@example.com,US,"{controls}",no']))
+    spec = schema_spec(sales.current_schema)
+
+    rows = list(records_rows(records(sales).order_by("key"), spec))
+
+    names = [f.name for f in spec.fields]
+    expected = [encode_data(spec, [r.data[n] for n in names]) for r in records(sales).order_by("key")]
+    assert [r.data_json for r in rows] == expected
+    assert json.loads(rows[[r.key for r in rows].index("ctl")].data_json)["description"] == controls
 
 
 @pytest.mark.parametrize(
