@@ -15,12 +15,16 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .models import AuditEvent, Dataset, DatasetGrant, RawFile, SchemaField, SchemaVersion
+from .models import AuditEvent, Dataset, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
 from .schema import MAX_SCHEMA_SIZE, schema_loads
 from .services import (
+    DATASET_NOTIFICATION_FIELDS,
     dataset_apply,
     dataset_apply_preview,
     dataset_delete,
+    dataset_grant_delete,
+    dataset_grant_set,
+    dataset_notifications_set,
     notify_emails_clean,
     notify_webhooks_clean,
 )
@@ -55,8 +59,32 @@ class SchemaVersionInline(admin.TabularInline):
         return False
 
 
+class DatasetGrantFormSet(forms.BaseInlineFormSet):
+    """Grants edited in the console keep the rule the API keeps: a dataset with a manager keeps one."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors) or self.instance.pk is None:
+            return
+        had_manager = DatasetGrant.objects.filter(dataset=self.instance, role=DatasetRole.MANAGER).exists()
+        kept = [
+            f.cleaned_data
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE") and (f.instance.pk or f.has_changed())
+        ]
+        if had_manager and not any(data.get("role") == DatasetRole.MANAGER for data in kept):
+            raise forms.ValidationError(
+                f"This is the last manager grant of dataset {self.instance.slug!r}; "
+                "grant manager to someone else first."
+            )
+        for data in kept:
+            if bool(data.get("user")) == bool(data.get("group")):
+                raise forms.ValidationError("A grant is for exactly one user or one group.")
+
+
 class DatasetGrantInline(admin.TabularInline):
     model = DatasetGrant
+    formset = DatasetGrantFormSet
     fields = ("user", "group", "role")
     autocomplete_fields = ()
     extra = 0
@@ -77,20 +105,11 @@ class SchemaImportForm(forms.Form):
 
 
 class DatasetForm(forms.ModelForm):
-    """The editable parts of a dataset; notification targets are checked here."""
+    """The parts of a dataset its schema file does not own: notifications (targets checked here)."""
 
     class Meta:
         model = Dataset
-        fields = [
-            "name",
-            "description",
-            "delimiter",
-            "reject_threshold",
-            "notify_webhooks",
-            "notify_emails",
-            "notify_on_success",
-            "notify_reject_rate",
-        ]
+        fields = list(DATASET_NOTIFICATION_FIELDS)
 
     def clean_notify_webhooks(self) -> list[str]:
         try:
@@ -113,7 +132,14 @@ class DatasetAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "key_fields", "schema_version", "reject_threshold", "updated_at")
     search_fields = ("slug", "name")
     fieldsets = (
-        (None, {"fields": ("slug", "name", "description", "key_fields", "delimiter", "reject_threshold")}),
+        (
+            None,
+            {
+                "fields": ("slug", "name", "description", "key_fields", "delimiter", "reject_threshold"),
+                "description": "These come from the dataset's schema file: import a new version of it to change "
+                "them (Import a schema file, or manage.py dataset_apply).",
+            },
+        ),
         (
             "Notifications",
             {
@@ -124,8 +150,20 @@ class DatasetAdmin(admin.ModelAdmin):
         ),
         (None, {"fields": ("current_fields",)}),
     )
-    readonly_fields = ("slug", "key_fields", "current_fields")
+    readonly_fields = ("slug", "name", "description", "key_fields", "delimiter", "reject_threshold", "current_fields")
     inlines = [SchemaVersionInline, DatasetGrantInline]
+
+    def save_model(self, request: HttpRequest, obj: Dataset, form: forms.ModelForm, change: bool) -> None:
+        # Through the service: one audit event naming what changed.
+        dataset_notifications_set(
+            dataset=obj, changes={f: form.cleaned_data[f] for f in form.changed_data}, actor=request.user
+        )
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        if not isinstance(formset, DatasetGrantFormSet):
+            super().save_formset(request, form, formset, change)
+            return
+        _grants_save(formset, request.user)
 
     @admin.display(description="Schema", ordering="current_schema__number")
     def schema_version(self, obj: Dataset) -> str:
@@ -236,6 +274,41 @@ class DatasetAdmin(admin.ModelAdmin):
         )
         response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.schema.json"'
         return response
+
+
+def _grants_save(formset: DatasetGrantFormSet, actor: Any) -> None:
+    """Apply the grant rows through the same services as the API: same rules, same audit events.
+
+    New and changed grants first, then removals, so that handing the manager
+    role from one person to another in one save keeps a manager throughout.
+    """
+    dataset = formset.instance
+    removed: list[DatasetGrant] = []
+    # What the admin's change message (the history page) reads after a save.
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for f in formset.forms:
+        data = f.cleaned_data
+        if not data:
+            continue
+        # The form has already written its values on its instance: the stored grant is read again.
+        stored = DatasetGrant.objects.filter(pk=f.instance.pk).first() if f.instance.pk else None
+        if data.get("DELETE"):
+            if stored is not None:
+                removed.append(stored)
+            continue
+        if stored is not None and not f.has_changed():
+            continue
+        if stored is not None and {"user", "group"} & set(f.changed_data):
+            removed.append(stored)  # the row now names someone else
+        who = {"user": data.get("user"), "group": data.get("group")}
+        grant, created = dataset_grant_set(dataset=dataset, role=data["role"], actor=actor, **who)
+        if created:
+            formset.new_objects.append(grant)
+        else:
+            formset.changed_objects.append((grant, f.changed_data))
+    for grant in removed:
+        dataset_grant_delete(grant=grant, actor=actor)
+        formset.deleted_objects.append(grant)
 
 
 @admin.register(SchemaVersion)

@@ -491,6 +491,33 @@ def dataset_grant_delete(*, grant: DatasetGrant, actor: Any = None) -> None:
 
 
 # --- Notification targets -------------------------------------------------------------
+# What a dataset holds besides what its schema file owns (dataset_apply writes the rest).
+DATASET_NOTIFICATION_FIELDS = ("notify_webhooks", "notify_emails", "notify_on_success", "notify_reject_rate")
+
+
+@transaction.atomic
+def dataset_notifications_set(*, dataset: Dataset, changes: dict[str, Any], actor: Any = None) -> None:
+    """Change a dataset's notification settings, with one audit event naming the changed settings.
+
+    The values are already checked (``notify_webhooks_clean``, ``notify_emails_clean``).
+    """
+    unknown = set(changes) - set(DATASET_NOTIFICATION_FIELDS)
+    if unknown:
+        raise ValidationError(f"Not a notification setting: {', '.join(sorted(unknown))} (the schema file owns it).")
+    if not changes:
+        return
+    for name, value in changes.items():
+        setattr(dataset, name, value)
+    dataset.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        action=AuditAction.DATASET_CHANGED,
+        actor=actor,
+        dataset=dataset,
+        obj=dataset,
+        details={"changed": sorted(changes)},
+    )
+
+
 def notify_webhooks_clean(value: Any) -> list[str]:
     """A list of webhook URLs, each an allowed http(s) destination (``ValidationError`` otherwise)."""
     if value in (None, ""):
