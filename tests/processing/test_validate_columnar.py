@@ -540,3 +540,9 @@ def test_a_process_forked_after_polars_was_used_validates_row_by_row_without_han
         os.waitpid(pid, 0)
 
     assert answer == b"same"
+
+
+def test_the_written_out_spaces_are_those_python_strips() -> None:
+    from processing.pipeline.columnar.field import SPACES
+
+    assert "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) == SPACES
