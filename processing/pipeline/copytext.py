@@ -7,6 +7,7 @@ they are, with no per-value work on its side.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 # NULL, and what a value's text must escape (a backslash first, so the others stay escaped once).
@@ -19,6 +20,13 @@ _ESCAPES = str.maketrans(dict(zip(COPY_SPECIALS, COPY_ESCAPED, strict=True)))
 def copy_escape(text: str) -> str:
     """A text value as COPY reads it back exactly."""
     return text.translate(_ESCAPES)
+
+
+def copy_escapes(texts: Sequence[str]) -> list[str]:
+    """``copy_escape`` of each text, in one pass over all of them (none may hold a NUL)."""
+    joined = "\x00".join(texts)
+    escaped = joined.translate(_ESCAPES)
+    return escaped.split("\x00") if len(escaped) != len(joined) else list(texts)
 
 
 def copy_value(value: Any) -> str:

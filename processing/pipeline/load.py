@@ -26,7 +26,7 @@ from ingestion.schema import SchemaSpec
 from ..models import RejectedRow, Run
 from ..record_tables import column_type, table_sql
 from .bloom import DEFAULT_BITS, BloomFilter
-from .copytext import copy_escape
+from .copytext import copy_escapes
 from .validate import RejectedValues, ValidRow
 
 KEY_FIELD = "__key__"
@@ -112,24 +112,36 @@ class SeenValues:
         return found
 
     def add(self, entries: Sequence[tuple[str, str, int]]) -> None:
-        if not entries:
+        by_field: dict[str, tuple[list[str], list[int]]] = {}
+        for field, value, line in entries:
+            values, lines = by_field.setdefault(field, ([], []))
+            values.append(value)
+            lines.append(line)
+        for field, (values, lines) in by_field.items():
+            self.add_column(field, values, lines)
+
+    def add_column(self, field: str, values: Sequence[str], lines: Sequence[int]) -> None:
+        """Remember ``values`` of one field, first seen on ``lines``."""
+        if not values:
             return
         with connection.cursor() as cur:
             if _is_postgres():
                 with cur.cursor.copy(f"COPY {self.table} (field, value, line) FROM STDIN") as copy:
                     # Field names are identifiers (or KEY_FIELD): only values need escaping.
-                    copy.write("".join([f"{field}\t{copy_escape(value)}\t{line}\n" for field, value, line in entries]))
+                    prefix = f"{field}\t"
+                    copy.write(
+                        "".join([f"{prefix}{v}\t{n}\n" for v, n in zip(copy_escapes(values), lines, strict=True)])
+                    )
             else:
-                cur.executemany(f"INSERT INTO {self.table} (field, value, line) VALUES (%s, %s, %s)", list(entries))
+                cur.executemany(
+                    f"INSERT INTO {self.table} (field, value, line) VALUES (%s, %s, %s)",
+                    [(field, v, n) for v, n in zip(values, lines, strict=True)],
+                )
         if self._filters is not None:
-            by_field: dict[str, list[str]] = {}
-            for field, value, _ in entries:
-                by_field.setdefault(field, []).append(value)
-            for field, values in by_field.items():
-                known = self._filters.get(field)
-                if known is None:
-                    known = self._filters[field] = BloomFilter(bits=self._filter_bits)
-                known.add(values)
+            known = self._filters.get(field)
+            if known is None:
+                known = self._filters[field] = BloomFilter(bits=self._filter_bits)
+            known.add(values)
 
 
 def dataset_is_empty(dataset: Dataset) -> bool:

@@ -55,6 +55,12 @@ class PipelineAbort(Exception):
 
 def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult) -> None:
     """Step 4: reject rows whose key or unique value came earlier in the file."""
+    if not validator.unique_fields:
+        keys = [r.key for r in result.valid]
+        if len(set(keys)) == len(keys) and not seen.lookup(KEY_FIELD, keys):
+            # The usual chunk: keys new to the run and to each other, nothing to reject.
+            seen.add_column(KEY_FIELD, keys, [r.line for r in result.valid])
+            return
     fields = [KEY_FIELD, *validator.unique_fields]
     earlier: dict[str, dict[str, int]] = {}
     for f in fields:
