@@ -27,11 +27,11 @@ logger = logging.getLogger(__name__)
 
 def run_notify_event(run: Run) -> str | None:
     """Which event a finished run notifies about: "run.failed", "run.rejects", "run.succeeded" or None."""
-    dataset = run.dataset
     if run.status == RunStatus.FAILED:
         return "run.failed"
     if run.status not in LOADED_STATUSES:
         return None
+    dataset = run.dataset
     threshold = dataset.notify_reject_rate
     if threshold is not None and run.rows_read and run.rows_rejected / run.rows_read > threshold:
         return "run.rejects"
@@ -48,7 +48,10 @@ def _targets(run: Run) -> tuple[list[str], list[str]]:
 
 
 def run_finished_notify(run: Run) -> None:
-    """Queue the notification of a finished run, if it has one and somebody to tell."""
+    """Queue the notification of a finished run, if it has one and somebody to tell.
+
+    Called once per run end, by ``processing.lifecycle``.
+    """
     event = run_notify_event(run)
     if event is None or not any(_targets(run)):
         return

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection
-from django.utils import timezone
 
 from ingestion.fieldtypes import Converter, FieldError, field_type
 from ingestion.models import Dataset, SchemaVersion
 from ingestion.record_store import StoredRecordsReport
 from ingestion.schema import FieldSpec, SchemaSpec
 
+from .lifecycle import run_inline_finish, run_inline_start
 from .models import RejectedRow, Run, RunStatus, RunTrigger
 from .pipeline.fields import compile_field
 from .pipeline.validate import ROW_ERRORS, natural_key
@@ -266,13 +266,11 @@ class _Applying(_Sink):
     def run(self) -> Run:
         """The schema-change run, made when the first record is checked (a change that checks none has none)."""
         if self._run is None:
-            self._run = Run.objects.create(
+            self._run = run_inline_start(
                 dataset=self.dataset,
                 schema=self.version,
                 trigger=RunTrigger.SCHEMA_CHANGE,
                 started_by=self.user if getattr(self.user, "pk", None) else None,
-                status=RunStatus.RUNNING,
-                started_at=timezone.now(),
                 # The fix loop writes rejected rows back as a file with these columns.
                 summary={"headers": self.headers},
             )
@@ -313,11 +311,9 @@ class _Applying(_Sink):
         """Record the check as the run's outcome."""
         run = self.run
         failing = check.records_failing
-        run.status = RunStatus.PARTIALLY_SUCCEEDED if failing else RunStatus.SUCCEEDED
         run.rows_read = check.records_checked
         run.rows_valid = run.rows_unchanged = check.records_checked - failing
         run.rows_rejected = failing
-        run.finished_at = timezone.now()
         run.summary["schema_change"] = {
             "to_version": self.version.number,
             "records_checked": check.records_checked,
@@ -326,7 +322,7 @@ class _Applying(_Sink):
             "columns_dropped": check.columns_dropped,
             "columns_converted": check.columns_converted,
         }
-        run.save()
+        run_inline_finish(run, RunStatus.PARTIALLY_SUCCEEDED if failing else RunStatus.SUCCEEDED)
         return run
 
     def alter(self) -> None:

@@ -14,9 +14,8 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ingestion.audit import audit_record
@@ -25,16 +24,15 @@ from ingestion.models import AuditAction, Dataset, RawFile
 from ingestion.reader import CsvReader, HeaderTooLarge, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
-from ingestion.services import dataset_schema_require, raw_file_archive, raw_file_discard, raw_file_receive
+from ingestion.services import dataset_schema_require, raw_file_discard, raw_file_receive
 from ingestion.storage import data_storage
 
+from . import lifecycle
 from .logcontext import run_context
 from .models import FINISHED_STATUSES, LOADED_STATUSES, RejectedRow, Run, RunStatus, RunTrigger
-from .notifications import run_finished_notify
 from .pipeline import ProgressCallback, pipeline_execute
 from .pipeline.header import unnamed_columns
-from .pipeline.load import SeenValues
-from .pipeline.output import work_file_remove, work_files_sweep
+from .pipeline.output import work_files_sweep
 from .pipeline.run import ClaimLost
 from .pipeline.validate import columns_match, printable
 from .sources import run_fetch, source_pull
@@ -96,28 +94,6 @@ def run_create(
     return run
 
 
-def _claim(run_id: int, *, resume: bool) -> bool:
-    """Take a run for this worker; False when someone else has it or it ended.
-
-    A conditional UPDATE, so two deliveries of the same run cannot both win.
-    A ``running`` run is taken over only when its heartbeat went stale (its
-    worker died), or when ``resume`` says the caller knows it is dead.
-    """
-    now = timezone.now()
-    claimable = Q(status=RunStatus.QUEUED) | Q(
-        status=RunStatus.RUNNING, heartbeat_at__lt=now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
-    )
-    if resume:
-        claimable |= Q(status=RunStatus.RUNNING)
-    claimed = Run.objects.filter(claimable, pk=run_id).update(
-        status=RunStatus.RUNNING,
-        started_at=Coalesce(F("started_at"), Value(now)),
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
-    )
-    return claimed == 1
-
-
 def _earlier_load(run: Run) -> Run | None:
     return (
         Run.objects.filter(
@@ -133,18 +109,6 @@ def _earlier_load(run: Run) -> Run | None:
     )
 
 
-def _crash_notify(run_id: int) -> None:
-    """Tell about a run the pipeline failed on a crash, unless the database went with it."""
-    try:
-        run = Run.objects.get(pk=run_id)
-    except DatabaseError:
-        # The crash is what goes up; the reaper ends the run if the pipeline could not.
-        logger.warning("run %s crashed and its state could not be read back", run_id, exc_info=True)
-        return
-    if run.status == RunStatus.FAILED:  # the pipeline recorded its crash
-        run_finished_notify(run)
-
-
 def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback | None = None) -> Run | None:
     """Claim a run and process it; None when it was not ours to process.
 
@@ -152,21 +116,18 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
     it carries on from its checkpoint.
     """
     with run_context(run_id):
-        if not _claim(run_id, resume=resume):
+        if not lifecycle.run_start(run_id=run_id, resume=resume):
             logger.info("run not claimed: already taken or ended")
             return None
+        # The run's end (and its notification) is written by processing.lifecycle on
+        # every path. Anything else (a crash, the job queue's time limit, a shutdown)
+        # may have cut a query short: it goes up untouched, to a caller that can
+        # replace the connection (processing.tasks.run_task records the time limit).
         try:
             run = _run_execute_claimed(run_id, on_chunk)
         except ClaimLost as lost:
             logger.warning("run stopped: %s", lost)
             return None
-        except Exception:
-            # Anything else (the job queue's time limit, a shutdown) may have cut
-            # a query short: it goes up untouched, to a caller that can replace
-            # the connection (processing.tasks.run_task records the time limit).
-            _crash_notify(run_id)
-            raise
-        run_finished_notify(run)
         logger.info(
             "run %s",
             run.status,
@@ -186,21 +147,16 @@ def run_execute(*, run_id: int, resume: bool = False, on_chunk: ProgressCallback
 def _run_execute_claimed(run_id: int, on_chunk: ProgressCallback | None) -> Run:
     run = Run.objects.select_related("dataset", "raw_file", "schema", "source").get(pk=run_id)
     if run.attempts > settings.RUN_MAX_ATTEMPTS:
-        _run_give_up(run)
+        lifecycle.run_give_up(run)
         return run
     if run.raw_file_id is None and not run_fetch(run):
         return run
     if not run.forced and not run.checkpoint:
         earlier = _earlier_load(run)
         if earlier is not None:
-            run.status = RunStatus.SUCCEEDED
-            run.noop_of = earlier
-            run.finished_at = timezone.now()
-            run.summary = {**run.summary, "note": f"this file was already loaded by run {earlier.pk}; nothing to do"}
-            run.save(update_fields=["status", "noop_of", "finished_at", "summary"])
-            raw_file_archive(raw_file=run.raw_file)
+            lifecycle.run_finish_noop(run, earlier=earlier)
             return run
-    return pipeline_execute(run, on_chunk=on_chunk)
+    return pipeline_execute(run, end=lifecycle.run_finish, on_chunk=on_chunk)
 
 
 def file_ingest(
@@ -287,16 +243,15 @@ def raw_file_preview(
             run = run_create(dataset=dataset, raw_file=raw_file, force=force, chunk_size=chunk_size)
             earlier = None if force else _earlier_load(run)
             if earlier is None:
-                run = pipeline_execute(run, dry_run=True)
+                run = pipeline_execute(run, end=lifecycle.run_finish, dry_run=True)
             else:
-                run.status = RunStatus.SUCCEEDED
                 run.summary = {"note": f"this file was already loaded by run {earlier.pk}; nothing to do"}
             rejected = [
                 {"line": r.line_number, "errors": r.errors, "raw": r.raw}
                 for r in RejectedRow.objects.filter(run=run).order_by("line_number")[:max_rejected]
             ]
             preview = Preview(
-                status=run.status,
+                status=run.status if earlier is None else RunStatus.SUCCEEDED,
                 error=run.error,
                 encoding=raw_file.encoding,
                 delimiter=raw_file.delimiter,
@@ -463,27 +418,11 @@ def file_enqueue(
 
 def run_cancel(*, run: Run, user: Any = None) -> Run:
     """Cancel a run: a queued run at once, a running one at its next chunk boundary."""
-    now = timezone.now()
-    cancelled = _run_cancel(run, now)
+    cancelled = lifecycle.run_cancel(run)
     audit_record(
         action=AuditAction.RUN_CANCELLED, actor=user, dataset=run.dataset, obj=run, details={"status": cancelled.status}
     )
     return cancelled
-
-
-def _run_cancel(run: Run, now: Any) -> Run:
-    if Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, finished_at=now, error="cancelled before it started"
-    ):
-        run.refresh_from_db()
-        if run.raw_file_id:
-            raw_file_archive(raw_file=run.raw_file)
-        return run
-    if Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(cancel_requested=True):
-        run.refresh_from_db()
-        return run
-    run.refresh_from_db()
-    raise ValidationError(f"Run {run.pk} has already ended ({run.status}); there is nothing to cancel.")
 
 
 def run_retry(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -> Run:
@@ -539,50 +478,20 @@ def run_replay(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -
     return new_run
 
 
-def _run_end_unattended(run: Run, error: str) -> None:
-    """Fail a run its worker could not finish itself (it died for good, or hit Q_TIMEOUT).
-
-    With the pipeline's ``_finish`` (processing/pipeline/run.py), the only
-    writer of a terminal status for a run that had started; the caller has
-    already moved the row out of ``running`` with a conditional update. The
-    run's scratch space goes with it: it can never resume.
-    """
-    run.status = RunStatus.FAILED
-    run.finished_at = timezone.now()
-    run.error = error
-    run.save(update_fields=["status", "finished_at", "error"])
-    work_file_remove(run.pk)
-    SeenValues(run.pk).drop()
-    if run.raw_file_id:
-        raw_file_archive(raw_file=run.raw_file)
-    run_finished_notify(run)
-
-
-def _run_give_up(run: Run) -> None:
-    _run_end_unattended(
-        run,
-        f"gave up after {run.attempts - 1} attempts: the worker processing this run stopped responding "
-        f"(no heartbeat for {settings.RUN_HEARTBEAT_TIMEOUT}s)",
-    )
-
-
 def run_timed_out(*, run_id: int, timeout: int) -> Run | None:
     """End a run whose task passed the job queue's time limit: failed at once, saying so.
 
     Called by the task when django-q2 stops it (``Q_TIMEOUT``); None when the
     run was not running any more.
     """
-    # One transaction, as in the reaper: nobody may see the run failed without its reason.
-    with run_context(run_id), transaction.atomic():
-        if not Run.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(status=RunStatus.FAILED):
-            return None
-        run = Run.objects.select_related("dataset", "raw_file").get(pk=run_id)
-        logger.warning("run stopped by the job queue's time limit of %ss", timeout)
-        _run_end_unattended(
-            run,
-            f"the run took longer than Q_TIMEOUT={timeout} s and was stopped; the rows of the chunks it "
+    with run_context(run_id):
+        run = lifecycle.run_fail_running(
+            run_id=run_id,
+            error=f"the run took longer than Q_TIMEOUT={timeout} s and was stopped; the rows of the chunks it "
             "committed are loaded. Raise Q_TIMEOUT (and Q_RETRY above it) for files this large, then retry it.",
         )
+        if run is not None:
+            logger.warning("run stopped by the job queue's time limit of %ss", timeout)
         return run
 
 
@@ -611,13 +520,10 @@ def _runs_reap_stale() -> dict[str, int]:
     requeued = failed = 0
     for run in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale).select_related("raw_file"):
         with transaction.atomic():
-            still_stale = Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING, heartbeat_at__lt=stale)
             if run.attempts >= settings.RUN_MAX_ATTEMPTS:
-                if still_stale.update(status=RunStatus.FAILED):
-                    run.attempts += 1
-                    _run_give_up(run)
+                if lifecycle.run_give_up(run, stale_before=stale):
                     failed += 1
-            elif still_stale.update(status=RunStatus.QUEUED):
+            elif lifecycle.run_requeue(run, stale_before=stale):
                 transaction.on_commit(partial(_task_enqueue_later, run.pk))
                 requeued += 1
         logger.warning("run %s had a stale heartbeat (attempt %s)", run.pk, run.attempts)

@@ -30,6 +30,7 @@ from ingestion.models import AuditAction, RawFile, Source
 from ingestion.services import dataset_schema_require, raw_file_discard, raw_file_receive
 from ingestion.sources import source_pull_spec
 
+from . import lifecycle
 from .models import FINISHED_STATUSES, Run, RunStatus, RunTrigger
 
 logger = logging.getLogger(__name__)
@@ -155,10 +156,7 @@ def run_fetch(run: Run) -> bool:
     try:
         fetched = source_fetch(source=source, run_id=run.pk, user=run.started_by)
     except _FetchCancelled:
-        run.status = RunStatus.CANCELLED
-        run.error = "cancelled on request"
-        run.finished_at = timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
+        lifecycle.run_finish(run, RunStatus.CANCELLED, error="cancelled on request")
         return False
     except FetchError as exc:
         _run_fail(run, f"pulling {source.name} failed: {exc}")
@@ -173,10 +171,7 @@ def run_fetch(run: Run) -> bool:
 
 def _run_fail(run: Run, message: str) -> None:
     logger.warning("run %s: %s", run.pk, message)
-    run.status = RunStatus.FAILED
-    run.error = message[:5000]
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at"])
+    lifecycle.run_fail(run, message[:5000])
 
 
 class SourceBusy(ValidationError):

@@ -15,14 +15,16 @@ streams a chunk at a time, so memory does not grow with the file:
    whose content is unchanged; rejected rows, counters and the checkpoint
    commit in the same transaction.
 6. **write** (``output.py``): append the valid rows to the processed file.
-7. **archive**: move the raw file to ``archive/<dataset>/`` and publish the
-   processed file.
+7. **end**: publish the processed file, then hand the run's outcome to
+   ``end`` (``processing.lifecycle.run_finish``), which records it, moves
+   the raw file to ``archive/<dataset>/``, frees the scratch space and
+   queues the notification.
 
 Steps 1-3 run ahead in forked child processes (``chunks.ValidatedChunks``;
 a thread where forking is not allowed) while steps 4-6 of the previous
 chunk run against the database in the caller's transaction.
 """
 
-from .run import PipelineAbort, ProgressCallback, pipeline_execute
+from .run import PipelineAbort, ProgressCallback, RunEnd, pipeline_execute
 
-__all__ = ["PipelineAbort", "ProgressCallback", "pipeline_execute"]
+__all__ = ["PipelineAbort", "ProgressCallback", "RunEnd", "pipeline_execute"]

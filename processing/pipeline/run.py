@@ -6,6 +6,7 @@ import errno
 import logging
 from collections.abc import Callable, Iterator
 from itertools import islice
+from typing import Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -15,7 +16,6 @@ from ingestion.models import Dataset, RawFile, SchemaVersion
 from ingestion.reader import CsvStructureError, RawRow, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
-from ingestion.services import raw_file_archive
 from ingestion.sources import source_watermark_set
 from ingestion.storage import data_storage
 
@@ -33,7 +33,7 @@ from .header import (
     unnamed_positions,
 )
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
-from .output import ProcessedWriter, work_file_remove
+from .output import ProcessedWriter
 from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,18 @@ logger = logging.getLogger(__name__)
 BREAKER_MIN_ROWS = 100
 
 ProgressCallback = Callable[[Run], None]
+
+
+class RunEnd(Protocol):
+    """Records the outcome the pipeline reached on its run: ``processing.lifecycle.run_finish``.
+
+    The pipeline decides how a run ends; writing that end (status, error,
+    archive, scratch space, notification) belongs to the run's lifecycle,
+    which the caller passes in.
+    """
+
+    def __call__(self, run: Run, status: str, *, error: str = ..., dry_run: bool = ..., crashed: bool = ...) -> None:
+        """End ``run`` with ``status``; ``crashed`` when an unexpected error ended it."""
 
 
 class PipelineAbort(Exception):
@@ -196,14 +208,15 @@ def _check_schema(run: Run) -> None:
 def pipeline_execute(
     run: Run,
     *,
+    end: RunEnd,
     dry_run: bool = False,
     on_chunk: ProgressCallback | None = None,
 ) -> Run:
-    """Run the pipeline over ``run.raw_file`` and leave the run finished.
+    """Run the pipeline over ``run.raw_file`` and leave the run finished, through ``end``.
 
     Picks up after ``run.checkpoint`` when the run was interrupted. Problems
     with the file end the run as ``failed`` with a reason; unexpected errors
-    propagate after the run is marked ``failed`` (unless ``dry_run``, where
+    propagate after the run is ended ``failed`` (unless ``dry_run``, where
     the caller rolls everything back).
     """
     raw_file: RawFile = run.raw_file
@@ -301,7 +314,7 @@ def pipeline_execute(
             if run.rows_read == 0:
                 run.summary["note"] = "the file has a header but no data rows"
         status = RunStatus.PARTIALLY_SUCCEEDED if run.rows_rejected else RunStatus.SUCCEEDED
-        _finish(run, status, "", writer, seen, dry_run)
+        _finish(run, status, "", writer, end, dry_run)
     except ClaimLost:
         # Not ours any more: the new owner resumes from the scratch file and the
         # seen table, so leave both (and the run row) exactly as they are.
@@ -309,14 +322,14 @@ def pipeline_execute(
             writer.fh.close()
         raise
     except PipelineAbort as abort:
-        _finish(run, abort.status, abort.message, writer, seen, dry_run)
+        _finish(run, abort.status, abort.message, writer, end, dry_run)
     except CsvStructureError as exc:
-        _finish(run, RunStatus.FAILED, str(exc), writer, seen, dry_run)
+        _finish(run, RunStatus.FAILED, str(exc), writer, end, dry_run)
     except UnicodeError as exc:
         # Bad bytes become rejected rows; this is a file the codec cannot read
         # at all (e.g. UTF-16 without a byte-order mark).
         message = f"the file cannot be read as {raw_file.encoding}: {exc}"
-        _finish(run, RunStatus.FAILED, message, writer, seen, dry_run)
+        _finish(run, RunStatus.FAILED, message, writer, end, dry_run)
     except Exception as exc:
         interrupted = _interruption_of(exc)
         if interrupted is not None:
@@ -337,16 +350,7 @@ def pipeline_execute(
             # A crash (a full disk, a lost connection) keeps no processed file: it
             # may be cut short, and the space may be what the disk is short of.
             writer.discard()
-        try:
-            _finish(run, RunStatus.FAILED, message, writer, seen, dry_run)
-        except Exception:
-            # Even the clean-up failed (e.g. the database refused the summary):
-            # at least record that the run failed and why, and free its scratch space.
-            logger.exception("run %s: could not finish cleanly", run.pk)
-            work_file_remove(run.pk)
-            Run.objects.filter(pk=run.pk).update(
-                status=RunStatus.FAILED, error=message[:5000], finished_at=timezone.now()
-            )
+        _finish(run, RunStatus.FAILED, message, writer, end, dry_run, crashed=True)
         raise
     return run
 
@@ -397,23 +401,16 @@ def _finish(
     status: str,
     error: str,
     writer: ProcessedWriter | None,
-    seen: SeenValues | None,
+    end: RunEnd,
     dry_run: bool,
+    *,
+    crashed: bool = False,
 ) -> None:
-    run.status = status
-    run.error = error
-    run.finished_at = timezone.now()
-    if not dry_run:
-        # The run has ended: its scratch file goes on every path. A failed or
-        # cancelled run keeps a processed file only for rows it loaded.
-        if writer is not None and not writer.finished:
-            loaded = run.rows_inserted + run.rows_updated + run.rows_unchanged
-            if status in LOADED_STATUSES or loaded:
-                run.summary["processed_file"] = writer.publish()
-            else:
-                writer.discard()
-        work_file_remove(run.pk)
-        raw_file_archive(raw_file=run.raw_file)
-        if seen is not None:
-            seen.drop()
-    run.save(update_fields=["status", "error", "finished_at", "summary"])
+    # A failed or cancelled run keeps a processed file only for rows it loaded.
+    if writer is not None and not writer.finished:
+        loaded = run.rows_inserted + run.rows_updated + run.rows_unchanged
+        if status in LOADED_STATUSES or loaded:
+            run.summary["processed_file"] = writer.publish()
+        else:
+            writer.discard()
+    end(run, status, error=error, dry_run=dry_run, crashed=crashed)
