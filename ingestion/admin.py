@@ -24,6 +24,8 @@ from .services import (
     dataset_delete,
     dataset_grant_delete,
     dataset_grant_set,
+    dataset_grantee_check,
+    dataset_grants_check,
     dataset_notifications_set,
     notify_emails_clean,
     notify_webhooks_clean,
@@ -66,20 +68,15 @@ class DatasetGrantFormSet(forms.BaseInlineFormSet):
         super().clean()
         if any(self.errors) or self.instance.pk is None:
             return
-        had_manager = DatasetGrant.objects.filter(dataset=self.instance, role=DatasetRole.MANAGER).exists()
         kept = [
             f.cleaned_data
             for f in self.forms
             if f.cleaned_data and not f.cleaned_data.get("DELETE") and (f.instance.pk or f.has_changed())
         ]
-        if had_manager and not any(data.get("role") == DatasetRole.MANAGER for data in kept):
-            raise forms.ValidationError(
-                f"This is the last manager grant of dataset {self.instance.slug!r}; "
-                "grant manager to someone else first."
-            )
         for data in kept:
-            if bool(data.get("user")) == bool(data.get("group")):
-                raise forms.ValidationError("A grant is for exactly one user or one group.")
+            dataset_grantee_check(user=data.get("user"), group=data.get("group"))
+        managers_left = any(data.get("role") == DatasetRole.MANAGER for data in kept)
+        dataset_grants_check(self.instance, managers_left=managers_left)
 
 
 class DatasetGrantInline(admin.TabularInline):

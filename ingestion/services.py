@@ -437,9 +437,28 @@ def dataset_delete(*, dataset: Dataset, user: Any = None) -> None:
 def _dataset_keeps_a_manager(dataset: Dataset, *, losing: DatasetGrant) -> None:
     others = DatasetGrant.objects.filter(dataset=dataset, role=DatasetRole.MANAGER).exclude(pk=losing.pk)
     if not others.exists():
-        raise DatasetConflict(
-            f"This is the last manager grant of dataset {dataset.slug!r}; grant manager to someone else first."
-        )
+        raise _last_manager(dataset)
+
+
+def dataset_grants_check(dataset: Dataset, *, managers_left: bool) -> None:
+    """The rule every change of a dataset's grants keeps: a dataset that has a manager keeps one.
+
+    For a form that changes several grants at once (the console), checked on
+    what it would leave before anything is saved.
+    """
+    if not managers_left and DatasetGrant.objects.filter(dataset=dataset, role=DatasetRole.MANAGER).exists():
+        raise _last_manager(dataset)
+
+
+def _last_manager(dataset: Dataset) -> DatasetConflict:
+    return DatasetConflict(
+        f"This is the last manager grant of dataset {dataset.slug!r}; grant manager to someone else first."
+    )
+
+
+def dataset_grantee_check(*, user: Any, group: Any) -> None:
+    if (user is None) == (group is None):
+        raise ValidationError("A grant is for exactly one user or one group.")
 
 
 @transaction.atomic
@@ -451,8 +470,7 @@ def dataset_grant_set(
     Returns the grant and whether it was created. Taking the manager role
     away from the last manager is a ``DatasetConflict``.
     """
-    if (user is None) == (group is None):
-        raise ValidationError("A grant is for exactly one user or one group.")
+    dataset_grantee_check(user=user, group=group)
     if role not in DatasetRole.values:
         raise ValidationError(f"Unknown role {role!r} (expected one of {', '.join(DatasetRole.values)}).")
     # Serialise grant changes per dataset, so two requests cannot remove the last two managers.

@@ -379,14 +379,16 @@ def _value_reads(model: type[RecordBase], spec: SchemaSpec) -> dict[str, Any]:
     return reads
 
 
-# Each SQL type's value as the JSON text ``encode_data`` writes for it (PostgreSQL).
+# Each SQL type's value as the JSON text ``encode_data`` writes for it (PostgreSQL);
+# dates, date-times and decimals are JSON strings of their canonical text (_CanonicalText).
 _JSON_READS = {
     "text": "to_json({})::text",
     "bigint": "({})::text",
     "boolean": "({})::text",
-    "numeric": "to_json(({})::text)::text",
-    "date": "'\"' || to_char({}, 'YYYY-MM-DD') || '\"'",
-    "timestamptz": "'\"' || to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || '\"'",
+    **{
+        kind: "to_json(" + template % {"expressions": "{}"} + ")::text"
+        for kind, template in _CanonicalText.TEMPLATES.items()
+    },
 }
 
 

@@ -67,20 +67,15 @@ class PipelineAbort(Exception):
 
 def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult) -> None:
     """Step 4: reject rows whose key or unique value came earlier in the file."""
-    if not validator.unique_fields:
-        keys = [r.key for r in result.valid]
-        if len(set(keys)) == len(keys) and not seen.lookup(KEY_FIELD, keys):
-            # The usual chunk: keys new to the run and to each other, nothing to reject.
-            seen.add_column(KEY_FIELD, keys, [r.line for r in result.valid])
-            return
-    fields = [KEY_FIELD, *validator.unique_fields]
-    earlier: dict[str, dict[str, int]] = {}
-    for f in fields:
-        values = (
-            [r.key for r in result.valid]
-            if f == KEY_FIELD
-            else [r.unique_values[f] for r in result.valid if f in r.unique_values]
-        )
+    keys = [r.key for r in result.valid]
+    distinct_keys = list(dict.fromkeys(keys))
+    earlier: dict[str, dict[str, int]] = {KEY_FIELD: seen.lookup(KEY_FIELD, distinct_keys)}
+    if not validator.unique_fields and not earlier[KEY_FIELD] and len(distinct_keys) == len(keys):
+        # The usual chunk: keys new to the run and to each other, nothing to reject.
+        seen.add_column(KEY_FIELD, keys, [r.line for r in result.valid])
+        return
+    for f in validator.unique_fields:
+        values = [r.unique_values[f] for r in result.valid if f in r.unique_values]
         earlier[f] = seen.lookup(f, list(dict.fromkeys(values)))
     kept: list[ValidRow] = []
     new_entries: list[tuple[str, str, int]] = []

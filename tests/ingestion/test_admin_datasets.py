@@ -77,7 +77,7 @@ def shown_form(client: Client, dataset: Dataset) -> dict[str, Any]:
 
 def grant_rows(data: dict[str, Any]) -> dict[str, int]:
     """Index of each existing grant row of the inline, by grant id."""
-    prefix = next(k for k in data if k.endswith("-TOTAL_FORMS") and "grant" in k).removesuffix("-TOTAL_FORMS")
+    prefix = grant_prefix(data)
     return {int(data[f"{prefix}-{i}-id"]): i for i in range(int(data[f"{prefix}-TOTAL_FORMS"]))}
 
 
