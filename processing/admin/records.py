@@ -10,12 +10,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from ingestion.models import Dataset
 from ingestion.selectors import schema_spec
 
-from ..models import Run
-from ..record_queries import record_get, records_list
+from ..record_queries import record_get, records_list, run_of_dataset
 from .common import pretty_json
 
 PAGE = 100
@@ -32,7 +32,7 @@ def _dataset(request: HttpRequest, slug: str) -> Dataset:
 
 def records_url(dataset_slug: str, **query: Any) -> str:
     url = reverse("admin:processing_records", args=[dataset_slug])
-    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+    return url + ("?" + urlencode(query) if query else "")
 
 
 def records_view(request: HttpRequest, slug: str) -> HttpResponse:
@@ -41,7 +41,7 @@ def records_view(request: HttpRequest, slug: str) -> HttpResponse:
     spec = schema_spec(dataset.current_schema)
     run = None
     if (raw_run := request.GET.get("run", "")).isdigit():
-        run = Run.objects.filter(dataset=dataset, pk=int(raw_run)).first()
+        run = run_of_dataset(dataset, int(raw_run))
     queryset = records_list(dataset, spec, run=run)
     if key := request.GET.get("q", "").strip():
         queryset = queryset.filter(key=key)
