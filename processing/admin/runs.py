@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from ..models import Run, RunTrigger
+from ..selectors import RUN_COUNTERS, run_summary
 from ..services import BrokerUnavailable, run_cancel, run_replay, run_retry
 from . import records
 from .common import pretty_json, status_badge
@@ -129,8 +130,10 @@ class RunAdmin(admin.ModelAdmin):
         context = dict(extra_context or {})
         run = Run.objects.filter(pk=object_id).first() if object_id and object_id.isdigit() else None
         if run is not None:
+            summary = run_summary(run, detail=False)
             context.update(
                 run=run,
+                counters=[(name, name.removeprefix("rows_"), summary[name]) for name in RUN_COUNTERS],
                 can_operate=request.user.has_perm("processing.operate_run"),
                 rejected_url=reverse("admin:processing_rejectedrow_changelist") + f"?run__id__exact={run.pk}",
                 records_url=records.records_url(run.dataset.slug, run=run.pk),
@@ -142,26 +145,9 @@ class RunAdmin(admin.ModelAdmin):
         """The small JSON view the run page polls for its progress bar."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        run = get_object_or_404(Run, pk=run_id)
-        return JsonResponse(
-            {
-                "id": run.pk,
-                "status": run.status,
-                "status_display": run.get_status_display(),
-                "finished": run.is_finished,
-                "progress": round(run.progress, 4),
-                "error": run.error,
-                "cancel_requested": run.cancel_requested,
-                "counters": {
-                    "rows_read": run.rows_read,
-                    "valid": run.rows_valid,
-                    "rejected": run.rows_rejected,
-                    "inserted": run.rows_inserted,
-                    "updated": run.rows_updated,
-                    "unchanged": run.rows_unchanged,
-                },
-            }
-        )
+        run = get_object_or_404(Run.objects.select_related("dataset", "raw_file", "source", "started_by"), pk=run_id)
+        # The run summary every door shows (without its first errors: this is polled every second).
+        return JsonResponse({**run_summary(run, detail=False), "status_display": run.get_status_display()})
 
     def _operate(self, request: HttpRequest, run_id: int, action: str) -> HttpResponseRedirect:
         if not request.user.has_perm("processing.operate_run"):

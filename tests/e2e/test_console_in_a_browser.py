@@ -97,7 +97,7 @@ def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
     page.wait_for_selector("#run-status.df-partially_succeeded", timeout=60_000)
     assert page.inner_text("#run-status") == "Partially Succeeded"
     assert page.get_attribute("#run-progress", "value") in ("1", "1.0", "1.0000")
-    assert page.inner_text("[data-counter=inserted]") == "39"
+    assert page.inner_text("[data-counter=rows_inserted]") == "39"
     page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
 
     # The page reloads itself once the run has ended; wait for that version
