@@ -10,6 +10,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from ingestion.models import Dataset, RawFile
+from ingestion.selectors import restrict
 
 from .models import RejectedRow, Run, RunStatus
 
@@ -84,6 +85,7 @@ def run_summary(run: Run, *, detail: bool = True, first_errors: int = 10) -> dic
 
 
 # --- The operations dashboard --------------------------------------------------
+# Each figure counts only the datasets the user may see (``ingestion.selectors.restrict``).
 
 
 def dashboard_days(days: int = 14) -> list[date]:
@@ -91,12 +93,12 @@ def dashboard_days(days: int = 14) -> list[date]:
     return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
 
 
-def runs_per_day_by_status(days: int = 14) -> dict[date, dict[str, int]]:
+def runs_per_day_by_status(user: Any, days: int = 14) -> dict[date, dict[str, int]]:
     """How many runs were created each day, by status (oldest day first)."""
     window = dashboard_days(days)
     counts: dict[date, dict[str, int]] = {d: {} for d in window}
     rows = (
-        Run.objects.filter(created_at__date__gte=window[0])
+        restrict(Run.objects.filter(created_at__date__gte=window[0]), user)
         .annotate(day=TruncDate("created_at"))
         .values("day", "status")
         .annotate(n=Count("id"))
@@ -107,12 +109,12 @@ def runs_per_day_by_status(days: int = 14) -> dict[date, dict[str, int]]:
     return counts
 
 
-def rows_per_day(days: int = 14) -> dict[date, dict[str, int]]:
+def rows_per_day(user: Any, days: int = 14) -> dict[date, dict[str, int]]:
     """Rows loaded (inserted + updated) and rejected per day, by the day runs finished."""
     window = dashboard_days(days)
     totals: dict[date, dict[str, int]] = {d: {"loaded": 0, "rejected": 0} for d in window}
     rows = (
-        Run.objects.filter(finished_at__date__gte=window[0])
+        restrict(Run.objects.filter(finished_at__date__gte=window[0]), user)
         .annotate(day=TruncDate("finished_at"))
         .values("day")
         .annotate(inserted=Sum("rows_inserted"), updated=Sum("rows_updated"), rejected=Sum("rows_rejected"))
@@ -126,16 +128,17 @@ def rows_per_day(days: int = 14) -> dict[date, dict[str, int]]:
     return totals
 
 
-def datasets_with_last_run() -> list[tuple[Dataset, Run | None]]:
+def datasets_with_last_run(user: Any) -> list[tuple[Dataset, Run | None]]:
     latest = Run.objects.filter(dataset=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-    datasets = list(Dataset.objects.annotate(last_run_id=Subquery(latest)).order_by("slug"))
+    visible = restrict(Dataset.objects.all(), user, via=None)
+    datasets = list(visible.annotate(last_run_id=Subquery(latest)).order_by("slug"))
     runs = Run.objects.in_bulk([d.last_run_id for d in datasets if d.last_run_id])
     return [(d, runs.get(d.last_run_id)) for d in datasets]
 
 
-def runs_in_progress() -> list[Run]:
+def runs_in_progress(user: Any) -> list[Run]:
     return list(
-        Run.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+        restrict(Run.objects.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]), user)
         .select_related("dataset")
         .order_by("created_at")[:50]
     )
