@@ -15,7 +15,7 @@ from ingestion.models import DatasetAction
 from ingestion.selectors import action_role
 from ingestion.storage import storage_errors
 from processing.models import Run
-from processing.push import PUSH_MEDIA_TYPES, rows_push
+from processing.services.push import PUSH_MEDIA_TYPES, rows_push
 
 from ..errors import PayloadTooLarge
 from ..parsers import (

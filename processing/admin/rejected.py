@@ -18,7 +18,7 @@ from ingestion.models import DatasetAction
 from ingestion.selectors import action_role, dataset_may, restrict
 
 from ..models import RejectedRow, RunTrigger
-from ..services import rejected_rows_reload
+from ..services.rejects import rejected_rows_reload
 from .common import errors_text, pretty_json
 
 

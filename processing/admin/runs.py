@@ -19,7 +19,8 @@ from ingestion.selectors import dataset_actions_for, dataset_may, restrict
 
 from ..models import Run, RunTrigger
 from ..selectors import RUN_COUNTERS, run_summary
-from ..services import BrokerUnavailable, run_cancel, run_replay, run_retry
+from ..services.broker import BrokerUnavailable
+from ..services.runs import run_cancel, run_replay, run_retry
 from . import records
 from .common import pretty_json, status_badge
 from .upload import UploadViews
