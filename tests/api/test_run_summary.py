@@ -20,7 +20,7 @@ from api.serializers.runs import RunDetailSerializer, RunSerializer
 from ingestion.models import Dataset, DatasetRole
 from processing.models import Run, RunStatus
 from processing.selectors import RUN_COUNTERS, run_summary
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, run_queued_tasks, sales_row
 from tests.factories import UserFactory
 

@@ -21,9 +21,10 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from ingestion.models import Dataset, DatasetRole, RawFile
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply, raw_file_receive
+from ingestion.services.datasets import dataset_apply
+from ingestion.services.raw_files import raw_file_receive
 from processing.models import RejectedRow, Run, RunStatus
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row
 
 from .test_admin import client_for
