@@ -19,10 +19,11 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from ingestion.models import Dataset, DatasetRole, RawFile
+from ingestion.models import Dataset, DatasetRole, RawFile, Source
 from ingestion.schema import schema_parse
 from ingestion.services.datasets import dataset_apply
 from ingestion.services.raw_files import raw_file_receive
+from ingestion.sources import source_create
 from processing.models import RejectedRow, Run, RunStatus
 from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row
@@ -223,3 +224,16 @@ def test_the_upload_form_lists_the_datasets_a_grant_allows(sales: Dataset, hidde
 
     page = operator.get(reverse("admin:processing_run_upload")).content.decode()
     assert f'<option value="{sales.pk}">' in page and f'<option value="{hidden.pk}">' not in page
+
+
+def test_sources_follow_the_grants_too(sales: Dataset, hidden: Dataset, make_source: Callable[..., Source]) -> None:
+    mine = make_source()
+    theirs = source_create(dataset=hidden, data={"name": "theirs", "url": mine.url}, secret="")
+    viewer = operator_with({sales: DatasetRole.VIEWER})
+
+    listing = viewer.get(reverse("admin:ingestion_source_changelist")).content.decode()
+    assert "partner" in listing and "theirs" not in listing
+    assert viewer.post(reverse("admin:ingestion_source_pull", args=[theirs.pk])).status_code == 404
+    assert viewer.post(reverse("admin:ingestion_source_pull", args=[mine.pk])).status_code == 403
+    assert viewer.post(reverse("admin:ingestion_source_preview", args=[mine.pk])).status_code == 403
+    assert not Run.objects.exists()
