@@ -180,6 +180,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+
 # --- Pipeline ----------------------------------------------------------------
 class _PipelineSettings(TypedDict):
     """The keys of ``DATAFLOW`` and their types, so code reading them is checked."""
@@ -234,6 +235,8 @@ for _key in ENCRYPTION_KEYS:
             "ENCRYPTION_KEYS holds a value that is not a Fernet key (32 bytes, url-safe base64); "
             "generate one with `python manage.py generate_encryption_key`"
         ) from None
+
+
 class _SourceSettings(TypedDict):
     """The keys of ``SOURCES`` and their types, so code reading them is checked."""
 

@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from typing import Any
+from typing import Any, cast
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -493,7 +493,8 @@ class GuardedHTTPConnectionPool(HTTPConnectionPool):
     allowed_networks: tuple[IPNetwork, ...] = ()
 
     def _new_conn(self) -> Any:
-        conn = super()._new_conn()
+        # ConnectionCls above makes every connection of this pool a guarded one.
+        conn = cast(_GuardedConnectionMixin, super()._new_conn())
         conn.allowed_networks = self.allowed_networks
         return conn
 
@@ -503,7 +504,8 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
     allowed_networks: tuple[IPNetwork, ...] = ()
 
     def _new_conn(self) -> Any:
-        conn = super()._new_conn()
+        # ConnectionCls above makes every connection of this pool a guarded one.
+        conn = cast(_GuardedConnectionMixin, super()._new_conn())
         conn.allowed_networks = self.allowed_networks
         return conn
 
@@ -517,7 +519,11 @@ class GuardedPoolManager(PoolManager):
         self.pool_classes_by_scheme = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
 
     def _new_pool(self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None) -> Any:
-        pool = super()._new_pool(scheme, host, port, request_context)
+        # pool_classes_by_scheme above makes every pool of this manager a guarded one.
+        pool = cast(
+            GuardedHTTPConnectionPool | GuardedHTTPSConnectionPool,
+            super()._new_pool(scheme, host, port, request_context),
+        )
         pool.allowed_networks = self.allowed_networks
         return pool
 
