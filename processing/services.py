@@ -95,6 +95,7 @@ def run_create(
 
 
 def _earlier_load(run: Run) -> Run | None:
+    assert run.raw_file is not None  # asked once the run has its file (given, or fetched by run_fetch)
     return (
         Run.objects.filter(
             dataset_id=run.dataset_id,
@@ -246,6 +247,7 @@ def raw_file_preview(
                 run = pipeline_execute(run, end=lifecycle.run_finish, dry_run=True)
             else:
                 run.summary = {"note": f"this file was already loaded by run {earlier.pk}; nothing to do"}
+            assert run.schema is not None  # run_create refuses a dataset without a schema
             rejected = [
                 {"line": r.line_number, "errors": r.errors, "raw": r.raw}
                 for r in RejectedRow.objects.filter(run=run).order_by("line_number")[:max_rejected]
@@ -429,10 +431,10 @@ def run_retry(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) ->
     """Start a new run, linked to a failed or cancelled one, from its archived file."""
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise ValidationError(f"Only failed or cancelled runs can be retried; run {run.pk} is {run.status}.")
-    if run.raw_file_id is None and run.source_id is not None:
+    if run.raw_file_id is None and run.source is not None:
         # The pull itself failed: pull again (the watermark has not moved).
         new_run = source_pull(source=run.source, user=user, trigger=trigger, parent=run)
-    elif run.raw_file_id is None:
+    elif run.raw_file is None:
         raise ValidationError(f"Run {run.pk} has no file to retry.")
     else:
         new_run = run_enqueue(
@@ -457,7 +459,7 @@ def run_replay(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -
     """Process a run's archived file again under the dataset's current schema."""
     if run.status not in FINISHED_STATUSES:
         raise ValidationError(f"Run {run.pk} is still {run.status}; replay it once it has ended.")
-    if run.raw_file_id is None:
+    if run.raw_file is None:
         raise ValidationError(f"Run {run.pk} has no file to replay.")
     new_run = run_enqueue(
         dataset=run.dataset,
