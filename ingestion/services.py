@@ -8,7 +8,7 @@ import io
 import os
 import uuid
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -37,6 +37,12 @@ from .storage import data_storage, storage_move
 
 # Webhooks one dataset may notify; the installation's NOTIFY_WEBHOOKS come on top.
 MAX_DATASET_WEBHOOKS = 10
+
+
+class ByteSource(Protocol):
+    """What an upload is read from: a binary file, a request body, or anything with its ``read``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class UploadTooLarge(ValidationError):
@@ -169,7 +175,7 @@ class _DigestingReader(io.RawIOBase):
     ``NotTextFile`` once its first block (``SNIFF_BYTES``) shows it is not text.
     """
 
-    def __init__(self, source: IO[bytes], limit: int, *, encoding: str | None = None, sniff: bool = True) -> None:
+    def __init__(self, source: ByteSource, limit: int, *, encoding: str | None = None, sniff: bool = True) -> None:
         self.source = source
         self.limit = limit
         self.sha256 = hashlib.sha256()
@@ -217,7 +223,7 @@ def _sanitise_name(name: str) -> str:
 def raw_file_receive(
     *,
     dataset: Dataset,
-    source: IO[bytes],
+    source: ByteSource,
     original_name: str = "",
     user: Any = None,
     encoding: str | None = None,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,7 +24,7 @@ from ingestion.models import AuditAction, Dataset, RawFile
 from ingestion.reader import CsvReader, HeaderTooLarge, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
-from ingestion.services import dataset_schema_require, raw_file_discard, raw_file_receive
+from ingestion.services import ByteSource, dataset_schema_require, raw_file_discard, raw_file_receive
 from ingestion.storage import data_storage
 
 from . import lifecycle
@@ -163,7 +163,7 @@ def _run_execute_claimed(run_id: int, on_chunk: ProgressCallback | None) -> Run:
 def file_ingest(
     *,
     dataset: Dataset,
-    source: IO[bytes],
+    source: ByteSource,
     original_name: str = "",
     user: Any = None,
     trigger: str = RunTrigger.COMMAND,
@@ -208,7 +208,7 @@ class Preview:
 def file_preview(
     *,
     dataset: Dataset,
-    source: IO[bytes],
+    source: ByteSource,
     original_name: str = "",
     encoding: str | None = None,
     delimiter: str | None = None,
@@ -400,7 +400,7 @@ def run_enqueue(
 def file_enqueue(
     *,
     dataset: Dataset,
-    source: IO[bytes],
+    source: ByteSource,
     original_name: str = "",
     user: Any = None,
     trigger: str = RunTrigger.COMMAND,

@@ -431,6 +431,7 @@ class _GuardedConnectionMixin:
         try:
             infos = socket.getaddrinfo(self._dns_host, self.port, socket.AF_UNSPEC, socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
+            # The mixin is only used in urllib3 connections: self is an HTTPConnection.
             raise NameResolutionError(self.host, self, socket.gaierror(str(e))) from None  # type: ignore[arg-type]
         for *_, sockaddr in infos:
             if not address_permitted(str(sockaddr[0]), self.allowed_networks):
@@ -458,19 +459,20 @@ class _GuardedConnectionMixin:
         # The OS error stays out of the message: it would tell whether a port is open.
         if isinstance(last_error, TimeoutError):
             raise ConnectTimeoutError(self, f"could not connect to {self.host}") from last_error
+        # The mixin is only used in urllib3 connections: self is an HTTPConnection.
         raise NewConnectionError(self, f"could not connect to {self.host}") from last_error  # type: ignore[arg-type]
 
     def getresponse(self) -> Any:
         at, sock = _headers_deadline.get(), getattr(self, "sock", None)
         if at is None or sock is None:
-            return super().getresponse()  # type: ignore[misc]
+            return super().getresponse()  # type: ignore[misc]  # HTTPConnection's, after the mixin
         # The read timeout restarts with every byte, so a server dripping its headers could
         # hold a pull for hours; at the deadline the socket is shut down under the reader.
         watchdog = threading.Timer(max(0.0, at - time.monotonic()), _shutdown, (sock,))
         watchdog.daemon = True
         watchdog.start()
         try:
-            response = super().getresponse()  # type: ignore[misc]
+            response = super().getresponse()  # type: ignore[misc]  # HTTPConnection's, after the mixin
         finally:
             watchdog.cancel()
         if time.monotonic() >= at:
