@@ -20,9 +20,10 @@ run: setup ## Migrate, load the demo data and serve the admin plus a worker on 1
 test: setup ## Run the test suite (SQLite; set DATABASE_URL=postgres://… for Postgres)
 	@scripts/test.sh $(ARGS)
 
-lint: setup ## ruff lint and format check
+lint: setup ## ruff lint and format check, then mypy (type checking)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 check: setup ## Django system checks and missing migrations
 	$(VENV)/bin/python manage.py check
@@ -43,4 +44,4 @@ bench-smoke: setup ## Small runs of the ingestion and records API benchmarks (fi
 		--database-url $(BENCH_API_SMOKE_URL)
 
 clean: ## Remove the virtualenv and local runtime data
-	rm -rf $(VENV) data staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) data staticfiles .pytest_cache .ruff_cache .mypy_cache
