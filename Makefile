@@ -20,9 +20,10 @@ run: setup ## Migrate, load the demo data and serve the admin plus a worker on 1
 test: setup ## Run the test suite (SQLite; set DATABASE_URL=postgres://… for Postgres)
 	@scripts/test.sh $(ARGS)
 
-lint: setup ## ruff lint and format check, then mypy (type checking)
+lint: setup ## ruff lint and format check, import layers (import-linter), types (mypy)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
 check: setup ## Django system checks and missing migrations

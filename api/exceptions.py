@@ -24,7 +24,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from ingestion.services import UploadTooLarge
 from ingestion.storage import StorageFull
 from ingestion.storage import StorageUnavailable as StorageNotWritable
-from processing.services import BrokerUnavailable
+from processing.services.broker import BrokerUnavailable
 
 from .errors import InsufficientStorage, PayloadTooLarge, QueueUnavailable, StorageUnavailable
 

@@ -17,7 +17,8 @@ from ingestion.models import Dataset, DatasetRole
 from ingestion.services import NotTextFile
 from ingestion.storage import storage_errors
 from processing.models import Run, RunTrigger
-from processing.services import file_enqueue, file_preview
+from processing.services.previews import file_preview
+from processing.services.runs import file_enqueue
 
 from ..errors import UnprocessableContent
 from ..parsers import CSVBodyParser

@@ -18,7 +18,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from dataflow.uploads import upload_body_limit
+from core.uploads import upload_body_limit
 from tests.conftest import SALES_HEADER, SmallDisk, sales_row
 from tests.webserver import Gunicorn, Runserver, gunicorn_serving
 

@@ -35,7 +35,7 @@ from processing.exports import records_export_parquet
 from processing.models import RunStatus
 from processing.pipeline.fields import compile_field
 from processing.record_queries import OPERATORS
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.factories import UserFactory
 from tests.records import records
 

@@ -18,7 +18,7 @@ from ingestion.schema import DATASET_KEYS, schema_parse
 from ingestion.services import dataset_apply
 from processing.models import RejectedRow
 from processing.pipeline.fields import compile_field
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.records import records
 
 Writer = Callable[..., Path]

@@ -20,7 +20,7 @@ from ingestion.models import Dataset
 from processing.checks import notify_webhooks_allowed
 from processing.models import RunStatus
 from processing.notifications import run_notify, run_notify_event
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, run_queued_tasks, sales_row
 
 

@@ -26,7 +26,7 @@ from processing.record_indexes import (
 )
 from processing.record_queries import records_list
 from processing.record_tables import table_sql
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, SALES_SCHEMA
 
 pytestmark = pytest.mark.django_db

@@ -299,7 +299,7 @@ def test_an_analyst_reads_a_loaded_dataset_as_the_api_serves_it(
     schema: str, login_role: str, csv_file: Callable[..., Any]
 ) -> None:
     from ingestion.services import dataset_apply
-    from processing.services import file_ingest
+    from processing.services.runs import file_ingest
     from tests.conftest import SALES_HEADER, sales_row
     from tests.records import records
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.base import write_chunks
+from core.commands import write_chunks
 from processing.exports import EXPORT_FORMATS, rejected_export
 from processing.models import Run
 
