@@ -15,7 +15,7 @@ from rest_framework.request import Request
 
 from core.uploads import MULTIPART_SLACK, upload_too_large
 from ingestion.dialect import binary_signature
-from ingestion.services import ByteSource
+from ingestion.services.raw_files import ByteSource
 
 from .errors import PayloadTooLarge, UnprocessableContent
 

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ingestion.models import Dataset, DatasetRole
-from ingestion.services import NotTextFile
+from ingestion.services.raw_files import NotTextFile
 from ingestion.storage import storage_errors
 from processing.models import Run, RunTrigger
 from processing.services.previews import file_preview

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from core.uploads import upload_too_large
 from ingestion.models import Dataset, RawFile
-from ingestion.services import raw_file_discard, raw_file_receive, raw_file_set_dialect
+from ingestion.services.raw_files import raw_file_discard, raw_file_receive, raw_file_set_dialect
 from ingestion.storage import StorageError, StorageFull, storage_errors
 
 from ..models import RunTrigger

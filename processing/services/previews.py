@@ -12,7 +12,7 @@ from ingestion.models import Dataset, RawFile, Source
 from ingestion.reader import HeaderTooLarge, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
-from ingestion.services import ByteSource, raw_file_discard, raw_file_receive
+from ingestion.services.raw_files import ByteSource, raw_file_discard, raw_file_receive
 from ingestion.storage import data_storage
 
 from .. import lifecycle

@@ -19,7 +19,8 @@ from django.utils.http import parse_header_parameters
 from core.encodings import UTF8_ENCODINGS, encoding_canonical
 from ingestion import jsontext
 from ingestion.models import RawFile
-from ingestion.services import UploadTooLarge, dataset_schema_require, raw_file_receive
+from ingestion.services.datasets import dataset_schema_require
+from ingestion.services.raw_files import UploadTooLarge, raw_file_receive
 from ingestion.storage import data_storage
 
 from ..models import LOADED_STATUSES, RejectedRow, Run, RunTrigger

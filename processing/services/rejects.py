@@ -14,7 +14,7 @@ from ingestion.audit import audit_record
 from ingestion.csvwrite import csv_writer
 from ingestion.models import AuditAction
 from ingestion.reader import CsvReader
-from ingestion.services import raw_file_receive
+from ingestion.services.raw_files import raw_file_receive
 
 from ..models import LOADED_STATUSES, RejectedRow, Run, RunTrigger
 from .runs import run_create, run_execute

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from ingestion.audit import audit_record
 from ingestion.models import AuditAction, Dataset, RawFile, Source
-from ingestion.services import ByteSource, dataset_schema_require, raw_file_receive
+from ingestion.services.datasets import dataset_schema_require
+from ingestion.services.raw_files import ByteSource, raw_file_receive
 from ingestion.storage import data_storage
 
 from .. import lifecycle

@@ -27,7 +27,8 @@ from ingestion.crypto import SecretUnreadable
 from ingestion.http.guard import FetchError
 from ingestion.http.pull import PullResult, records_pull
 from ingestion.models import AuditAction, RawFile, Source
-from ingestion.services import dataset_schema_require, raw_file_receive
+from ingestion.services.datasets import dataset_schema_require
+from ingestion.services.raw_files import raw_file_receive
 from ingestion.sources import source_pull_spec
 
 from .. import lifecycle

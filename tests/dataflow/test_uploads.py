@@ -30,7 +30,7 @@ import json
 from django.contrib.auth import get_user_model
 from ingestion.models import DatasetGrant, DatasetRole
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from tests.conftest import SALES_SCHEMA
 dataset = dataset_apply(spec=schema_parse(json.loads(json.dumps(SALES_SCHEMA)))).dataset
 user = get_user_model().objects.create_user("ingester", password={PASSWORD!r})

@@ -30,7 +30,7 @@ from ingestion.fieldtypes import FIELD_TYPES, FieldError, field_type
 from ingestion.fieldtypes.base import ORDERED_OPERATORS
 from ingestion.models import Dataset, DatasetGrant, DatasetRole, FieldType
 from ingestion.schema import FieldSpec, schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.exports import records_export_parquet
 from processing.models import RunStatus
 from processing.pipeline.fields import compile_field

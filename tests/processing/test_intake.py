@@ -21,7 +21,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from ingestion.models import Dataset, RawFile
-from ingestion.services import NotTextFile, raw_file_receive
+from ingestion.services.raw_files import NotTextFile, raw_file_receive
 from processing.exports import rejected_export
 from processing.models import RejectedRow, Run, RunStatus
 from processing.services.previews import file_preview

@@ -140,7 +140,7 @@ def test_a_run_stopped_by_the_job_queue_time_limit_fails_at_once_saying_so(
     from django_q.exceptions import TimeoutException
     from django_q.timeout import TimeoutHandler
 
-    from ingestion.services import raw_file_receive
+    from ingestion.services.raw_files import raw_file_receive
     from processing.services.runs import run_create
     from processing.tasks import run_task
 
@@ -191,7 +191,7 @@ def small_disk(tmp_path_factory: pytest.TempPathFactory, settings: Any) -> Itera
 def test_a_run_that_fills_the_disk_fails_and_leaves_the_disk_as_before(
     sales: Dataset, csv_file: Callable[..., Path], small_disk: Path
 ) -> None:
-    from ingestion.services import raw_file_receive
+    from ingestion.services.raw_files import raw_file_receive
     from processing.services.runs import run_create, run_execute
 
     # ~650 KB of raw file on a 1 MiB disk; its processed rows do not fit in what is left.
@@ -229,7 +229,7 @@ def test_a_time_limit_that_cuts_a_query_short_still_fails_the_run_saying_so(
     from django_q.exceptions import TimeoutException
     from django_q.timeout import TimeoutHandler
 
-    from ingestion.services import raw_file_receive
+    from ingestion.services.raw_files import raw_file_receive
     from processing.services.runs import run_create
     from processing.tasks import run_task
 

@@ -13,7 +13,7 @@ import pytest
 
 from ingestion.models import Dataset, RawFile
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from ingestion.storage import data_storage
 from processing.models import RejectedRow, Run, RunStatus
 from processing.services.previews import file_preview

@@ -16,7 +16,7 @@ from django.db import connection
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
 from ingestion.selectors import schema_spec
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.record_indexes import (
     RecordIndexChanges,
     _existing,

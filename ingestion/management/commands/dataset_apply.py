@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from core.commands import DataflowCommand, validation_message
 from ingestion.record_store import StoredRecordsReport
 from ingestion.schema import MAX_SCHEMA_SIZE, SchemaSpec, schema_loads
-from ingestion.services import dataset_apply, dataset_apply_preview
+from ingestion.services.datasets import dataset_apply, dataset_apply_preview
 
 
 class Command(DataflowCommand):
