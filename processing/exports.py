@@ -54,6 +54,7 @@ def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
     """The dataset's records as CSV lines or a streamed JSON array, ordered by key."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    assert dataset.current_schema is not None  # every caller refuses a dataset without a schema first
     spec = schema_spec(dataset.current_schema)
     names = [f.name for f in spec.fields]
     text_fields = {f.name for f in spec.fields if field_type(f.type).is_text}
@@ -136,6 +137,7 @@ def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    assert dataset.current_schema is not None  # every caller refuses a dataset without a schema first
     spec = schema_spec(dataset.current_schema)
     arrow_types = _arrow_types(pa)
     # A column's type, or None for a column exported as text.

@@ -75,10 +75,15 @@ class RunSerializer(serializers.Serializer):
     progress = serializers.FloatField(help_text="Share of the file processed, 0 to 1.")
     error = serializers.CharField(allow_blank=True)
     trigger = serializers.ChoiceField(choices=RunTrigger.choices)
-    source = serializers.CharField(allow_null=True, help_text="The HTTP source this run pulled, if any.")
+    # API fields named like Serializer attributes; DRF's metaclass moves declared fields off the class.
+    source = serializers.CharField(  # type: ignore[assignment]
+        allow_null=True, help_text="The HTTP source this run pulled, if any."
+    )
     started_by = serializers.CharField(allow_null=True, help_text="The username of who started it.")
     forced = serializers.BooleanField()
-    parent = serializers.IntegerField(allow_null=True, help_text="The run this one retries, replays or fixes.")
+    parent = serializers.IntegerField(  # type: ignore[assignment]
+        allow_null=True, help_text="The run this one retries, replays or fixes."
+    )
     noop_of = serializers.IntegerField(allow_null=True, help_text="The earlier run that already loaded these bytes.")
     cancel_requested = serializers.BooleanField()
     attempts = serializers.IntegerField()
@@ -114,7 +119,8 @@ class RunSerializer(serializers.Serializer):
 
 class RejectedRowBriefSerializer(serializers.Serializer):
     line = serializers.IntegerField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
 class RunDetailSerializer(RunSerializer):
@@ -131,7 +137,8 @@ class RejectedRowSerializer(serializers.ModelSerializer):
     """A row that failed validation: its raw values by header and one list of messages per failing field."""
 
     raw = serializers.DictField(help_text="Values as read, by header; extra values under `__extra__`.")
-    errors = serializers.DictField(
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="{field: [messages]}; `__row__` for problems with the whole row.",
     )

@@ -43,7 +43,7 @@ class SourceForm(forms.ModelForm):
         fields = list(SOURCE_FIELDS)
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's private hook, absent from django-stubs
         if self.errors:
             return
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -81,7 +81,9 @@ class UploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         # The datasets this user may upload to, as the API decides it (the ingester role).
         with_schema = Dataset.objects.filter(current_schema__isnull=False)
-        self.fields["dataset"].queryset = restrict(with_schema, user, DatasetAction.UPLOAD, via=None)
+        field = self.fields["dataset"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = restrict(with_schema, user, DatasetAction.UPLOAD, via=None)
 
 
 class DialectForm(forms.Form):
@@ -92,7 +94,8 @@ class DialectForm(forms.Form):
         super().__init__(*args, **kwargs)
         # A file may already be read with an encoding the list does not name (given elsewhere).
         if current and current not in dict(ENCODINGS):
-            self.fields["encoding"].choices = [(current, current), *ENCODINGS[1:]]
+            # Declared above as a ChoiceField.
+            cast(forms.ChoiceField, self.fields["encoding"]).choices = [(current, current), *ENCODINGS[1:]]
 
 
 class UploadViews:
