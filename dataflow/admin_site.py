@@ -10,7 +10,9 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path
 
+from processing.admin.data import data_export_view, data_page_view
 from processing.charts import SERIES_COLOURS, STATUS_COLOURS, grouped_bars, stacked_bars
 from processing.selectors import datasets_with_last_run, rows_per_day, runs_in_progress, runs_per_day_by_status
 
@@ -50,3 +52,11 @@ class DataflowAdminSite(admin.AdminSite):
                 "can_upload": request.user.has_perm("processing.upload_file"),
             }
         return super().index(request, context)
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        # The data pages belong to no model admin: /admin/data/<slug>/, behind the admin's login.
+        return [
+            path("data/<slug:slug>/", self.admin_view(data_page_view), name="processing_data"),
+            path("data/<slug:slug>/export/<str:fmt>/", self.admin_view(data_export_view), name="processing_data_export"),
+            *super().get_urls(),
+        ]

@@ -42,6 +42,8 @@ from .record_tables import RecordBase, encode_data, json_value, record_model
 
 # Operators a filter may use; each field type says which it supports ("eq" is also written without a suffix: ?field=v).
 OPERATORS = tuple(dict.fromkeys(op for t in FIELD_TYPES.values() for op in t.operators))
+# Every field also takes ``field__isnull=true`` (only nulls) or ``=false`` (only values).
+NULL_OPERATOR = "isnull"
 MAX_IN_VALUES = 100
 MAX_FILTERS = 30
 BUILTIN_ORDERINGS = ("key", "updated_at")
@@ -114,7 +116,7 @@ def _split_param(param: str, fields: dict[str, FieldSpec]) -> tuple[FieldSpec, s
     if param in fields:
         return fields[param], "eq"
     name, _, op = param.rpartition("__")
-    if name in fields and op in OPERATORS:
+    if name in fields and (op in OPERATORS or op == NULL_OPERATOR):
         return fields[name], op
     return None
 
@@ -122,7 +124,10 @@ def _split_param(param: str, fields: dict[str, FieldSpec]) -> tuple[FieldSpec, s
 def records_filter(
     queryset: QuerySet[RecordBase], spec: SchemaSpec, params: Iterable[tuple[str, str]]
 ) -> QuerySet[RecordBase]:
-    """Apply ``?field=v``, ``field__gte``, ``__lte``, ``__in`` (comma-separated) and ``__contains`` filters.
+    """Apply ``?field=v``, ``field__gte``, ``__lte``, ``__in`` (comma-separated), ``__contains``, ``__isnull``.
+
+    The records API and the console's data page both read their filters
+    here, so a filter is spelled and means the same through either door.
 
     ``params`` are (name, value) pairs; repeated names all apply. Raises
     ``ValidationError({param: [message]})`` naming every bad parameter.
@@ -142,11 +147,17 @@ def records_filter(
             )
             continue
         field, op = found
+        if op == NULL_OPERATOR:
+            if raw not in ("true", "false"):
+                errors.setdefault(param, []).append("must be true (only nulls) or false (only values)")
+                continue
+            conditions.append(Q(**{f"{queryset.model.field_attributes[field.name]}__isnull": raw == "true"}))
+            continue
         allowed = field_type(field.type).operators
         if op not in allowed:
             errors.setdefault(param, []).append(
                 f"{field.name} is a {field.type} field; it supports "
-                + ", ".join("=" if o == "eq" else f"__{o}" for o in allowed)
+                + ", ".join("=" if o == "eq" else f"__{o}" for o in (*allowed, NULL_OPERATOR))
             )
             continue
         parse = _value_parser(field)
@@ -173,8 +184,29 @@ def records_filter(
     if errors:
         raise ValidationError(errors)
     if aliases:
-        queryset = queryset.alias(**aliases).filter(*conditions)
+        queryset = queryset.alias(**aliases)
+    if conditions:
+        queryset = queryset.filter(*conditions)
     return queryset
+
+
+def search_fields(spec: SchemaSpec) -> list[FieldSpec]:
+    """The fields a search looks in: every text field (string, email, url)."""
+    return [f for f in spec.fields if field_type(f.type).is_text]
+
+
+def records_search(queryset: QuerySet[RecordBase], spec: SchemaSpec, text: str) -> QuerySet[RecordBase]:
+    """Records with ``text`` in any text field, ignoring case; no records when the schema has no text field."""
+    if not text:
+        return queryset
+    fields = search_fields(spec)
+    if not fields:
+        return queryset.none()
+    attributes = queryset.model.field_attributes
+    condition = Q()
+    for f in fields:
+        condition |= Q(**{f"{attributes[f.name]}__icontains": text})
+    return queryset.filter(condition)
 
 
 # --- Ordering and keyset positions -------------------------------------------------------

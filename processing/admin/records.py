@@ -21,7 +21,7 @@ from .common import pretty_json
 PAGE = 100
 
 
-def _dataset(request: HttpRequest, slug: str) -> Dataset:
+def console_dataset(request: HttpRequest, slug: str) -> Dataset:
     if not request.user.has_perm("processing.view_run"):
         raise PermissionDenied
     # Only a dataset the user holds a grant on, as in the API: any other is not found.
@@ -39,8 +39,8 @@ def records_url(dataset_slug: str, **query: Any) -> str:
 
 def records_view(request: HttpRequest, slug: str) -> HttpResponse:
     """A dataset's records in key order, 100 a page, optionally those a run last wrote or one key."""
-    dataset = _dataset(request, slug)
-    assert dataset.current_schema is not None  # _dataset answers 404 for a dataset without a schema
+    dataset = console_dataset(request, slug)
+    assert dataset.current_schema is not None  # console_dataset answers 404 for a dataset without a schema
     spec = schema_spec(dataset.current_schema)
     run = None
     if (raw_run := request.GET.get("run", "")).isdigit():
@@ -71,8 +71,8 @@ def records_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 def record_view(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     """One record: its values and where they came from."""
-    dataset = _dataset(request, slug)
-    assert dataset.current_schema is not None  # _dataset answers 404 for a dataset without a schema
+    dataset = console_dataset(request, slug)
+    assert dataset.current_schema is not None  # console_dataset answers 404 for a dataset without a schema
     record = record_get(dataset, schema_spec(dataset.current_schema), key)
     if record is None:
         raise Http404(f"No record {key!r} in dataset {slug!r}.")
