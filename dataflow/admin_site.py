@@ -10,9 +10,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
-from processing.admin.data import data_export_view, data_page_view
 from processing.charts import SERIES_COLOURS, STATUS_COLOURS, grouped_bars, stacked_bars
 from processing.selectors import datasets_with_last_run, rows_per_day, runs_in_progress, runs_per_day_by_status
 
@@ -54,9 +53,6 @@ class DataflowAdminSite(admin.AdminSite):
         return super().index(request, context)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        # The data pages belong to no model admin: /admin/data/<slug>/, behind the admin's login.
-        return [
-            path("data/<slug:slug>/", self.admin_view(data_page_view), name="processing_data"),
-            path("data/<slug:slug>/export/<str:fmt>/", self.admin_view(data_export_view), name="processing_data_export"),
-            *super().get_urls(),
-        ]
+        # The data pages belong to no model admin: /admin/data/<slug>/, behind the admin's login. Named by
+        # module so it loads with the URLs: the console's modules register their admins on this site.
+        return [path("data/", include("processing.admin.data_urls")), *super().get_urls()]

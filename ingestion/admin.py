@@ -147,7 +147,7 @@ class DatasetAdmin(admin.ModelAdmin):
     form = DatasetForm
     change_form_template = "admin/ingestion/dataset/change_form.html"
     change_list_template = "admin/ingestion/dataset/change_list.html"
-    list_display = ("slug", "name", "key_fields", "schema_version", "reject_threshold", "updated_at")
+    list_display = ("slug", "name", "key_fields", "schema_version", "reject_threshold", "updated_at", "data_link")
     search_fields = ("slug", "name")
     fieldsets = (
         (
@@ -170,6 +170,13 @@ class DatasetAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("slug", "name", "description", "key_fields", "delimiter", "reject_threshold", "current_fields")
     inlines = [SchemaVersionInline, DatasetGrantInline]
+
+    @admin.display(description="Data")
+    def data_link(self, obj: Dataset) -> SafeString | str:
+        """A link to the dataset's data page (console URL by name: the page lives in processing)."""
+        if obj.current_schema_id is None:
+            return "—"
+        return format_html('<a href="{}">data</a>', reverse("admin:processing_data", args=[obj.slug]))
 
     def save_model(self, request: HttpRequest, obj: Dataset, form: forms.ModelForm, change: bool) -> None:
         # Through the service: one audit event naming what changed.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -113,7 +113,7 @@ class Facet:
     """A field's distinct values in the view with their counts, most frequent first (None is null)."""
 
     field: FieldSpec
-    values: list[tuple[Any, int]] = field(default_factory=list)
+    values: list[tuple[Any, int]]
 
 
 def data_view(

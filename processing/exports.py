@@ -16,7 +16,7 @@ from ingestion.models import Dataset
 from ingestion.selectors import schema_spec
 
 from .models import RejectedRow, Run
-from .record_queries import records_data
+from .record_queries import RecordSelection, records_data
 
 # Spreadsheets run cells starting with these as formulas (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -50,15 +50,15 @@ def _cell(value: Any, text: bool) -> str:
     return csv_safe(value) if text else value
 
 
-def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
-    """The dataset's records as CSV lines or a streamed JSON array, ordered by key."""
+def records_export(dataset: Dataset, fmt: str, selection: RecordSelection | None = None) -> Iterator[str]:
+    """The dataset's records (those of ``selection``) as CSV lines or a streamed JSON array, ordered by key."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
     assert dataset.current_schema is not None  # every caller refuses a dataset without a schema first
     spec = schema_spec(dataset.current_schema)
     names = [f.name for f in spec.fields]
     text_fields = {f.name for f in spec.fields if field_type(f.type).is_text}
-    rows = (data for _, data in records_data(dataset, spec, chunk=_ITER_CHUNK))
+    rows = (data for _, data in records_data(dataset, spec, chunk=_ITER_CHUNK, selection=selection))
     if fmt == "csv":
         # The columns a file for this dataset uses (a field's source header when
         # it has one), so an export can be ingested again as it is.
@@ -127,8 +127,8 @@ def _arrow_types(pa: Any) -> dict[str, Any]:
     }
 
 
-def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
-    """The dataset's records as one Parquet file, yielded in 1 MB pieces.
+def records_export_parquet(dataset: Dataset, selection: RecordSelection | None = None) -> Iterator[bytes]:
+    """The dataset's records (those of ``selection``) as one Parquet file, yielded in 1 MB pieces.
 
     Parquet writes its footer last, so the file is built in a temporary file
     (batch by batch; memory stays flat) and then streamed. Each column has
@@ -148,7 +148,7 @@ def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
         [pa.field("_key", pa.string(), nullable=False)]
         + [pa.field(name, arrow_types[t.name] if t is not None else pa.string()) for name, t in columns]
     )
-    rows = records_data(dataset, spec, chunk=_ITER_CHUNK)
+    rows = records_data(dataset, spec, chunk=_ITER_CHUNK, selection=selection)
     with tempfile.TemporaryFile() as tmp:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             batch: list[tuple[str, dict[str, Any]]] = []

@@ -507,12 +507,35 @@ class _PlainRows(BaseIterable):
         return (RecordRow(*values) for values in rows)
 
 
-def records_data(dataset: Dataset, spec: SchemaSpec, *, chunk: int = 2000) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(key, data) of every record in key order, streamed (exports)."""
+@dataclass(frozen=True)
+class RecordSelection:
+    """Which records an export writes: the records API's filters, a data page's search and run (default: all)."""
+
+    filters: tuple[tuple[str, str], ...] = ()
+    search: str = ""
+    run_id: int | None = None
+
+
+def records_selected(dataset: Dataset, spec: SchemaSpec, selection: RecordSelection) -> QuerySet[RecordBase]:
+    """The records of a selection, unordered; raises ``ValidationError`` for a bad filter (before any query)."""
+    queryset = record_model(dataset.slug, spec).objects.all()
+    if selection.run_id is not None:
+        queryset = queryset.filter(last_run_id=selection.run_id)
+    return records_search(records_filter(queryset, spec, selection.filters), spec, selection.search)
+
+
+def records_data(
+    dataset: Dataset, spec: SchemaSpec, *, chunk: int = 2000, selection: RecordSelection | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(key, data) of every record (or those of ``selection``) in key order, streamed (exports).
+
+    Check a selection with ``records_selected`` before streaming: a bad filter raises here only on the first read.
+    """
     model = record_model(dataset.slug, spec)
     reads = _value_reads(model, spec)
     names = [f.name for f in spec.fields]
-    for values in model.objects.annotate(**reads).order_by("key").values_list("key", *reads).iterator(chunk):
+    queryset = records_selected(dataset, spec, selection) if selection is not None else model.objects.all()
+    for values in queryset.annotate(**reads).order_by("key").values_list("key", *reads).iterator(chunk):
         yield values[0], {name: json_value(v) for name, v in zip(names, values[1:], strict=True)}
 
 

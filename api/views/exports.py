@@ -13,7 +13,9 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from ingestion.selectors import schema_spec
 from processing.exports import EXPORT_FORMATS, records_export, records_export_parquet
+from processing.record_queries import RecordSelection, records_selected
 
 from ..permissions import dataset_for
 from .base import StrictQueryMixin
@@ -35,18 +37,32 @@ class StreamedNegotiation(DefaultContentNegotiation):
 
 class ExportView(StrictQueryMixin, APIView):
     content_negotiation_class = StreamedNegotiation
-    query_params_allowed = {"get": ("format",)}
+    # Every parameter but ``format`` is a record filter, checked against the schema as the records list checks it.
+    query_params_free = ("get",)
 
     @extend_schema(
         tags=["records"],
-        summary="Export every record of a dataset, streamed (viewer)",
+        summary="Export the records of a dataset, all or those matching filters, streamed (viewer)",
         description=(
             "CSV has one column per field, in schema order; text cells that a spreadsheet would run as a "
             "formula (starting with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'`. JSON is an array "
             "of the records' values. Parquet has a `_key` column and one typed column per field (decimals as "
             "exact text). Records come in key order."
         ),
-        parameters=[OpenApiParameter("format", str, enum=["csv", "json", "parquet"], description="Default csv.")],
+        parameters=[
+            OpenApiParameter("format", str, enum=["csv", "json", "parquet"], description="Default csv."),
+            OpenApiParameter(
+                "filters",
+                OpenApiTypes.OBJECT,
+                style="form",
+                explode=True,
+                description=(
+                    "The records list's field filters, spelled and checked the same way (`field=v`, `field__gte=v`, "
+                    "`field__lte=v`, `field__in=a,b`, `field__contains=v`, `field__isnull=true`): only the records "
+                    "they match are exported. A bad filter is a 400 naming the parameter, before anything is sent."
+                ),
+            ),
+        ],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row."),
             (200, "application/json"): OpenApiResponse(
@@ -63,10 +79,15 @@ class ExportView(StrictQueryMixin, APIView):
             raise ValidationError({"format": [f"unknown format {fmt!r}; use csv, json or parquet"]})
         if dataset.current_schema_id is None:
             raise ValidationError({"format": ["this dataset has no schema yet"]})
+        assert dataset.current_schema is not None  # refused just above
+        filters = tuple((k, v) for k, values in request.query_params.lists() if k != "format" for v in values)
+        selection = RecordSelection(filters)
+        # A bad filter is a 400 now (ValidationError), not an error in the middle of a streamed body.
+        records_selected(dataset, schema_spec(dataset.current_schema), selection)
         if fmt == "parquet":
-            chunks: Iterator[bytes] = records_export_parquet(dataset)
+            chunks: Iterator[bytes] = records_export_parquet(dataset, selection)
         else:
-            chunks = (chunk.encode("utf-8") for chunk in records_export(dataset, fmt))
+            chunks = (chunk.encode("utf-8") for chunk in records_export(dataset, fmt, selection))
         response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
         response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.{fmt}"'
         return response

@@ -8,13 +8,22 @@ without a grant on the dataset gets a 404, as in the API.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -35,9 +44,17 @@ from ..data_page import (
     ordering_text,
     position_decode,
 )
-from ..exports import EXPORT_FORMATS
+from ..exports import EXPORT_FORMATS, records_export, records_export_parquet
 from ..models import Run
-from ..record_queries import NULL_OPERATOR, RecordOrdering, RecordRow, run_of_dataset, search_fields
+from ..record_queries import (
+    NULL_OPERATOR,
+    RecordOrdering,
+    RecordRow,
+    RecordSelection,
+    records_selected,
+    run_of_dataset,
+    search_fields,
+)
 from .records import console_dataset
 
 # Operators of the filter form, as the records API spells them ("" is equality).
@@ -193,9 +210,7 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
         sort = ordering
 
         def view(backwards: bool) -> Any:
-            return data_view(
-                dataset, spec, filters=filters, search=search, ordering=sort, run=run, backwards=backwards
-            )
+            return data_view(dataset, spec, filters=filters, search=search, ordering=sort, run=run, backwards=backwards)
 
         page = data_page(view, spec, ordering, size=size, after=after, before=before)
         facets = data_facets(view(False), spec)
@@ -205,13 +220,11 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
     rows = []
     for row in page.rows if page else []:
         data = row.data
-        cells = [cell(f, data.get(f.name)) + ("",) for f in spec.fields]
+        cells = [(*cell(f, data.get(f.name)), "") for f in spec.fields]
         if lineage:
             cells += _lineage_cells(row)
         rows.append({"url": reverse("admin:processing_record", args=[slug, row.key]), "key": row.key, "cells": cells})
-    active = [
-        {"param": k, "value": v, "remove_url": query.url(remove=(k, v))} for k, v in filters if k not in errors
-    ]
+    active = [{"param": k, "value": v, "remove_url": query.url(remove=(k, v))} for k, v in filters if k not in errors]
     export_query = [(k, v) for k, v in query.pairs if not k.startswith("_") or k in ("_search", "_run")]
     context = {
         **admin.site.each_context(request),
@@ -260,9 +273,38 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
 def _export_links(slug: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [
         (name.upper(), reverse("admin:processing_data_export", args=[slug, name]) + "?" + urlencode(pairs))
-        for name in EXPORT_FORMATS
+        for name in (*EXPORT_FORMATS, "parquet")
     ]
 
 
-def data_export_view(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
-    raise NotImplementedError
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+def data_export_view(request: HttpRequest, slug: str, fmt: str) -> HttpResponseBase:
+    """The records of a data page's view (its filters, search and run) as a file, in key order."""
+    dataset = console_dataset(request, slug)
+    assert dataset.current_schema is not None  # console_dataset answers 404 for a dataset without a schema
+    if fmt not in (*EXPORT_FORMATS, "parquet"):
+        raise Http404(f"No export format {fmt!r}.")
+    spec = schema_spec(dataset.current_schema)
+    query = Query([(k, v) for k, values in request.GET.lists() for v in values])
+    try:
+        run = _run_of(dataset, query.get("_run"))
+        selection = RecordSelection(
+            tuple(data_filters(query.pairs)), query.get("_search").strip(), run.pk if run is not None else None
+        )
+        records_selected(dataset, spec, selection)  # a bad filter is a message now, not a broken download
+    except ValidationError as exc:
+        errors = "; ".join(f"{name}: {', '.join(messages)}" for name, messages in exc.message_dict.items())
+        return HttpResponseBadRequest(errors, content_type="text/plain; charset=utf-8")
+    if fmt == "parquet":
+        chunks: Iterator[bytes] = records_export_parquet(dataset, selection)
+    else:
+        chunks = (chunk.encode("utf-8") for chunk in records_export(dataset, fmt, selection))
+    response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.{fmt}"'
+    return response

@@ -23,6 +23,7 @@ from ..services.broker import BrokerUnavailable
 from ..services.runs import run_cancel, run_replay, run_retry
 from . import records
 from .common import pretty_json, status_badge
+from .data import data_url
 from .upload import UploadViews
 
 
@@ -156,7 +157,7 @@ class RunAdmin(admin.ModelAdmin):
                 can_cancel=DatasetAction.CANCEL in may,
                 can_replay=DatasetAction.REPLAY in may,
                 rejected_url=reverse("admin:processing_rejectedrow_changelist") + f"?run__id__exact={run.pk}",
-                records_url=records.records_url(run.dataset.slug, run=run.pk),
+                records_url=data_url(run.dataset.slug, _run=run.pk),
                 children=list(self.get_queryset(request).filter(parent=run).order_by("pk")),
             )
         return super().changeform_view(request, object_id, form_url, context)
