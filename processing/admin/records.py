@@ -83,5 +83,6 @@ def record_view(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         "record": record,
         "data": pretty_json(record.data),
         "last_file": record.last_run.raw_file,  # type: ignore[attr-defined]  # set by record_get
+        "first_file": record.first_run.raw_file,  # type: ignore[attr-defined]  # set by record_get
     }
     return TemplateResponse(request, "admin/processing/records/detail.html", context)

@@ -220,3 +220,19 @@ def test_the_dashboard_dataset_list_and_run_page_link_to_the_data_page(viewer: C
     run_page = admin.get(reverse("admin:processing_run_change", args=[run.pk])).content.decode()
     assert f"{url}?_run={run.pk}" in run_page
     assert keys(page(viewer, f"?_run={run.pk}")) == ["S1", "S2", "S3", "S4"]
+
+
+def test_a_records_page_shows_its_full_lineage(loaded: Dataset, viewer: Client, csv_file: Callable[..., Path]) -> None:
+    changed = ROWS[0].replace("1234.50", "1300.00")
+    with csv_file("\n".join([SALES_HEADER, ROWS[1], changed]) + "\n").open("rb") as fh:
+        second = file_ingest(dataset=loaded, source=fh, original_name="april.csv")
+    first = loaded.runs.exclude(pk=second.pk).get()
+
+    html = page(viewer)
+    record_url = reverse("admin:processing_record", args=["sales", "S1"])
+    assert f'href="{record_url}"' in html
+    record = viewer.get(record_url).content.decode()
+    lineage = record[record.index('id="record-lineage"') :]
+    assert "april.csv" in lineage and "line 3" in lineage  # last written: the second file, its third line
+    assert "sales.csv" in lineage  # first loaded from the first file
+    assert f"#{first.pk}" in lineage and f"#{second.pk}" in lineage
