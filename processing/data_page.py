@@ -169,8 +169,16 @@ def data_page(
 
 
 def facet_fields(spec: SchemaSpec) -> list[FieldSpec]:
-    """The fields offered as facets: text and boolean fields (dates and numbers rarely repeat), the first ten."""
-    kinds = [f for f in spec.fields if field_type(f.type).is_text or field_type(f.type).filter_kind == "boolean"]
+    """The fields offered as facets: text and boolean fields, the first ten.
+
+    Dates and numbers rarely repeat; a field that is the whole key never does.
+    """
+    unique = set(spec.key) if len(spec.key) == 1 else set()
+    kinds = [
+        f
+        for f in spec.fields
+        if f.name not in unique and (field_type(f.type).is_text or field_type(f.type).filter_kind == "boolean")
+    ]
     return kinds[:FACET_MAX_FIELDS]
 
 

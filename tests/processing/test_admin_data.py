@@ -135,7 +135,7 @@ def test_facets_count_the_filtered_view(viewer: Client) -> None:
     html = page(viewer)
     facets = set(re.findall(r'data-facet="([^"]+)"', html))
     assert {"category", "country", "is_active"} <= set(facets)
-    assert "id" in facets  # four distinct ids: still a facet (at most 30 values)
+    assert "id" not in facets  # the key: one record per value, never a facet
     assert re.search(r'href="\?category=books">books</a> <span class="df-count">\(2\)</span>', html)
     filtered = page(viewer, "?country=FR")
     assert re.search(r'href="\?country=FR&amp;category=books">books</a> <span class="df-count">\(2\)</span>', filtered)
@@ -236,3 +236,35 @@ def test_a_records_page_shows_its_full_lineage(loaded: Dataset, viewer: Client, 
     assert "april.csv" in lineage and "line 3" in lineage  # last written: the second file, its third line
     assert "sales.csv" in lineage  # first loaded from the first file
     assert f"#{first.pk}" in lineage and f"#{second.pk}" in lineage
+
+
+def test_a_field_with_too_many_values_is_no_facet(viewer: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("processing.data_page.FACET_MAX_VALUES", 2)
+    facets = set(re.findall(r'data-facet="([^"]+)"', page(viewer)))
+    assert "category" in facets  # books, toys
+    assert "country" not in facets  # FR, DE, US
+
+
+@pytest.mark.parametrize(
+    "sort", ["", "-_key", "value", "-value", "description", "-description", "is_active", "_updated_at"]
+)
+def test_walking_the_pages_one_record_at_a_time_gives_the_whole_view_in_order(viewer: Client, sort: str) -> None:
+    whole = keys(page(viewer, f"?_sort={sort}"))
+    assert sorted(whole) == ["S1", "S2", "S3", "S4"]
+    seen: list[str] = []
+    html = page(viewer, f"?_sort={sort}&_size=1")
+    while True:
+        seen += keys(html)
+        found = re.search(r'href="([^"]+)" id="data-next"', html)
+        if found is None:
+            break
+        html = page(viewer, found.group(1).replace("&amp;", "&"))
+    assert seen == whole
+    back: list[str] = []
+    while True:
+        back = keys(html) + back
+        found = re.search(r'href="([^"]+)" id="data-previous"', html)
+        if found is None:
+            break
+        html = page(viewer, found.group(1).replace("&amp;", "&"))
+    assert back == whole
