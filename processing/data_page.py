@@ -88,7 +88,7 @@ def position_encode(position: tuple[Any, str]) -> str:
     return json.dumps([value, key], separators=(",", ":"))
 
 
-def position_decode(ordering: RecordOrdering, raw: str) -> tuple[Any, str]:
+def position_decode(ordering: RecordOrdering, raw: str, param: str = "_next") -> tuple[Any, str]:
     """A ``_next`` / ``_prev`` value read back (ValidationError when it is not one of this ordering)."""
     try:
         value, key = json.loads(raw)
@@ -96,7 +96,7 @@ def position_decode(ordering: RecordOrdering, raw: str) -> tuple[Any, str]:
             raise ValueError(key)
         return position_value_parse(ordering, value), key
     except (ValueError, TypeError, InvalidOperation):
-        raise ValidationError({"_next": ["is not a position of this view; start again from the first page"]}) from None
+        raise ValidationError({param: ["is not a position of this view; start again from the first page"]}) from None
 
 
 @dataclass

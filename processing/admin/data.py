@@ -122,8 +122,6 @@ def cell(field: FieldSpec, value: Any) -> tuple[str, str]:
         return _number(value), "df-num"
     if kind.filter_kind == "boolean":
         return ("true" if value else "false"), "df-bool"
-    if isinstance(value, dict | list):
-        return str(value), ""
     return str(value), ""
 
 
@@ -206,7 +204,9 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
         size = _page_size(query.get("_size"))
         run = _run_of(dataset, query.get("_run"))
         after = position_decode(ordering, query.get("_next")) if query.get("_next") else None
-        before = position_decode(ordering, query.get("_prev")) if query.get("_prev") and after is None else None
+        before = (
+            position_decode(ordering, query.get("_prev"), "_prev") if query.get("_prev") and after is None else None
+        )
         sort = ordering
 
         def view(backwards: bool) -> Any:
@@ -224,7 +224,8 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
         if lineage:
             cells += _lineage_cells(row)
         rows.append({"url": reverse("admin:processing_record", args=[slug, row.key]), "key": row.key, "cells": cells})
-    active = [{"param": k, "value": v, "remove_url": query.url(remove=(k, v))} for k, v in filters if k not in errors]
+    # Every filter of the URL, a bad one too (marked), so each can be removed.
+    active = [{"param": k, "value": v, "bad": k in errors, "remove_url": query.url(remove=(k, v))} for k, v in filters]
     export_query = [(k, v) for k, v in query.pairs if not k.startswith("_") or k in ("_search", "_run")]
     context = {
         **admin.site.each_context(request),
@@ -245,6 +246,7 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
                 "values": [
                     (
                         "null" if value is None else _facet_value(value),
+                        value is None,
                         n,
                         query.with_pairs(
                             (f"{facet.field.name}__{NULL_OPERATOR}", "true")

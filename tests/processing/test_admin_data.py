@@ -268,3 +268,11 @@ def test_walking_the_pages_one_record_at_a_time_gives_the_whole_view_in_order(vi
             break
         html = page(viewer, found.group(1).replace("&amp;", "&"))
     assert back == whole
+
+
+def test_a_bad_filter_is_listed_with_the_others_and_can_be_removed(viewer: Client) -> None:
+    response = viewer.get(reverse("admin:processing_data", args=["sales"]) + "?country=FR&value__gte=lots")
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "value__gte" in html[html.index('id="data-errors"') :]
+    assert keys(page(viewer, re.findall(r'<code>value__gte=lots</code> <a href="([^"]+)"', html)[0])) == ["S1", "S3"]
