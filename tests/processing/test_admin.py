@@ -335,9 +335,9 @@ def test_the_dashboard_charts_runs_and_rows(sales: Dataset, viewer: Client, csv_
     assert "partially succeeded: 1</title>" in page
     assert "loaded: 1</title>" in page and "rejected: 1</title>" in page
     assert "sales" in page and "Partially Succeeded" in page
-    records_page = reverse("admin:processing_records", args=["sales"])
-    assert f'href="{records_page}"' in page
-    assert "S1" in viewer.get(records_page).content.decode()
+    data_page = reverse("admin:processing_data", args=["sales"])
+    assert f'href="{data_page}"' in page
+    assert "S1" in viewer.get(data_page).content.decode()
 
 
 def test_rows_whose_values_were_replaced_are_not_reloaded_until_edited(
