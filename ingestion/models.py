@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .dialect import delimiter_text, encoding_text
+from .http.pagination import pagination_choices
 
 
 class FieldType(models.TextChoices):
@@ -291,13 +292,8 @@ class Source(models.Model):
         API_KEY_QUERY = "api_key_query", "API key in the query string"
         BASIC = "basic", "HTTP basic"
 
-    class Pagination(models.TextChoices):
-        NONE = "none", "None (one request)"
-        PAGE = "page", "Page number (stop on an empty page)"
-        OFFSET = "offset", "Offset and limit"
-        CURSOR = "cursor", "Cursor from the response"
-        NEXT_URL = "next_url", "Next-page URL in the response"
-        LINK_HEADER = "link_header", "Link header (RFC 8288)"
+    # One member per registered style (ingestion/http/pagination), e.g. ``Source.Pagination.CURSOR``.
+    Pagination = models.TextChoices("Pagination", pagination_choices(), module=__name__, qualname="Source.Pagination")
 
     class Schedule(models.TextChoices):
         NONE = "none", "Not scheduled"
