@@ -10,6 +10,7 @@ from django.db import models
 
 from .dialect import delimiter_text, encoding_text
 from .http.pagination import pagination_choices
+from .sourcekinds import DEFAULT_KIND, source_kind_choices
 
 
 class FieldType(models.TextChoices):
@@ -275,11 +276,16 @@ class AuditEvent(models.Model):
 
 
 class Source(models.Model):
-    """An HTTP JSON API that a dataset pulls records from, on demand or on a schedule.
+    """A place a dataset pulls records from, on demand or on a schedule: today an HTTP JSON API.
+
+    Which fields a source of each ``kind`` uses is declared in ``ingestion.sourcekinds``.
 
     The secret (bearer token, API key or password) is stored encrypted with
     ``ENCRYPTION_KEYS`` (see ``ingestion.crypto``) and never shown again.
     """
+
+    # One member per registered kind (ingestion/sourcekinds), e.g. ``Source.Kind.HTTP``.
+    Kind = models.TextChoices("Kind", source_kind_choices(), module=__name__, qualname="Source.Kind")
 
     class Method(models.TextChoices):
         GET = "GET"
@@ -302,6 +308,7 @@ class Source(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="sources")
     name = models.SlugField(max_length=64, unique=True, help_text="Used by `manage.py pull_source NAME`.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=DEFAULT_KIND)
     url = models.CharField(max_length=2000, help_text="http or https URL of the first page.")
     method = models.CharField(max_length=4, choices=Method.choices, default=Method.GET)
     params = models.JSONField(default=dict, blank=True, help_text="Query parameters sent with every request.")

@@ -22,35 +22,10 @@ from .http.guard import origin, url_validate
 from .http.pagination import PAGINATION_STYLES
 from .http.pull import PullSpec
 from .models import AuditAction, Dataset, Source
+from .sourcekinds import source_fields
 
-# What a client may set on a source (the secret is set apart, write-only).
-SOURCE_FIELDS = (
-    "dataset",
-    "name",
-    "url",
-    "method",
-    "params",
-    "headers",
-    "body",
-    "auth",
-    "auth_name",
-    "records_path",
-    "pagination",
-    "page_param",
-    "size_param",
-    "page_size",
-    "first_page",
-    "next_path",
-    "max_pages",
-    "max_records",
-    "cursor_field",
-    "watermark_param",
-    "watermark",
-    "schedule",
-    "interval_minutes",
-    "cron",
-    "enabled",
-)
+# What a client may set on a source (the secret is set apart, write-only), from the kinds' declarations.
+SOURCE_FIELDS = source_fields()
 
 # django-q2 names a scheduled function by its dotted path; ingestion never
 # imports processing, so the task is named here as a string.
