@@ -20,9 +20,10 @@ run: setup ## Migrate, load the demo data and serve the admin plus a worker on 1
 test: setup ## Run the test suite (SQLite; set DATABASE_URL=postgres://… for Postgres)
 	@scripts/test.sh $(ARGS)
 
-lint: setup ## ruff lint and format check
+lint: setup ## ruff lint and format check, import layers (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 check: setup ## Django system checks and missing migrations
 	$(VENV)/bin/python manage.py check

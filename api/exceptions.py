@@ -21,10 +21,10 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
-from ingestion.services import UploadTooLarge
+from ingestion.services.raw_files import UploadTooLarge
 from ingestion.storage import StorageFull
 from ingestion.storage import StorageUnavailable as StorageNotWritable
-from processing.services import BrokerUnavailable
+from processing.services.broker import BrokerUnavailable
 
 from .errors import InsufficientStorage, PayloadTooLarge, QueueUnavailable, StorageUnavailable
 

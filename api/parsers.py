@@ -8,7 +8,7 @@ input is a 400, never a database error.
 ``CSVBodyParser`` hands a ``text/csv`` body to the view as a stream, so an
 upload is never read into memory.
 
-A body's ``charset`` must be a text encoding (``dataflow.security`` answers
+A body's ``charset`` must be a text encoding (``core.charsets`` answers
 415 before any parser runs otherwise); JSON bodies narrow that to UTF-8,
 UTF-16 and UTF-32, NDJSON bodies to UTF-8. The body is decoded with
 ``bytes.decode``, which only accepts text encodings, never with
@@ -27,8 +27,8 @@ from django.utils.http import parse_header_parameters
 from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
 from rest_framework.parsers import BaseParser, JSONParser
 
-from dataflow.security import UNICODE_CHARSETS, charset_name, charset_refusal
-from ingestion.encodings import UTF8_ENCODINGS
+from core.charsets import UNICODE_CHARSETS, charset_name, charset_refusal
+from core.encodings import UTF8_ENCODINGS
 
 from .errors import PayloadTooLarge
 

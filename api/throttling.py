@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
-from dataflow.metrics import CACHE_ERRORS
+from core.metrics import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 

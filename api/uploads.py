@@ -15,7 +15,7 @@ from django.http.multipartparser import parse_header_parameters
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.request import Request
 
-from dataflow.uploads import MULTIPART_SLACK, upload_too_large
+from core.uploads import MULTIPART_SLACK, upload_too_large
 from ingestion.dialect import binary_signature
 
 from .errors import PayloadTooLarge, UnprocessableContent

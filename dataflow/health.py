@@ -20,11 +20,14 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from django_q.models import Success
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.views import HealthCheckView
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
+
+from processing.models import Run, RunStatus
 
 REAPER_FUNC = "processing.tasks.reap_stale_runs"
 
@@ -82,10 +85,6 @@ class WorkerCluster(HealthCheck):
         await sync_to_async(self._check, thread_sensitive=True)()
 
     def _check(self) -> None:
-        from django_q.models import Success
-
-        from processing.models import Run, RunStatus
-
         now = timezone.now()
         last = Success.objects.filter(func=REAPER_FUNC).order_by("-stopped").values_list("stopped", flat=True).first()
         if last is None or now - last > self.max_silence:

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from ingestion.context import client_ip_var
+from core.context import client_ip_var
 from processing.logcontext import run_id_var
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)

@@ -34,6 +34,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from core.metrics import CACHE_ERRORS
+from processing.models import Run, RunStatus
+
 HTTP_REQUESTS = Counter("dataflow_http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
 HTTP_LATENCY = Histogram(
     "dataflow_http_request_duration_seconds",
@@ -41,9 +44,6 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-# Failed calls to the shared cache (Redis), by what was being done; the
-# caller carries on without it (api/throttling.py counts per process then).
-CACHE_ERRORS = Counter("dataflow_cache_errors_total", "Calls to the shared cache that failed.", ["operation"])
 RUN_DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 
 
@@ -67,8 +67,6 @@ class PipelineCollector(Collector):
     """Pipeline metrics computed from the runs table when Prometheus scrapes."""
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        from processing.models import Run, RunStatus
-
         rows = CounterMetricFamily("dataflow_rows", "Rows processed by finished runs.", labels=["dataset", "outcome"])
         for item in Run.objects.values("dataset__slug").annotate(
             read=Sum("rows_read"), valid=Sum("rows_valid"), rejected=Sum("rows_rejected")

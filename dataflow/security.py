@@ -1,7 +1,7 @@
 """Request and response hardening that applies to every URL.
 
 * ``RequestCharsetMiddleware``: a request may only declare a text encoding
-  (``ingestion.encodings.TEXT_ENCODINGS``) as its ``charset``. Python's codec
+  (``core.encodings.TEXT_ENCODINGS``) as its ``charset``. Python's codec
   registry also holds codecs that are not text encodings at all
   (``bz2_codec``, ``zlib_codec``, ``base64``, ``hex``, ``rot13``…): decoding a
   body with one of them decompresses or rewrites it *after* its size was
@@ -29,10 +29,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.http import parse_header_parameters
 
-from ingestion.encodings import UNICODE_ENCODINGS, encoding_canonical
-
-# The Unicode encodings the JSON parsers accept (api/parsers.py).
-UNICODE_CHARSETS = UNICODE_ENCODINGS
+from core.charsets import charset_refusal
 
 SWAGGER_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
@@ -41,31 +38,6 @@ SWAGGER_POLICY = (
 )
 
 API_PREFIX = "/api/"
-# Django reads form bodies only as UTF-8 (Django 5.2 raises BadRequest for any other declared charset).
-FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-
-
-def charset_name(charset: str) -> str | None:
-    """The canonical name of ``charset`` when it is a text encoding a body can be written in, else None.
-
-    The list is ``ingestion.encodings.TEXT_ENCODINGS``: decoding bytes with
-    one of them never yields more characters than there were bytes, so it
-    cannot grow a body past its size limit.
-    """
-    return encoding_canonical(charset)
-
-
-def charset_refusal(charset: str | None, media_type: str = "") -> str | None:
-    """Why a request body's ``charset`` parameter is refused, or None when it is acceptable."""
-    if charset is None:
-        return None
-    name = charset_name(charset)
-    if name is None:
-        return f"The charset {charset[:40]!r} is not a supported text encoding; send the body as UTF-8."
-    # Django checks the name as written ("utf8" is refused too), so the rule here is the same.
-    if media_type in FORM_MEDIA_TYPES and charset.strip().lower() != "utf-8":
-        return f"A form body ({media_type}) must be UTF-8: declare charset=utf-8 or none; {charset[:40]!r} is refused."
-    return None
 
 
 def unsupported_media_type(request: HttpRequest, message: str) -> HttpResponse:

@@ -15,21 +15,24 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .models import AuditEvent, Dataset, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
-from .schema import MAX_SCHEMA_SIZE, schema_loads
-from .services import (
+from ingestion.services.datasets import (
     DATASET_NOTIFICATION_FIELDS,
     dataset_apply,
     dataset_apply_preview,
     dataset_delete,
-    dataset_grant_delete,
-    dataset_grant_set,
-    dataset_grantee_check,
-    dataset_grants_check,
     dataset_notifications_set,
     notify_emails_clean,
     notify_webhooks_clean,
 )
+from ingestion.services.grants import (
+    dataset_grant_delete,
+    dataset_grant_set,
+    dataset_grantee_check,
+    dataset_grants_check,
+)
+
+from .models import AuditEvent, Dataset, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
+from .schema import MAX_SCHEMA_SIZE, schema_loads
 
 
 def _pretty(value: object) -> SafeString:

@@ -7,7 +7,8 @@ from typing import Any
 
 from django.db import models
 
-from .context import client_ip_var
+from core.context import client_ip_var
+
 from .models import AuditEvent, Dataset
 
 

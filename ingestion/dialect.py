@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from charset_normalizer import CharsetMatch, from_bytes
 
-from .encodings import encoding_require
+from core.encodings import encoding_require
 
 BOM = codecs.BOM_UTF8
 # Byte-order marks of the UTF-16 and UTF-32 encodings, whose text is full of NUL bytes.
@@ -365,7 +365,7 @@ def sample_text(sample: bytes, encoding: str) -> str:
 
 
 def text_encoding(name: str) -> str:
-    """The canonical name of a text encoding, or ValueError (see ``ingestion.encodings``)."""
+    """The canonical name of a text encoding, or ValueError (see ``core.encodings``)."""
     return encoding_require(name)
 
 

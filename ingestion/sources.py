@@ -1,7 +1,7 @@
 """Writes and reads for HTTP sources: their configuration, secret, schedule and watermark.
 
 Pulling a source (fetching its records and running the pipeline over them)
-is an operation on runs and lives in ``processing.sources``.
+is an operation on runs and lives in ``processing.services.sources``.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ingestion.services import raw_file_archive
+from ingestion.services.raw_files import raw_file_archive
 
 from .models import Run, RunStatus
 from .notifications import run_finished_notify

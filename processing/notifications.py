@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django_q.tasks import async_task
 
 from ingestion.http.client import HttpClient
 from ingestion.http.guard import FetchError
@@ -59,8 +60,6 @@ def run_finished_notify(run: Run) -> None:
 
 
 def _notify_enqueue(run_id: int, event: str) -> None:
-    from django_q.tasks import async_task
-
     try:
         async_task("processing.tasks.notify_task", run_id, event, task_name=f"notify-run-{run_id}")
     except Exception:  # whatever the broker raises

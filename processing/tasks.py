@@ -6,7 +6,8 @@ from django.conf import settings
 from django.db import connection
 from django_q.exceptions import TimeoutException
 
-from .services import run_execute, run_timed_out, runs_reap
+from .notifications import run_notify
+from .services.runs import run_execute, run_timed_out, runs_reap, source_pull_scheduled
 
 
 def run_task(run_id: int) -> str:
@@ -32,14 +33,10 @@ def reap_stale_runs() -> dict[str, int]:
 
 def source_pull_task(source_id: int) -> str:
     """Scheduled: pull a source (its django-q2 schedule is kept in step by ``source_schedule_sync``)."""
-    from .sources import source_pull_scheduled
-
     run = source_pull_scheduled(source_id=source_id)
     return "skipped (disabled, deleted or still pulling)" if run is None else f"run {run.pk} {run.status}"
 
 
 def notify_task(run_id: int, event: str) -> dict[str, int]:
     """Send a finished run's notification."""
-    from .notifications import run_notify
-
     return run_notify(run_id=run_id, event=event)

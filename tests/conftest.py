@@ -19,7 +19,7 @@ from django.db import connection
 
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from tests.records import dataset_tables_drop
 
 SALES_SCHEMA: dict[str, Any] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from ingestion.encodings import encoding_require
+from core.encodings import encoding_require
 from processing.models import RunStatus
 
 from .runs import DialectFieldsSerializer
@@ -27,7 +27,7 @@ class UploadOptionsSerializer(serializers.Serializer):
     )
 
     def validate_encoding(self, value: str) -> str:
-        # The one list of text encodings (ingestion.encodings): the CLI and schemas accept the same names.
+        # The one list of text encodings (core.encodings): the CLI and schemas accept the same names.
         try:
             return encoding_require(value)
         except ValueError as exc:

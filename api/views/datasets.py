@@ -19,13 +19,8 @@ from rest_framework.response import Response
 
 from ingestion.models import Dataset, DatasetRole
 from ingestion.selectors import dataset_roles_for, datasets_visible_to
-from ingestion.services import (
-    DatasetConflict,
-    dataset_apply,
-    dataset_apply_preview,
-    dataset_create,
-    dataset_delete,
-)
+from ingestion.services.datasets import dataset_apply, dataset_apply_preview, dataset_create, dataset_delete
+from ingestion.services.grants import DatasetConflict
 
 from ..errors import Conflict
 from ..pagination import SlugPage

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from ingestion.selectors import dataset_grants_list
-from ingestion.services import DatasetConflict, dataset_grant_delete, dataset_grant_set
+from ingestion.services.grants import DatasetConflict, dataset_grant_delete, dataset_grant_set
 
 from ..errors import Conflict
 from ..pagination import AscendingIdPage

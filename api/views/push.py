@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from ingestion.models import DatasetRole
 from ingestion.storage import storage_errors
 from processing.models import Run
-from processing.push import PUSH_MEDIA_TYPES, rows_push
+from processing.services.push import PUSH_MEDIA_TYPES, rows_push
 
 from ..errors import PayloadTooLarge
 from ..parsers import (

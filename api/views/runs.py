@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from ingestion.models import DatasetRole
 from ingestion.selectors import datasets_visible_to
 from processing.models import RejectedRow, Run, RunTrigger
-from processing.services import run_cancel, run_retry
+from processing.services.runs import run_cancel, run_retry
 
 from ..errors import Conflict
 from ..filters import RunFilter

@@ -18,7 +18,8 @@ from ingestion.models import DatasetRole, Source
 from ingestion.selectors import datasets_visible_to
 from ingestion.sources import source_create, source_delete, source_update
 from processing.models import Run, RunTrigger
-from processing.sources import SourceBusy, source_preview, source_pull
+from processing.services.previews import source_preview
+from processing.services.sources import SourceBusy, source_pull
 
 from ..errors import Conflict, UnprocessableContent
 from ..pagination import AscendingIdPage

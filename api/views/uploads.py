@@ -14,10 +14,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ingestion.models import Dataset, DatasetRole
-from ingestion.services import NotTextFile
+from ingestion.services.raw_files import NotTextFile
 from ingestion.storage import storage_errors
 from processing.models import Run, RunTrigger
-from processing.services import file_enqueue, file_preview
+from processing.services.previews import file_preview
+from processing.services.runs import file_enqueue
 
 from ..errors import UnprocessableContent
 from ..parsers import CSVBodyParser

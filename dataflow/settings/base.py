@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django_q",
     "health_check",
     "axes",
+    "core",
     "ingestion",
     "processing",
     "api",
@@ -260,9 +261,9 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = _bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = _str("DEFAULT_FROM_EMAIL", "dataflow@localhost")
 
-# Uploads stop as soon as a file passes MAX_UPLOAD_SIZE (dataflow/uploads.py).
+# Uploads stop as soon as a file passes MAX_UPLOAD_SIZE (core/uploads.py).
 FILE_UPLOAD_HANDLERS = [
-    "dataflow.uploads.UploadLimitHandler",
+    "core.uploads.UploadLimitHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]

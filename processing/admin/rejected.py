@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ..models import RejectedRow, RunTrigger
-from ..services import rejected_rows_reload
+from ..services.rejects import rejected_rows_reload
 from .common import errors_text, pretty_json
 
 

@@ -14,7 +14,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from ..models import Run, RunTrigger
-from ..services import BrokerUnavailable, run_cancel, run_replay, run_retry
+from ..services.broker import BrokerUnavailable
+from ..services.runs import run_cancel, run_replay, run_retry
 from . import records
 from .common import pretty_json, status_badge
 from .upload import UploadViews

@@ -26,8 +26,9 @@ from ingestion.sourcekinds import (
 from ingestion.sources import SOURCE_FIELDS, source_clean, source_create, source_delete, source_update
 
 from ..models import RunTrigger
-from ..services import BrokerUnavailable
-from ..sources import source_preview, source_pull
+from ..services.broker import BrokerUnavailable
+from ..services.previews import source_preview
+from ..services.sources import source_pull
 from .common import pretty_json
 
 

@@ -15,13 +15,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from dataflow.uploads import upload_too_large
+from core.uploads import upload_too_large
 from ingestion.models import Dataset, RawFile
-from ingestion.services import raw_file_discard, raw_file_receive, raw_file_set_dialect
+from ingestion.services.raw_files import raw_file_discard, raw_file_receive, raw_file_set_dialect
 from ingestion.storage import StorageError, StorageFull, storage_errors
 
 from ..models import RunTrigger
-from ..services import BrokerUnavailable, raw_file_preview, run_enqueue
+from ..services.broker import BrokerUnavailable
+from ..services.previews import raw_file_preview
+from ..services.runs import run_enqueue
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin

@@ -20,9 +20,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.models import Run
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row
 from tests.factories import UserFactory
 

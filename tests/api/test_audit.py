@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from ingestion.models import AuditEvent, Dataset, DatasetGrant
 from processing.models import RejectedRow, Run, RunStatus
-from processing.services import rejected_rows_reload, run_cancel, run_retry
+from processing.services.rejects import rejected_rows_reload
+from processing.services.runs import run_cancel, run_retry
 from tests.factories import UserFactory
 
 from .conftest import API, sales_csv

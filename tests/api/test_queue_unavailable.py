@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from ingestion.models import Dataset
 from ingestion.storage import data_storage
 from processing.models import Run, RunStatus
-from processing.services import SEND_GRACE, runs_reap
+from processing.services.runs import SEND_GRACE, runs_reap
 from tests.api.conftest import API, error_of, sales_csv
 from tests.api.test_sources import TOKEN, sales_records, source_body
 from tests.conftest import RedisServer, all_apps, sales_row, work_off_queue

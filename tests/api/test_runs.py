@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from ingestion.models import Dataset
 from processing.models import Run, RunStatus
-from processing.services import run_execute
+from processing.services.runs import run_execute
 from tests.conftest import sales_row
 
 from .conftest import API, error_of, sales_csv

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from ingestion.models import Dataset, RawFile
 from processing.models import Run, RunStatus
-from processing.services import run_execute
+from processing.services.runs import run_execute
 from tests.conftest import SmallDisk, sales_row
 from tests.records import records, records_total
 

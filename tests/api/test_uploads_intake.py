@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from ingestion.models import RawFile
-from processing.services import run_execute
+from processing.services.runs import run_execute
 from tests.conftest import sales_row
 from tests.records import stored_record
 

@@ -23,7 +23,7 @@ from django_q.models import Task
 
 from dataflow.health import REAPER_FUNC
 from processing.models import Run
-from processing.services import file_enqueue
+from processing.services.runs import file_enqueue
 from tests.cluster import ROOT, Cluster, postgres_only, wait_for
 from tests.conftest import SALES_HEADER, RedisServer, sales_row
 

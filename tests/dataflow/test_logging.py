@@ -13,7 +13,7 @@ from django.test import Client
 
 from dataflow.logging import ContextFilter, JsonFormatter
 from ingestion.models import Dataset
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 from tests.factories import UserFactory
 
@@ -80,7 +80,7 @@ def test_pipeline_log_lines_carry_the_run_id(
         {
             "time": finished[0]["time"],
             "level": "INFO",
-            "logger": "processing.services",
+            "logger": "processing.services.runs",
             "message": "run succeeded",
             "run_id": run.pk,
             "dataset": "sales",

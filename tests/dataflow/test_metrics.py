@@ -11,7 +11,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingestion.models import Dataset
-from processing.services import file_enqueue, file_ingest
+from processing.services.runs import file_enqueue, file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 
 pytestmark = pytest.mark.django_db

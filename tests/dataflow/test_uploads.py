@@ -18,7 +18,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from dataflow.uploads import upload_body_limit
+from core.uploads import upload_body_limit
 from tests.conftest import SALES_HEADER, SmallDisk, sales_row
 from tests.webserver import Gunicorn, Runserver, gunicorn_serving
 
@@ -30,7 +30,7 @@ import json
 from django.contrib.auth import get_user_model
 from ingestion.models import DatasetGrant, DatasetRole
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from tests.conftest import SALES_SCHEMA
 dataset = dataset_apply(spec=schema_parse(json.loads(json.dumps(SALES_SCHEMA)))).dataset
 user = get_user_model().objects.create_user("ingester", password={PASSWORD!r})

@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from ingestion.models import AuditAction, AuditEvent, Dataset, DatasetGrant, DatasetRole
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply, dataset_grant_set
+from ingestion.services.datasets import dataset_apply
+from ingestion.services.grants import dataset_grant_set
 from tests.conftest import SALES_SCHEMA
 from tests.factories import UserFactory
 

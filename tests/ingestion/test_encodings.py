@@ -7,9 +7,9 @@ import codecs
 import pytest
 
 from api.parsers import JSON_CHARSETS
-from dataflow.security import charset_name
+from core.charsets import charset_name
+from core.encodings import TEXT_ENCODINGS, UNICODE_ENCODINGS, encoding_canonical, encoding_require
 from ingestion.dialect import text_encoding
-from ingestion.encodings import TEXT_ENCODINGS, UNICODE_ENCODINGS, encoding_canonical, encoding_require
 
 NOT_TEXT_ENCODINGS = ["undefined", "charmap", "utf-7", "base64", "bz2_codec", "zlib_codec", "rot13", "hex", "uu"]
 NOT_TEXT_ENCODINGS += ["quopri", "idna", "punycode", "unicode_escape", "raw_unicode_escape", "klingon", "utf\x008"]

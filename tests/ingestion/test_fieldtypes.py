@@ -30,12 +30,12 @@ from ingestion.fieldtypes import FIELD_TYPES, FieldError, field_type
 from ingestion.fieldtypes.base import ORDERED_OPERATORS
 from ingestion.models import Dataset, DatasetGrant, DatasetRole, FieldType
 from ingestion.schema import FieldSpec, schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.exports import records_export_parquet
 from processing.models import RunStatus
 from processing.pipeline.fields import compile_field
 from processing.record_queries import OPERATORS
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.factories import UserFactory
 from tests.records import records
 

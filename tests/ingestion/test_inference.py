@@ -15,10 +15,10 @@ from django.core.exceptions import ValidationError
 
 from ingestion.inference import ColumnReport, SchemaInference, schema_infer
 from ingestion.schema import DATASET_KEYS, schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.models import RejectedRow
 from processing.pipeline.fields import compile_field
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.records import records
 
 Writer = Callable[..., Path]

@@ -25,7 +25,7 @@ from django.utils.html import escape
 
 from ingestion.models import Dataset, DatasetGrant, DatasetRole, SchemaVersion
 from ingestion.schema import MAX_SCHEMA_SIZE, schema_loads
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from tests.api.conftest import API, bearer, error_of
 from tests.factories import UserFactory
 

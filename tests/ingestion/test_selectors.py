@@ -12,7 +12,7 @@ from django.forms.models import model_to_dict
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from ingestion.schema import schema_parse
 from ingestion.selectors import dataset_visible_get, datasets_visible_to, schema_spec
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from tests.conftest import SALES_SCHEMA
 from tests.factories import UserFactory
 

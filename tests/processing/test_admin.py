@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from ingestion.models import Dataset, RawFile
 from processing.models import RejectedRow, Run, RunStatus
-from processing.services import run_execute
+from processing.services.runs import run_execute
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, SmallDisk, sales_row
 from tests.factories import UserFactory
 from tests.records import records_total, stored_record, stored_record_keys
@@ -264,7 +264,7 @@ def test_an_operator_fixes_a_rejected_row_and_loads_it(
 
 
 def test_a_viewer_cannot_edit_rejected_rows(sales: Dataset, viewer: Client, csv_file: Callable[..., Path]) -> None:
-    from processing.services import file_ingest
+    from processing.services.runs import file_ingest
 
     with sales_file(csv_file, [BAD_ROW]).open("rb") as fh:
         run = file_ingest(dataset=sales, source=fh)
@@ -277,7 +277,7 @@ def test_a_viewer_cannot_edit_rejected_rows(sales: Dataset, viewer: Client, csv_
 
 
 def test_records_show_their_data_and_lineage(sales: Dataset, viewer: Client, csv_file: Callable[..., Path]) -> None:
-    from processing.services import file_ingest
+    from processing.services.runs import file_ingest
 
     with sales_file(csv_file, [sales_row(1), sales_row(2)]).open("rb") as fh:
         run = file_ingest(dataset=sales, source=fh, original_name="march.csv")
@@ -321,7 +321,7 @@ def test_schema_files_are_imported_and_exported(db: None, tmp_path: Path) -> Non
 
 
 def test_the_dashboard_charts_runs_and_rows(sales: Dataset, viewer: Client, csv_file: Callable[..., Path]) -> None:
-    from processing.services import file_ingest
+    from processing.services.runs import file_ingest
 
     with sales_file(csv_file, [sales_row(1), BAD_ROW]).open("rb") as fh:
         file_ingest(dataset=sales, source=fh)
@@ -339,7 +339,7 @@ def test_the_dashboard_charts_runs_and_rows(sales: Dataset, viewer: Client, csv_
 def test_rows_whose_values_were_replaced_are_not_reloaded_until_edited(
     sales: Dataset, operator: Client, csv_file: Callable[..., Path]
 ) -> None:
-    from processing.services import file_ingest
+    from processing.services.runs import file_ingest
 
     with sales_file(csv_file, [sales_row(1, description="a\x00b"), BAD_ROW]).open("rb") as fh:
         run = file_ingest(dataset=sales, source=fh)

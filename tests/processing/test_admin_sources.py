@@ -225,7 +225,7 @@ def test_dataset_webhooks_refuse_every_spelling_of_an_internal_address(
 
 
 def test_the_dataset_form_refuses_more_webhooks_than_the_limit(sales: Dataset, dns_lookups: list[str]) -> None:
-    from ingestion.services import MAX_DATASET_WEBHOOKS
+    from ingestion.services.datasets import MAX_DATASET_WEBHOOKS
 
     admin = client_for(superuser=True)
     hooks = [f"https://8.8.4.{n}/run" for n in range(1, MAX_DATASET_WEBHOOKS + 2)]

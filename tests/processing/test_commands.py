@@ -299,7 +299,7 @@ def test_ingest_csv_async_queues_the_run_and_prints_its_id(
 
 
 def test_run_status_reports_a_run_and_waits_for_it(sales: Dataset, csv_file: Callable[..., Path]) -> None:
-    from processing.services import run_execute
+    from processing.services.runs import run_execute
 
     path = sales_csv(csv_file, [sales_row(1), "S2,bad,books,1,1,a@example.com,US,,yes"])
     run_id = json.loads(run_command("ingest_csv", str(path), dataset="sales", run_async=True, json=True))["run_id"]

@@ -19,10 +19,10 @@ from django.core.management import call_command
 
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.exports import csv_safe
 from processing.models import RejectedRow, Run
-from processing.services import rejected_rows_reload
+from processing.services.rejects import rejected_rows_reload
 from tests.csv_readers import TRICKY_VALUES, assert_round_trips, notes_source, read_with_csv
 from tests.records import records
 

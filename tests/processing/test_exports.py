@@ -24,7 +24,7 @@ from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from processing.exports import DEFAULT_FORMAT, EXPORT_FORMATS, export_format, rejected_export, rejected_formats
 from processing.management.commands import export_records, export_rejected
 from processing.models import Run
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 from tests.factories import UserFactory
 from tests.markdown import code_names, markdown_table

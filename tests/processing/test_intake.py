@@ -21,10 +21,11 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from ingestion.models import Dataset, RawFile
-from ingestion.services import NotTextFile, raw_file_receive
+from ingestion.services.raw_files import NotTextFile, raw_file_receive
 from processing.exports import rejected_export
 from processing.models import RejectedRow, Run, RunStatus
-from processing.services import file_ingest, file_preview
+from processing.services.previews import file_preview
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 from tests.records import records, records_total, stored_record
 

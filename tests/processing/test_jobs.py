@@ -15,7 +15,8 @@ import pytest
 
 from ingestion.models import Dataset
 from processing.models import Run, RunStatus, RunTrigger
-from processing.services import file_enqueue, run_cancel, run_retry, runs_reap, task_enqueue
+from processing.services.broker import task_enqueue
+from processing.services.runs import file_enqueue, run_cancel, run_retry, runs_reap
 from tests.cluster import HEARTBEAT_TIMEOUT, Cluster, postgres_only, wait_for
 from tests.conftest import SALES_HEADER, sales_row
 from tests.records import records

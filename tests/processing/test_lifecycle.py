@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from ingestion.models import Dataset
 from processing.models import Run, RunStatus
-from processing.services import file_enqueue, run_execute, runs_reap
+from processing.services.runs import file_enqueue, run_execute, runs_reap
 from tests.conftest import SALES_HEADER, run_queued_tasks, sales_row
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from processing.models import Run, RunStatus
 from processing.pipeline.load import ANALYZE_MIN_ROWS, _analyze_when_grown, dataset_is_empty, records_load
 from processing.pipeline.validate import RowValidator, ValidRow, columns_map
 from processing.record_tables import table_sql
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 from tests.records import records
 

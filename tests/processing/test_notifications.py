@@ -20,7 +20,7 @@ from ingestion.models import Dataset
 from processing.checks import notify_webhooks_allowed
 from processing.models import RunStatus
 from processing.notifications import run_notify, run_notify_event
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, run_queued_tasks, sales_row
 
 
@@ -94,7 +94,7 @@ def test_a_failing_webhook_is_logged_and_never_fails_the_run(
 
 @pytest.mark.django_db
 def test_webhooks_to_private_addresses_are_refused(sales: Dataset, settings: Any, httpserver: HTTPServer) -> None:
-    from ingestion.services import notify_webhooks_clean
+    from ingestion.services.datasets import notify_webhooks_clean
 
     settings.SOURCES = {**settings.SOURCES, "ALLOWED_NETWORKS": []}
     with pytest.raises(
@@ -104,7 +104,7 @@ def test_webhooks_to_private_addresses_are_refused(sales: Dataset, settings: Any
 
 
 def test_it_refuses_more_webhooks_per_dataset_than_the_limit(dns_lookups: list[str]) -> None:
-    from ingestion.services import MAX_DATASET_WEBHOOKS, notify_webhooks_clean
+    from ingestion.services.datasets import MAX_DATASET_WEBHOOKS, notify_webhooks_clean
 
     # Literal public addresses: the accepted list below is checked without a DNS query.
     hooks = [f"https://8.8.4.{n}/run" for n in range(1, MAX_DATASET_WEBHOOKS + 2)]

@@ -14,7 +14,7 @@ from django.db import connection
 from ingestion.models import Dataset
 from ingestion.storage import data_storage
 from processing.models import Run, RunStatus
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, all_apps, sales_row
 from tests.records import records
 
@@ -140,8 +140,8 @@ def test_a_run_stopped_by_the_job_queue_time_limit_fails_at_once_saying_so(
     from django_q.exceptions import TimeoutException
     from django_q.timeout import TimeoutHandler
 
-    from ingestion.services import raw_file_receive
-    from processing.services import run_create
+    from ingestion.services.raw_files import raw_file_receive
+    from processing.services.runs import run_create
     from processing.tasks import run_task
 
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 1}
@@ -191,8 +191,8 @@ def small_disk(tmp_path_factory: pytest.TempPathFactory, settings: Any) -> Itera
 def test_a_run_that_fills_the_disk_fails_and_leaves_the_disk_as_before(
     sales: Dataset, csv_file: Callable[..., Path], small_disk: Path
 ) -> None:
-    from ingestion.services import raw_file_receive
-    from processing.services import run_create, run_execute
+    from ingestion.services.raw_files import raw_file_receive
+    from processing.services.runs import run_create, run_execute
 
     # ~650 KB of raw file on a 1 MiB disk; its processed rows do not fit in what is left.
     rows = [sales_row(i, description="x" * 40) for i in range(1, 6_001)]
@@ -229,8 +229,8 @@ def test_a_time_limit_that_cuts_a_query_short_still_fails_the_run_saying_so(
     from django_q.exceptions import TimeoutException
     from django_q.timeout import TimeoutHandler
 
-    from ingestion.services import raw_file_receive
-    from processing.services import run_create
+    from ingestion.services.raw_files import raw_file_receive
+    from processing.services.runs import run_create
     from processing.tasks import run_task
 
     if connection.vendor != "postgresql":

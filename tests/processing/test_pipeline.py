@@ -13,10 +13,11 @@ import pytest
 
 from ingestion.models import Dataset, RawFile
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from ingestion.storage import data_storage
 from processing.models import RejectedRow, Run, RunStatus
-from processing.services import file_ingest, file_preview, run_execute
+from processing.services.previews import file_preview
+from processing.services.runs import file_ingest, run_execute
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row
 from tests.records import records, records_total, stored_record, stored_record_keys
 

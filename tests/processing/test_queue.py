@@ -19,15 +19,8 @@ from django.utils import timezone
 from ingestion.models import Dataset, Source
 from ingestion.storage import data_storage
 from processing.models import Run, RunStatus
-from processing.services import (
-    SEND_GRACE,
-    BrokerUnavailable,
-    file_enqueue,
-    file_ingest,
-    run_execute,
-    runs_reap,
-    task_enqueue,
-)
+from processing.services.broker import BrokerUnavailable, task_enqueue
+from processing.services.runs import SEND_GRACE, file_enqueue, file_ingest, run_execute, runs_reap
 from tests.conftest import SALES_HEADER, RedisServer, all_apps, sales_row, work_off_queue
 from tests.records import records
 

@@ -16,7 +16,7 @@ from django.db import connection
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
 from ingestion.selectors import schema_spec
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.record_indexes import (
     RecordIndexChanges,
     _existing,
@@ -26,7 +26,7 @@ from processing.record_indexes import (
 )
 from processing.record_queries import records_list
 from processing.record_tables import table_sql
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, SALES_SCHEMA
 
 pytestmark = pytest.mark.django_db

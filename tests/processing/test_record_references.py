@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from ingestion.models import Dataset
 from processing.models import Run, RunStatus
 from processing.record_tables import table_sql
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 from tests.records import records
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from ingestion.models import Dataset
 from processing.models import Run
 from processing.record_tables import table_columns, table_name, table_schema, table_sql
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, sales_row
 
 pytestmark = pytest.mark.django_db

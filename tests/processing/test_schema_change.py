@@ -15,10 +15,11 @@ from django.db import connection
 
 from ingestion.models import Dataset
 from ingestion.schema import schema_parse
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.models import RejectedRow, Run, RunStatus, RunTrigger
 from processing.record_tables import table_columns
-from processing.services import file_ingest, rejected_rows_reload
+from processing.services.rejects import rejected_rows_reload
+from processing.services.runs import file_ingest
 from tests.records import records
 
 pytestmark = pytest.mark.django_db
@@ -182,8 +183,8 @@ def test_a_change_that_leaves_the_records_alone_checks_nothing(events: Dataset) 
 def test_a_run_queued_before_the_change_loads_under_the_new_version(
     events: Dataset, csv_file: Callable[..., Path]
 ) -> None:
-    from ingestion.services import raw_file_receive
-    from processing.services import run_create, run_execute
+    from ingestion.services.raw_files import raw_file_receive
+    from processing.services.runs import run_create, run_execute
 
     path = csv_file("id,day,amount,note\ne5,2024-03-01,1,x\ne6,31/03/2024,2,y\n")
     with path.open("rb") as fh:
@@ -242,7 +243,7 @@ def test_the_console_never_deletes_a_run_or_a_dataset_with_files_and_an_empty_on
 
     empty = apply({**EVENTS, "slug": "empty"}).dataset
     assert table_exists("empty")
-    from ingestion.services import dataset_delete
+    from ingestion.services.datasets import dataset_delete
 
     dataset_delete(dataset=empty)  # the API's door (and the console's, for a dataset without files)
 
@@ -252,8 +253,8 @@ def test_the_console_never_deletes_a_run_or_a_dataset_with_files_and_an_empty_on
 def test_a_run_loading_when_the_schema_changes_stops_at_its_next_chunk(
     events: Dataset, csv_file: Callable[..., Path]
 ) -> None:
-    from ingestion.services import raw_file_receive
-    from processing.services import run_create, run_execute
+    from ingestion.services.raw_files import raw_file_receive
+    from processing.services.runs import run_create, run_execute
 
     rows = [f"n{i},2024-03-{i:02d},{i},x" for i in range(1, 10)]
     path = csv_file("\n".join(["id,day,amount,note", *rows]) + "\n")

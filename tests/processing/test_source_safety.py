@@ -17,8 +17,8 @@ from werkzeug import Request, Response
 from ingestion.models import Dataset, Source
 from ingestion.sources import source_create, source_update
 from processing.models import Run, RunStatus
-from processing.services import run_replay, run_retry
-from processing.sources import SourceBusy, source_pull, source_pull_now
+from processing.services.runs import run_replay, run_retry, source_pull_now
+from processing.services.sources import SourceBusy, source_pull
 from tests.conftest import run_queued_tasks
 from tests.processing.conftest import PartnerAPI, record
 from tests.records import records_total

@@ -17,8 +17,8 @@ from ingestion.crypto import secret_decrypt
 from ingestion.models import Dataset, RawFile, Source
 from ingestion.sources import source_create, source_delete, source_update
 from processing.models import RejectedRow, Run, RunStatus
-from processing.services import run_retry
-from processing.sources import source_preview, source_pull_now, source_pull_scheduled
+from processing.services.previews import source_preview
+from processing.services.runs import run_retry, source_pull_now, source_pull_scheduled
 from processing.tasks import source_pull_task
 from tests.conftest import run_queued_tasks
 from tests.processing.conftest import TOKEN, PartnerAPI, record
@@ -250,9 +250,9 @@ def test_a_slow_pull_keeps_its_heartbeat_fresh(sales: Dataset, httpserver: HTTPS
 
     from django.db import connection
 
-    import processing.sources
+    import processing.services.sources
 
-    monkeypatch.setattr(processing.sources, "_BEAT_SECONDS", 0.1)
+    monkeypatch.setattr(processing.services.sources, "_BEAT_SECONDS", 0.1)
     seen: list[Any] = []
 
     def slow(request: Request) -> Response:

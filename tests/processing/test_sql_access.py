@@ -298,8 +298,8 @@ def test_on_sqlite_it_says_sql_access_roles_are_a_postgresql_feature(command: st
 def test_an_analyst_reads_a_loaded_dataset_as_the_api_serves_it(
     schema: str, login_role: str, csv_file: Callable[..., Any]
 ) -> None:
-    from ingestion.services import dataset_apply
-    from processing.services import file_ingest
+    from ingestion.services.datasets import dataset_apply
+    from processing.services.runs import file_ingest
     from tests.conftest import SALES_HEADER, sales_row
     from tests.records import records
 

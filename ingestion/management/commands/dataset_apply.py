@@ -9,10 +9,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from ingestion.management.base import DataflowCommand, validation_message
+from core.commands import DataflowCommand, validation_message
 from ingestion.record_store import StoredRecordsReport
 from ingestion.schema import MAX_SCHEMA_SIZE, SchemaSpec, schema_loads
-from ingestion.services import dataset_apply, dataset_apply_preview
+from ingestion.services.datasets import dataset_apply, dataset_apply_preview
 
 
 class Command(DataflowCommand):

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
+from core.commands import DataflowCommand
 from ingestion.crypto import SecretUnreadable
-from ingestion.management.base import DataflowCommand
 from ingestion.sources import sources_secrets_rotate
 
 

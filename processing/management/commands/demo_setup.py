@@ -11,9 +11,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from ingestion.schema import schema_loads
-from ingestion.services import dataset_apply
+from ingestion.services.datasets import dataset_apply
 from processing.models import RunTrigger
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 

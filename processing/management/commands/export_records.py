@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.base import write_chunks
+from core.commands import write_chunks
 from ingestion.models import Dataset
 from processing.exports import DEFAULT_FORMAT, EXPORT_FORMATS, export_format, formats_text
 

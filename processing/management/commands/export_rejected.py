@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ingestion.management.base import write_chunks
+from core.commands import write_chunks
 from processing.exports import DEFAULT_FORMAT, rejected_export, rejected_formats
 from processing.models import Run
 

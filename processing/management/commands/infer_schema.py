@@ -14,8 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from core.commands import DataflowCommand, validation_message
 from ingestion.inference import schema_infer, slug_from_filename
-from ingestion.management.base import DataflowCommand, validation_message
 from ingestion.schema import schema_parse
 from processing.pipeline.fields import compile_field
 

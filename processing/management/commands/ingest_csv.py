@@ -8,11 +8,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from ingestion.management.base import DataflowCommand, ProgressBar, validation_message
+from core.commands import DataflowCommand, ProgressBar, validation_message
 from ingestion.models import Dataset
 from ingestion.storage import StorageError, storage_errors
 from processing.models import RunTrigger
-from processing.services import BrokerUnavailable, file_enqueue, file_ingest, file_preview
+from processing.services.broker import BrokerUnavailable
+from processing.services.previews import file_preview
+from processing.services.runs import file_enqueue, file_ingest
 
 from ..reporting import RUN_FAILED_EXIT, RunReportMixin
 

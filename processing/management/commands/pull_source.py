@@ -7,12 +7,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from core.commands import DataflowCommand, validation_message
 from ingestion.http.guard import FetchError
-from ingestion.management.base import DataflowCommand, validation_message
 from ingestion.models import Source
 from processing.models import RunTrigger
-from processing.services import BrokerUnavailable
-from processing.sources import source_preview, source_pull, source_pull_now
+from processing.services.broker import BrokerUnavailable
+from processing.services.previews import source_preview
+from processing.services.runs import source_pull_now
+from processing.services.sources import source_pull
 
 from ..reporting import RUN_FAILED_EXIT, RunReportMixin
 

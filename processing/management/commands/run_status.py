@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from ingestion.management.base import DataflowCommand, ProgressBar
+from core.commands import DataflowCommand, ProgressBar
 from processing.models import Run, RunStatus
 from processing.selectors import run_summary
 

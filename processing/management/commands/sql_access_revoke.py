@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from ingestion.management.base import DataflowCommand, validation_message
+from core.commands import DataflowCommand, validation_message
 from processing.sql_access import sql_access_revoke
 
 from .sql_access_grant import report

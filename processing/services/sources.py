@@ -27,11 +27,13 @@ from ingestion.crypto import SecretUnreadable
 from ingestion.http.guard import FetchError
 from ingestion.http.pull import PullResult, records_pull
 from ingestion.models import AuditAction, RawFile, Source
-from ingestion.services import dataset_schema_require, raw_file_discard, raw_file_receive
+from ingestion.services.datasets import dataset_schema_require
+from ingestion.services.raw_files import raw_file_receive
 from ingestion.sources import source_pull_spec
 
-from . import lifecycle
-from .models import FINISHED_STATUSES, Run, RunStatus, RunTrigger
+from .. import lifecycle
+from ..models import FINISHED_STATUSES, Run, RunStatus, RunTrigger
+from .broker import task_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ def source_fetch(*, source: Source, run_id: int | None = None, user: Any = None)
     return Fetched(raw_file=raw_file, result=result)
 
 
-def _pull_summary(result: PullResult) -> dict[str, Any]:
+def pull_summary(result: PullResult) -> dict[str, Any]:
     return {
         "records": result.records,
         "pages": result.pages,
@@ -163,7 +165,7 @@ def run_fetch(run: Run) -> bool:
         return False
     run.raw_file = fetched.raw_file
     run.bytes_total = fetched.raw_file.size
-    run.summary["pull"] = _pull_summary(fetched.result)
+    run.summary["pull"] = pull_summary(fetched.result)
     run.heartbeat_at = timezone.now()
     run.save(update_fields=["raw_file", "bytes_total", "summary", "heartbeat_at"])
     return True
@@ -212,56 +214,7 @@ def _pull_run_create(*, source: Source, user: Any, trigger: str, parent: Run | N
 
 def source_pull(*, source: Source, user: Any = None, trigger: str = RunTrigger.API, parent: Run | None = None) -> Run:
     """Queue a pull of ``source``: a run that a worker fetches and processes."""
-    from .services import task_enqueue
-
     with transaction.atomic():
         run = _pull_run_create(source=source, user=user, trigger=trigger, parent=parent)
         transaction.on_commit(partial(task_enqueue, run.pk))
     return run
-
-
-def source_pull_now(*, source: Source, user: Any = None, trigger: str = RunTrigger.COMMAND) -> Run:
-    """Pull ``source`` and process its records in this process; returns the finished run."""
-    from .services import run_execute
-
-    run = _pull_run_create(source=source, user=user, trigger=trigger)
-    finished = run_execute(run_id=run.pk)
-    assert finished is not None  # we just created it, nobody else can hold it
-    return finished
-
-
-def source_pull_scheduled(*, source_id: int) -> Run | None:
-    """A scheduled pull: skipped while the source is disabled or a pull of it has not finished."""
-    source = Source.objects.filter(pk=source_id).select_related("dataset").first()
-    if source is None or not source.enabled:
-        return None
-    try:
-        return source_pull_now(source=source, trigger=RunTrigger.SCHEDULE)
-    except SourceBusy:
-        logger.info("source %s: the previous pull has not finished; skipping this one", source.name)
-    except ValidationError as exc:  # e.g. the dataset has no schema yet
-        logger.warning("source %s: scheduled pull not started: %s", source.name, "; ".join(exc.messages))
-    return None
-
-
-@dataclass
-class PullPreview:
-    """What pulling a source now would do; nothing is kept."""
-
-    pull: dict[str, Any]
-    preview: Any  # processing.services.Preview
-
-
-def source_preview(*, source: Source, max_rejected: int = 20) -> PullPreview:
-    """A dry run of a pull: fetch every page, run the pipeline in a rolled-back transaction, keep nothing.
-
-    The watermark does not move. Raises ``FetchError`` when the pull fails.
-    """
-    from .services import raw_file_preview
-
-    fetched = source_fetch(source=source)
-    try:
-        preview = raw_file_preview(raw_file=fetched.raw_file, max_rejected=max_rejected)
-    finally:
-        raw_file_discard(raw_file=fetched.raw_file)
-    return PullPreview(pull=_pull_summary(fetched.result), preview=preview)

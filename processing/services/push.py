@@ -16,13 +16,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.http import parse_header_parameters
 
+from core.encodings import UTF8_ENCODINGS, encoding_canonical
 from ingestion import jsontext
-from ingestion.encodings import UTF8_ENCODINGS, encoding_canonical
 from ingestion.models import RawFile
-from ingestion.services import UploadTooLarge, dataset_schema_require, raw_file_receive
+from ingestion.services.datasets import dataset_schema_require
+from ingestion.services.raw_files import UploadTooLarge, raw_file_receive
 from ingestion.storage import data_storage
 
-from .models import LOADED_STATUSES, RejectedRow, Run, RunTrigger
+from ..models import LOADED_STATUSES, RejectedRow, Run, RunTrigger
+from .runs import run_create, run_enqueue, run_execute
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 JSON_TYPES = ("application/json",)
@@ -124,8 +126,6 @@ def rows_push(*, dataset: Any, body: IO[bytes], content_type: str, user: Any = N
     line number and reason rather than failing the batch. A push is always
     processed, even when the same rows came before (they count as unchanged).
     """
-    from .services import run_create, run_enqueue, run_execute
-
     media_type = _media_type(content_type)
     if media_type not in JSON_TYPES + NDJSON_TYPES:
         raise ValidationError(
