@@ -22,6 +22,7 @@ API_NAMES = {"url": ("endpoint",), SECRET_FIELD: (SECRET_FIELD, "has_secret")}
 
 def _source_api_fields() -> list[str]:
     """The fields of a source in the API: the common ones, every kind's (ingestion.sourcekinds), the schedule."""
+    # ``enabled`` comes after the schedule, where the API has always shown it.
     names = ["id", "url", *(name for name in COMMON_FIELDS if name != "enabled")]
     names += [api for name in kind_fields() for api in API_NAMES.get(name, (name,))]
     return [*names, *SCHEDULE_FIELDS, "enabled", "last_run", "pull_url", "created_at", "updated_at"]

@@ -49,7 +49,7 @@ class ExportView(StrictQueryMixin, APIView):
             raise ValidationError({"format": [f"unknown format {name!r}; use {formats_text(list(EXPORT_FORMATS))}"]})
         if dataset.current_schema_id is None:
             raise ValidationError({"format": ["this dataset has no schema yet"]})
-        chunks: Iterator[bytes] = fmt.records(dataset)
+        chunks: Iterator[Any] = fmt.records(dataset)  # str, or bytes for a binary format
         if not fmt.binary:
             chunks = (chunk.encode("utf-8") for chunk in chunks)
         response = StreamingHttpResponse(chunks, content_type=fmt.content_type)

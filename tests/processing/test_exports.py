@@ -73,7 +73,7 @@ def test_the_openapi_document_lists_every_format_and_its_media_type() -> None:
     assert list(operation["responses"]["200"]["content"]) == [f.media_type for f in EXPORT_FORMATS.values()]
 
 
-def test_the_docs_table_has_a_row_per_format() -> None:
+def test_the_docs_list_every_format_in_the_api_table_and_the_commands() -> None:
     rows = markdown_table("api.md", "`format`")
 
     assert [code_names(row["`format`"]) for row in rows] == [[name] for name in NAMES]
@@ -82,6 +82,12 @@ def test_the_docs_table_has_a_row_per_format() -> None:
         assert row["file"] == f"`<slug>.{fmt.extension}`"
         assert row["rejected rows (`export_rejected`)"] == ("yes" if fmt.rejected else "no")
     assert "(default)" in rows[NAMES.index(DEFAULT_FORMAT)]["`format`"]
+
+    commands = {
+        row["command"].split()[0].strip("`"): row["command"] for row in markdown_table("pipeline.md", "command")
+    }
+    assert f"--format {'|'.join(NAMES)}" in commands["export_records"]
+    assert f"--format {'|'.join(rejected_formats())}" in commands["export_rejected"]
 
 
 @pytest.mark.parametrize("name", NAMES)
