@@ -67,16 +67,14 @@ class PaginationStyle:
     ``label`` the choice's label, both frozen into migrations. ``needs``
     maps each spec field the style cannot work without to the message shown
     when it is empty; a source's checks and ``PullSpec`` both refuse a spec
-    without them. ``uses`` lists every spec field the style reads (the docs
-    table names them). ``sends_size`` says whether ``size_param`` goes with
-    each request. ``pager`` walks the pages of one pull.
+    without them. ``sends_size`` says whether ``size_param`` goes with the
+    requests made to the source's URL. ``pager`` walks the pages of one pull.
     """
 
     name: str
     label: str
     pager: type[Pager]
     needs: Mapping[str, str] = field(default_factory=dict)
-    uses: tuple[str, ...] = ()
     sends_size: bool = True
 
     def missing(self, values: Mapping[str, Any]) -> dict[str, str]:

@@ -29,5 +29,4 @@ CURSOR = PaginationStyle(
         "page_param": "Cursor pagination needs the query parameter that carries the cursor.",
         "next_path": "Cursor pagination needs the path of the next cursor in the response.",
     },
-    uses=("page_param", "next_path", "size_param", "page_size"),
 )

@@ -20,5 +20,4 @@ LINK_HEADER = PaginationStyle(
     name="link_header",
     label="Link header (RFC 8288)",
     pager=LinkHeaders,
-    uses=("size_param", "page_size"),
 )

@@ -22,5 +22,4 @@ NEXT_URL = PaginationStyle(
     label="Next-page URL in the response",
     pager=NextUrls,
     needs={"next_path": "Next-URL pagination needs the path of the next page's URL in the response."},
-    uses=("next_path", "size_param", "page_size"),
 )

@@ -27,5 +27,4 @@ OFFSET = PaginationStyle(
         "page_param": "Offset pagination needs the query parameter that carries the offset.",
         "size_param": "Offset pagination needs the query parameter that carries the limit.",
     },
-    uses=("page_param", "size_param", "page_size"),
 )

@@ -22,5 +22,4 @@ PAGE = PaginationStyle(
     label="Page number (stop on an empty page)",
     pager=PageNumbers,
     needs={"page_param": "Page pagination needs the query parameter that carries the page number."},
-    uses=("page_param", "first_page", "size_param", "page_size"),
 )
