@@ -20,10 +20,11 @@ run: setup ## Migrate, load the demo data and serve the admin plus a worker on 1
 test: setup ## Run the test suite (SQLite; set DATABASE_URL=postgres://… for Postgres)
 	@scripts/test.sh $(ARGS)
 
-lint: setup ## ruff lint and format check, import layers (import-linter)
+lint: setup ## ruff lint and format check, import layers (import-linter), types (mypy)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 check: setup ## Django system checks and missing migrations
 	$(VENV)/bin/python manage.py check
@@ -44,4 +45,4 @@ bench-smoke: setup ## Small runs of the ingestion and records API benchmarks (fi
 		--database-url $(BENCH_API_SMOKE_URL)
 
 clean: ## Remove the virtualenv and local runtime data
-	rm -rf $(VENV) data staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) data staticfiles .pytest_cache .ruff_cache .mypy_cache

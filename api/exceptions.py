@@ -103,8 +103,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if api_exc is None:
         return None
     headers: dict[str, str] = {}
-    if getattr(api_exc, "auth_header", None):
-        headers["WWW-Authenticate"] = api_exc.auth_header
+    # Set by DRF's APIView on authentication failures, where a scheme can be named.
+    auth_header = getattr(api_exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
     wait = getattr(api_exc, "wait", None)
     if wait:
         headers["Retry-After"] = str(int(wait))
@@ -161,7 +163,8 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
         return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
-    return defaults.permission_denied(request, exception)
+    # Django always passes the exception; the default is for direct calls.
+    return defaults.permission_denied(request, exception or DjangoPermissionDenied())
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -84,7 +84,8 @@ class CursorPage(CursorPagination):
             raise _bad_cursor() from None
         if cursor is not None and cursor.position is not None:
             try:
-                self.position_type(cursor.position)
+                # DRF's stubs type the position as int; decoded from the cursor, it is text.
+                self.position_type(cursor.position)  # type: ignore[arg-type]
             except ValueError:
                 raise _bad_cursor() from None
         return cursor

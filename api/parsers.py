@@ -70,7 +70,8 @@ def body_charset(
     Refuses what is not a text encoding, and, when ``allowed`` is given,
     every encoding outside it.
     """
-    _, params = parse_header_parameters(media_type or "")
+    media_type = media_type or ""
+    _, params = parse_header_parameters(media_type)
     declared = params.get("charset")
     if declared is None:
         return "utf-8"

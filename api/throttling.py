@@ -134,9 +134,13 @@ class _SharedSlidingLog(SimpleRateThrottle):
 
     scope: str
     _retry_after: float | None = None
+    # Set by SimpleRateThrottle.__init__ from the rate; the stubs do not declare them.
+    num_requests: int
+    duration: int
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # djangorestframework-stubs type the rates as numbers; DRF reads them as "N/period" strings.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)  # type: ignore[return-value]
 
     def allow_request(self, request: Any, view: Any) -> bool:
         if self.rate is None:

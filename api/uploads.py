@@ -8,15 +8,14 @@ recognisably not text (a spreadsheet, an archive, an image, a PDF).
 
 from __future__ import annotations
 
-from typing import IO
-
 from django.conf import settings
-from django.http.multipartparser import parse_header_parameters
+from django.utils.http import parse_header_parameters
 from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.request import Request
 
 from core.uploads import MULTIPART_SLACK, upload_too_large
 from ingestion.dialect import binary_signature
+from ingestion.services.raw_files import ByteSource
 
 from .errors import PayloadTooLarge, UnprocessableContent
 
@@ -58,7 +57,7 @@ def announced_size_check(request: Request) -> None:
 class _Peeked:
     """A binary stream whose first bytes have been read for a look, then given back."""
 
-    def __init__(self, source: IO[bytes], head: bytes) -> None:
+    def __init__(self, source: ByteSource, head: bytes) -> None:
         self.source = source
         self.head = head
 
@@ -74,7 +73,7 @@ class _Peeked:
         return self.source.read(size)
 
 
-def _signature_check(source: IO[bytes]) -> _Peeked:
+def _signature_check(source: ByteSource) -> _Peeked:
     head = source.read(8) or b""
     if isinstance(head, str):
         raise ValidationError({"file": ["could not be read as bytes"]})

@@ -106,7 +106,7 @@ def has_credentials(environ: dict[str, Any]) -> bool:
         if len(words) != 2 or words[0] not in jwt_settings.AUTH_HEADER_TYPES:
             return False
         try:
-            AccessToken(words[1])  # type: ignore[arg-type]
+            AccessToken(words[1])
         except TokenError:
             return False
         return True

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.validators import MaxLengthValidator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from processing.charts import SERIES_COLOURS, STATUS_COLOURS, grouped_bars, stacked_bars
 from processing.selectors import datasets_with_last_run, rows_per_day, runs_in_progress, runs_per_day_by_status
@@ -25,7 +27,7 @@ class AdminLoginForm(AdminAuthenticationForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["username"]
-        if field.max_length is not None:
+        if isinstance(field, forms.CharField) and field.max_length is not None:
             field.validators.append(MaxLengthValidator(field.max_length))
 
 
@@ -35,7 +37,7 @@ class DataflowAdminSite(admin.AdminSite):
     index_title = "Operations"
     login_form = AdminLoginForm
 
-    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         context = dict(extra_context or {})
         if request.user.has_perm("processing.view_run"):
             context["dashboard"] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import shutil
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -122,7 +123,7 @@ class Redis(HealthCheck):
         # The asyncio client: the check runs on the view's event loop.
         client = AsyncRedis.from_url(self.url, socket_connect_timeout=timeout, socket_timeout=timeout)
         try:
-            await client.ping()
+            await client.ping()  # type: ignore[misc]  # redis' stubs type ping() for both clients: bool | Awaitable[bool]
         except (RedisError, OSError) as error:
             raise ServiceUnavailable(f"{self.role} unreachable: {type(error).__name__}: {error}") from error
         finally:
@@ -148,12 +149,11 @@ def health_checks() -> list[Any]:
     return checks
 
 
-def _first_location(location: str | list[str]) -> str:
+def _first_location(location: str | Collection[str]) -> str:
     # Django's RedisCache takes a URL, a comma-separated list or a list; the
     # first one is the primary (where throttle counters are written).
-    if isinstance(location, str):
-        location = location.split(",")
-    return location[0].strip()
+    locations = location.split(",") if isinstance(location, str) else list(location)
+    return locations[0].strip()
 
 
 class HealthView(HealthCheckView):

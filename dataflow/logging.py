@@ -90,7 +90,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(self.header, "")
         request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        request.request_id = request_id  # type: ignore[attr-defined]
+        request.request_id = request_id  # type: ignore[attr-defined]  # our own attribute on Django's request
         id_token = request_id_var.set(request_id)
         request_token = request_var.set(request)
         ip_token = client_ip_var.set(request.META.get("REMOTE_ADDR"))

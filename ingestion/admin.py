@@ -99,6 +99,7 @@ class SchemaImportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data, never None
         if not data.get("schema_file") and not data.get("schema_text"):
             self.add_error("schema_file", "Choose a schema file.")
         return data

@@ -37,7 +37,7 @@ def audit_record(
         action=action,
         dataset=dataset,
         dataset_slug=dataset.slug if dataset else "",
-        object_type=obj._meta.model_name if obj is not None else "",
+        object_type=(obj._meta.model_name or "") if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         details=details or {},
         ip=_ip(),

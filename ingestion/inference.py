@@ -330,6 +330,7 @@ def _infer_column(
     trial = _choose_type(present, converter_for, codes=code is not None) if present else None
     outliers: list[Outlier] = []
     options: dict[str, Any] = {}
+    type_: str
     null_values = _null_tokens_proposed(tokens, str(trial.type if trial is not None else FieldType.STRING), present)
     # Tokens not proposed as nulls ("NA" among country codes) are values like the others.
     kept = [(line, v) for line, v in token_values if v not in null_values]

@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .dialect import delimiter_text, encoding_text
-from .http.pagination import pagination_choices
+from .http.pagination import DEFAULT_STYLE, pagination_choices
 from .sourcekinds import DEFAULT_KIND, source_kind_choices
 
 
@@ -275,6 +275,12 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action}"
 
 
+def _registry_choices(name: str, members: list[tuple[str, tuple[str, str]]]) -> type[models.TextChoices]:
+    """A ``TextChoices`` of ``Source`` with one member per registered entry, as a nested class would be."""
+    # django-stubs types only the single-member form of Enum's functional API.
+    return models.TextChoices(name, members, module=__name__, qualname=f"Source.{name}")  # type: ignore[call-overload]
+
+
 class Source(models.Model):
     """A place a dataset pulls records from, on demand or on a schedule: today an HTTP JSON API.
 
@@ -285,7 +291,7 @@ class Source(models.Model):
     """
 
     # One member per registered kind (ingestion/sourcekinds), e.g. ``Source.Kind.HTTP``.
-    Kind = models.TextChoices("Kind", source_kind_choices(), module=__name__, qualname="Source.Kind")
+    Kind = _registry_choices("Kind", source_kind_choices())
 
     class Method(models.TextChoices):
         GET = "GET"
@@ -299,7 +305,7 @@ class Source(models.Model):
         BASIC = "basic", "HTTP basic"
 
     # One member per registered style (ingestion/http/pagination), e.g. ``Source.Pagination.CURSOR``.
-    Pagination = models.TextChoices("Pagination", pagination_choices(), module=__name__, qualname="Source.Pagination")
+    Pagination = _registry_choices("Pagination", pagination_choices())
 
     class Schedule(models.TextChoices):
         NONE = "none", "Not scheduled"
@@ -328,7 +334,7 @@ class Source(models.Model):
     records_path = models.CharField(
         max_length=200, blank=True, help_text="Dotted path to the list of records; empty when the body is the list."
     )
-    pagination = models.CharField(max_length=16, choices=Pagination.choices, default=Pagination.NONE)
+    pagination = models.CharField(max_length=16, choices=Pagination.choices, default=DEFAULT_STYLE)
     page_param = models.CharField(
         max_length=100, default="page", help_text="Query parameter carrying the page number, offset or cursor."
     )

@@ -463,10 +463,10 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
     for f in fields:
         for h in f.headers:
             # Files are matched ignoring case and surrounding spaces, so are clashes.
-            folded = h.strip().casefold()
-            if folded in headers and headers[folded] != f.name:
-                errors.add("schema", f"header {h!r} maps to both {headers[folded]!r} and {f.name!r}")
-            headers[folded] = f.name
+            header = h.strip().casefold()
+            if header in headers and headers[header] != f.name:
+                errors.add("schema", f"header {h!r} maps to both {headers[header]!r} and {f.name!r}")
+            headers[header] = f.name
     key = data.get("key")
     if isinstance(key, str):
         key = [key]
@@ -481,6 +481,7 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
             errors.add("schema", f"key field {k!r} must be required")
     if errors.messages:
         raise ValidationError(_capped(errors.messages))
+    assert isinstance(slug, str) and isinstance(name, str)  # checked above, or an error was raised
     return SchemaSpec(
         slug=slug,
         name=name,

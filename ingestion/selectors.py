@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
 
 from .models import ROLE_RANK, Dataset, DatasetGrant, DatasetRole, SchemaVersion
 from .schema import SchemaSpec, schema_parse
+
+_M = TypeVar("_M", bound=Model)
 
 
 @lru_cache(maxsize=128)
@@ -47,10 +49,11 @@ def datasets_visible_to(user: Any, role: str = DatasetRole.VIEWER) -> QuerySet[D
 
 def _columns(model: type[Model], alias: str) -> str:
     quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+    # A concrete field always has a column (only virtual fields have none).
+    return ", ".join(f"{alias}.{quote(cast(str, f.column))}" for f in model._meta.concrete_fields)
 
 
-def _instance(model: type[Model], values: tuple[Any, ...]) -> Model:
+def _instance(model: type[_M], values: tuple[Any, ...]) -> _M:
     """A model instance from its columns as read by a hand-written query, converted as the ORM would."""
     fields = model._meta.concrete_fields
     converted = []

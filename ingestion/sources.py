@@ -31,7 +31,7 @@ SOURCE_FIELDS = source_fields()
 # imports processing, so the task is named here as a string.
 SOURCE_PULL_TASK = "processing.tasks.source_pull_task"
 
-_DEFAULT_AUTH_NAMES = {Source.Auth.API_KEY_HEADER: "X-API-Key", Source.Auth.API_KEY_QUERY: "api_key"}
+_DEFAULT_AUTH_NAMES: dict[str, str] = {Source.Auth.API_KEY_HEADER: "X-API-Key", Source.Auth.API_KEY_QUERY: "api_key"}
 
 
 def _string_map(value: Any, label: str) -> dict[str, str]:

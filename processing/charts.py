@@ -72,7 +72,7 @@ def stacked_bars(title: str, data: dict[date, dict[str, int]], colours: dict[str
     step = (WIDTH - LEFT) / max(len(days), 1)
     body: list[str] = []
     for i, day in enumerate(days):
-        y = TOP + plot_h
+        y: float = TOP + plot_h
         for series, colour in colours.items():
             n = data[day].get(series, 0)
             if not n:

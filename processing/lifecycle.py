@@ -216,7 +216,7 @@ def _end(run: Run, status: str, error: str, *, dry_run: bool = False, fields: tu
 def _release(run: Run) -> None:
     """What a run holds until it ends: its scratch file, its seen-values table, its raw file outside the archive."""
     work_file_remove(run.pk)
-    if run.raw_file_id:
+    if run.raw_file is not None:
         raw_file_archive(raw_file=run.raw_file)
     SeenValues(run.pk).drop()
 

@@ -79,7 +79,7 @@ def run_notification_payload(run: Run, event: str) -> dict[str, Any]:
             "error": run.error,
             "trigger": run.trigger,
             "source": source,
-            "file": run.raw_file.original_name if run.raw_file_id else None,
+            "file": run.raw_file.original_name if run.raw_file is not None else None,
             "rows_read": run.rows_read,
             "rows_valid": run.rows_valid,
             "rows_rejected": run.rows_rejected,

@@ -94,7 +94,7 @@ def record_indexes_sync(dataset: Dataset, spec: SchemaSpec | None = None) -> Rec
     """
     changes = RecordIndexChanges()
     if spec is None:
-        if not dataset.current_schema_id:
+        if dataset.current_schema is None:
             return changes
         spec = schema_spec(dataset.current_schema)
     wanted = record_indexes_wanted(dataset.slug, spec)

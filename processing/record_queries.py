@@ -421,7 +421,15 @@ class _DataJson(Func):
             field_type(f.type).sql_type in _JSON_READS for f in spec.fields
         )
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra: Any,
+    ) -> Any:
         parts: list[str] = []
         params: list[Any] = []
         for i, (name, kind, expression) in enumerate(
@@ -449,6 +457,7 @@ def records_rows(queryset: QuerySet[RecordBase], spec: SchemaSpec) -> QuerySet[A
 
     class Rows(BaseIterable):
         def __iter__(self) -> Any:
+            values: tuple[Any, ...]
             for values in ValuesListIterable(self.queryset):
                 yield RecordRow(values[0], encode_data(spec, values[1 : width + 1]), *values[width + 1 :])
 
@@ -462,7 +471,8 @@ def records_rows(queryset: QuerySet[RecordBase], spec: SchemaSpec) -> QuerySet[A
 
 class _PlainRows(BaseIterable):
     def __iter__(self) -> Any:
-        return (RecordRow(*values) for values in ValuesListIterable(self.queryset))
+        rows: Iterable[tuple[Any, ...]] = ValuesListIterable(self.queryset)
+        return (RecordRow(*values) for values in rows)
 
 
 def records_data(dataset: Dataset, spec: SchemaSpec, *, chunk: int = 2000) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -479,8 +489,9 @@ def record_get(dataset: Dataset, spec: SchemaSpec, key: str) -> RecordBase | Non
     record = record_model(dataset.slug, spec).objects.filter(key=key).first()
     if record is not None:
         runs = Run.objects.select_related("raw_file").in_bulk([record.first_run_id, record.last_run_id])
-        record.first_run = runs[record.first_run_id]  # type: ignore[attr-defined]
-        record.last_run = runs[record.last_run_id]  # type: ignore[attr-defined]
+        # Extra attributes for the views, which show the lineage; not fields of the model.
+        record.first_run = runs[record.first_run_id]  # type: ignore[attr-defined]  # set here only
+        record.last_run = runs[record.last_run_id]  # type: ignore[attr-defined]  # set here only
     return record
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from django.apps.registry import Apps
 from django.conf import settings
@@ -264,6 +264,8 @@ class RecordBase(models.Model):
 
     # Set on each concrete model: schema field name → attribute name.
     field_attributes: dict[str, str] = {}
+    # Declared for type checking only: Django gives each concrete record model its manager.
+    objects: ClassVar[models.Manager[RecordBase]]
 
     class Meta:
         abstract = True
@@ -291,7 +293,7 @@ def _model(vendor: str, table: str, schema: str, fields: tuple[tuple[str, str], 
     digest = hashlib.blake2b(repr((vendor, table, schema, fields)).encode(), digest_size=8).hexdigest()
     known = _apps.all_models["processing"].get(f"record_{digest}")
     if known is not None:  # made before, and since dropped from the cache
-        return known
+        return cast(type[RecordBase], known)  # record_ models are made only below, from RecordBase
     db_table = f'{schema}"."{table}' if vendor == "postgresql" else table
     meta = type("Meta", (), {"app_label": "processing", "db_table": db_table, "managed": False, "apps": _apps})
     attrs: dict[str, Any] = {
@@ -315,7 +317,7 @@ def field_attribute(model: type[RecordBase], name: str) -> str:
 
 def records_of(dataset: Dataset) -> models.QuerySet[RecordBase]:
     """Every current record of a dataset (its table as its current schema describes it)."""
-    if dataset.current_schema_id is None:
+    if dataset.current_schema is None:
         raise ValueError(f"dataset {dataset.slug!r} has no schema yet")
     return record_model(dataset.slug, schema_spec(dataset.current_schema)).objects.all()
 

@@ -29,9 +29,9 @@ def run_summary(run: Run, *, first_errors: int = 10) -> dict[str, Any]:
         "status": run.status,
         "error": run.error,
         "trigger": run.trigger,
-        "raw_file_sha256": run.raw_file.sha256 if run.raw_file_id else None,
+        "raw_file_sha256": run.raw_file.sha256 if run.raw_file is not None else None,
         # How the file is read: encoding and delimiter with where each came from (as the API's run.file).
-        "file": run.raw_file.dialect() if run.raw_file_id else None,
+        "file": run.raw_file.dialect() if run.raw_file is not None else None,
         "rows_read": run.rows_read,
         "valid": run.rows_valid,
         "rejected": run.rows_rejected,

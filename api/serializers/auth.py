@@ -22,7 +22,8 @@ from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 def username_max_length() -> int:
     """The longest username an account can have (150 for Django's user model)."""
     User = get_user_model()
-    return int(User._meta.get_field(User.USERNAME_FIELD).max_length or 150)
+    field = User._meta.get_field(User.USERNAME_FIELD)
+    return int(getattr(field, "max_length", None) or 150)
 
 
 def _user_of(token: Any) -> Any:

@@ -8,7 +8,7 @@ reports every problem at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
@@ -20,7 +20,7 @@ from ingestion.schema import TRANSFORMS, SchemaSpec, schema_parse
 from ingestion.selectors import schema_spec
 
 # Database column limits that the schema file itself does not state.
-MAX_NAME_LENGTH = Dataset._meta.get_field("name").max_length
+MAX_NAME_LENGTH = cast(int, Dataset._meta.get_field("name").max_length)  # a CharField: max_length is set
 MAX_SOURCE_LENGTH = 200
 
 
@@ -34,8 +34,10 @@ class SchemaFieldSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=63)
     type = serializers.ChoiceField(choices=FieldType.choices, required=False)
-    required = serializers.BooleanField(required=False)
-    source = serializers.CharField(required=False, max_length=MAX_SOURCE_LENGTH)
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    required = serializers.BooleanField(required=False)  # type: ignore[assignment]
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    source = serializers.CharField(required=False, max_length=MAX_SOURCE_LENGTH)  # type: ignore[assignment]
     aliases = serializers.ListField(child=serializers.CharField(), required=False)
     transforms = serializers.ListField(child=serializers.ChoiceField(choices=TRANSFORMS), required=False)
     null_values = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
@@ -77,7 +79,8 @@ class DatasetSerializer(serializers.Serializer):
     key = serializers.ListField(child=serializers.CharField(), min_length=1)
     delimiter = serializers.CharField(required=False, allow_blank=True, max_length=1, trim_whitespace=False)
     reject_threshold = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-    fields = SchemaFieldSerializer(many=True)
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    fields = SchemaFieldSerializer(many=True)  # type: ignore[assignment]
     schema_version = serializers.IntegerField(read_only=True, allow_null=True)
     role = serializers.ChoiceField(choices=DatasetRole.choices, read_only=True)
     url = serializers.URLField(read_only=True)

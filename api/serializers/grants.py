@@ -13,8 +13,12 @@ from ingestion.models import DatasetGrant, DatasetRole
 
 
 class GrantSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    group = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    user: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    group: serializers.SlugRelatedField[Group] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
     url = serializers.SerializerMethodField()
 
     class Meta:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -28,7 +28,8 @@ class RecordSerializer(serializers.Serializer):
     """A record in a list: its values under ``data``, typed as in docs/schema.md."""
 
     key = serializers.CharField(read_only=True, help_text="The natural key.")
-    data = serializers.DictField(help_text="The values by field name, as stored (see the dataset's openapi.json).")
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    data = serializers.DictField(help_text="The values by field name, as stored (see the dataset's openapi.json).")  # type: ignore[assignment]
     schema_version = serializers.IntegerField(source="schema_number")
     first_run = serializers.IntegerField(source="first_run_id")
     last_run = serializers.IntegerField(source="last_run_id", help_text="The run that last wrote these values.")
@@ -78,7 +79,7 @@ class RecordPageWriter:
         placeholder = record_url(request, slug, "\x00")
         self.head, _, self.tail = placeholder.rpartition("%00")
         self.timezone = timezone.get_current_timezone()
-        self.utc = self.timezone is UTC or getattr(self.timezone, "key", None) in ("UTC", "Etc/UTC")
+        self.utc = getattr(self.timezone, "key", None) in ("UTC", "Etc/UTC")
 
     def url(self, key: str) -> str:
         # head and tail come from build_absolute_uri(), which already applied
@@ -134,10 +135,10 @@ class LineageRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_file_name(self, run: Run) -> str | None:
-        return run.raw_file.original_name if run.raw_file_id else None
+        return run.raw_file.original_name if run.raw_file is not None else None
 
     def get_file_sha256(self, run: Run) -> str | None:
-        return run.raw_file.sha256 if run.raw_file_id else None
+        return run.raw_file.sha256 if run.raw_file is not None else None
 
     def get_url(self, run: Run) -> str:
         return run_url(self.context["request"], run.pk)

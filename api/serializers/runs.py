@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
@@ -53,12 +53,15 @@ class RunFileSerializer(DialectFieldsSerializer):
 class RunSerializer(serializers.ModelSerializer):
     """A run: one pass of the pipeline over one file. Poll it until ``finished`` is true."""
 
-    dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    dataset: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    started_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     progress = serializers.FloatField(help_text="Share of the file processed, 0 to 1.")
     finished = serializers.BooleanField(source="is_finished")
     file = RunFileSerializer(source="raw_file", allow_null=True)
-    source = serializers.SlugRelatedField(
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    source: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(  # type: ignore[assignment]
         slug_field="name", read_only=True, allow_null=True, help_text="The HTTP source this run pulled, if any."
     )
     url = serializers.SerializerMethodField()
@@ -107,7 +110,8 @@ class RunSerializer(serializers.ModelSerializer):
 
 class RejectedRowBriefSerializer(serializers.Serializer):
     line = serializers.IntegerField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
 class RunDetailSerializer(RunSerializer):
@@ -128,14 +132,16 @@ class RunDetailSerializer(RunSerializer):
 
     @extend_schema_field(RejectedRowBriefSerializer(many=True))
     def get_first_errors(self, run: Run) -> list[dict[str, Any]]:
-        return RejectedRowBriefSerializer(run_summary(run)["first_errors"], many=True).data
+        # many=True makes a ListSerializer, whose data is a list.
+        return cast(list[dict[str, Any]], RejectedRowBriefSerializer(run_summary(run)["first_errors"], many=True).data)
 
 
 class RejectedRowSerializer(serializers.ModelSerializer):
     """A row that failed validation: its raw values by header and one list of messages per failing field."""
 
     raw = serializers.DictField(help_text="Values as read, by header; extra values under `__extra__`.")
-    errors = serializers.DictField(
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="{field: [messages]}; `__row__` for problems with the whole row.",
     )

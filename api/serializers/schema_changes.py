@@ -8,7 +8,8 @@ from rest_framework import serializers
 class RecordFailureSerializer(serializers.Serializer):
     key = serializers.CharField()
     source_line = serializers.IntegerField(help_text="Line of the last file where the record starts.")
-    errors = serializers.DictField(
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), help_text="{field: [messages]}"
     )
 

@@ -56,7 +56,7 @@ class SourceSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "has_secret", *read_only_fields(), "created_at", "updated_at"]
         # Uniqueness and cross-field rules are checked by the service, with the same messages as the admin.
         validators: list[Any] = []
-        extra_kwargs = {"name": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}
 
     def get_url(self, source: Source) -> str:
         return self.context["request"].build_absolute_uri(reverse("api:source-detail", kwargs={"pk": source.pk}))
@@ -103,4 +103,5 @@ class PushRowSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position of the row in the batch, from 0.")
     line = serializers.IntegerField(help_text="Line of the stored NDJSON file.")
     status = serializers.ChoiceField(choices=["accepted", "rejected"])
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)  # type: ignore[assignment]

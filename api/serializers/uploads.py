@@ -40,14 +40,16 @@ class UploadFileSerializer(serializers.Serializer):
 
 class PreviewRejectedRowSerializer(serializers.Serializer):
     line = serializers.IntegerField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
     raw = serializers.DictField()
 
 
 class PreviewColumnSerializer(serializers.Serializer):
     field = serializers.CharField(allow_null=True)
     type = serializers.CharField(allow_null=True)
-    required = serializers.BooleanField()
+    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
+    required = serializers.BooleanField()  # type: ignore[assignment]
     header = serializers.CharField(allow_null=True)
     status = serializers.CharField(help_text="mapped, missing (required), absent (optional) or unknown.")
 

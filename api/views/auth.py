@@ -48,7 +48,9 @@ class TokenObtainView(_TokenView):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().post(request, *args, **kwargs)
         if response.status_code == 200:
-            username = str(request.data.get("username", ""))
+            # A 200 means the serializer took the body: a JSON object or a form.
+            data = request.data if isinstance(request.data, dict) else {}
+            username = str(data.get("username", ""))
             user = get_user_model().objects.filter(username=username).first()
             audit_record(action=AuditAction.LOGIN, actor=user, actor_name=username, details={"via": "api token"})
         return response

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
 
-class StrictQueryMixin:
+    _ViewBase = APIView  # the mixin is only ever mixed into DRF views
+else:
+    _ViewBase = object
+
+
+class StrictQueryMixin(_ViewBase):
     """Refuse unknown query parameters, and NUL characters in any parameter or path value.
 
     ``query_params_allowed`` names the parameters of each action (by
@@ -20,9 +27,9 @@ class StrictQueryMixin:
     query_params_free: tuple[str, ...] = ()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        method = request.method.lower()
-        if method not in self.http_method_names or getattr(self, method, None) is None:  # type: ignore[attr-defined]
+        super().initial(request, *args, **kwargs)
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or getattr(self, method, None) is None:
             return  # a 405 is on its way; the parameters do not matter
         for name, values in request.query_params.lists():
             if "\x00" in name or any("\x00" in v for v in values):
@@ -30,7 +37,7 @@ class StrictQueryMixin:
         for name, value in kwargs.items():
             if isinstance(value, str) and "\x00" in value:
                 raise ValidationError({name: ["must not contain NUL characters"]})
-        action = getattr(self, "action", None) or request.method.lower()
+        action = getattr(self, "action", None) or method
         if action in self.query_params_free:
             return
         allowed = self.query_params_allowed.get(action, ())

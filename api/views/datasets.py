@@ -90,7 +90,7 @@ class DatasetViewSet(StrictQueryMixin, viewsets.GenericViewSet):
     query_params_allowed = {"list": ("cursor", "page_size"), "update": ("dry_run",), "partial_update": ("dry_run",)}
 
     def get_permissions(self) -> list[Any]:
-        permissions = super().get_permissions()
+        permissions = list(super().get_permissions())
         if self.action == "create":
             permissions.append(CanCreateDatasets())
         return permissions
@@ -106,6 +106,7 @@ class DatasetViewSet(StrictQueryMixin, viewsets.GenericViewSet):
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
+        assert page is not None  # pagination_class is set: every list is paged
         return self.get_paginated_response(self._respond(list(page), many=True))
 
     def retrieve(self, request: Request, slug: str) -> Response:

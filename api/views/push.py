@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -82,7 +84,7 @@ class IngestView(StrictQueryMixin, APIView):
         with storage_errors():  # 507 full / 503 read-only; the temporary files and any partial file are gone
             result = rows_push(dataset=dataset, body=body, content_type=request.content_type, user=request.user)
         run = Run.objects.select_related("dataset", "raw_file", "started_by", "source").get(pk=result.run.pk)
-        data = {"run": RunDetailSerializer(run, context={"request": request}).data, "rows": result.rows}
+        data: dict[str, Any] = {"run": RunDetailSerializer(run, context={"request": request}).data, "rows": result.rows}
         if result.queued:
             return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["run"]["url"]})
         data["results"] = PushRowSerializer(result.results, many=True).data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -66,7 +66,7 @@ RecordPageSerializer = inline_serializer(
 
 
 def _spec(dataset: Dataset) -> SchemaSpec | None:
-    return schema_spec(dataset.current_schema) if dataset.current_schema_id else None
+    return schema_spec(dataset.current_schema) if dataset.current_schema is not None else None
 
 
 @extend_schema(tags=["records"])
@@ -104,7 +104,9 @@ class RecordViewSet(StrictQueryMixin, viewsets.GenericViewSet):
             )
             return HttpResponse(body, content_type="application/json")
         context = {**self.get_serializer_context(), "dataset": dataset}
-        return Response(paginator.response_data(RecordSerializer(rows, many=True, context=context).data))
+        # many=True makes a ListSerializer, whose data is a list (RecordSerializer's own "data" is a field).
+        records = cast(list[Any], RecordSerializer(rows, many=True, context=context).data)
+        return Response(paginator.response_data(records))
 
     @staticmethod
     def _run_filter(request: Request, dataset: Dataset) -> Run | None:

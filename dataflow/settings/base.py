@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from typing import TypedDict
 
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
@@ -180,8 +181,21 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+
 # --- Pipeline ----------------------------------------------------------------
-DATAFLOW = {
+class _PipelineSettings(TypedDict):
+    """The keys of ``DATAFLOW`` and their types, so code reading them is checked."""
+
+    CHUNK_SIZE: int
+    MAX_FIELD_SIZE: int
+    MAX_UPLOAD_SIZE: int
+    MAX_COLUMNS: int
+    WORK_DIR: Path
+    NICE: int
+    TABLE_SCHEMA: str
+
+
+DATAFLOW: _PipelineSettings = {
     # Rows validated and committed together; memory use grows with it.
     "CHUNK_SIZE": _int("PIPELINE_CHUNK_SIZE", 10_000, minimum=1),
     # Largest single CSV value (characters); longer values reject the row.
@@ -222,7 +236,25 @@ for _key in ENCRYPTION_KEYS:
             "ENCRYPTION_KEYS holds a value that is not a Fernet key (32 bytes, url-safe base64); "
             "generate one with `python manage.py generate_encryption_key`"
         ) from None
-SOURCES = {
+
+
+class _SourceSettings(TypedDict):
+    """The keys of ``SOURCES`` and their types, so code reading them is checked."""
+
+    CONNECT_TIMEOUT: float
+    READ_TIMEOUT: float
+    DEADLINE: float
+    MAX_RETRIES: int
+    BACKOFF_BASE: float
+    BACKOFF_MAX: float
+    RETRY_AFTER_MAX: float
+    MAX_RESPONSE_BYTES: int
+    MAX_REDIRECTS: int
+    ALLOWED_NETWORKS: list[str]
+    DNS_TIMEOUT: float
+
+
+SOURCES: _SourceSettings = {
     "CONNECT_TIMEOUT": _float("SOURCE_CONNECT_TIMEOUT", 10.0, minimum=0.01),
     "READ_TIMEOUT": _float("SOURCE_READ_TIMEOUT", 30.0, minimum=0.01),
     # Wall-clock limit for one whole pull (every page, retry and wait).

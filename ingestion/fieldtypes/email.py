@@ -37,6 +37,7 @@ class MemoEmailValidator(EmailValidator):
         super().__init__()
         # The class holds its patterns as lazy objects: a proxy call per use.
         self.user_regex = re.compile(self.user_regex.pattern, self.user_regex.flags)
+        # A memoized copy of the method for this instance (see the class docstring).
         self.validate_domain_part = functools.lru_cache(maxsize=DOMAIN_MEMO_SIZE)(super().validate_domain_part)  # type: ignore[method-assign]
 
 

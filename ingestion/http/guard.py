@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from typing import Any
+from typing import Any, cast
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -431,6 +431,7 @@ class _GuardedConnectionMixin:
         try:
             infos = socket.getaddrinfo(self._dns_host, self.port, socket.AF_UNSPEC, socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
+            # The mixin is only used in urllib3 connections: self is an HTTPConnection.
             raise NameResolutionError(self.host, self, socket.gaierror(str(e))) from None  # type: ignore[arg-type]
         for *_, sockaddr in infos:
             if not address_permitted(str(sockaddr[0]), self.allowed_networks):
@@ -458,19 +459,20 @@ class _GuardedConnectionMixin:
         # The OS error stays out of the message: it would tell whether a port is open.
         if isinstance(last_error, TimeoutError):
             raise ConnectTimeoutError(self, f"could not connect to {self.host}") from last_error
+        # The mixin is only used in urllib3 connections: self is an HTTPConnection.
         raise NewConnectionError(self, f"could not connect to {self.host}") from last_error  # type: ignore[arg-type]
 
     def getresponse(self) -> Any:
         at, sock = _headers_deadline.get(), getattr(self, "sock", None)
         if at is None or sock is None:
-            return super().getresponse()  # type: ignore[misc]
+            return super().getresponse()  # type: ignore[misc]  # HTTPConnection's, after the mixin
         # The read timeout restarts with every byte, so a server dripping its headers could
         # hold a pull for hours; at the deadline the socket is shut down under the reader.
         watchdog = threading.Timer(max(0.0, at - time.monotonic()), _shutdown, (sock,))
         watchdog.daemon = True
         watchdog.start()
         try:
-            response = super().getresponse()  # type: ignore[misc]
+            response = super().getresponse()  # type: ignore[misc]  # HTTPConnection's, after the mixin
         finally:
             watchdog.cancel()
         if time.monotonic() >= at:
@@ -493,7 +495,8 @@ class GuardedHTTPConnectionPool(HTTPConnectionPool):
     allowed_networks: tuple[IPNetwork, ...] = ()
 
     def _new_conn(self) -> Any:
-        conn = super()._new_conn()
+        # ConnectionCls above makes every connection of this pool a guarded one.
+        conn = cast(_GuardedConnectionMixin, super()._new_conn())
         conn.allowed_networks = self.allowed_networks
         return conn
 
@@ -503,7 +506,8 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
     allowed_networks: tuple[IPNetwork, ...] = ()
 
     def _new_conn(self) -> Any:
-        conn = super()._new_conn()
+        # ConnectionCls above makes every connection of this pool a guarded one.
+        conn = cast(_GuardedConnectionMixin, super()._new_conn())
         conn.allowed_networks = self.allowed_networks
         return conn
 
@@ -517,7 +521,11 @@ class GuardedPoolManager(PoolManager):
         self.pool_classes_by_scheme = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
 
     def _new_pool(self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None) -> Any:
-        pool = super()._new_pool(scheme, host, port, request_context)
+        # pool_classes_by_scheme above makes every pool of this manager a guarded one.
+        pool = cast(
+            GuardedHTTPConnectionPool | GuardedHTTPSConnectionPool,
+            super()._new_pool(scheme, host, port, request_context),
+        )
         pool.allowed_networks = self.allowed_networks
         return pool
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from .. import jsontext
 from .client import Deadline, FetchPolicy, HttpClient, JsonResponse
@@ -104,7 +104,7 @@ class _Watermark:
         self.number_max: Decimal | None = None
         self.number_text = ""
         self.text_max: str | None = None
-        self.last: Any = None
+        self.last: Decimal | str | None = None
 
     def add(self, record: Any) -> None:
         if not self.field_path or not isinstance(record, Mapping):
@@ -120,7 +120,10 @@ class _Watermark:
         elif self.number_max is None or number > self.number_max:
             self.number_max, self.number_text = number, str(value)
         key = number if number is not None and self.numeric else text
-        if self.last is not None and type(key) is type(self.last) and key < self.last:
+        last = self.last  # a number and a text do not compare: the values turned out not numeric
+        if (isinstance(key, Decimal) and isinstance(last, Decimal) and key < last) or (
+            isinstance(key, str) and isinstance(last, str) and key < last
+        ):
             self.ordered = False
         self.last = key
         self.text_max = text if self.text_max is None else max(self.text_max, text)
@@ -158,7 +161,13 @@ def _scrub(message: str, secret: str) -> str:
     return message.replace(secret, "***") if secret else message
 
 
-def records_pull(spec: PullSpec, out: BinaryIO, *, client: HttpClient | None = None) -> PullResult:
+class BytesSink(Protocol):
+    """Where a pull writes its NDJSON: a binary file, or anything with its ``write``."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+def records_pull(spec: PullSpec, out: BytesSink, *, client: HttpClient | None = None) -> PullResult:
     """Pull every page of ``spec`` and write its records to ``out`` as NDJSON.
 
     Without ``client``, one is made from the settings with a deadline of
@@ -180,7 +189,7 @@ def records_pull(spec: PullSpec, out: BinaryIO, *, client: HttpClient | None = N
 
 
 class _Pull:
-    def __init__(self, spec: PullSpec, out: BinaryIO, client: HttpClient) -> None:
+    def __init__(self, spec: PullSpec, out: BytesSink, client: HttpClient) -> None:
         self.spec, self.out, self.client = spec, out, client
         self.auth_headers, self.auth_params, self.strip = _credentials(spec)
         self.result = PullResult(records=0, pages=0, bytes_received=0, watermark=spec.watermark, stopped="")

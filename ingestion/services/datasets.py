@@ -96,6 +96,7 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
         dataset.save()
         records = record_store().schema_applied(dataset=dataset, old=previous, new=spec, version=current, user=user)
     else:
+        assert current is not None  # new_version is True whenever there is no schema yet
         # Keep the stored definition's non-field parts in step.
         current.definition = spec.to_dict()
         current.save(update_fields=["definition"])

@@ -83,7 +83,11 @@ def dataset_grant_delete(*, grant: DatasetGrant, actor: Any = None) -> None:
     Dataset.objects.select_for_update().filter(pk=grant.dataset_id).first()
     if grant.role == DatasetRole.MANAGER:
         _dataset_keeps_a_manager(grant.dataset, losing=grant)
-    grantee = f"user:{grant.user.get_username()}" if grant.user_id else f"group:{grant.group.name}"
+    if grant.user is not None:
+        grantee = f"user:{grant.user.get_username()}"
+    else:
+        assert grant.group is not None  # a grant names a user or a group (grant_user_xor_group)
+        grantee = f"group:{grant.group.name}"
     details = {"grantee": grantee, "role": grant.role, "grant": grant.pk}
     grant.delete()
     audit_record(action=AuditAction.GRANT_DELETED, actor=actor, dataset=grant.dataset, details=details)

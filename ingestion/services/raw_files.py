@@ -7,7 +7,7 @@ import hashlib
 import io
 import os
 import uuid
-from typing import IO, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,6 +27,12 @@ from ..models import Dataset, RawFile, SchemaField, SchemaVersion
 from ..storage import data_storage, storage_move
 
 
+class ByteSource(Protocol):
+    """What an upload is read from: a binary file, a request body, or anything with its ``read``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class UploadTooLarge(ValidationError):
     """The file is larger than ``MAX_UPLOAD_SIZE``."""
 
@@ -43,7 +49,7 @@ class _DigestingReader(io.RawIOBase):
     ``NotTextFile`` once its first block (``SNIFF_BYTES``) shows it is not text.
     """
 
-    def __init__(self, source: IO[bytes], limit: int, *, encoding: str | None = None, sniff: bool = True) -> None:
+    def __init__(self, source: ByteSource, limit: int, *, encoding: str | None = None, sniff: bool = True) -> None:
         self.source = source
         self.limit = limit
         self.sha256 = hashlib.sha256()
@@ -91,7 +97,7 @@ def _sanitise_name(name: str) -> str:
 def raw_file_receive(
     *,
     dataset: Dataset,
-    source: IO[bytes],
+    source: ByteSource,
     original_name: str = "",
     user: Any = None,
     encoding: str | None = None,

@@ -38,6 +38,7 @@ def records_url(dataset_slug: str, **query: Any) -> str:
 def records_view(request: HttpRequest, slug: str) -> HttpResponse:
     """A dataset's records in key order, 100 a page, optionally those a run last wrote or one key."""
     dataset = _dataset(request, slug)
+    assert dataset.current_schema is not None  # _dataset answers 404 for a dataset without a schema
     spec = schema_spec(dataset.current_schema)
     run = None
     if (raw_run := request.GET.get("run", "")).isdigit():
@@ -69,6 +70,7 @@ def records_view(request: HttpRequest, slug: str) -> HttpResponse:
 def record_view(request: HttpRequest, slug: str, key: str) -> HttpResponse:
     """One record: its values and where they came from."""
     dataset = _dataset(request, slug)
+    assert dataset.current_schema is not None  # _dataset answers 404 for a dataset without a schema
     record = record_get(dataset, schema_spec(dataset.current_schema), key)
     if record is None:
         raise Http404(f"No record {key!r} in dataset {slug!r}.")
@@ -78,6 +80,6 @@ def record_view(request: HttpRequest, slug: str, key: str) -> HttpResponse:
         "dataset": dataset,
         "record": record,
         "data": pretty_json(record.data),
-        "last_file": record.last_run.raw_file,  # type: ignore[attr-defined]
+        "last_file": record.last_run.raw_file,  # type: ignore[attr-defined]  # set by record_get
     }
     return TemplateResponse(request, "admin/processing/records/detail.html", context)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -31,6 +31,9 @@ from ..services.previews import source_preview
 from ..services.sources import source_pull
 from .common import pretty_json
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldOpts
+
 
 class SourceForm(forms.ModelForm):
     """The source's fields, with its secret write-only: never rendered back."""
@@ -57,7 +60,7 @@ class SourceForm(forms.ModelForm):
         return self.cleaned_data.get("kind") or DEFAULT_KIND
 
     def _post_clean(self) -> None:
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's private hook, absent from django-stubs
         if self.errors:
             return
         try:
@@ -73,7 +76,7 @@ class SourceForm(forms.ModelForm):
         return self.cleaned_data.get("secret") or None
 
 
-def source_fieldsets() -> tuple[tuple[str | None, dict[str, Any]], ...]:
+def source_fieldsets() -> tuple[tuple[str | None, _FieldOpts], ...]:
     """The form's sections: the common fields, each kind's own (ingestion.sourcekinds), the schedule."""
     # The secret is entered write-only, next to what is stored and a way to clear it.
     shown = {SECRET_FIELD: ("secret_state", SECRET_FIELD, "clear_secret")}
@@ -82,12 +85,10 @@ def source_fieldsets() -> tuple[tuple[str | None, dict[str, Any]], ...]:
         for title, names in kind.fieldsets:
             section = sections.setdefault(title, [])
             section += [n for name in names for n in shown.get(name, (name,)) if n not in section]
-    return (
-        (None, {"fields": COMMON_FIELDS}),
-        *((title, {"fields": tuple(names)}) for title, names in sections.items()),
-        ("Schedule", {"fields": SCHEDULE_FIELDS}),
-        (None, {"fields": ("created_at", "updated_at")}),
-    )
+    fieldsets: list[tuple[str | None, _FieldOpts]] = [(None, {"fields": COMMON_FIELDS})]
+    fieldsets += [(title, {"fields": tuple(names)}) for title, names in sections.items()]
+    fieldsets += [("Schedule", {"fields": SCHEDULE_FIELDS}), (None, {"fields": ("created_at", "updated_at")})]
+    return tuple(fieldsets)
 
 
 @admin.register(Source)

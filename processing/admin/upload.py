@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -85,7 +85,8 @@ class DialectForm(forms.Form):
         super().__init__(*args, **kwargs)
         # A file may already be read with an encoding the list does not name (given elsewhere).
         if current and current not in dict(ENCODINGS):
-            self.fields["encoding"].choices = [(current, current), *ENCODINGS[1:]]
+            # Declared above as a ChoiceField.
+            cast(forms.ChoiceField, self.fields["encoding"]).choices = [(current, current), *ENCODINGS[1:]]
 
 
 class UploadViews:

@@ -51,6 +51,7 @@ def records_csv(dataset: Dataset) -> Iterator[str]:
     The columns are those a file for this dataset uses (a field's source
     header when it has one), so an export can be ingested again as it is.
     """
+    assert dataset.current_schema is not None  # every caller refuses a dataset without a schema first
     spec = schema_spec(dataset.current_schema)
     names = [f.name for f in spec.fields]
     text_fields = {f.name for f in spec.fields if field_type(f.type).is_text}

@@ -14,6 +14,7 @@ from .base import ITER_CHUNK, ExportFormat, json_array
 
 def records_json(dataset: Dataset) -> Iterator[str]:
     """The dataset's records as a JSON array of objects, ordered by key."""
+    assert dataset.current_schema is not None  # every caller refuses a dataset without a schema first
     spec = schema_spec(dataset.current_schema)
     yield from json_array(data for _, data in records_data(dataset, spec, chunk=ITER_CHUNK))
 

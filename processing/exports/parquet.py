@@ -36,6 +36,7 @@ def records_export_parquet(dataset: Dataset) -> Iterator[bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    assert dataset.current_schema is not None  # every caller refuses a dataset without a schema first
     spec = schema_spec(dataset.current_schema)
     arrow_types = _arrow_types(pa)
     # A column's type, or None for a column exported as text.

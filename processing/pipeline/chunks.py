@@ -377,10 +377,10 @@ class ValidatedChunks:
             end = _End(exc)
         # The end goes where the caller will look for the next chunk; the
         # other helpers are told there is nothing more.
-        owner = outs[chunk_owner(index, len(outs))]
-        _send_end(owner, end)
+        end_out = outs[chunk_owner(index, len(outs))]
+        _send_end(end_out, end)
         for out in outs[1:]:
-            if out is not owner:
+            if out is not end_out:
                 out.send(None)
 
     def _validate_for_reader(self, source: Connection, out: Connection) -> None:

@@ -58,13 +58,17 @@ def _checks(spec: FieldSpec) -> list[Callable[[Any], str | None]]:
     if "max" in c:
         high = kind.bound(spec, c["max"])
         checks.append(lambda v: f"must be at most {c['max']}" if as_number(v) > high else None)
-    # Each length is bound as a default: a closure over one shared name would see the last value.
+    # Each length has a name of its own: closures over one shared name would see the last value.
     if "min_length" in c:
-        checks.append(lambda v, n=c["min_length"]: f"must be at least {n} characters long" if len(str(v)) < n else None)
+        min_length: int = c["min_length"]
+        checks.append(lambda v: f"must be at least {min_length} characters long" if len(str(v)) < min_length else None)
     if "max_length" in c:
+        max_length: int = c["max_length"]
         checks.append(
-            lambda v, n=c["max_length"]: (
-                f"must be at most {n} characters long (got {len(str(v))})" if len(str(v)) > n else None
+            lambda v: (
+                f"must be at most {max_length} characters long (got {len(str(v))})"
+                if len(str(v)) > max_length
+                else None
             )
         )
     if "pattern" in c:

@@ -205,7 +205,8 @@ def _load_postgres(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow], *, into
         # Each row's line was rendered where it was validated (copytext.copy_line).
         with cur.cursor.copy(f"COPY {stage} (_key, _source_line, {field_columns}) FROM STDIN") as copy:
             copy.write("".join([r.copy for r in rows]))
-        params = {"run": run.pk, "version": run.schema.number, "now": timezone.now()}
+        assert run.schema is not None  # every run is created under its dataset's schema (dataset_schema_require)
+        params: dict[str, Any] = {"run": run.pk, "version": run.schema.number, "now": timezone.now()}
         insert = (
             f"INSERT INTO {table} AS r (_key, {field_columns}, _first_run_id, _last_run_id, _source_line, "
             "_schema_version, _created_at, _updated_at) "
@@ -277,6 +278,7 @@ def rejected_store(run: Run, rejected: Sequence[RejectedValues]) -> None:
     """Keep a chunk's rejected rows (COPY on Postgres: the ORM spent ~70 µs a row)."""
     if not rejected:
         return
+    assert run.schema_id is not None  # every run is created under its dataset's schema (dataset_schema_require)
     if not _is_postgres():
         RejectedRow.objects.bulk_create(
             (
@@ -324,6 +326,7 @@ def _load_sqlite(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow]) -> LoadCo
     fields = [f.name for f in spec.fields]
     counts = LoadCounts()
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    assert run.schema is not None  # every run is created under its dataset's schema (dataset_schema_require)
     version = run.schema.number
     insert = (
         f"INSERT INTO {table} (_key, {', '.join(names)}, _first_run_id, _last_run_id, _source_line, "

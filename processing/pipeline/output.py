@@ -24,6 +24,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.storage import Storage
 
 from ingestion.csvwrite import csv_writer
 from ingestion.storage import data_storage, storage_delete_quietly
@@ -130,9 +131,9 @@ class ProcessedWriter:
             self.path.unlink(missing_ok=True)
         return name
 
-    def _hand_over(self, storage: object) -> str:
+    def _hand_over(self, storage: Storage) -> str:
         try:
-            target_path = Path(storage.path(self.target))  # type: ignore[attr-defined]
+            target_path = Path(storage.path(self.target))
         except NotImplementedError:
             target_path = None
         if target_path is not None:
@@ -147,7 +148,7 @@ class ProcessedWriter:
                     raise
                 # WORK_DIR is on another filesystem: copy below.
         with open(self.path, "rb") as fh:
-            return storage.save(self.target, File(fh, name=self.target))  # type: ignore[attr-defined]
+            return storage.save(self.target, File(fh, name=self.target))
 
     def discard(self) -> None:
         """Drop the scratch file (the run ended without a processed file worth keeping)."""

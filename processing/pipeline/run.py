@@ -162,6 +162,7 @@ def _schema_of(run: Run) -> SchemaSpec:
     version fails with a clear reason (a retry reads the file again under
     the new one).
     """
+    assert run.schema is not None  # every run is created under its dataset's schema (dataset_schema_require)
     current = Dataset.objects.filter(pk=run.dataset_id).values_list("current_schema_id", flat=True).first()
     if current is not None and current != run.schema_id:
         if int(run.checkpoint.get("rows", 0)):
@@ -179,6 +180,7 @@ def _schema_of(run: Run) -> SchemaSpec:
 
 def _schema_changed(run: Run, current: int) -> str:
     number = SchemaVersion.objects.filter(pk=current).values_list("number", flat=True).first()
+    assert run.schema is not None  # every run is created under its dataset's schema (dataset_schema_require)
     return (
         f"the dataset's schema changed from version {run.schema.number} to {number} while this run was loading; "
         "the rows it loaded were checked against the new version, retry the run to load the rest"
@@ -214,6 +216,7 @@ def pipeline_execute(
     propagate after the run is ended ``failed`` (unless ``dry_run``, where
     the caller rolls everything back).
     """
+    assert run.raw_file is not None  # given when the run was created, or fetched by run_fetch first
     raw_file: RawFile = run.raw_file
     seen = SeenValues(run.pk)
     writer: ProcessedWriter | None = None

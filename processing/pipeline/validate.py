@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, final
 
 import orjson
 
@@ -124,6 +124,7 @@ def columns_map(schema: SchemaSpec, header: Sequence[str]) -> ColumnMap:
     return ColumnMap(match.headers, match.positions, match.unknown, match.missing_optional)
 
 
+@final  # chunk_validate tells outcomes apart with ``type(outcome) is ValidRow``
 @dataclass(slots=True)
 class ValidRow:
     """A row that passed validation, in the forms the later steps need.

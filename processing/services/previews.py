@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from django.db import transaction
 
@@ -12,7 +12,7 @@ from ingestion.models import Dataset, RawFile, Source
 from ingestion.reader import HeaderTooLarge, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
-from ingestion.services.raw_files import raw_file_discard, raw_file_receive
+from ingestion.services.raw_files import ByteSource, raw_file_discard, raw_file_receive
 from ingestion.storage import data_storage
 
 from .. import lifecycle
@@ -55,7 +55,7 @@ class Preview:
 def file_preview(
     *,
     dataset: Dataset,
-    source: IO[bytes],
+    source: ByteSource,
     original_name: str = "",
     encoding: str | None = None,
     delimiter: str | None = None,
@@ -94,6 +94,7 @@ def raw_file_preview(
                 run = pipeline_execute(run, end=lifecycle.run_finish, dry_run=True)
             else:
                 run.summary = {"note": f"this file was already loaded by run {earlier.pk}; nothing to do"}
+            assert run.schema is not None  # run_create refuses a dataset without a schema
             rejected = [
                 {"line": r.line_number, "errors": r.errors, "raw": r.raw}
                 for r in RejectedRow.objects.filter(run=run).order_by("line_number")[:max_rejected]

@@ -174,6 +174,7 @@ def _row_results(run: Run) -> list[dict[str, Any]]:
         return []
     rejected = dict(RejectedRow.objects.filter(run=run).values_list("line_number", "errors"))
     results: list[dict[str, Any]] = []
+    assert run.raw_file is not None  # a pushed run is created with its file
     with data_storage().open(run.raw_file.storage_name, "rb") as fh:
         index = 0
         for line_number, line in enumerate(fh, start=1):

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,7 +17,7 @@ from django.utils import timezone
 from ingestion.audit import audit_record
 from ingestion.models import AuditAction, Dataset, RawFile, Source
 from ingestion.services.datasets import dataset_schema_require
-from ingestion.services.raw_files import raw_file_receive
+from ingestion.services.raw_files import ByteSource, raw_file_receive
 from ingestion.storage import data_storage
 
 from .. import lifecycle
@@ -83,6 +83,7 @@ def run_create(
 
 
 def earlier_load(run: Run) -> Run | None:
+    assert run.raw_file is not None  # asked once the run has its file (given, or fetched by run_fetch)
     return (
         Run.objects.filter(
             dataset_id=run.dataset_id,
@@ -150,7 +151,7 @@ def _run_execute_claimed(run_id: int, on_chunk: ProgressCallback | None) -> Run:
 def file_ingest(
     *,
     dataset: Dataset,
-    source: IO[bytes],
+    source: ByteSource,
     original_name: str = "",
     user: Any = None,
     trigger: str = RunTrigger.COMMAND,
@@ -206,7 +207,7 @@ def run_enqueue(
 def file_enqueue(
     *,
     dataset: Dataset,
-    source: IO[bytes],
+    source: ByteSource,
     original_name: str = "",
     user: Any = None,
     trigger: str = RunTrigger.COMMAND,
@@ -237,10 +238,10 @@ def run_retry(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) ->
     """Start a new run, linked to a failed or cancelled one, from its archived file."""
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
         raise ValidationError(f"Only failed or cancelled runs can be retried; run {run.pk} is {run.status}.")
-    if run.raw_file_id is None and run.source_id is not None:
+    if run.raw_file_id is None and run.source is not None:
         # The pull itself failed: pull again (the watermark has not moved).
         new_run = source_pull(source=run.source, user=user, trigger=trigger, parent=run)
-    elif run.raw_file_id is None:
+    elif run.raw_file is None:
         raise ValidationError(f"Run {run.pk} has no file to retry.")
     else:
         new_run = run_enqueue(
@@ -265,7 +266,7 @@ def run_replay(*, run: Run, user: Any = None, trigger: str = RunTrigger.ADMIN) -
     """Process a run's archived file again under the dataset's current schema."""
     if run.status not in FINISHED_STATUSES:
         raise ValidationError(f"Run {run.pk} is still {run.status}; replay it once it has ended.")
-    if run.raw_file_id is None:
+    if run.raw_file is None:
         raise ValidationError(f"Run {run.pk} has no file to replay.")
     new_run = run_enqueue(
         dataset=run.dataset,

@@ -118,7 +118,7 @@ def source_fetch(*, source: Source, run_id: int | None = None, user: Any = None)
                 result = records_pull(spec, fh)
             else:
                 with _Heartbeat(run_id):
-                    result = records_pull(spec, _CancellableFile(fh, run_id))  # type: ignore[arg-type]
+                    result = records_pull(spec, _CancellableFile(fh, run_id))
         except UnicodeError:
             # http.client sends header values as Latin-1; source_clean refuses others on save.
             raise FetchError("a header value or credential cannot be sent in an HTTP header (Latin-1 only)") from None

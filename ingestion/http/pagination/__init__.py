@@ -18,6 +18,9 @@ from .page import PAGE
 
 PAGINATION_STYLES: dict[str, PaginationStyle] = {s.name: s for s in (NONE, PAGE, OFFSET, CURSOR, NEXT_URL, LINK_HEADER)}
 
+# What a source pulls with when it names no style.
+DEFAULT_STYLE = NONE.name
+
 
 def pagination_style(name: str) -> PaginationStyle:
     """The registered style called ``name`` (``KeyError`` for a name the source's checks would have refused)."""
@@ -29,4 +32,12 @@ def pagination_choices() -> list[tuple[str, tuple[str, str]]]:
     return [(s.name.upper(), (s.name, s.label)) for s in PAGINATION_STYLES.values()]
 
 
-__all__ = ["PAGINATION_STYLES", "Page", "Pager", "PaginationStyle", "pagination_choices", "pagination_style"]
+__all__ = [
+    "DEFAULT_STYLE",
+    "PAGINATION_STYLES",
+    "Page",
+    "Pager",
+    "PaginationStyle",
+    "pagination_choices",
+    "pagination_style",
+]

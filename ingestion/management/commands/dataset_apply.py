@@ -89,7 +89,7 @@ class Command(DataflowCommand):
             )
 
     def _preview(self, spec: SchemaSpec, report: StoredRecordsReport, *, as_json: bool) -> None:
-        payload = {
+        payload: dict[str, Any] = {
             "dataset": spec.slug,
             "dry_run": True,
             "records_checked": report.records_checked,

@@ -201,7 +201,7 @@ class ColumnarValidator:
             outcomes[position] = row
 
     def _reject(
-        self, messages: pl.DataFrame, failed: pl.Series, rows: Sequence[list[str]], outcomes: list[Outcome | None]
+        self, messages: pl.DataFrame, failed: pl.Expr, rows: Sequence[list[str]], outcomes: list[Outcome | None]
     ) -> None:
         """The rows with failing fields, rejected as ``RowValidator.validate`` rejects them."""
         names = messages.columns[2:]  # the failing fields, in schema order
