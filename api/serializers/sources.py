@@ -10,8 +10,8 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from ingestion.models import Source
+from ingestion.services.sources import SOURCE_FIELDS
 from ingestion.sourcekinds import COMMON_FIELDS, SCHEDULE_FIELDS, SECRET_FIELD, kind_fields, read_only_fields
-from ingestion.sources import SOURCE_FIELDS
 
 from ..exceptions import django_validation_details
 from .uploads import PreviewSerializer

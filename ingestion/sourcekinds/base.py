@@ -2,7 +2,7 @@
 
 Each kind lives in its own module of this package and is registered once in
 ``ingestion.sourcekinds.SOURCE_KINDS``. The fields a client may set
-(``ingestion.sources.SOURCE_FIELDS``), the API's source serializer, the
+(``ingestion.services.sources.SOURCE_FIELDS``), the API's source serializer, the
 console's source form and ``Source.Kind`` (the model's choices) are all
 derived from it (docs/development.md, "Adding a source kind").
 """

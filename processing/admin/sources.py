@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from ingestion.http.guard import FetchError
 from ingestion.models import Dataset, DatasetAction, Source
 from ingestion.selectors import dataset_may, restrict
+from ingestion.services.sources import SOURCE_FIELDS, source_clean, source_create, source_delete, source_update
 from ingestion.sourcekinds import (
     COMMON_FIELDS,
     DEFAULT_KIND,
@@ -25,7 +26,6 @@ from ingestion.sourcekinds import (
     SOURCE_KINDS,
     read_only_fields,
 )
-from ingestion.sources import SOURCE_FIELDS, source_clean, source_create, source_delete, source_update
 
 from ..models import RunTrigger
 from ..services.broker import BrokerUnavailable

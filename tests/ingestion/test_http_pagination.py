@@ -18,7 +18,7 @@ from api.serializers.sources import SourceSerializer
 from ingestion.http.pagination import PAGINATION_STYLES, pagination_style
 from ingestion.http.pull import PullSpec
 from ingestion.models import Dataset, Source
-from ingestion.sources import source_clean
+from ingestion.services.sources import source_clean
 from processing.admin.sources import SourceForm
 from tests.ingestion.test_http_pull import test_every_pagination_style_pulls_every_record_once as pulled_styles
 from tests.markdown import code_names, markdown_table

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from api.serializers.sources import API_NAMES, SourceSerializer
 from ingestion.models import Dataset, Source
+from ingestion.services.sources import SOURCE_FIELDS, source_create
 from ingestion.sourcekinds import (
     COMMON_FIELDS,
     DEFAULT_KIND,
@@ -26,7 +27,6 @@ from ingestion.sourcekinds import (
     source_fields,
     source_kind,
 )
-from ingestion.sources import SOURCE_FIELDS, source_create
 from processing.admin.sources import SourceAdmin, SourceForm
 from tests.markdown import code_names, markdown_table
 

@@ -2,7 +2,7 @@
 
 Each style lives in its own module of this package and is registered once in
 ``ingestion.http.pagination.PAGINATION_STYLES``. The pull
-(``ingestion.http.pull``), the source's checks (``ingestion.sources``), the
+(``ingestion.http.pull``), the source's checks (``ingestion.services.sources``), the
 model's choices and through them the API, the console and the OpenAPI
 document all ask the registry (docs/development.md, "Adding a pagination
 style").

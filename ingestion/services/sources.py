@@ -16,13 +16,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .audit import audit_record
-from .crypto import secret_decrypt, secret_encrypt, secret_rotate
-from .http.guard import origin, url_validate
-from .http.pagination import PAGINATION_STYLES
-from .http.pull import PullSpec
-from .models import AuditAction, Dataset, Source
-from .sourcekinds import source_fields
+from ..audit import audit_record
+from ..crypto import secret_decrypt, secret_encrypt, secret_rotate
+from ..http.guard import origin, url_validate
+from ..http.pagination import PAGINATION_STYLES
+from ..http.pull import PullSpec
+from ..models import AuditAction, Dataset, Source
+from ..sourcekinds import source_fields
 
 # What a client may set on a source (the secret is set apart, write-only), from the kinds' declarations.
 SOURCE_FIELDS = source_fields()
