@@ -44,7 +44,7 @@ from ..data_page import (
     ordering_text,
     position_decode,
 )
-from ..exports import EXPORT_FORMATS, records_export, records_export_parquet
+from ..exports import EXPORT_FORMATS
 from ..models import Run
 from ..record_queries import (
     NULL_OPERATOR,
@@ -274,23 +274,17 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _export_links(slug: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [
-        (name.upper(), reverse("admin:processing_data_export", args=[slug, name]) + "?" + urlencode(pairs))
-        for name in (*EXPORT_FORMATS, "parquet")
+        (export.label, reverse("admin:processing_data_export", args=[slug, name]) + "?" + urlencode(pairs))
+        for name, export in EXPORT_FORMATS.items()
     ]
-
-
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "json": "application/json",
-    "parquet": "application/vnd.apache.parquet",
-}
 
 
 def data_export_view(request: HttpRequest, slug: str, fmt: str) -> HttpResponseBase:
     """The records of a data page's view (its filters, search and run) as a file, in key order."""
     dataset = console_dataset(request, slug)
     assert dataset.current_schema is not None  # console_dataset answers 404 for a dataset without a schema
-    if fmt not in (*EXPORT_FORMATS, "parquet"):
+    export = EXPORT_FORMATS.get(fmt)
+    if export is None:
         raise Http404(f"No export format {fmt!r}.")
     spec = schema_spec(dataset.current_schema)
     query = Query([(k, v) for k, values in request.GET.lists() for v in values])
@@ -303,10 +297,9 @@ def data_export_view(request: HttpRequest, slug: str, fmt: str) -> HttpResponseB
     except ValidationError as exc:
         errors = "; ".join(f"{name}: {', '.join(messages)}" for name, messages in exc.message_dict.items())
         return HttpResponseBadRequest(errors, content_type="text/plain; charset=utf-8")
-    if fmt == "parquet":
-        chunks: Iterator[bytes] = records_export_parquet(dataset, selection)
-    else:
-        chunks = (chunk.encode("utf-8") for chunk in records_export(dataset, fmt, selection))
-    response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.{fmt}"'
+    chunks: Iterator[Any] = export.records(dataset, selection)  # str, or bytes for a binary format
+    if not export.binary:
+        chunks = (chunk.encode("utf-8") for chunk in chunks)
+    response = StreamingHttpResponse(chunks, content_type=export.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.{export.extension}"'
     return response

@@ -16,6 +16,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from ingestion.models import Dataset, DatasetRole
+from processing.exports import EXPORT_FORMATS
 from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER
 from tests.factories import UserFactory
@@ -185,9 +186,14 @@ def _csv_ids(body: bytes) -> list[str]:
 
 def test_the_export_links_export_only_the_filtered_rows(viewer: Client) -> None:
     html = page(viewer, "?country=FR&_sort=-value")
-    links = dict(re.findall(r'<a href="([^"]+)" class="df-export">([A-Z]+)</a>', html))
+    links = dict(re.findall(r'<a href="([^"]+)" class="df-export">([^<]+)</a>', html))
     by_format = {label: url.replace("&amp;", "&") for url, label in links.items()}
-    assert set(by_format) == {"CSV", "JSON", "PARQUET"}
+    # One link per registered export format, each answering in its own media type.
+    assert set(by_format) == {f.label for f in EXPORT_FORMATS.values()}
+    for export in EXPORT_FORMATS.values():
+        assert viewer.get(by_format[export.label])["Content-Type"] == export.content_type
+    parquet = b"".join(viewer.get(by_format["Parquet"]).streaming_content)
+    assert pq.read_table(io.BytesIO(parquet)).column("_key").to_pylist() == ["S1", "S3"]
     response = viewer.get(by_format["CSV"])
     assert response.status_code == 200
     assert _csv_ids(b"".join(response.streaming_content)) == ["S1", "S3"]
