@@ -2,12 +2,15 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .health import HealthView, liveness
 from .metrics import metrics_view
 
 urlpatterns = [
+    # The site has no home page of its own: the admin's index is the dashboard.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("health/", HealthView.as_view(), name="health"),
     path("health/live/", liveness, name="health-live"),
     path("metrics", metrics_view, name="metrics"),
