@@ -13,12 +13,8 @@ from typing import Any
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import BasePermission
 
-from ingestion.models import ROLE_RANK, Dataset, DatasetRole
-from ingestion.selectors import dataset_role_for, dataset_visible_get
-
-
-def role_at_least(role: str | None, needed: str) -> bool:
-    return role is not None and ROLE_RANK[DatasetRole(role)] >= ROLE_RANK[DatasetRole(needed)]
+from ingestion.models import Dataset, DatasetRole
+from ingestion.selectors import action_role, dataset_role_for, dataset_visible_get, role_at_least
 
 
 def require_role(user: Any, dataset: Dataset, needed: str) -> str:
@@ -28,6 +24,11 @@ def require_role(user: Any, dataset: Dataset, needed: str) -> str:
         raise PermissionDenied(f"This needs the {needed} role on dataset {dataset.slug!r}; yours is {role}.")
     assert role is not None
     return role
+
+
+def require_action(user: Any, dataset: Dataset, action: str) -> str:
+    """403 unless ``user`` may do ``action`` on ``dataset`` (``ingestion.selectors.dataset_may``'s rule)."""
+    return require_role(user, dataset, action_role(action))
 
 
 def dataset_for(user: Any, slug: str, needed: str = DatasetRole.VIEWER) -> Dataset:

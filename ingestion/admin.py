@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -31,8 +32,9 @@ from ingestion.services.grants import (
     dataset_grants_check,
 )
 
-from .models import AuditEvent, Dataset, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
+from .models import AuditEvent, Dataset, DatasetAction, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
 from .schema import MAX_SCHEMA_SIZE, schema_loads
+from .selectors import action_role, dataset_may, restrict
 
 
 def _pretty(value: object) -> SafeString:
@@ -88,6 +90,21 @@ class DatasetGrantInline(admin.TabularInline):
     fields = ("user", "group", "role")
     autocomplete_fields = ()
     extra = 0
+
+    # Grants are managed by the dataset's managers, as in the API.
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_add_permission(request, obj) and _may(request, obj, DatasetAction.MANAGE_GRANTS)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and _may(request, obj, DatasetAction.MANAGE_GRANTS)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and _may(request, obj, DatasetAction.MANAGE_GRANTS)
+
+
+def _may(request: HttpRequest, dataset: Dataset | None, action: str) -> bool:
+    """The per-dataset rule of ``dataset_may``; None (a list page, a new object) leaves it to the object."""
+    return dataset is None or dataset_may(request.user, dataset, action)
 
 
 class SchemaImportForm(forms.Form):
@@ -197,14 +214,21 @@ class DatasetAdmin(admin.ModelAdmin):
             rows,
         )
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Dataset]:
+        # The datasets this user holds a grant on, as in the API (superusers: all).
+        return restrict(super().get_queryset(request), request.user, via=None)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # datasets come from schema files: use "Import a schema file"
 
+    def has_change_permission(self, request: HttpRequest, obj: Dataset | None = None) -> bool:
+        return super().has_change_permission(request, obj) and _may(request, obj, DatasetAction.CHANGE)
+
     def has_delete_permission(self, request: HttpRequest, obj: Dataset | None = None) -> bool:
-        # As the API: only a dataset that never received a file (dataset_delete).
+        # As the API: only a dataset that never received a file (dataset_delete), by its manager.
         if obj is not None and obj.raw_files.exists():
             return False
-        return super().has_delete_permission(request, obj)
+        return super().has_delete_permission(request, obj) and _may(request, obj, DatasetAction.DELETE)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -232,6 +256,7 @@ class DatasetAdmin(admin.ModelAdmin):
             text = upload.read(MAX_SCHEMA_SIZE + 1) if upload else form.cleaned_data["schema_text"].encode()
             try:
                 spec = schema_loads(text)
+                _schema_change_check(request, spec.slug)
                 if "confirm" not in request.POST:
                     preview = dataset_apply_preview(spec=spec)
                     if not preview.records_checked:
@@ -266,7 +291,7 @@ class DatasetAdmin(admin.ModelAdmin):
     def export_schema_view(self, request: HttpRequest, dataset_id: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        dataset = get_object_or_404(Dataset.objects.select_related("current_schema"), pk=dataset_id)
+        dataset = get_object_or_404(self.get_queryset(request).select_related("current_schema"), pk=dataset_id)
         if dataset.current_schema is None:
             raise PermissionDenied
         response = HttpResponse(
@@ -275,6 +300,14 @@ class DatasetAdmin(admin.ModelAdmin):
         )
         response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.schema.json"'
         return response
+
+
+def _schema_change_check(request: HttpRequest, slug: str) -> None:
+    """A schema file for an existing dataset changes it: the role the API's ``PUT`` needs, on that dataset."""
+    existing = Dataset.objects.filter(slug=slug).first()
+    if existing is not None and not dataset_may(request.user, existing, DatasetAction.CHANGE):
+        needed = action_role(DatasetAction.CHANGE)
+        raise ValidationError(f"Dataset {slug!r} exists; changing its schema needs the {needed} role on it.")
 
 
 def _grants_save(formset: DatasetGrantFormSet, actor: Any) -> None:
@@ -315,7 +348,7 @@ def _grants_save(formset: DatasetGrantFormSet, actor: Any) -> None:
 @admin.register(SchemaVersion)
 class SchemaVersionAdmin(admin.ModelAdmin):
     list_display = ("dataset", "number", "created_at", "created_by")
-    list_filter = ("dataset",)
+    list_filter = (("dataset", admin.RelatedOnlyFieldListFilter),)
     fields = ("dataset", "number", "checksum", "created_at", "created_by", "schema_file")
     readonly_fields = fields
     inlines = [SchemaFieldInline]
@@ -323,6 +356,9 @@ class SchemaVersionAdmin(admin.ModelAdmin):
     @admin.display(description="Schema file")
     def schema_file(self, obj: SchemaVersion) -> SafeString:
         return _pretty(obj.definition)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SchemaVersion]:
+        return restrict(super().get_queryset(request), request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -334,9 +370,12 @@ class SchemaVersionAdmin(admin.ModelAdmin):
 @admin.register(RawFile)
 class RawFileAdmin(admin.ModelAdmin):
     list_display = ("id", "dataset", "original_name", "size", "encoding", "delimiter", "state", "created_at")
-    list_filter = ("dataset", "state", "encoding")
+    list_filter = (("dataset", admin.RelatedOnlyFieldListFilter), "state", "encoding")
     search_fields = ("original_name", "sha256")
     readonly_fields = [f.name for f in RawFile._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RawFile]:
+        return restrict(super().get_queryset(request), request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -350,7 +389,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     """The audit trail: read-only, newest first."""
 
     list_display = ("at", "actor_name", "action", "dataset_slug", "object_type", "object_id", "ip")
-    list_filter = ("action", "dataset")
+    list_filter = ("action", ("dataset", admin.RelatedOnlyFieldListFilter))
     search_fields = ("actor_name", "dataset_slug", "object_id")
     date_hierarchy = "at"
     fields = (
@@ -371,6 +410,10 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="Details")
     def details_pretty(self, obj: AuditEvent) -> SafeString:
         return _pretty(obj.details)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
+        # As the API: the events of the datasets one manages; superusers also those of no dataset.
+        return restrict(super().get_queryset(request), request.user, DatasetAction.AUDIT)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -200,6 +200,39 @@ class DatasetRole(models.TextChoices):
 ROLE_RANK = {DatasetRole.VIEWER: 1, DatasetRole.INGESTER: 2, DatasetRole.MANAGER: 3}
 
 
+class DatasetAction(models.TextChoices):
+    """What a user may do to a dataset, whatever the door (API or console); ``ACTION_ROLE`` says with which role."""
+
+    VIEW = "view"  # the dataset, its records, runs, rejected rows, files, sources; exports
+    UPLOAD = "upload"  # upload a file (and its dry run), push rows
+    PULL = "pull"  # pull a source now, or preview a pull
+    RETRY = "retry"
+    CANCEL = "cancel"
+    REPLAY = "replay"
+    FIX_REJECTED = "fix_rejected"  # edit rejected rows and load them again
+    CHANGE = "change"  # the schema, the notification settings
+    DELETE = "delete"
+    MANAGE_GRANTS = "manage_grants"
+    MANAGE_SOURCES = "manage_sources"
+    AUDIT = "audit"  # read the dataset's audit events
+
+
+ACTION_ROLE: dict[str, DatasetRole] = {
+    DatasetAction.VIEW: DatasetRole.VIEWER,
+    DatasetAction.UPLOAD: DatasetRole.INGESTER,
+    DatasetAction.PULL: DatasetRole.INGESTER,
+    DatasetAction.RETRY: DatasetRole.INGESTER,
+    DatasetAction.CANCEL: DatasetRole.INGESTER,
+    DatasetAction.REPLAY: DatasetRole.INGESTER,
+    DatasetAction.FIX_REJECTED: DatasetRole.INGESTER,
+    DatasetAction.CHANGE: DatasetRole.MANAGER,
+    DatasetAction.DELETE: DatasetRole.MANAGER,
+    DatasetAction.MANAGE_GRANTS: DatasetRole.MANAGER,
+    DatasetAction.MANAGE_SOURCES: DatasetRole.MANAGER,
+    DatasetAction.AUDIT: DatasetRole.MANAGER,
+}
+
+
 class DatasetGrant(models.Model):
     """A role on one dataset, granted to a user or to a group (exactly one)."""
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 from django.db import connection
 from django.db.models import Model, Q, QuerySet
 
-from .models import ROLE_RANK, Dataset, DatasetGrant, DatasetRole, SchemaVersion
+from .models import ACTION_ROLE, ROLE_RANK, Dataset, DatasetAction, DatasetGrant, DatasetRole, SchemaVersion
 from .schema import SchemaSpec, schema_parse
 
 _M = TypeVar("_M", bound=Model)
@@ -113,6 +113,50 @@ def dataset_role_for(user: Any, dataset: Dataset) -> str | None:
         "role", flat=True
     )
     return max(roles, key=lambda r: ROLE_RANK[DatasetRole(r)], default=None)
+
+
+def role_at_least(role: str | None, needed: str) -> bool:
+    """Whether ``role`` (None: no grant) includes ``needed``."""
+    return role is not None and ROLE_RANK[DatasetRole(role)] >= ROLE_RANK[DatasetRole(needed)]
+
+
+def action_role(action: str) -> DatasetRole:
+    """The role an action on a dataset needs (``ACTION_ROLE``)."""
+    return ACTION_ROLE[DatasetAction(action)]
+
+
+def dataset_may(user: Any, dataset: Dataset, action: str) -> bool:
+    """May ``user`` do ``action`` on ``dataset``? The one question the API and the console both ask.
+
+    A grant of the action's role (or a higher one), to the user or one of
+    their groups; superusers may do everything; anonymous and inactive users
+    nothing.
+    """
+    return role_at_least(dataset_role_for(user, dataset), action_role(action))
+
+
+def dataset_actions_for(user: Any, dataset: Dataset) -> set[str]:
+    """Every action ``user`` may do on ``dataset`` (one query), for pages that show several buttons."""
+    role = dataset_role_for(user, dataset)
+    return {action for action, needed in ACTION_ROLE.items() if role_at_least(role, needed)}
+
+
+def restrict(
+    queryset: QuerySet[Any], user: Any, action: str = DatasetAction.VIEW, *, via: str | None = "dataset"
+) -> QuerySet[Any]:
+    """``queryset`` narrowed to the rows of datasets on which ``user`` may do ``action``.
+
+    ``via`` is the path from the queryset's model to its dataset
+    (``"run__dataset"`` for rejected rows), None for a queryset of datasets.
+    The API's viewsets and the console's pages both narrow their querysets
+    here, so a user sees the same runs, files and rows through either door.
+    """
+    if getattr(user, "is_superuser", False) and user.is_active:
+        return queryset
+    allowed = datasets_visible_to(user, action_role(action))
+    if via is None:
+        return queryset.filter(pk__in=allowed.values("pk"))
+    return queryset.filter(**{f"{via}__in": allowed})
 
 
 def dataset_roles_for(user: Any, datasets: list[Dataset]) -> dict[int, str]:

@@ -22,6 +22,7 @@ from ingestion.http.client import HttpClient
 from ingestion.http.guard import FetchError
 
 from .models import LOADED_STATUSES, Run, RunStatus
+from .selectors import run_summary
 
 logger = logging.getLogger(__name__)
 
@@ -69,27 +70,17 @@ def _notify_enqueue(run_id: int, event: str) -> None:
 
 
 def run_notification_payload(run: Run, event: str) -> dict[str, Any]:
-    source = run.source.name if run.source_id and run.source else None
-    return {
-        "event": event,
-        "run": {
-            "id": run.pk,
-            "dataset": run.dataset.slug,
-            "status": run.status,
-            "error": run.error,
-            "trigger": run.trigger,
-            "source": source,
-            "file": run.raw_file.original_name if run.raw_file is not None else None,
-            "rows_read": run.rows_read,
-            "rows_valid": run.rows_valid,
-            "rows_rejected": run.rows_rejected,
-            "rows_inserted": run.rows_inserted,
-            "rows_updated": run.rows_updated,
-            "rows_unchanged": run.rows_unchanged,
-            "started_at": run.started_at.isoformat() if run.started_at else None,
-            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        },
-    }
+    """The webhook's JSON document: the event and the run's summary, as the API and ``run_status --json`` show it."""
+    return {"event": event, "run": run_summary(run)}
+
+
+def _email_lines(summary: dict[str, Any]) -> list[str]:
+    """The run summary for people: one ``key: value`` line per plain value that is set."""
+    lines = [f"{k}: {v}" for k, v in summary.items() if v not in (None, "") and not isinstance(v, dict | list)]
+    if summary["file"]:
+        lines.append(f"file: {summary['file']['name']}")
+    lines += [f"line {e['line']}: {e['errors']}" for e in summary["first_errors"]]
+    return lines
 
 
 _SUBJECTS = {
@@ -101,7 +92,7 @@ _SUBJECTS = {
 
 def run_notify(*, run_id: int, event: str) -> dict[str, int]:
     """Send a run's notification to every target now; returns how many deliveries worked and failed."""
-    run = Run.objects.select_related("dataset", "source", "raw_file").get(pk=run_id)
+    run = Run.objects.select_related("dataset", "source", "raw_file", "started_by").get(pk=run_id)
     webhooks, emails = _targets(run)
     payload = run_notification_payload(run, event)
     sent = failed = 0
@@ -123,7 +114,7 @@ def run_notify(*, run_id: int, event: str) -> dict[str, int]:
         subject = _SUBJECTS[event].format(
             id=run.pk, dataset=info["dataset"], status=run.status, rejected=run.rows_rejected, read=run.rows_read
         )
-        lines = [f"{k}: {v}" for k, v in info.items() if v not in (None, "")]
+        lines = _email_lines(info)
         try:
             send_mail(subject, "\n".join(lines) + "\n", None, emails)
             sent += len(emails)

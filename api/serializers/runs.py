@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from processing.models import RejectedRow, Run
+from processing.models import RejectedRow, Run, RunStatus, RunTrigger
 from processing.selectors import run_summary
 
 from .records import run_url
@@ -44,68 +43,78 @@ class DialectFieldsSerializer(serializers.Serializer):
 class RunFileSerializer(DialectFieldsSerializer):
     """The file a run reads: stored under a server-generated name; ``name`` is what the client sent."""
 
-    name = serializers.CharField(source="original_name")
+    name = serializers.CharField()
     sha256 = serializers.CharField()
     size = serializers.IntegerField()
     format = serializers.CharField(help_text="csv, or ndjson for pulled and pushed rows.")
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # The run summary holds the dialect flat beside the name (``run_file_summary``),
+        # so every field reads its own key rather than the file's ``dialect()``.
+        fields = super().get_fields()
+        for field in fields.values():
+            field.source = None
+        return fields
 
-class RunSerializer(serializers.ModelSerializer):
-    """A run: one pass of the pipeline over one file. Poll it until ``finished`` is true."""
 
-    dataset: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    started_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, allow_null=True
-    )
-    progress = serializers.FloatField(help_text="Share of the file processed, 0 to 1.")
-    finished = serializers.BooleanField(source="is_finished")
-    file = RunFileSerializer(source="raw_file", allow_null=True)
-    # API field named like a Serializer attribute; DRF's metaclass moves declared fields off the class
-    source: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(  # type: ignore[assignment]
-        slug_field="name", read_only=True, allow_null=True, help_text="The HTTP source this run pulled, if any."
-    )
+class RunSerializer(serializers.Serializer):
+    """A run: one pass of the pipeline over one file. Poll it until ``finished`` is true.
+
+    Renders ``processing.selectors.run_summary``, the one shape of a run that
+    ``run_status --json``, the console and notifications show too; only the
+    links are the API's own.
+    """
+
+    summary_detail = False
+
+    id = serializers.IntegerField()
     url = serializers.SerializerMethodField()
+    dataset = serializers.CharField(help_text="The dataset's slug.")
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    finished = serializers.BooleanField()
+    progress = serializers.FloatField(help_text="Share of the file processed, 0 to 1.")
+    error = serializers.CharField(allow_blank=True)
+    trigger = serializers.ChoiceField(choices=RunTrigger.choices)
+    # API fields named like Serializer attributes; DRF's metaclass moves declared fields off the class.
+    source = serializers.CharField(  # type: ignore[assignment]
+        allow_null=True, help_text="The HTTP source this run pulled, if any."
+    )
+    started_by = serializers.CharField(allow_null=True, help_text="The username of who started it.")
+    forced = serializers.BooleanField()
+    parent = serializers.IntegerField(  # type: ignore[assignment]
+        allow_null=True, help_text="The run this one retries, replays or fixes."
+    )
+    noop_of = serializers.IntegerField(allow_null=True, help_text="The earlier run that already loaded these bytes.")
+    cancel_requested = serializers.BooleanField()
+    attempts = serializers.IntegerField()
+    enqueued_at = serializers.DateTimeField(
+        allow_null=True, help_text="When its task last reached the job queue (empty: not yet; the reaper resends it)."
+    )
+    enqueue_count = serializers.IntegerField(help_text="How many times its task was sent to the job queue.")
+    rows_read = serializers.IntegerField()
+    rows_valid = serializers.IntegerField()
+    rows_rejected = serializers.IntegerField()
+    rows_inserted = serializers.IntegerField()
+    rows_updated = serializers.IntegerField()
+    rows_unchanged = serializers.IntegerField()
+    bytes_total = serializers.IntegerField()
+    bytes_read = serializers.IntegerField()
+    file = RunFileSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
     rejected_rows_url = serializers.SerializerMethodField()
 
-    class Meta:
-        model = Run
-        fields = [
-            "id",
-            "url",
-            "dataset",
-            "status",
-            "finished",
-            "progress",
-            "error",
-            "trigger",
-            "source",
-            "started_by",
-            "forced",
-            "parent",
-            "noop_of",
-            "cancel_requested",
-            "attempts",
-            "rows_read",
-            "rows_valid",
-            "rows_rejected",
-            "rows_inserted",
-            "rows_updated",
-            "rows_unchanged",
-            "bytes_total",
-            "bytes_read",
-            "file",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "rejected_rows_url",
-        ]
-        read_only_fields = fields
+    def to_representation(self, instance: Run) -> dict[str, Any]:
+        return super().to_representation(run_summary(instance, detail=self.summary_detail))
 
-    def get_url(self, run: Run) -> str:
-        return run_url(self.context["request"], run.pk)
+    def get_url(self, summary: dict[str, Any]) -> str:
+        return run_url(self.context["request"], summary["id"])
 
-    def get_rejected_rows_url(self, run: Run) -> str:
-        return self.context["request"].build_absolute_uri(reverse("api:run-rejected-rows", kwargs={"pk": run.pk}))
+    def get_rejected_rows_url(self, summary: dict[str, Any]) -> str:
+        return self.context["request"].build_absolute_uri(
+            reverse("api:run-rejected-rows", kwargs={"pk": summary["id"]})
+        )
 
 
 class RejectedRowBriefSerializer(serializers.Serializer):
@@ -117,23 +126,11 @@ class RejectedRowBriefSerializer(serializers.Serializer):
 class RunDetailSerializer(RunSerializer):
     """A run with its summary (unknown columns, notes) and its first rejected rows."""
 
+    summary_detail = True
+
     summary = serializers.DictField()
-    duration_seconds = serializers.SerializerMethodField()
-    first_errors = serializers.SerializerMethodField()
-
-    class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "summary", "duration_seconds", "first_errors"]
-        read_only_fields = fields
-
-    def get_duration_seconds(self, run: Run) -> float | None:
-        if run.started_at and run.finished_at:
-            return (run.finished_at - run.started_at).total_seconds()
-        return None
-
-    @extend_schema_field(RejectedRowBriefSerializer(many=True))
-    def get_first_errors(self, run: Run) -> list[dict[str, Any]]:
-        # many=True makes a ListSerializer, whose data is a list.
-        return cast(list[dict[str, Any]], RejectedRowBriefSerializer(run_summary(run)["first_errors"], many=True).data)
+    duration_seconds = serializers.FloatField(allow_null=True)
+    first_errors = RejectedRowBriefSerializer(many=True)
 
 
 class RejectedRowSerializer(serializers.ModelSerializer):

@@ -13,7 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ingestion.models import DatasetRole
+from ingestion.models import DatasetAction
+from ingestion.selectors import action_role
 from ingestion.storage import storage_errors
 from processing.models import Run
 from processing.services.push import PUSH_MEDIA_TYPES, rows_push
@@ -65,7 +66,7 @@ class IngestView(StrictQueryMixin, APIView):
         },
     )
     def post(self, request: Request, slug: str) -> Response:
-        dataset = dataset_for(request.user, slug, DatasetRole.INGESTER)
+        dataset = dataset_for(request.user, slug, action_role(DatasetAction.UPLOAD))
         if announced_length(request) > settings.PUSH_MAX_BYTES:
             raise PayloadTooLarge(f"The request body is larger than the limit of {settings.PUSH_MAX_BYTES} bytes.")
         media_type = (request.content_type or "").split(";", 1)[0].strip().lower()

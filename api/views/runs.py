@@ -13,15 +13,15 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ingestion.models import DatasetRole
-from ingestion.selectors import datasets_visible_to
+from ingestion.models import DatasetAction
+from ingestion.selectors import restrict
 from processing.models import RejectedRow, Run, RunTrigger
 from processing.services.runs import run_cancel, run_retry
 
 from ..errors import Conflict
 from ..filters import RunFilter
 from ..pagination import AscendingIdPage, CursorPage
-from ..permissions import require_role
+from ..permissions import require_action
 from ..serializers.runs import RejectedRowSerializer, RunDetailSerializer, RunSerializer
 from .base import StrictQueryMixin
 
@@ -44,7 +44,7 @@ class RunViewSet(StrictQueryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
     }
 
     def get_queryset(self) -> Any:
-        return Run.objects.filter(dataset__in=datasets_visible_to(self.request.user)).select_related(
+        return restrict(Run.objects.all(), self.request.user).select_related(
             "dataset", "raw_file", "started_by", "source"
         )
 
@@ -69,7 +69,7 @@ class RunViewSet(StrictQueryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
         run = self.get_object()
-        require_role(request.user, run.dataset, DatasetRole.INGESTER)
+        require_action(request.user, run.dataset, DatasetAction.RETRY)
         try:
             new = run_retry(run=run, user=request.user, trigger=RunTrigger.API)
         except DjangoValidationError as exc:
@@ -84,7 +84,7 @@ class RunViewSet(StrictQueryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
         run = self.get_object()
-        require_role(request.user, run.dataset, DatasetRole.INGESTER)
+        require_action(request.user, run.dataset, DatasetAction.CANCEL)
         try:
             run = run_cancel(run=run, user=request.user)
         except DjangoValidationError as exc:

@@ -13,7 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ingestion.models import Dataset, DatasetRole
+from ingestion.models import Dataset, DatasetAction
+from ingestion.selectors import action_role
 from ingestion.services.raw_files import NotTextFile
 from ingestion.storage import storage_errors
 from processing.models import Run, RunTrigger
@@ -63,7 +64,7 @@ class UploadView(StrictQueryMixin, APIView):
         },
     )
     def post(self, request: Request, slug: str) -> Response:
-        dataset = dataset_for(request.user, slug, DatasetRole.INGESTER)
+        dataset = dataset_for(request.user, slug, action_role(DatasetAction.UPLOAD))
         options = UploadOptionsSerializer(data=request.query_params)
         options.is_valid(raise_exception=True)
         opts = options.validated_data

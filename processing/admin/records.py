@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from ingestion.models import Dataset
-from ingestion.selectors import schema_spec
+from ingestion.selectors import restrict, schema_spec
 
 from ..record_queries import record_get, records_list, run_of_dataset
 from .common import pretty_json
@@ -24,7 +24,9 @@ PAGE = 100
 def _dataset(request: HttpRequest, slug: str) -> Dataset:
     if not request.user.has_perm("processing.view_run"):
         raise PermissionDenied
-    dataset = get_object_or_404(Dataset.objects.select_related("current_schema"), slug=slug)
+    # Only a dataset the user holds a grant on, as in the API: any other is not found.
+    datasets = restrict(Dataset.objects.select_related("current_schema"), request.user, via=None)
+    dataset = get_object_or_404(datasets, slug=slug)
     if dataset.current_schema is None:
         raise Http404(f"Dataset {slug!r} has no schema yet.")
     return dataset

@@ -14,6 +14,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from ingestion.models import DatasetAction
+from ingestion.selectors import action_role, dataset_may, restrict
+
 from ..models import RejectedRow, RunTrigger
 from ..services.rejects import rejected_rows_reload
 from .common import errors_text, pretty_json
@@ -43,7 +46,7 @@ class RejectedRowAdmin(admin.ModelAdmin):
     form = RejectedRowForm
     list_display = ("line_number", "run_link", "errors_summary", "raw_summary")
     list_display_links = ("line_number",)
-    list_filter = ("run__dataset", ("run", admin.RelatedOnlyFieldListFilter))
+    list_filter = (("run__dataset", admin.RelatedOnlyFieldListFilter), ("run", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("run", "run__dataset")
     ordering = ("run", "line_number")
     list_per_page = 100
@@ -70,14 +73,31 @@ class RejectedRowAdmin(admin.ModelAdmin):
     def errors_pretty(self, obj: RejectedRow) -> SafeString:
         return pretty_json(obj.errors)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RejectedRow]:
+        # The rows of the datasets this user holds a grant on, as in the API.
+        return restrict(super().get_queryset(request), request.user, via="run__dataset")
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: RejectedRow | None = None) -> bool:
+        # Editing a row's values is fixing it: the role the dataset grants for that.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or dataset_may(request.user, obj.run.dataset, DatasetAction.FIX_REJECTED))
 
     @admin.action(description="Re-validate and load the selected rows", permissions=["change"])
     def revalidate_and_load(self, request: HttpRequest, queryset: QuerySet[RejectedRow]) -> None:
         rows = queryset.select_related("run", "run__dataset").order_by("run_id", "line_number")
         for run, group in groupby(rows, key=lambda r: r.run):
             ids = [r.pk for r in group]
+            if not dataset_may(request.user, run.dataset, DatasetAction.FIX_REJECTED):
+                self.message_user(
+                    request,
+                    f"Rows of run #{run.pk} were not loaded: fixing rejected rows of dataset "
+                    f"{run.dataset.slug!r} needs the {action_role(DatasetAction.FIX_REJECTED)} role on it.",
+                    messages.ERROR,
+                )
+                continue
             try:
                 new_run, loaded = rejected_rows_reload(
                     run=run, row_ids=ids, user=request.user, trigger=RunTrigger.ADMIN

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -13,7 +14,11 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from ingestion.models import DatasetAction
+from ingestion.selectors import dataset_actions_for, dataset_may, restrict
+
 from ..models import Run, RunTrigger
+from ..selectors import RUN_COUNTERS, run_summary
 from ..services.broker import BrokerUnavailable
 from ..services.runs import run_cancel, run_replay, run_retry
 from . import records
@@ -41,7 +46,14 @@ class RunAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_display_links = ("id", "dataset")
-    list_filter = ("status", "trigger", "dataset", "source", "created_at")
+    # Only the datasets and sources of runs this user sees: the filter must not list the others.
+    list_filter = (
+        "status",
+        "trigger",
+        ("dataset", admin.RelatedOnlyFieldListFilter),
+        ("source", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+    )
     list_select_related = ("dataset", "started_by")
     search_fields = ("=id", "raw_file__original_name", "raw_file__sha256")
     date_hierarchy = "created_at"
@@ -98,6 +110,10 @@ class RunAdmin(admin.ModelAdmin):
     def summary_pretty(self, obj: Run) -> SafeString:
         return pretty_json(obj.summary)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Run]:
+        # The runs of the datasets this user holds a grant on, as in the API (superusers: every run).
+        return restrict(super().get_queryset(request), request.user)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -128,14 +144,20 @@ class RunAdmin(admin.ModelAdmin):
         self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:
         context = dict(extra_context or {})
-        run = Run.objects.filter(pk=object_id).first() if object_id and object_id.isdigit() else None
+        runs = self.get_queryset(request).select_related("dataset", "raw_file", "source", "started_by")
+        run = runs.filter(pk=object_id).first() if object_id and object_id.isdigit() else None
         if run is not None:
+            summary = run_summary(run, detail=False)
+            may = dataset_actions_for(request.user, run.dataset) if _operator(request) else set()
             context.update(
                 run=run,
-                can_operate=request.user.has_perm("processing.operate_run"),
+                counters=[(name, name.removeprefix("rows_"), summary[name]) for name in RUN_COUNTERS],
+                can_retry=DatasetAction.RETRY in may,
+                can_cancel=DatasetAction.CANCEL in may,
+                can_replay=DatasetAction.REPLAY in may,
                 rejected_url=reverse("admin:processing_rejectedrow_changelist") + f"?run__id__exact={run.pk}",
                 records_url=records.records_url(run.dataset.slug, run=run.pk),
-                children=list(run.children.order_by("pk")),
+                children=list(self.get_queryset(request).filter(parent=run).order_by("pk")),
             )
         return super().changeform_view(request, object_id, form_url, context)
 
@@ -143,40 +165,28 @@ class RunAdmin(admin.ModelAdmin):
         """The small JSON view the run page polls for its progress bar."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        run = get_object_or_404(Run, pk=run_id)
-        return JsonResponse(
-            {
-                "id": run.pk,
-                "status": run.status,
-                "status_display": run.get_status_display(),
-                "finished": run.is_finished,
-                "progress": round(run.progress, 4),
-                "error": run.error,
-                "cancel_requested": run.cancel_requested,
-                "counters": {
-                    "rows_read": run.rows_read,
-                    "valid": run.rows_valid,
-                    "rejected": run.rows_rejected,
-                    "inserted": run.rows_inserted,
-                    "updated": run.rows_updated,
-                    "unchanged": run.rows_unchanged,
-                },
-            }
-        )
+        runs = self.get_queryset(request).select_related("dataset", "raw_file", "source", "started_by")
+        run = get_object_or_404(runs, pk=run_id)
+        # The run summary every door shows (without its first errors: this is polled every second).
+        return JsonResponse({**run_summary(run, detail=False), "status_display": run.get_status_display()})
 
     def _operate(self, request: HttpRequest, run_id: int, action: str) -> HttpResponseRedirect:
-        if not request.user.has_perm("processing.operate_run"):
+        if not _operator(request):
             raise PermissionDenied
-        run = get_object_or_404(Run.objects.select_related("dataset", "raw_file"), pk=run_id)
+        # A run of a dataset the user cannot see is not found; one they may see but not
+        # act on is refused: the API's 404 and 403, asked of the same function.
+        run = get_object_or_404(self.get_queryset(request).select_related("dataset", "raw_file"), pk=run_id)
+        if not dataset_may(request.user, run.dataset, action):
+            raise PermissionDenied
         try:
-            if action == "cancel":
+            if action == DatasetAction.CANCEL:
                 run = run_cancel(run=run, user=request.user)
                 text = (
                     "Run cancelled." if run.is_finished else "Cancel requested: the run stops after its current chunk."
                 )
                 self.message_user(request, text, messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:processing_run_change", args=[run.pk]))
-            operation = run_retry if action == "retry" else run_replay
+            operation = run_retry if action == DatasetAction.RETRY else run_replay
             new_run = operation(run=run, user=request.user, trigger=RunTrigger.ADMIN)
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
@@ -188,10 +198,15 @@ class RunAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:processing_run_change", args=[new_run.pk]))
 
     def retry_view(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
-        return self._operate(request, run_id, "retry")
+        return self._operate(request, run_id, DatasetAction.RETRY)
 
     def cancel_view(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
-        return self._operate(request, run_id, "cancel")
+        return self._operate(request, run_id, DatasetAction.CANCEL)
 
     def replay_view(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
-        return self._operate(request, run_id, "replay")
+        return self._operate(request, run_id, DatasetAction.REPLAY)
+
+
+def _operator(request: HttpRequest) -> bool:
+    """The console's operators (the Operators group); which runs they may act on, their grants say."""
+    return request.user.has_perm("processing.operate_run")

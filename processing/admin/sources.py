@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -14,7 +15,8 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from ingestion.http.guard import FetchError
-from ingestion.models import Source
+from ingestion.models import Dataset, DatasetAction, Source
+from ingestion.selectors import dataset_may, restrict
 from ingestion.sources import SOURCE_FIELDS, source_clean, source_create, source_delete, source_update
 
 from ..models import RunTrigger
@@ -62,7 +64,7 @@ class SourceAdmin(admin.ModelAdmin):
     form = SourceForm
     change_form_template = "admin/processing/source/change_form.html"
     list_display = ("name", "dataset", "endpoint", "pagination", "schedule_text", "enabled", "last_status", "watermark")
-    list_filter = ("dataset", "enabled", "schedule", "pagination")
+    list_filter = (("dataset", admin.RelatedOnlyFieldListFilter), "enabled", "schedule", "pagination")
     search_fields = ("name", "url")
     readonly_fields = ("secret_state", "watermark_updated_at", "created_at", "updated_at")
     fieldsets = (
@@ -110,6 +112,24 @@ class SourceAdmin(admin.ModelAdmin):
     def secret_state(self, obj: Source) -> str:
         return "●●●●●●●● stored (encrypted)" if obj.has_secret else "none"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
+        # The sources of the datasets this user holds a grant on, as in the API.
+        return restrict(super().get_queryset(request), request.user)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "dataset":  # a new source goes to a dataset whose sources this user manages
+            datasets = Dataset.objects.all()
+            kwargs["queryset"] = restrict(datasets, request.user, DatasetAction.MANAGE_SOURCES, via=None)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Source | None = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or dataset_may(request.user, obj.dataset, DatasetAction.MANAGE_SOURCES))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Source | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or dataset_may(request.user, obj.dataset, DatasetAction.MANAGE_SOURCES))
+
     def get_readonly_fields(self, request: HttpRequest, obj: Source | None = None) -> Any:
         # A source stays with its dataset (its watermark and runs belong there).
         return (*self.readonly_fields, "dataset") if obj is not None else self.readonly_fields
@@ -137,7 +157,10 @@ class SourceAdmin(admin.ModelAdmin):
     def _source_for_pull(self, request: HttpRequest, source_id: int) -> Source:
         if not request.user.has_perm("processing.upload_file"):
             raise PermissionDenied
-        return get_object_or_404(Source.objects.select_related("dataset"), pk=source_id)
+        source = get_object_or_404(self.get_queryset(request).select_related("dataset"), pk=source_id)
+        if not dataset_may(request.user, source.dataset, DatasetAction.PULL):
+            raise PermissionDenied
+        return source
 
     def pull_view(self, request: HttpRequest, source_id: int) -> HttpResponse:
         source = self._source_for_pull(request, source_id)

@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from core.uploads import upload_too_large
-from ingestion.models import Dataset, RawFile
+from ingestion.models import Dataset, DatasetAction, RawFile
+from ingestion.selectors import restrict
 from ingestion.services.raw_files import raw_file_discard, raw_file_receive, raw_file_set_dialect
 from ingestion.storage import StorageError, StorageFull, storage_errors
 
@@ -71,10 +72,18 @@ DELIMITERS = [("", "detect"), (",", "comma ,"), (";", "semicolon ;"), ("\t", "ta
 
 
 class UploadForm(forms.Form):
-    dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(current_schema__isnull=False))
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none())
     file = forms.FileField(help_text="A CSV file with a header row.")
     encoding = forms.ChoiceField(choices=ENCODINGS, required=False)
     delimiter = forms.ChoiceField(choices=DELIMITERS, required=False)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The datasets this user may upload to, as the API decides it (the ingester role).
+        with_schema = Dataset.objects.filter(current_schema__isnull=False)
+        field = self.fields["dataset"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = restrict(with_schema, user, DatasetAction.UPLOAD, via=None)
 
 
 class DialectForm(forms.Form):
@@ -106,7 +115,7 @@ class UploadViews:
     def upload(self, request: HttpRequest) -> HttpResponse:
         if not request.user.has_perm("processing.upload_file"):
             raise PermissionDenied
-        form = UploadForm(request.POST or None, request.FILES or None)
+        form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
         status = 200
         too_large = upload_too_large(request)
         if too_large is not None:
@@ -137,7 +146,8 @@ class UploadViews:
     def preview(self, request: HttpRequest, raw_file_id: int) -> HttpResponse:
         if not request.user.has_perm("processing.upload_file"):
             raise PermissionDenied
-        raw_file = get_object_or_404(RawFile.objects.select_related("dataset"), pk=raw_file_id)
+        raw_files = restrict(RawFile.objects.select_related("dataset"), request.user, DatasetAction.UPLOAD)
+        raw_file = get_object_or_404(raw_files, pk=raw_file_id)
         existing = raw_file.runs.order_by("pk").first()
         if existing is not None:  # already confirmed (e.g. a double click)
             return HttpResponseRedirect(reverse("admin:processing_run_change", args=[existing.pk]))

@@ -27,25 +27,22 @@ class RunReportMixin:
             if run.status == "succeeded"
             else (self.style.WARNING if run.status == "partially_succeeded" else self.style.ERROR)
         )
-        self.stdout.write(style(f"Run {run.pk}: {run.status}"))
-        if run.error:
-            self.stdout.write(self.style.ERROR(f"  {run.error}"))
-        if run.noop_of_id:
-            self.stdout.write(f"  same file already loaded by run {run.noop_of_id}; nothing to do (use --force)")
+        self.stdout.write(style(f"Run {summary['id']}: {summary['status']}"))
+        if summary["error"]:
+            self.stdout.write(self.style.ERROR(f"  {summary['error']}"))
+        if summary["noop_of"]:
+            self.stdout.write(f"  same file already loaded by run {summary['noop_of']}; nothing to do (use --force)")
         if summary["file"]:
             self.stdout.write(_dialect_line(summary["file"]))
-        self.stdout.write(
-            f"  rows read {run.rows_read:,} · valid {run.rows_valid:,} · rejected {run.rows_rejected:,}\n"
-            f"  inserted {run.rows_inserted:,} · updated {run.rows_updated:,} · unchanged {run.rows_unchanged:,}"
-        )
-        if run.summary.get("unknown_columns"):
-            self.stdout.write(f"  ignored unknown columns: {', '.join(run.summary['unknown_columns'])}")
+        self.stdout.write(counters_text(summary))
+        if summary["summary"].get("unknown_columns"):
+            self.stdout.write(f"  ignored unknown columns: {', '.join(summary['summary']['unknown_columns'])}")
         if summary["duration_seconds"] is not None:
             self.stdout.write(f"  took {summary['duration_seconds']:.2f}s")
         for r in summary["first_errors"]:
             self.stdout.write(f"  line {r['line']}: {_errors_text(r['errors'])}")
-        if run.rows_rejected:
-            self.stdout.write(f"  all rejected rows: python manage.py export_rejected --run {run.pk}")
+        if summary["rows_rejected"]:
+            self.stdout.write(f"  all rejected rows: python manage.py export_rejected --run {summary['id']}")
 
     def report_preview(self, preview: Any, as_json: bool, extra: dict[str, Any] | None = None) -> None:
         payload = {
@@ -81,6 +78,16 @@ class RunReportMixin:
             self.stdout.write(f"  ignored unknown columns: {', '.join(payload['unknown_columns'])}")
         for r in payload["first_errors"]:
             self.stdout.write(f"  line {r['line']}: {_errors_text(r['errors'])}")
+
+
+def counters_text(summary: dict[str, Any]) -> str:
+    """A run summary's counters as two lines for people."""
+    return (
+        f"  rows read {summary['rows_read']:,} · valid {summary['rows_valid']:,} · "
+        f"rejected {summary['rows_rejected']:,}\n"
+        f"  inserted {summary['rows_inserted']:,} · updated {summary['rows_updated']:,} · "
+        f"unchanged {summary['rows_unchanged']:,}"
+    )
 
 
 def _dialect_line(dialect: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 
-from ingestion.models import Dataset
+from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from tests.cluster import Cluster, postgres_only
 from tests.conftest import SALES_HEADER, sales_row
 from tests.e2e.conftest import needs_chromium
@@ -43,6 +43,7 @@ def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
 ) -> None:
     operator = UserFactory(username="olivia", is_staff=True, password=PASSWORD)
     operator.groups.add(Group.objects.get(name="Operators"))
+    DatasetGrant.objects.create(dataset=sales, user=operator, role=DatasetRole.INGESTER)
     csv_path = tmp_path / "march-sales.csv"
     rows = [sales_row(i) for i in range(1, 40)] + ["S99,2024-01-02,games,1,1,a@example.com,US,,yes"]
     csv_path.write_text("\n".join([SALES_HEADER, *rows]) + "\n")
@@ -70,7 +71,7 @@ def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
     page.wait_for_selector("#run-status.df-partially_succeeded", timeout=60_000)
     assert page.inner_text("#run-status") == "Partially Succeeded"
     assert page.get_attribute("#run-progress", "value") in ("1", "1.0", "1.0000")
-    assert page.inner_text("[data-counter=inserted]") == "39"
+    assert page.inner_text("[data-counter=rows_inserted]") == "39"
     _screenshot(page, "run.png")
 
     # The page reloads itself once the run has ended; wait for that version

@@ -10,7 +10,7 @@ from django.urls import reverse
 from pytest_httpserver import HTTPServer
 
 from ingestion.crypto import secret_decrypt
-from ingestion.models import Dataset, Source
+from ingestion.models import Dataset, DatasetRole, Source
 from processing.models import Run
 from tests.processing.test_admin import client_for
 from tests.records import records_total
@@ -106,7 +106,7 @@ def test_an_operator_pulls_now_and_previews(sales: Dataset, api: str, django_cap
     admin = client_for(superuser=True)
     admin.post(reverse("admin:ingestion_source_add"), form_data(sales, api))
     source = Source.objects.get()
-    operator = client_for("Operators")
+    operator = client_for("Operators", grants={sales: DatasetRole.INGESTER})
 
     preview = operator.post(reverse("admin:ingestion_source_preview", args=[source.pk]))
     assert preview.status_code == 200
@@ -124,7 +124,7 @@ def test_a_viewer_sees_sources_but_cannot_pull(sales: Dataset, api: str) -> None
     admin = client_for(superuser=True)
     admin.post(reverse("admin:ingestion_source_add"), form_data(sales, api))
     source = Source.objects.get()
-    viewer = client_for("Viewers")
+    viewer = client_for("Viewers", grants={sales: DatasetRole.VIEWER})
 
     assert viewer.get(reverse("admin:ingestion_source_changelist")).status_code == 200
     assert viewer.post(reverse("admin:ingestion_source_pull", args=[source.pk])).status_code == 403

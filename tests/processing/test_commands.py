@@ -82,16 +82,17 @@ def test_ingest_csv_json_output_has_the_counters(sales: Dataset, csv_file: Calla
     path = sales_csv(csv_file, [sales_row(1), sales_row(2), "S3,bad,books,1,1,a@example.com,US,,yes"])
     result = json.loads(run_command("ingest_csv", str(path), dataset="sales", json=True))
 
-    assert {k: result[k] for k in ("status", "rows_read", "valid", "rejected", "inserted", "updated", "unchanged")} == {
+    counters = ("rows_read", "rows_valid", "rows_rejected", "rows_inserted", "rows_updated", "rows_unchanged")
+    assert {k: result[k] for k in ("status", *counters)} == {
         "status": "partially_succeeded",
         "rows_read": 3,
-        "valid": 2,
-        "rejected": 1,
-        "inserted": 2,
-        "updated": 0,
-        "unchanged": 0,
+        "rows_valid": 2,
+        "rows_rejected": 1,
+        "rows_inserted": 2,
+        "rows_updated": 0,
+        "rows_unchanged": 0,
     }
-    assert result["run_id"] == Run.objects.get().pk
+    assert result["id"] == Run.objects.get().pk
     assert result["first_errors"] == [{"line": 4, "errors": {"timestamp": ["'bad' is not an ISO 8601 date-time"]}}]
 
 
@@ -161,7 +162,7 @@ def test_export_rejected_gives_a_file_that_can_be_fixed_and_uploaded_again(
     sales: Dataset, csv_file: Callable[..., Path], tmp_path: Path
 ) -> None:
     path = sales_csv(csv_file, [sales_row(1), "S2,2024-01-02,books,1,x,u2@example.com,US,,yes"])
-    run_id = json.loads(run_command("ingest_csv", str(path), dataset="sales", json=True))["run_id"]
+    run_id = json.loads(run_command("ingest_csv", str(path), dataset="sales", json=True))["id"]
     target = tmp_path / "rejected.csv"
     run_command("export_rejected", run=run_id, output=str(target))
 
@@ -170,7 +171,7 @@ def test_export_rejected_gives_a_file_that_can_be_fixed_and_uploaded_again(
     fixed = tmp_path / "fixed.csv"
     fixed.write_text(text.replace(",x,", ",3,"))
     again = json.loads(run_command("ingest_csv", str(fixed), dataset="sales", json=True))
-    assert (again["status"], again["inserted"]) == ("succeeded", 1)
+    assert (again["status"], again["rows_inserted"]) == ("succeeded", 1)
     assert stored_record(key="S2").data["quantity"] == 3
 
 
@@ -292,7 +293,7 @@ def test_ingest_csv_async_queues_the_run_and_prints_its_id(
         result = json.loads(run_command("ingest_csv", str(path), dataset="sales", run_async=True, json=True))
 
     run = Run.objects.get()
-    assert result == {"run_id": run.pk, "status": "queued"}
+    assert (result["id"], result["status"], result["finished"]) == (run.pk, "queued", False)
     assert len(callbacks) == 1
     human = run_command("ingest_csv", str(sales_csv(csv_file, [sales_row(2)])), dataset="sales", run_async=True)
     assert human.startswith("Queued run ") and "run_status" in human
@@ -302,7 +303,7 @@ def test_run_status_reports_a_run_and_waits_for_it(sales: Dataset, csv_file: Cal
     from processing.services.runs import run_execute
 
     path = sales_csv(csv_file, [sales_row(1), "S2,bad,books,1,1,a@example.com,US,,yes"])
-    run_id = json.loads(run_command("ingest_csv", str(path), dataset="sales", run_async=True, json=True))["run_id"]
+    run_id = json.loads(run_command("ingest_csv", str(path), dataset="sales", run_async=True, json=True))["id"]
 
     queued = json.loads(run_command("run_status", run_id, json=True))
     assert (queued["status"], queued["progress"], queued["rows_read"]) == ("queued", 0.0, 0)
@@ -311,7 +312,12 @@ def test_run_status_reports_a_run_and_waits_for_it(sales: Dataset, csv_file: Cal
 
     run_execute(run_id=run_id)
     done = json.loads(run_command("run_status", run_id, wait=True, json=True))
-    assert (done["status"], done["valid"], done["rejected"], done["progress"]) == ("partially_succeeded", 1, 1, 1.0)
+    assert (done["status"], done["rows_valid"], done["rows_rejected"], done["progress"]) == (
+        "partially_succeeded",
+        1,
+        1,
+        1.0,
+    )
     assert "rows read 2 · valid 1 · rejected 1" in run_command("run_status", run_id)
 
 
@@ -352,7 +358,7 @@ def test_an_export_can_be_ingested_again_as_it_is(
     run_command("export_records", dataset="sales", output=str(target))
     again = json.loads(run_command("ingest_csv", str(target), dataset="sales", json=True))
 
-    assert (again["status"], again["unchanged"], again["rejected"]) == ("succeeded", 2, 0)
+    assert (again["status"], again["rows_unchanged"], again["rows_rejected"]) == ("succeeded", 2, 0)
 
 
 def test_rejected_rows_export_keeps_raw_values_and_extra_values(
@@ -362,7 +368,7 @@ def test_rejected_rows_export_keeps_raw_values_and_extra_values(
         "S1,2024-01-02,books,1,-3,a@example.com,US,@team please check,yes",
         "S2,2024-01-02,books,1,1,b@example.com,US,Größe: 42, Farbe: grün,yes",
     ]
-    run_id = json.loads(run_command("ingest_csv", str(sales_csv(csv_file, rows)), dataset="sales", json=True))["run_id"]
+    run_id = json.loads(run_command("ingest_csv", str(sales_csv(csv_file, rows)), dataset="sales", json=True))["id"]
     target = tmp_path / "rejected.csv"
     run_command("export_rejected", run=run_id, output=str(target))
 

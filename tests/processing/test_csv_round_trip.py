@@ -38,7 +38,7 @@ def run_command(*args: Any, **options: Any) -> str:
 
 def ingest(path: Path) -> Run:
     result = json.loads(run_command("ingest_csv", str(path), dataset="notes", json=True))
-    return Run.objects.get(pk=result["run_id"])
+    return Run.objects.get(pk=result["id"])
 
 
 def stored_texts() -> list[str | None]:

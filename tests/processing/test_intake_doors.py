@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from ingestion.models import Dataset, RawFile
+from ingestion.models import Dataset, DatasetRole, RawFile
 from tests.conftest import SALES_HEADER, sales_row
 from tests.records import stored_record
 
@@ -41,8 +41,8 @@ def run_command(*args: Any, **options: Any) -> str:
 
 
 @pytest.fixture
-def operator() -> Client:
-    return client_for("Operators")
+def operator(sales: Dataset) -> Client:
+    return client_for("Operators", grants={sales: DatasetRole.INGESTER})
 
 
 # --- admin -------------------------------------------------------------------------------

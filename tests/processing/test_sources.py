@@ -229,7 +229,7 @@ def test_pull_source_command_reports_the_run(make_source: Callable[..., Source],
     call_command("pull_source", "partner", "--json")
 
     report = json.loads(capsys.readouterr().out)
-    assert report["status"] == "succeeded" and report["inserted"] == 25 and report["summary"]["pull"]["pages"] == 4
+    assert report["status"] == "succeeded" and report["rows_inserted"] == 25 and report["summary"]["pull"]["pages"] == 4
 
 
 @pytest.mark.django_db

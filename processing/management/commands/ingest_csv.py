@@ -76,7 +76,7 @@ class Command(RunReportMixin, DataflowCommand):
                 if options["run_async"]:
                     run = file_enqueue(source=fh, trigger=RunTrigger.COMMAND, **common)
                     if options["json"]:
-                        self.emit_json({"run_id": run.pk, "status": run.status})
+                        self.report_run(run, True)  # the run summary, as run_status --json
                     else:
                         self.stdout.write(
                             f"Queued run {run.pk}. Follow it with: python manage.py run_status {run.pk} --wait"

@@ -59,7 +59,7 @@ class Command(RunReportMixin, DataflowCommand):
             if options["run_async"]:
                 run = source_pull(source=source, trigger=RunTrigger.COMMAND)
                 if options["json"]:
-                    self.emit_json({"run_id": run.pk, "status": run.status})
+                    self.report_run(run, True)  # the run summary, as run_status --json
                 else:
                     follow = f"python manage.py run_status {run.pk} --wait"
                     self.stdout.write(f"Queued run {run.pk}. Follow it with: {follow}")

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from core.commands import DataflowCommand, ProgressBar
+from processing.management.reporting import counters_text
 from processing.models import Run, RunStatus
 from processing.selectors import run_summary
 
@@ -24,7 +25,7 @@ class Command(DataflowCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            run = Run.objects.select_related("dataset", "raw_file").get(pk=options["run_id"])
+            run = Run.objects.select_related("dataset", "raw_file", "source", "started_by").get(pk=options["run_id"])
         except Run.DoesNotExist:
             raise CommandError(f"There is no run {options['run_id']}.") from None
         if options["wait"]:
@@ -42,22 +43,21 @@ class Command(DataflowCommand):
         if options["json"]:
             self.emit_json(summary)
             return
-        self.stdout.write(f"Run {run.pk} ({run.dataset.slug}, {run.trigger}): {run.status}")
-        if run.status == RunStatus.RUNNING:
+        self.stdout.write(f"Run {summary['id']} ({summary['dataset']}, {summary['trigger']}): {summary['status']}")
+        if summary["status"] == RunStatus.RUNNING:
             self.stdout.write(
-                f"  progress {run.progress:.0%}" + ("  (cancel requested)" if run.cancel_requested else "")
+                f"  progress {summary['progress']:.0%}"
+                + ("  (cancel requested)" if summary["cancel_requested"] else "")
             )
-        if run.status == RunStatus.QUEUED:
+        if summary["status"] == RunStatus.QUEUED:
             self.stdout.write(
-                f"  sent to the job queue {run.enqueue_count} time(s), last at {run.enqueued_at:%Y-%m-%d %H:%M:%S %Z}"
-                if run.enqueued_at
+                f"  sent to the job queue {summary['enqueue_count']} time(s), "
+                f"last at {run.enqueued_at:%Y-%m-%d %H:%M:%S %Z}"
+                if summary["enqueued_at"]
                 else "  not in the job queue yet (it was unavailable): the reaper sends it when the queue is back"
             )
-        if run.error:
-            self.stdout.write(f"  {run.error}")
-        self.stdout.write(
-            f"  rows read {run.rows_read:,} · valid {run.rows_valid:,} · rejected {run.rows_rejected:,}\n"
-            f"  inserted {run.rows_inserted:,} · updated {run.rows_updated:,} · unchanged {run.rows_unchanged:,}"
-        )
-        if run.parent_id:
-            self.stdout.write(f"  follows run {run.parent_id}")
+        if summary["error"]:
+            self.stdout.write(f"  {summary['error']}")
+        self.stdout.write(counters_text(summary))
+        if summary["parent"]:
+            self.stdout.write(f"  follows run {summary['parent']}")

@@ -15,9 +15,9 @@
     badge.textContent = data.status_display;
     badge.className = "df-badge df-" + data.status;
     error.textContent = data.error || "";
-    for (const [name, value] of Object.entries(data.counters)) {
-      const cell = box.querySelector('[data-counter="' + name + '"]');
-      if (cell) cell.textContent = value;
+    // The counters are the run summary's rows_* keys, each shown in the cell of that name.
+    for (const cell of box.querySelectorAll("[data-counter]")) {
+      if (cell.dataset.counter in data) cell.textContent = data[cell.dataset.counter];
     }
   }
 
