@@ -114,6 +114,6 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if "Content-Security-Policy" not in response:
-            docs = request.path.startswith(DOCS_PATHS)
+            docs = request.path_info.startswith(DOCS_PATHS)  # without a SCRIPT_NAME prefix
             response["Content-Security-Policy"] = DOCS_POLICY if docs else settings.CONTENT_SECURITY_POLICY
         return response

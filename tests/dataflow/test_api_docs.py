@@ -74,3 +74,10 @@ def test_the_docs_pages_policy_allows_no_other_host_and_no_inline_script(client:
     assert directives["default-src"] == "'self'"
     for name, sources in directives.items():
         assert set(sources.split()) <= ALLOWED_SOURCES, (name, sources)
+
+
+def test_the_docs_keep_their_policy_under_a_path_prefix(client: Client) -> None:
+    response = client.get("/api/redoc/", SCRIPT_NAME="/dataflow")
+
+    assert response.status_code == 200
+    assert "worker-src 'self' blob:" in response["Content-Security-Policy"]
