@@ -22,7 +22,7 @@ from django.core.management import call_command
 from core.commands import PIPE_CLOSED_STATUS
 from ingestion.models import Dataset
 from tests.cluster import ROOT, manage_py_env
-from tests.conftest import SALES_HEADER, sales_row
+from tests.conftest import SALES_HEADER, all_apps, sales_row
 
 # Far more than a pipe holds (64 KiB on Linux) plus the writer's and the
 # reader's buffers, so the command is still writing when the reader leaves.
@@ -38,7 +38,7 @@ def ingest(csv_file: Callable[..., Path], rows: list[str]) -> int:
     out = io.StringIO()
     path = csv_file("\n".join([SALES_HEADER, *rows]) + "\n")
     call_command("ingest_csv", str(path), dataset="sales", json=True, stdout=out, stderr=io.StringIO())
-    run_id: int = json.loads(out.getvalue())["run_id"]
+    run_id: int = json.loads(out.getvalue())["id"]
     return run_id
 
 
@@ -52,7 +52,9 @@ class ReaderGone(io.StringIO):
 
 
 @in_another_process
-@pytest.mark.django_db(transaction=True)
+# Committed, so the command's own process sees the rows; available_apps leaves
+# the database as the serialized transactional tests expect (see all_apps).
+@pytest.mark.django_db(transaction=True, available_apps=all_apps())
 @pytest.mark.parametrize("command", ["export_records", "export_rejected"])
 def test_an_export_piped_into_head_stops_quietly(
     command: str, sales: Dataset, csv_file: Callable[..., Path], data_dir: Path
