@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from core.commands import write_chunks
-from processing.exports import EXPORT_FORMATS, rejected_export
+from processing.exports import DEFAULT_FORMAT, rejected_export, rejected_formats
 from processing.models import Run
 
 
@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--run", required=True, type=int, help="Run id.")
-        parser.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
+        parser.add_argument("--format", choices=rejected_formats(), default=DEFAULT_FORMAT)
         parser.add_argument("--output", help="File to write (default: standard output).")
 
     def handle(self, *args: Any, **options: Any) -> None:
