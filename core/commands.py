@@ -2,14 +2,19 @@
 
 ``--json`` prints exactly one JSON object on stdout (and nothing else);
 otherwise a short human summary. A progress bar is drawn on stderr only
-when stderr is a terminal.
+when stderr is a terminal. A command that streams to stdout stops quietly
+when its reader goes away (``… | head``), as Unix tools do.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -59,11 +64,54 @@ class ProgressBar:
             self.stream.flush()
 
 
-def write_chunks(command: BaseCommand, chunks: Any, output: str | None) -> None:
-    """Write streamed text to ``output`` (a path) or to standard output."""
+# What a shell reports for a Unix tool that its reader left (``yes | head -1``
+# under ``set -o pipefail``): killed by SIGPIPE, 128 + 13.
+PIPE_CLOSED_STATUS = 128 + signal.SIGPIPE
+
+
+@contextmanager
+def quiet_on_closed_stdout(command: BaseCommand) -> Iterator[None]:
+    """Exit with ``PIPE_CLOSED_STATUS`` and no traceback when standard output's reader has gone.
+
+    Python ignores SIGPIPE and raises ``BrokenPipeError`` instead; Unix tools
+    simply stop. The rest of the output is thrown away: standard output is
+    pointed at /dev/null, or the interpreter's final flush of what is still
+    buffered would fail again and print "Exception ignored …" on its way out.
+    """
+    try:
+        yield
+        command.stdout.flush()
+    except BrokenPipeError:
+        _stdout_discard(command)
+        raise SystemExit(PIPE_CLOSED_STATUS) from None
+
+
+def _stdout_discard(command: BaseCommand) -> None:
+    try:
+        fd = command.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a file (a stream given to call_command): nothing will flush it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def write_chunks(command: BaseCommand, chunks: Iterable[str], output: str | None) -> None:
+    """Write streamed text to ``output`` (a path) or to the command's standard output."""
     if not output:
-        for chunk in chunks:
-            sys.stdout.write(chunk)
+        iterator = iter(chunks)
+        try:
+            with quiet_on_closed_stdout(command):
+                for chunk in iterator:
+                    command.stdout.write(chunk, ending="")
+        finally:
+            # Closing the generator now ends its database cursor while the
+            # connection is still open, not at garbage collection after exit.
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
         return
     try:
         with open(output, "w", encoding="utf-8", newline="") as fh:

@@ -10,7 +10,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, reverse
 
 from processing.charts import SERIES_COLOURS, STATUS_COLOURS, grouped_bars, stacked_bars
 from processing.selectors import datasets_with_last_run, rows_per_day, runs_in_progress, runs_per_day_by_status
@@ -37,6 +37,14 @@ class DataflowAdminSite(admin.AdminSite):
     site_title = "DataFlow"
     index_title = "Operations"
     login_form = AdminLoginForm
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        # "View site" leads to the dashboard: the site has no other home page
+        # (``/`` redirects here too). Reversed per request, so a deployment
+        # under a URL prefix (SCRIPT_NAME) gets the prefixed address.
+        context = super().each_context(request)
+        context["site_url"] = reverse("admin:index", current_app=self.name)
+        return context
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         context = dict(extra_context or {})

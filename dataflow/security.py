@@ -14,9 +14,8 @@
   further to the Unicode encodings (``api/parsers.py``).
 * ``ContentSecurityPolicyMiddleware``: a Content-Security-Policy header on
   every response. Pages only run scripts and load styles and images from this
-  site; nothing may frame them. The Swagger UI page (``/api/docs/``) loads its
-  scripts from drf-spectacular's CDN and starts with an inline script, so that
-  one page gets a policy that allows exactly that.
+  site; nothing may frame them. The API docs (``/api/docs/``, ``/api/redoc/``)
+  get a policy of their own, ``DOCS_POLICY``, which allows no other host either.
 """
 
 from __future__ import annotations
@@ -31,11 +30,26 @@ from django.utils.http import parse_header_parameters
 
 from core.charsets import charset_refusal
 
-SWAGGER_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://cdn.jsdelivr.net; "
-    "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+# Swagger UI (/api/docs/) and ReDoc (/api/redoc/) are served from our own
+# static files (drf-spectacular-sidecar), so the docs allow no host but this
+# one. Scripts: 'self' only. Swagger UI's start-up script is not inline: the
+# split view (dataflow/urls.py) serves it from /api/docs/?script, which beats
+# a nonce (it would need our own copy of drf-spectacular's template and a
+# per-request value) and a hash (the script embeds the CSRF token, so it
+# differs per visitor). Styles keep 'unsafe-inline': both templates carry a
+# small <style> block and both UIs set style attributes from JavaScript, as
+# the site-wide policy already allows. ReDoc builds its search index in a web
+# worker made from a blob: URL by its own (same-site) script, hence
+# worker-src blob:; without it search finds nothing. ReDoc's bundle also
+# shows its vendor's logo from their CDN; img-src keeps the browser from
+# fetching it (ReDoc then hides the image).
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self'; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
 )
+DOCS_PATHS = ("/api/docs/", "/api/redoc/")
 
 API_PREFIX = "/api/"
 
@@ -100,6 +114,6 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if "Content-Security-Policy" not in response:
-            docs = request.path.startswith("/api/docs")
-            response["Content-Security-Policy"] = SWAGGER_POLICY if docs else settings.CONTENT_SECURITY_POLICY
+            docs = request.path_info.startswith(DOCS_PATHS)  # without a SCRIPT_NAME prefix
+            response["Content-Security-Policy"] = DOCS_POLICY if docs else settings.CONTENT_SECURITY_POLICY
         return response

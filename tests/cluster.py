@@ -31,18 +31,25 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60, what: str = "co
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def manage_py_env(data_dir: Path) -> dict[str, str]:
+    """The environment for a ``manage.py`` process that uses the test database and data folder."""
+    db = connection.settings_dict
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dataflow.settings.test",
+        "DATABASE_URL": url,
+        "DATA_DIR": str(data_dir),
+    }
+
+
 class Cluster:
     """A ``manage.py qcluster`` process (group) using the test database and data folder."""
 
     def __init__(self, data_dir: Path, log: Path, heartbeat_timeout: int = 300, **env: str) -> None:
-        db = connection.settings_dict
-        host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-        url = f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
         self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "dataflow.settings.test",
-            "DATABASE_URL": url,
-            "DATA_DIR": str(data_dir),
+            **manage_py_env(data_dir),
             "Q_WORKERS": "1",
             "Q_POLL": "0.1",
             "Q_TIMEOUT": "120",

@@ -124,4 +124,12 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api.schema.postprocess_error_responses",
     ],
+    # Swagger UI and ReDoc come from this site's static files
+    # (drf-spectacular-sidecar), not a CDN: the docs work without internet
+    # access and the pages' Content-Security-Policy allows no other host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge asking swagger.io's online validator about our schema.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }

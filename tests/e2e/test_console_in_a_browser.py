@@ -8,7 +8,6 @@ download) and Postgres, because a real worker (``qcluster``) processes the run.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,43 +18,17 @@ from django.contrib.auth.models import Group
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from tests.cluster import Cluster, postgres_only
 from tests.conftest import SALES_HEADER, sales_row
+from tests.e2e.conftest import needs_chromium
 from tests.factories import UserFactory
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 pytestmark = [
     postgres_only,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"),
+    needs_chromium,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 PASSWORD = "a long browser test password"
-
-
-@pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Any]:
-    # Playwright runs an event loop in this thread; the ORM calls the test
-    # makes around it are synchronous and safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture
