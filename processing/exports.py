@@ -70,33 +70,58 @@ def records_export(dataset: Dataset, fmt: str) -> Iterator[str]:
 
 
 def rejected_export(run: Run, fmt: str) -> Iterator[str]:
-    """A run's rejected rows: line, errors and raw values, ready to fix and re-upload.
+    """A run's rejected rows still in quarantine: line, errors and raw values, ready to fix and re-upload.
 
     The CSV keeps the file's own columns (plus ``_line`` and ``_errors``,
     which the pipeline ignores as unknown columns on re-upload); values that
     a row had beyond the header (``__extra__``) follow as unnamed columns, so
     such a row is still ragged until it is fixed. Raw values are not
     formula-neutralised: they must load again exactly as they were.
+    Discarded rows are left out: they are no longer waiting to be fixed.
     """
+    rows = RejectedRow.objects.filter(run=run, discarded_at=None).order_by("line_number")
+    return _rejected_rows_export(rows, list(run.summary.get("headers") or []), fmt, with_run=False)
+
+
+def rejected_export_of_dataset(dataset: Dataset, fmt: str) -> Iterator[str]:
+    """Every row of ``dataset`` still in quarantine (not loaded since, not discarded), by run and line.
+
+    The same shape as :func:`rejected_export` with a ``_run`` column first
+    (ignored on re-upload like ``_line``); the columns are those of the
+    runs' files, in the order they first appear.
+    """
+    rows = RejectedRow.objects.filter(run__dataset=dataset, discarded_at=None).order_by("run_id", "line_number")
+    headers: list[str] = []
+    run_headers = Run.objects.filter(pk__in=rows.values("run_id")).order_by("pk").values_list("summary", flat=True)
+    for summary in run_headers:
+        headers.extend(h for h in (summary or {}).get("headers") or [] if h not in headers)
+    return _rejected_rows_export(rows, headers, fmt, with_run=True)
+
+
+def _rejected_rows_export(rows: Any, headers: list[str], fmt: str, *, with_run: bool) -> Iterator[str]:
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
-    rows = RejectedRow.objects.filter(run=run).order_by("line_number").values_list("line_number", "errors", "raw")
+    values = rows.values_list("run_id", "line_number", "errors", "raw")
     if fmt == "json":
-        yield from _json_array({"line": line, "errors": errors, "raw": raw} for line, errors, raw in rows.iterator())
+        yield from _json_array(
+            {**({"run": run_id} if with_run else {}), "line": line, "errors": errors, "raw": raw}
+            for run_id, line, errors, raw in values.iterator(_ITER_CHUNK)
+        )
         return
-    headers = list(run.summary.get("headers") or [])
-    for _, _, raw in rows[:1000]:
+    for _, _, _, raw in values[:1000]:
         headers.extend(h for h in raw if h not in headers and h != "__extra__")
 
     def body() -> Iterator[list[str]]:
-        for line, errors, raw in rows.iterator(_ITER_CHUNK):
+        for run_id, line, errors, raw in values.iterator(_ITER_CHUNK):
             message = "; ".join(f"{f}: {', '.join(m)}" for f, m in errors.items())
             # Raw values go out exactly as read, so the fixed file loads what was
             # meant; open it in a spreadsheet with care. Extra values follow.
             extra = [str(v) for v in raw.get("__extra__") or []]
-            yield [str(line), csv_safe(message), *(str(raw.get(h, "")) for h in headers), *extra]
+            first = [str(run_id)] if with_run else []
+            yield [*first, str(line), csv_safe(message), *(str(raw.get(h, "")) for h in headers), *extra]
 
-    yield from csv_lines(_chain([["_line", "_errors", *headers]], body()))
+    head = ["_run"] if with_run else []
+    yield from csv_lines(_chain([[*head, "_line", "_errors", *headers]], body()))
 
 
 def _chain(*parts: Iterable[list[str]]) -> Iterator[list[str]]:
