@@ -4,7 +4,7 @@ A rejected row keeps its errors as ``{field: [messages]}`` (``__row__`` for
 the whole row). Messages quote the bad value (``'2024-13-01' is not a
 date …``) and sometimes numbers that vary by row (``got 73``, ``first seen on
 line 12``), and there is no separate code. A message's *kind* is the message
-with every quoted value replaced by ``…`` and every number by ``#``: the
+with every quoted value replaced by ``…`` and those numbers by ``#``: the
 80 timestamps that failed the same way share one kind, whatever their values.
 """
 
@@ -23,7 +23,8 @@ from .models import RejectedRow
 ROW_FIELD = "__row__"
 # A Python repr of a string, as converters quote values with ``{value!r}``.
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_NUMBER = re.compile(r"\d+")
+# Numbers that vary from row to row (the rest, like a field's maximum length, belong to the rule).
+_NUMBER = re.compile(r"\b(got|line) \d+")
 _MASKS = ("…", "#")
 # Pieces of a kind safe to look for in the JSON text of the errors on every
 # database: ASCII, no quotes or backslashes (which JSON escapes).
@@ -32,7 +33,7 @@ _SAFE_PIECE = re.compile(r"[\x20-\x21\x23-\x26\x28-\x5b\x5d-\x7e]{3,}")
 
 def error_kind(message: str) -> str:
     """The message without the values it quotes: what errors of one kind share."""
-    return _NUMBER.sub("#", _QUOTED.sub("…", message))
+    return _NUMBER.sub(r"\1 #", _QUOTED.sub("…", message))
 
 
 @dataclasses.dataclass
