@@ -151,8 +151,11 @@ class RejectedRow(models.Model):
     discarded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    discarded_by_name = models.CharField(max_length=150, blank=True, help_text="The username as it was.")
-    discard_reason = models.TextField(blank=True)
+    # Database defaults: the pipeline COPYs new rows without naming these columns.
+    discarded_by_name = models.CharField(
+        max_length=150, blank=True, default="", db_default="", help_text="The username as it was."
+    )
+    discard_reason = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["run", "line_number"]
