@@ -121,6 +121,7 @@ def rejected_rows_reload(
 
 
 EXTRA = "__extra__"
+_SLICE = 500
 
 
 def _require_fix(user: Any, dataset: Dataset) -> None:
@@ -169,11 +170,15 @@ def rejected_row_edit(*, row: RejectedRow, raw: dict[str, Any], user: Any = None
 
 def _rows_for_change(row_ids: list[int], user: Any) -> list[RejectedRow]:
     """The selected rows still in quarantine, once the user may fix every dataset they belong to."""
-    rows = list(
-        RejectedRow.objects.filter(pk__in=row_ids, discarded_at=None)
-        .select_related("run", "run__dataset")
-        .order_by("run_id", "line_number")
-    )
+    rows: list[RejectedRow] = []
+    # In slices: a selection of every row of a big run must not exceed SQLite's query parameters.
+    for start in range(0, len(row_ids), _SLICE):
+        rows.extend(
+            RejectedRow.objects.filter(pk__in=row_ids[start : start + _SLICE], discarded_at=None).select_related(
+                "run", "run__dataset"
+            )
+        )
+    rows.sort(key=lambda r: (r.run_id, r.line_number))
     for dataset in {r.run.dataset_id: r.run.dataset for r in rows}.values():
         _require_fix(user, dataset)
     return rows
@@ -267,12 +272,14 @@ def rejected_rows_discard(*, row_ids: list[int], reason: str, user: Any = None) 
     for row in rows:
         by_dataset[row.run.dataset_id].append(row)
     with transaction.atomic():
-        RejectedRow.objects.filter(pk__in=[r.pk for r in rows], discarded_at=None).update(
-            discarded_at=now,
-            discarded_by=actor,
-            discarded_by_name=actor.get_username()[:150] if actor else "",
-            discard_reason=reason,
-        )
+        ids = [r.pk for r in rows]
+        for start in range(0, len(ids), _SLICE):
+            RejectedRow.objects.filter(pk__in=ids[start : start + _SLICE], discarded_at=None).update(
+                discarded_at=now,
+                discarded_by=actor,
+                discarded_by_name=actor.get_username()[:150] if actor else "",
+                discard_reason=reason,
+            )
         for group in by_dataset.values():
             audit_record(
                 action=AuditAction.REJECTED_ROWS_DISCARDED,

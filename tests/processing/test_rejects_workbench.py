@@ -301,3 +301,13 @@ def test_export_rejected_of_a_dataset_writes_the_rows_still_in_quarantine(
 
     with pytest.raises(CommandError, match="There is no dataset 'nope'"):
         export(tmp_path, dataset="nope")
+
+
+def test_a_selection_larger_than_one_query_slice_is_handled_whole(
+    bad_run: Run, fixer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("processing.services.rejects._SLICE", 2)
+    ids = list(RejectedRow.objects.filter(run=bad_run).values_list("pk", flat=True))
+    assert rejected_rows_replace(row_ids=ids, column="timestamp", find="T03", replace="T04", user=fixer) == 4
+    assert rejected_rows_discard(row_ids=ids, reason="superseded", user=fixer) == 4
+    assert not RejectedRow.objects.filter(run=bad_run, discarded_at=None).exists()
