@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .dialect import delimiter_text, encoding_text
+from .http.pagination import DEFAULT_STYLE, pagination_choices
+from .sourcekinds import DEFAULT_KIND, source_kind_choices
 
 
 class FieldType(models.TextChoices):
@@ -308,12 +310,23 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '-'} {self.action}"
 
 
+def _registry_choices(name: str, members: list[tuple[str, tuple[str, str]]]) -> type[models.TextChoices]:
+    """A ``TextChoices`` of ``Source`` with one member per registered entry, as a nested class would be."""
+    # django-stubs types only the single-member form of Enum's functional API.
+    return models.TextChoices(name, members, module=__name__, qualname=f"Source.{name}")  # type: ignore[call-overload]
+
+
 class Source(models.Model):
-    """An HTTP JSON API that a dataset pulls records from, on demand or on a schedule.
+    """A place a dataset pulls records from, on demand or on a schedule: today an HTTP JSON API.
+
+    Which fields a source of each ``kind`` uses is declared in ``ingestion.sourcekinds``.
 
     The secret (bearer token, API key or password) is stored encrypted with
     ``ENCRYPTION_KEYS`` (see ``ingestion.crypto``) and never shown again.
     """
+
+    # One member per registered kind (ingestion/sourcekinds), e.g. ``Source.Kind.HTTP``.
+    Kind = _registry_choices("Kind", source_kind_choices())
 
     class Method(models.TextChoices):
         GET = "GET"
@@ -326,13 +339,8 @@ class Source(models.Model):
         API_KEY_QUERY = "api_key_query", "API key in the query string"
         BASIC = "basic", "HTTP basic"
 
-    class Pagination(models.TextChoices):
-        NONE = "none", "None (one request)"
-        PAGE = "page", "Page number (stop on an empty page)"
-        OFFSET = "offset", "Offset and limit"
-        CURSOR = "cursor", "Cursor from the response"
-        NEXT_URL = "next_url", "Next-page URL in the response"
-        LINK_HEADER = "link_header", "Link header (RFC 8288)"
+    # One member per registered style (ingestion/http/pagination), e.g. ``Source.Pagination.CURSOR``.
+    Pagination = _registry_choices("Pagination", pagination_choices())
 
     class Schedule(models.TextChoices):
         NONE = "none", "Not scheduled"
@@ -341,6 +349,7 @@ class Source(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="sources")
     name = models.SlugField(max_length=64, unique=True, help_text="Used by `manage.py pull_source NAME`.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=DEFAULT_KIND)
     url = models.CharField(max_length=2000, help_text="http or https URL of the first page.")
     method = models.CharField(max_length=4, choices=Method.choices, default=Method.GET)
     params = models.JSONField(default=dict, blank=True, help_text="Query parameters sent with every request.")
@@ -360,7 +369,7 @@ class Source(models.Model):
     records_path = models.CharField(
         max_length=200, blank=True, help_text="Dotted path to the list of records; empty when the body is the list."
     )
-    pagination = models.CharField(max_length=16, choices=Pagination.choices, default=Pagination.NONE)
+    pagination = models.CharField(max_length=16, choices=Pagination.choices, default=DEFAULT_STYLE)
     page_param = models.CharField(
         max_length=100, default="page", help_text="Query parameter carrying the page number, offset or cursor."
     )

@@ -10,10 +10,22 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from ingestion.models import Source
-from ingestion.sources import SOURCE_FIELDS
+from ingestion.services.sources import SOURCE_FIELDS
+from ingestion.sourcekinds import COMMON_FIELDS, SCHEDULE_FIELDS, SECRET_FIELD, kind_fields, read_only_fields
 
 from ..exceptions import django_validation_details
 from .uploads import PreviewSerializer
+
+# How this API names a kind's field where it differs: ``url`` is the source's own link here.
+API_NAMES = {"url": ("endpoint",), SECRET_FIELD: (SECRET_FIELD, "has_secret")}
+
+
+def _source_api_fields() -> list[str]:
+    """The fields of a source in the API: the common ones, every kind's (ingestion.sourcekinds), the schedule."""
+    # ``enabled`` comes after the schedule, where the API has always shown it.
+    names = ["id", "url", *(name for name in COMMON_FIELDS if name != "enabled")]
+    names += [api for name in kind_fields() for api in API_NAMES.get(name, (name,))]
+    return [*names, *SCHEDULE_FIELDS, "enabled", "last_run", "pull_url", "created_at", "updated_at"]
 
 
 class SourceSerializer(serializers.ModelSerializer):
@@ -40,43 +52,8 @@ class SourceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Source
-        fields = [
-            "id",
-            "url",
-            "name",
-            "dataset",
-            "endpoint",
-            "method",
-            "params",
-            "headers",
-            "body",
-            "auth",
-            "auth_name",
-            "secret",
-            "has_secret",
-            "records_path",
-            "pagination",
-            "page_param",
-            "size_param",
-            "page_size",
-            "first_page",
-            "next_path",
-            "max_pages",
-            "max_records",
-            "cursor_field",
-            "watermark_param",
-            "watermark",
-            "watermark_updated_at",
-            "schedule",
-            "interval_minutes",
-            "cron",
-            "enabled",
-            "last_run",
-            "pull_url",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["id", "has_secret", "watermark_updated_at", "created_at", "updated_at"]
+        fields = _source_api_fields()
+        read_only_fields = ["id", "has_secret", *read_only_fields(), "created_at", "updated_at"]
         # Uniqueness and cross-field rules are checked by the service, with the same messages as the admin.
         validators: list[Any] = []
         extra_kwargs: dict[str, dict[str, Any]] = {"name": {"validators": []}}

@@ -1,4 +1,4 @@
-"""``/api/v1/datasets/{slug}/export/``: all records of a dataset, streamed as CSV or JSON."""
+"""``/api/v1/datasets/{slug}/export/``: all records of a dataset, streamed in any registered export format."""
 
 from __future__ import annotations
 
@@ -6,23 +6,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from processing.exports import EXPORT_FORMATS, records_export, records_export_parquet
+from processing.exports import DEFAULT_FORMAT, EXPORT_FORMATS, formats_text
 
 from ..permissions import dataset_for
 from .base import StrictQueryMixin
-
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "json": "application/json",
-    "parquet": "application/vnd.apache.parquet",
-}
 
 
 class StreamedNegotiation(DefaultContentNegotiation):
@@ -40,33 +33,26 @@ class ExportView(StrictQueryMixin, APIView):
     @extend_schema(
         tags=["records"],
         summary="Export every record of a dataset, streamed (viewer)",
-        description=(
-            "CSV has one column per field, in schema order; text cells that a spreadsheet would run as a "
-            "formula (starting with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'`. JSON is an array "
-            "of the records' values. Parquet has a `_key` column and one typed column per field (decimals as "
-            "exact text). Records come in key order."
-        ),
-        parameters=[OpenApiParameter("format", str, enum=["csv", "json", "parquet"], description="Default csv.")],
+        description=" ".join([*(f.description for f in EXPORT_FORMATS.values()), "Records come in key order."]),
+        parameters=[
+            OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), description=f"Default {DEFAULT_FORMAT}.")
+        ],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV with a header row."),
-            (200, "application/json"): OpenApiResponse(
-                {"type": "array", "items": {"type": "object", "additionalProperties": True}},
-                description="A JSON array of objects.",
-            ),
-            (200, "application/vnd.apache.parquet"): OpenApiResponse(OpenApiTypes.BINARY, description="Parquet."),
+            (200, f.media_type): OpenApiResponse(f.openapi, description=f.openapi_description)
+            for f in EXPORT_FORMATS.values()
         },
     )
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
         dataset = dataset_for(request.user, slug)
-        fmt = request.query_params.get("format", "csv")
-        if fmt not in (*EXPORT_FORMATS, "parquet"):
-            raise ValidationError({"format": [f"unknown format {fmt!r}; use csv, json or parquet"]})
+        name = request.query_params.get("format", DEFAULT_FORMAT)
+        fmt = EXPORT_FORMATS.get(name)
+        if fmt is None:
+            raise ValidationError({"format": [f"unknown format {name!r}; use {formats_text(list(EXPORT_FORMATS))}"]})
         if dataset.current_schema_id is None:
             raise ValidationError({"format": ["this dataset has no schema yet"]})
-        if fmt == "parquet":
-            chunks: Iterator[bytes] = records_export_parquet(dataset)
-        else:
-            chunks = (chunk.encode("utf-8") for chunk in records_export(dataset, fmt))
-        response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
-        response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.{fmt}"'
+        chunks: Iterator[Any] = fmt.records(dataset)  # str, or bytes for a binary format
+        if not fmt.binary:
+            chunks = (chunk.encode("utf-8") for chunk in chunks)
+        response = StreamingHttpResponse(chunks, content_type=fmt.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.{fmt.extension}"'
         return response

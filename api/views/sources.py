@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from ingestion.http.guard import FetchError
 from ingestion.models import DatasetRole, Source
 from ingestion.selectors import datasets_visible_to
-from ingestion.sources import source_create, source_delete, source_update
+from ingestion.services.sources import source_create, source_delete, source_update
 from processing.models import Run, RunTrigger
 from processing.services.previews import source_preview
 from processing.services.sources import SourceBusy, source_pull

@@ -14,21 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
-from urllib.parse import urljoin
-
-from requests.utils import parse_header_links
 
 from .. import jsontext
 from .client import Deadline, FetchPolicy, HttpClient, JsonResponse
 from .guard import FetchError, origin, url_label, url_with_params
+from .pagination import PAGINATION_STYLES, Page, pagination_style
+from .paths import MISSING, value_at
 
 logger = logging.getLogger(__name__)
 
 AUTH_KINDS = ("none", "bearer", "api_key_header", "api_key_query", "basic")
-PAGINATION_KINDS = ("none", "page", "offset", "cursor", "next_url", "link_header")
+PAGINATION_KINDS = tuple(PAGINATION_STYLES)
 METHODS = ("GET", "POST")
-
-_MISSING: Any = object()
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ class PullSpec:
     auth_name: str = ""
     secret: str = ""  # bearer token, API key or basic password
     records_path: str = ""  # dotted path to the list of records; "" = the body is the list
-    pagination: str = "none"
+    pagination: str = "none"  # a style of ingestion.http.pagination
     page_param: str = "page"  # query parameter for the page number, the offset or the cursor
     size_param: str = ""  # query parameter for the page size / limit ("" = not sent)
     page_size: int = 100
@@ -65,10 +62,8 @@ class PullSpec:
             raise ValueError(f"auth_kind must be one of {', '.join(AUTH_KINDS)}, not {self.auth_kind!r}")
         if self.pagination not in PAGINATION_KINDS:
             raise ValueError(f"pagination must be one of {', '.join(PAGINATION_KINDS)}, not {self.pagination!r}")
-        if self.pagination in ("page", "offset", "cursor") and not self.page_param:
-            raise ValueError(f"{self.pagination} pagination needs page_param")
-        if self.pagination in ("cursor", "next_url") and not self.next_path:
-            raise ValueError(f"{self.pagination} pagination needs next_path")
+        for name in pagination_style(self.pagination).missing(vars(self)):
+            raise ValueError(f"{self.pagination} pagination needs {name}")
         if min(self.page_size, self.max_pages, self.max_records) < 1:
             raise ValueError("page_size, max_pages and max_records must be at least 1")
 
@@ -82,20 +77,6 @@ class PullResult:
     # numbers), or the old watermark when no record carries the field.
     watermark: str
     stopped: str  # "" when the API ran out of pages, else why the pull stopped early
-
-
-def value_at(data: Any, path: str) -> Any:
-    """The value at a dotted path (list items by index), or ``_MISSING``."""
-    if not path:
-        return data
-    for part in path.split("."):
-        if isinstance(data, Mapping) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return _MISSING
-    return data
 
 
 def ndjson_line(record: Any) -> bytes:
@@ -129,7 +110,7 @@ class _Watermark:
         if not self.field_path or not isinstance(record, Mapping):
             return
         value = value_at(record, self.field_path)
-        if value is _MISSING or value is None:
+        if value is MISSING or value is None:
             return
         text = value if isinstance(value, str) else jsontext.dumps(value)
         # Numbers, and numbers sent as strings ("10" must come after "9"), compare as numbers.
@@ -215,24 +196,21 @@ class _Pull:
         self.watermark = _Watermark(spec.cursor_field, spec.watermark)
         self.seen: set[str] = set()  # next URLs or cursors already followed
 
-    def _params(self, **extra: Any) -> dict[str, Any]:
-        """The source's parameters (with the watermark and page size) for a request to its URL."""
+    def _url(self, **extra: Any) -> str:
+        """The source's URL with its parameters (the watermark and page size included) and ``extra``."""
         spec = self.spec
         params: dict[str, Any] = dict(spec.params)
         if spec.watermark and spec.watermark_param:
             params[spec.watermark_param] = spec.watermark
-        if spec.size_param and spec.pagination != "none":
+        if spec.size_param and pagination_style(spec.pagination).sends_size:
             params[spec.size_param] = spec.page_size
         params.update(extra)
-        return params
+        return url_with_params(spec.url, params)
 
     def run(self) -> PullResult:
         spec = self.spec
-        page, offset = spec.first_page, 0
-        first: dict[str, Any] = {"page": {spec.page_param: page}, "offset": {spec.page_param: offset}}.get(
-            spec.pagination, {}
-        )
-        url = url_with_params(spec.url, self._params(**first))
+        pager = pagination_style(spec.pagination).pager(spec, self._url, self.seen)
+        url = pager.first()
         self.seen.add(url)
         while True:
             response = self._fetch(url)
@@ -240,20 +218,7 @@ class _Pull:
             records = self._records(label, response.data)
             if not self._write(records):
                 break
-            if spec.pagination == "page":
-                page += 1
-                next_url = url_with_params(spec.url, self._params(**{spec.page_param: page})) if records else None
-            elif spec.pagination == "offset":
-                # Stop on an empty page only: an API that caps the limit below page_size
-                # answers short pages that are not the last.
-                offset += len(records)
-                next_url = url_with_params(spec.url, self._params(**{spec.page_param: offset})) if records else None
-            elif spec.pagination == "cursor":
-                next_url = self._cursor_url(label, response.data)
-            elif spec.pagination in ("next_url", "link_header"):
-                next_url = self._next_url(label, response)
-            else:
-                next_url = None
+            next_url = pager.next(Page(response=response, records=records, label=label))
             if next_url is None:
                 break
             if self.result.records >= spec.max_records:
@@ -292,7 +257,7 @@ class _Pull:
     def _records(self, label: str, data: Any) -> list[Any]:
         path = self.spec.records_path
         records = value_at(data, path)
-        if records is _MISSING:
+        if records is MISSING:
             raise FetchError(f"the response from {label} has no '{path}' (the records path)")
         if not isinstance(records, list):
             where = f"'{path}' in the response" if path else "the response body"
@@ -313,33 +278,3 @@ class _Pull:
             self.result.stopped = f"max_records ({self.spec.max_records}) reached"
             return False
         return True
-
-    def _cursor_url(self, label: str, data: Any) -> str | None:
-        cursor = value_at(data, self.spec.next_path)
-        if cursor is _MISSING or cursor is None or cursor == "":
-            return None
-        if isinstance(cursor, dict | list | bool):
-            raise FetchError(f"the cursor at '{self.spec.next_path}' in the response from {label} is not a value")
-        cursor = str(cursor)
-        if cursor in self.seen:
-            raise FetchError(f"{label} sent a cursor it had sent before; stopped to avoid a loop")
-        self.seen.add(cursor)
-        return url_with_params(self.spec.url, self._params(**{self.spec.page_param: cursor}))
-
-    def _next_url(self, label: str, response: JsonResponse) -> str | None:
-        if self.spec.pagination == "next_url":
-            target = value_at(response.data, self.spec.next_path)
-            if target is _MISSING or target is None or target == "":
-                return None
-            if not isinstance(target, str):
-                raise FetchError(f"the next page at '{self.spec.next_path}' in the response from {label} is not a URL")
-        else:
-            links = parse_header_links(response.headers.get("Link", ""))
-            target = next((link["url"] for link in links if "next" in link.get("rel", "").lower().split()), None)
-            if not target:
-                return None
-        absolute = urljoin(response.url, target.strip())  # relative links name a page of the same API
-        if absolute in self.seen:
-            raise FetchError(f"{label} pointed to a page it had already given; stopped to avoid a loop")
-        self.seen.add(absolute)
-        return absolute

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,13 +17,24 @@ from django.views.decorators.http import require_POST
 from ingestion.http.guard import FetchError
 from ingestion.models import Dataset, DatasetAction, Source
 from ingestion.selectors import dataset_may, restrict
-from ingestion.sources import SOURCE_FIELDS, source_clean, source_create, source_delete, source_update
+from ingestion.services.sources import SOURCE_FIELDS, source_clean, source_create, source_delete, source_update
+from ingestion.sourcekinds import (
+    COMMON_FIELDS,
+    DEFAULT_KIND,
+    SCHEDULE_FIELDS,
+    SECRET_FIELD,
+    SOURCE_KINDS,
+    read_only_fields,
+)
 
 from ..models import RunTrigger
 from ..services.broker import BrokerUnavailable
 from ..services.previews import source_preview
 from ..services.sources import source_pull
 from .common import pretty_json
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldOpts
 
 
 class SourceForm(forms.ModelForm):
@@ -42,6 +53,14 @@ class SourceForm(forms.ModelForm):
         model = Source
         fields = list(SOURCE_FIELDS)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # As in the API, a source saved without a kind is of the default one.
+        self.fields["kind"].required = False
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or DEFAULT_KIND
+
     def _post_clean(self) -> None:
         super()._post_clean()  # type: ignore[misc]  # Django's private hook, absent from django-stubs
         if self.errors:
@@ -59,6 +78,21 @@ class SourceForm(forms.ModelForm):
         return self.cleaned_data.get("secret") or None
 
 
+def source_fieldsets() -> tuple[tuple[str | None, _FieldOpts], ...]:
+    """The form's sections: the common fields, each kind's own (ingestion.sourcekinds), the schedule."""
+    # The secret is entered write-only, next to what is stored and a way to clear it.
+    shown = {SECRET_FIELD: ("secret_state", SECRET_FIELD, "clear_secret")}
+    sections: dict[str | None, list[str]] = {}
+    for kind in SOURCE_KINDS.values():
+        for title, names in kind.fieldsets:
+            section = sections.setdefault(title, [])
+            section += [n for name in names for n in shown.get(name, (name,)) if n not in section]
+    fieldsets: list[tuple[str | None, _FieldOpts]] = [(None, {"fields": COMMON_FIELDS})]
+    fieldsets += [(title, {"fields": tuple(names)}) for title, names in sections.items()]
+    fieldsets += [("Schedule", {"fields": SCHEDULE_FIELDS}), (None, {"fields": ("created_at", "updated_at")})]
+    return tuple(fieldsets)
+
+
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     form = SourceForm
@@ -66,30 +100,8 @@ class SourceAdmin(admin.ModelAdmin):
     list_display = ("name", "dataset", "endpoint", "pagination", "schedule_text", "enabled", "last_status", "watermark")
     list_filter = (("dataset", admin.RelatedOnlyFieldListFilter), "enabled", "schedule", "pagination")
     search_fields = ("name", "url")
-    readonly_fields = ("secret_state", "watermark_updated_at", "created_at", "updated_at")
-    fieldsets = (
-        (None, {"fields": ("dataset", "name", "enabled", "url", "method", "params", "headers", "body")}),
-        ("Authentication", {"fields": ("auth", "auth_name", "secret_state", "secret", "clear_secret")}),
-        (
-            "Records and pages",
-            {
-                "fields": (
-                    "records_path",
-                    "pagination",
-                    "page_param",
-                    "size_param",
-                    "page_size",
-                    "first_page",
-                    "next_path",
-                    "max_pages",
-                    "max_records",
-                )
-            },
-        ),
-        ("Incremental pulls", {"fields": ("cursor_field", "watermark_param", "watermark", "watermark_updated_at")}),
-        ("Schedule", {"fields": ("schedule", "interval_minutes", "cron")}),
-        (None, {"fields": ("created_at", "updated_at")}),
-    )
+    readonly_fields = ("secret_state", *read_only_fields(), "created_at", "updated_at")
+    fieldsets = source_fieldsets()
 
     @admin.display(description="URL")
     def endpoint(self, obj: Source) -> str:

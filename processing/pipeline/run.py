@@ -16,7 +16,7 @@ from ingestion.models import Dataset, RawFile, SchemaVersion
 from ingestion.reader import CsvStructureError, RawRow, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
-from ingestion.sources import source_watermark_set
+from ingestion.services.sources import source_watermark_set
 from ingestion.storage import data_storage
 
 from ..models import LOADED_STATUSES, Run, RunStatus

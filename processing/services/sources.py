@@ -29,7 +29,7 @@ from ingestion.http.pull import PullResult, records_pull
 from ingestion.models import AuditAction, RawFile, Source
 from ingestion.services.datasets import dataset_schema_require
 from ingestion.services.raw_files import raw_file_receive
-from ingestion.sources import source_pull_spec
+from ingestion.services.sources import source_pull_spec
 
 from .. import lifecycle
 from ..models import FINISHED_STATUSES, Run, RunStatus, RunTrigger

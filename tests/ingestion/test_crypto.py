@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from ingestion.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
 from ingestion.models import Dataset, Source
-from ingestion.sources import source_create, source_pull_spec
+from ingestion.services.sources import source_create, source_pull_spec
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from ingestion.models import Dataset, Source
-from ingestion.sources import source_create
+from ingestion.services.sources import source_create
 
 TOKEN = "s3cr3t-partner-token"
 

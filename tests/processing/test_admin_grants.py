@@ -23,7 +23,7 @@ from ingestion.models import Dataset, DatasetRole, RawFile, Source
 from ingestion.schema import schema_parse
 from ingestion.services.datasets import dataset_apply
 from ingestion.services.raw_files import raw_file_receive
-from ingestion.sources import source_create
+from ingestion.services.sources import source_create
 from processing.models import RejectedRow, Run, RunStatus
 from processing.services.runs import file_ingest
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, sales_row

@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from ingestion.models import Dataset, Source
-from ingestion.sources import source_create, source_update
+from ingestion.services.sources import source_create, source_update
 from processing.models import Run, RunStatus
 from processing.services.runs import run_replay, run_retry, source_pull_now
 from processing.services.sources import SourceBusy, source_pull

@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 
 from ingestion.crypto import secret_decrypt
 from ingestion.models import Dataset, RawFile, Source
-from ingestion.sources import source_create, source_delete, source_update
+from ingestion.services.sources import source_create, source_delete, source_update
 from processing.models import RejectedRow, Run, RunStatus
 from processing.services.previews import source_preview
 from processing.services.runs import run_retry, source_pull_now, source_pull_scheduled

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from core.commands import DataflowCommand
 from ingestion.crypto import SecretUnreadable
-from ingestion.sources import sources_secrets_rotate
+from ingestion.services.sources import sources_secrets_rotate
 
 
 class Command(DataflowCommand):

@@ -9,19 +9,20 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.commands import write_chunks
 from ingestion.models import Dataset
-from processing.exports import EXPORT_FORMATS, records_export, records_export_parquet
+from processing.exports import DEFAULT_FORMAT, EXPORT_FORMATS, export_format, formats_text
 
 
 class Command(BaseCommand):
     help = (
-        "Export a dataset's records as CSV or JSON, streamed. CSV text cells starting with = + - @, tab or CR "
-        "are prefixed with ' so spreadsheets do not run them as formulas."
+        f"Export a dataset's records as {formats_text([f.label for f in EXPORT_FORMATS.values()])}, streamed. "
+        "CSV text cells starting with = + - @, tab or CR are prefixed with ' so spreadsheets do not run them "
+        "as formulas."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--dataset", required=True, help="Slug of the dataset.")
-        parser.add_argument("--format", choices=[*EXPORT_FORMATS, "parquet"], default="csv")
-        parser.add_argument("--output", help="File to write (default: standard output; required for parquet).")
+        parser.add_argument("--format", choices=list(EXPORT_FORMATS), default=DEFAULT_FORMAT)
+        parser.add_argument("--output", help="File to write (default: standard output; required for binary formats).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -30,14 +31,15 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown dataset {options['dataset']!r}.") from None
         if dataset.current_schema is None:
             raise CommandError(f"Dataset {dataset.slug!r} has no schema yet.")
-        if options["format"] == "parquet":
-            if not options["output"]:
-                raise CommandError("Parquet is binary: give a file with --output.")
-            try:
-                with Path(options["output"]).open("wb") as fh:
-                    fh.writelines(records_export_parquet(dataset))
-            except OSError as exc:
-                raise CommandError(f"Cannot write {options['output']}: {exc.strerror}") from None
-            self.stderr.write(f"Wrote {options['output']}")
+        fmt = export_format(options["format"])
+        if not fmt.binary:
+            write_chunks(self, fmt.records(dataset), options["output"])
             return
-        write_chunks(self, records_export(dataset, options["format"]), options["output"])
+        if not options["output"]:
+            raise CommandError(f"{fmt.label} is binary: give a file with --output.")
+        try:
+            with Path(options["output"]).open("wb") as fh:
+                fh.writelines(fmt.records(dataset))
+        except OSError as exc:
+            raise CommandError(f"Cannot write {options['output']}: {exc.strerror}") from None
+        self.stderr.write(f"Wrote {options['output']}")

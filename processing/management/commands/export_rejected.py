@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.commands import write_chunks
 from ingestion.models import Dataset
-from processing.exports import EXPORT_FORMATS, rejected_export, rejected_export_of_dataset
+from processing.exports import DEFAULT_FORMAT, rejected_export, rejected_export_of_dataset, rejected_formats
 from processing.models import Run
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--run", type=int, help="Run id: that run's rows.")
         which.add_argument("--dataset", help="Dataset slug: the rows of all its runs still in quarantine.")
-        parser.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
+        parser.add_argument("--format", choices=rejected_formats(), default=DEFAULT_FORMAT)
         parser.add_argument("--output", help="File to write (default: standard output).")
 
     def handle(self, *args: Any, **options: Any) -> None:

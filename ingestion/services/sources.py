@@ -16,40 +16,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .audit import audit_record
-from .crypto import secret_decrypt, secret_encrypt, secret_rotate
-from .http.guard import origin, url_validate
-from .http.pull import PullSpec
-from .models import AuditAction, Dataset, Source
+from ..audit import audit_record
+from ..crypto import secret_decrypt, secret_encrypt, secret_rotate
+from ..http.guard import origin, url_validate
+from ..http.pagination import PAGINATION_STYLES
+from ..http.pull import PullSpec
+from ..models import AuditAction, Dataset, Source
+from ..sourcekinds import source_fields
 
-# What a client may set on a source (the secret is set apart, write-only).
-SOURCE_FIELDS = (
-    "dataset",
-    "name",
-    "url",
-    "method",
-    "params",
-    "headers",
-    "body",
-    "auth",
-    "auth_name",
-    "records_path",
-    "pagination",
-    "page_param",
-    "size_param",
-    "page_size",
-    "first_page",
-    "next_path",
-    "max_pages",
-    "max_records",
-    "cursor_field",
-    "watermark_param",
-    "watermark",
-    "schedule",
-    "interval_minutes",
-    "cron",
-    "enabled",
-)
+# What a client may set on a source (the secret is set apart, write-only), from the kinds' declarations.
+SOURCE_FIELDS = source_fields()
 
 # django-q2 names a scheduled function by its dotted path; ingestion never
 # imports processing, so the task is named here as a string.
@@ -133,13 +109,10 @@ def source_clean(source: Source, *, secret: str | None) -> None:
         add("auth_name", "Basic authentication needs a username.")
     if source.auth != Source.Auth.NONE and not has_secret:
         add("secret", "This authentication needs a secret (token, key or password).")
-    if source.pagination in (Source.Pagination.CURSOR, Source.Pagination.NEXT_URL) and not source.next_path:
-        add("next_path", "Cursor and next-URL pagination need the path of the next cursor or URL in the response.")
-    paged = (Source.Pagination.PAGE, Source.Pagination.OFFSET, Source.Pagination.CURSOR)
-    if source.pagination in paged and not source.page_param:
-        add("page_param", "This pagination needs the query parameter that carries the page, offset or cursor.")
-    if source.pagination == Source.Pagination.OFFSET and not source.size_param:
-        add("size_param", "Offset pagination needs the query parameter that carries the limit.")
+    style = PAGINATION_STYLES.get(source.pagination)  # full_clean reported an unknown one
+    if style is not None:
+        for name, message in style.missing(vars(source)).items():
+            add(name, message)
     if bool(source.cursor_field) != bool(source.watermark_param):
         add(
             "cursor_field" if not source.cursor_field else "watermark_param",
