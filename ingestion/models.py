@@ -275,6 +275,8 @@ class AuditAction(models.TextChoices):
     RUN_REPLAYED = "run_replayed"
     RUN_CANCELLED = "run_cancelled"
     REJECTED_ROWS_FIXED = "rejected_rows_fixed"
+    REJECTED_ROWS_EDITED = "rejected_rows_edited"
+    REJECTED_ROWS_DISCARDED = "rejected_rows_discarded"
     SOURCE_CREATED = "source_created"
     SOURCE_CHANGED = "source_changed"
     SOURCE_DELETED = "source_deleted"

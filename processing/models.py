@@ -145,6 +145,17 @@ class RejectedRow(models.Model):
     errors = models.JSONField(help_text="{field: [messages]}; '__row__' for problems with the whole row.")
     schema = models.ForeignKey(SchemaVersion, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Discarding takes a row out of quarantine without loading it; the row stays,
+    # with who, when and why, so a discard can be told from a row never seen.
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discarded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Database defaults: the pipeline COPYs new rows without naming these columns.
+    discarded_by_name = models.CharField(
+        max_length=150, blank=True, default="", db_default="", help_text="The username as it was."
+    )
+    discard_reason = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["run", "line_number"]
@@ -152,3 +163,7 @@ class RejectedRow(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} line {self.line_number}"
+
+    @property
+    def is_discarded(self) -> bool:
+        return self.discarded_at is not None

@@ -79,7 +79,7 @@ def run_summary(run: Run, *, detail: bool = True, first_errors: int = 10) -> dic
         duration = (run.finished_at - run.started_at).total_seconds()
     errors = [
         {"line": r.line_number, "errors": r.errors}
-        for r in RejectedRow.objects.filter(run=run).order_by("line_number")[:first_errors]
+        for r in RejectedRow.objects.filter(run=run, discarded_at=None).order_by("line_number")[:first_errors]
     ]
     return {**shape, "summary": run.summary, "duration_seconds": duration, "first_errors": errors}
 

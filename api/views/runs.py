@@ -95,6 +95,7 @@ class RunViewSet(StrictQueryMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
     @action(detail=True, methods=["get"], url_path="rejected-rows", pagination_class=AscendingIdPage)
     def rejected_rows(self, request: Request, pk: str) -> Response:
         run = self.get_object()
-        rows = RejectedRow.objects.filter(run=run).annotate(schema_number=F("schema__number"))
+        # Rows still in quarantine: discarded rows left it (the console shows them on demand).
+        rows = RejectedRow.objects.filter(run=run, discarded_at=None).annotate(schema_number=F("schema__number"))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(RejectedRowSerializer(page, many=True).data)

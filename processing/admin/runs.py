@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -17,7 +18,9 @@ from django.views.decorators.http import require_POST
 from ingestion.models import DatasetAction
 from ingestion.selectors import dataset_actions_for, dataset_may, restrict
 
-from ..models import Run, RunTrigger
+from ..exports import rejected_export
+from ..models import RejectedRow, Run, RunTrigger
+from ..reject_errors import ROW_FIELD, error_groups
 from ..selectors import RUN_COUNTERS, run_summary
 from ..services.broker import BrokerUnavailable
 from ..services.runs import run_cancel, run_replay, run_retry
@@ -136,6 +139,7 @@ class RunAdmin(admin.ModelAdmin):
             path("<int:run_id>/retry/", wrap(require_POST(self.retry_view)), name="processing_run_retry"),
             path("<int:run_id>/cancel/", wrap(require_POST(self.cancel_view)), name="processing_run_cancel"),
             path("<int:run_id>/replay/", wrap(require_POST(self.replay_view)), name="processing_run_replay"),
+            path("<int:run_id>/rejected.csv", wrap(self.rejected_csv_view), name="processing_run_rejected_csv"),
             path("records/<slug:slug>/", wrap(records.records_view), name="processing_records"),
             path("records/<slug:slug>/<path:key>/", wrap(records.record_view), name="processing_record"),
             *super().get_urls(),
@@ -159,6 +163,7 @@ class RunAdmin(admin.ModelAdmin):
                 rejected_url=reverse("admin:processing_rejectedrow_changelist") + f"?run__id__exact={run.pk}",
                 records_url=data_url(run.dataset.slug, _run=run.pk),
                 children=list(self.get_queryset(request).filter(parent=run).order_by("pk")),
+                **_rejects_context(run),
             )
         return super().changeform_view(request, object_id, form_url, context)
 
@@ -170,6 +175,15 @@ class RunAdmin(admin.ModelAdmin):
         run = get_object_or_404(runs, pk=run_id)
         # The run summary every door shows (without its first errors: this is polled every second).
         return JsonResponse({**run_summary(run, detail=False), "status_display": run.get_status_display()})
+
+    def rejected_csv_view(self, request: HttpRequest, run_id: int) -> StreamingHttpResponse:
+        """The run's rejected rows still in quarantine, as ``export_rejected --run`` writes them."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(self.get_queryset(request).select_related("dataset"), pk=run_id)
+        response = StreamingHttpResponse(rejected_export(run, "csv"), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-rejected.csv"'
+        return response
 
     def _operate(self, request: HttpRequest, run_id: int, action: str) -> HttpResponseRedirect:
         if not _operator(request):
@@ -206,6 +220,32 @@ class RunAdmin(admin.ModelAdmin):
 
     def replay_view(self, request: HttpRequest, run_id: int) -> HttpResponseRedirect:
         return self._operate(request, run_id, DatasetAction.REPLAY)
+
+
+def _rejects_context(run: Run, *, first: int = 5) -> dict[str, Any]:
+    """The run page's rejected-rows section: errors by field and kind, each a link to those rows, the first rows."""
+    rows = RejectedRow.objects.filter(run=run, discarded_at=None)
+    changelist = reverse("admin:processing_rejectedrow_changelist")
+    of_run = {"run__id__exact": run.pk}
+    groups = [
+        {
+            "field": "(whole row)" if g.field == ROW_FIELD else g.field,
+            "kind": g.kind,
+            "count": g.count,
+            "example": g.example,
+            "url": changelist
+            + "?"
+            + urlencode({"run__id__exact": run.pk, "error_field": g.field, "error_kind": g.kind}),
+        }
+        for g in error_groups(rows)
+    ]
+    return {
+        "reject_groups": groups,
+        "first_rejects": list(rows.order_by("line_number")[:first]),
+        "rejects_discarded": RejectedRow.objects.filter(run=run).exclude(discarded_at=None).count(),
+        "rejects_discarded_url": changelist + "?" + urlencode({**of_run, "state": "discarded"}),
+        "rejects_csv_url": reverse("admin:processing_run_rejected_csv", args=[run.pk]),
+    }
 
 
 def _operator(request: HttpRequest) -> bool:

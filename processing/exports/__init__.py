@@ -13,9 +13,9 @@ from typing import Any
 
 from ingestion.models import Dataset
 
-from ..models import Run
+from ..models import RejectedRow, Run
 from ..record_queries import RecordSelection
-from .base import ExportFormat
+from .base import ExportFormat, RejectedSelection
 from .csv import CSV, FORMULA_PREFIXES, csv_safe
 from .json import JSON
 from .parquet import PARQUET, records_export_parquet
@@ -47,11 +47,33 @@ def records_export(dataset: Dataset, fmt: str, selection: RecordSelection | None
 
 
 def rejected_export(run: Run, fmt: str) -> Iterator[str]:
-    """A run's rejected rows (line, errors and raw values) in format ``fmt``, ready to fix and re-upload."""
+    """A run's rejected rows still in quarantine (line, errors, raw values) in format ``fmt``, to fix and re-upload.
+
+    Discarded rows are left out: they are no longer waiting to be fixed.
+    """
+    rows = RejectedRow.objects.filter(run=run, discarded_at=None).order_by("line_number")
+    return _rejected_writer(fmt)(RejectedSelection(rows=rows, headers=list(run.summary.get("headers") or [])))
+
+
+def rejected_export_of_dataset(dataset: Dataset, fmt: str) -> Iterator[str]:
+    """Every row of ``dataset`` still in quarantine (not loaded since, not discarded), by run and line.
+
+    The same shape as :func:`rejected_export` with each row's run; the
+    columns are those of the runs' files, in the order they first appear.
+    """
+    rows = RejectedRow.objects.filter(run__dataset=dataset, discarded_at=None).order_by("run_id", "line_number")
+    headers: list[str] = []
+    summaries = Run.objects.filter(pk__in=rows.values("run_id")).order_by("pk").values_list("summary", flat=True)
+    for summary in summaries:
+        headers.extend(h for h in (summary or {}).get("headers") or [] if h not in headers)
+    return _rejected_writer(fmt)(RejectedSelection(rows=rows, headers=headers, with_run=True))
+
+
+def _rejected_writer(fmt: str) -> Any:
     writer = EXPORT_FORMATS[fmt].rejected if fmt in EXPORT_FORMATS else None
     if writer is None:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(rejected_formats())}")
-    return writer(run)
+    return writer
 
 
 __all__ = [
@@ -65,5 +87,6 @@ __all__ = [
     "records_export",
     "records_export_parquet",
     "rejected_export",
+    "rejected_export_of_dataset",
     "rejected_formats",
 ]

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import QuerySet
 
 from ingestion.models import Dataset
 
-from ..models import Run
+from ..models import RejectedRow
 from ..record_queries import RecordSelection
 
 # Rows fetched from the database at a time.
@@ -32,6 +33,19 @@ class RecordsWriter(Protocol):
 
 
 @dataclass(frozen=True)
+class RejectedSelection:
+    """Rejected rows to export (ordered), the columns of their files, and whether to name each row's run.
+
+    A run's export names no run; a dataset's (across its runs) adds the run
+    to each row (``_run`` in CSV, ``run`` in JSON).
+    """
+
+    rows: QuerySet[RejectedRow]
+    headers: list[str]
+    with_run: bool = False
+
+
+@dataclass(frozen=True)
 class ExportFormat:
     """Everything about one export format, declared once.
 
@@ -40,8 +54,8 @@ class ExportFormat:
     ``extension`` the downloaded file's. ``binary`` formats yield bytes and
     are only written to a file; text formats yield ``str``. ``records``
     writes a dataset's records (all of them, or those of a ``RecordSelection``:
-    the records API's filters, a data page's search and run), ``rejected`` (None: not offered) a run's
-    rejected rows. ``description`` (of the export) and ``openapi`` with
+    the records API's filters, a data page's search and run), ``rejected`` (None: not offered) a
+    selection of rejected rows (a run's or a dataset's). ``description`` (of the export) and ``openapi`` with
     ``openapi_description`` (the JSON schema of the body and what it is)
     document the API's response.
     """
@@ -52,7 +66,7 @@ class ExportFormat:
     extension: str
     description: str
     records: RecordsWriter
-    rejected: Callable[[Run], Iterator[str]] | None = None
+    rejected: Callable[[RejectedSelection], Iterator[str]] | None = None
     binary: bool = False
     charset: str = ""
     openapi: dict[str, Any] = field(default_factory=lambda: {"type": "string"})

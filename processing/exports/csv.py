@@ -12,9 +12,8 @@ from ingestion.fieldtypes import field_type
 from ingestion.models import Dataset
 from ingestion.selectors import schema_spec
 
-from ..models import RejectedRow, Run
 from ..record_queries import RecordSelection, records_data
-from .base import ITER_CHUNK, ExportFormat, chain
+from .base import ITER_CHUNK, ExportFormat, RejectedSelection, chain
 
 # Spreadsheets run cells starting with these as formulas (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -61,29 +60,32 @@ def records_csv(dataset: Dataset, selection: RecordSelection | None = None) -> I
     yield from csv_lines(chain(header, body))
 
 
-def rejected_csv(run: Run) -> Iterator[str]:
-    """A run's rejected rows, ready to fix and re-upload.
+def rejected_csv(selection: RejectedSelection) -> Iterator[str]:
+    """Rejected rows, ready to fix and re-upload.
 
-    The CSV keeps the file's own columns (plus ``_line`` and ``_errors``,
-    which the pipeline ignores as unknown columns on re-upload); values that
-    a row had beyond the header (``__extra__``) follow as unnamed columns, so
-    such a row is still ragged until it is fixed. Raw values are not
-    formula-neutralised: they must load again exactly as they were.
+    The CSV keeps the file's own columns (plus ``_line`` and ``_errors``, and
+    ``_run`` first for a dataset's rows, which the pipeline ignores as
+    unknown columns on re-upload); values that a row had beyond the header
+    (``__extra__``) follow as unnamed columns, so such a row is still ragged
+    until it is fixed. Raw values are not formula-neutralised: they must load
+    again exactly as they were.
     """
-    rows = RejectedRow.objects.filter(run=run).order_by("line_number").values_list("line_number", "errors", "raw")
-    headers = list(run.summary.get("headers") or [])
-    for _, _, raw in rows[:1000]:
+    rows = selection.rows.values_list("run_id", "line_number", "errors", "raw")
+    headers = list(selection.headers)
+    for _, _, _, raw in rows[:1000]:
         headers.extend(h for h in raw if h not in headers and h != "__extra__")
 
     def body() -> Iterator[list[str]]:
-        for line, errors, raw in rows.iterator(ITER_CHUNK):
+        for run_id, line, errors, raw in rows.iterator(ITER_CHUNK):
             message = "; ".join(f"{f}: {', '.join(m)}" for f, m in errors.items())
             # Raw values go out exactly as read, so the fixed file loads what was
             # meant; open it in a spreadsheet with care. Extra values follow.
             extra = [str(v) for v in raw.get("__extra__") or []]
-            yield [str(line), csv_safe(message), *(str(raw.get(h, "")) for h in headers), *extra]
+            first = [str(run_id)] if selection.with_run else []
+            yield [*first, str(line), csv_safe(message), *(str(raw.get(h, "")) for h in headers), *extra]
 
-    yield from csv_lines(chain([["_line", "_errors", *headers]], body()))
+    head = ["_run"] if selection.with_run else []
+    yield from csv_lines(chain([[*head, "_line", "_errors", *headers]], body()))
 
 
 CSV = ExportFormat(

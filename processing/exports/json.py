@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from ingestion.models import Dataset
 from ingestion.selectors import schema_spec
 
-from ..models import RejectedRow, Run
 from ..record_queries import RecordSelection, records_data
-from .base import ITER_CHUNK, ExportFormat, json_array
+from .base import ITER_CHUNK, ExportFormat, RejectedSelection, json_array
 
 
 def records_json(dataset: Dataset, selection: RecordSelection | None = None) -> Iterator[str]:
@@ -19,10 +18,13 @@ def records_json(dataset: Dataset, selection: RecordSelection | None = None) -> 
     yield from json_array(data for _, data in records_data(dataset, spec, chunk=ITER_CHUNK, selection=selection))
 
 
-def rejected_json(run: Run) -> Iterator[str]:
-    """A run's rejected rows as a JSON array of ``{line, errors, raw}``."""
-    rows = RejectedRow.objects.filter(run=run).order_by("line_number").values_list("line_number", "errors", "raw")
-    yield from json_array({"line": line, "errors": errors, "raw": raw} for line, errors, raw in rows.iterator())
+def rejected_json(selection: RejectedSelection) -> Iterator[str]:
+    """Rejected rows as a JSON array of ``{line, errors, raw}`` (``run`` first for a dataset's rows)."""
+    rows = selection.rows.values_list("run_id", "line_number", "errors", "raw")
+    yield from json_array(
+        {**({"run": run_id} if selection.with_run else {}), "line": line, "errors": errors, "raw": raw}
+        for run_id, line, errors, raw in rows.iterator(ITER_CHUNK)
+    )
 
 
 JSON = ExportFormat(

@@ -19,6 +19,7 @@ from processing.services.runs import run_execute
 from tests.conftest import SALES_HEADER, SALES_SCHEMA, SmallDisk, sales_row
 from tests.factories import UserFactory
 from tests.records import records_total, stored_record, stored_record_keys
+from tests.rejects import row_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -244,9 +245,10 @@ def test_an_operator_fixes_a_rejected_row_and_loads_it(
     bad = RejectedRow.objects.get(run=run, line_number=3)
     still_bad = RejectedRow.objects.get(run=run, line_number=4)
 
-    raw = {**bad.raw, "category": "books"}
     response = operator.post(
-        reverse("admin:processing_rejectedrow_change", args=[bad.pk]), {"raw": json.dumps(raw)}, follow=True
+        reverse("admin:processing_rejectedrow_change", args=[bad.pk]),
+        row_form_data(bad, category="books"),
+        follow=True,
     )
     assert response.status_code == 200
     assert RejectedRow.objects.get(pk=bad.pk).raw["category"] == "books"
@@ -274,7 +276,7 @@ def test_a_viewer_cannot_edit_rejected_rows(sales: Dataset, viewer: Client, csv_
         run = file_ingest(dataset=sales, source=fh)
     row = RejectedRow.objects.get(run=run)
 
-    response = viewer.post(reverse("admin:processing_rejectedrow_change", args=[row.pk]), {"raw": "{}"})
+    response = viewer.post(reverse("admin:processing_rejectedrow_change", args=[row.pk]), row_form_data(row))
     assert response.status_code == 403
     changelist = viewer.get(reverse("admin:processing_rejectedrow_changelist")).content.decode()
     assert "revalidate_and_load" not in changelist

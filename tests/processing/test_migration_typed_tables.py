@@ -125,11 +125,12 @@ def test_records_move_into_typed_tables_and_misfits_are_quarantined(back_at_0052
 
     run = Run.objects.get(trigger="schema_change")
     assert (run.rows_read, run.rows_valid, run.rows_rejected) == (3, 2, 1)
-    row = RejectedRow.objects.get(run=run)
-    assert (row.line_number, row.schema_id) == (3, ids["v2"])
-    assert row.raw == {"id": "L2", "day": "13/45/2023", "amount": "1", "flag": "false"}
-    assert row.errors["day"] == ["'13/45/2023' is not a date (expected YYYY-MM-DD)"]
-    assert f"last written by run {ids['first']}" in row.errors["__row__"][0]
+    # The columns this migration knows (later ones add more to the model).
+    row = RejectedRow.objects.filter(run=run).values("line_number", "schema_id", "raw", "errors").get()
+    assert (row["line_number"], row["schema_id"]) == (3, ids["v2"])
+    assert row["raw"] == {"id": "L2", "day": "13/45/2023", "amount": "1", "flag": "false"}
+    assert row["errors"]["day"] == ["'13/45/2023' is not a date (expected YYYY-MM-DD)"]
+    assert f"last written by run {ids['first']}" in row["errors"]["__row__"][0]
     with connection.cursor() as cur:
         assert "processing_record" not in connection.introspection.table_names(cur)
 
