@@ -53,7 +53,7 @@ echo "== preparing a throwaway database in $work"
 TOKEN="$("$PY" manage.py shell -v0 -c '
 from django.contrib.auth.models import Permission, User
 from ingestion.models import Dataset, DatasetGrant
-from processing.services import file_ingest
+from processing.services.runs import file_ingest
 from rest_framework_simplejwt.tokens import RefreshToken
 import io
 user = User.objects.create_user("fuzz", password="fuzz-password-1234")
