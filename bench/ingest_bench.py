@@ -176,8 +176,8 @@ def main() -> None:
         seconds, rss, out, cpu = timed_rss([*ingest, str(path)], env)
         r = json.loads(out)
         result = (
-            f"{r['status']}: read {r['rows_read']:,} ins {r['inserted']:,} upd {r['updated']:,} "
-            f"same {r['unchanged']:,} rej {r['rejected']:,}"
+            f"{r['status']}: read {r['rows_read']:,} ins {r['rows_inserted']:,} upd {r['rows_updated']:,} "
+            f"same {r['rows_unchanged']:,} rej {r['rows_rejected']:,}"
         )
         if r["noop_of"]:
             result += f" (no-op of run {r['noop_of']})"
