@@ -357,6 +357,9 @@ class SchemaVersionAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = [SchemaFieldInline]
 
+    class Media:
+        css = {"all": ("ingestion/schema.css",)}
+
     @admin.display(description="Changes")
     def changes(self, obj: SchemaVersion) -> SafeString:
         """What this version changed, against the dataset's previous version."""

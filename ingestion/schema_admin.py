@@ -38,8 +38,14 @@ def schema_apply_messages(model_admin: ModelAdmin, request: HttpRequest, result:
     if result.records and result.records.records_quarantined:
         model_admin.message_user(
             request,
-            f"{result.records.records_quarantined} stored record(s) no longer pass and were quarantined "
-            f"as rejected rows of run {result.records.run_id}; fix them there.",
+            format_html(
+                '{} stored record(s) no longer pass and were quarantined as rejected rows of <a href="{}">run {}</a>; '
+                "fix them there.",
+                result.records.records_quarantined,
+                # The run page by its console name (runs belong to processing).
+                reverse("admin:processing_run_change", args=[result.records.run_id]),
+                result.records.run_id,
+            ),
             messages.WARNING,
         )
 

@@ -34,7 +34,8 @@ class FieldRowForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 14}),
         help_text="Empty: the column named like the field.",
     )
-    type = forms.ChoiceField(choices=[(t.name, t.label) for t in FIELD_TYPES.values()])
+    # The select's first choice as the initial value: an extra row left blank stays "unchanged".
+    type = forms.ChoiceField(choices=[(t.name, t.label) for t in FIELD_TYPES.values()], initial=next(iter(FIELD_TYPES)))
     required = forms.BooleanField(required=False)
     key = forms.BooleanField(required=False, help_text="Part of the dataset's key (must be required).")
     transforms = forms.MultipleChoiceField(
