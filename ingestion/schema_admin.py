@@ -73,10 +73,13 @@ class SchemaEditViews:
         )
         rows = FieldRowFormSet(posted, initial=field_rows_initial(current), prefix="fields")
         preview = None
+        checksum = ""
         status = 200
         if posted is not None:
             spec = schema_from_forms(identity=identity, rows=rows, base=current)
-            if spec is not None and "_apply" in posted:
+            # Apply only what was previewed: fields changed after the preview are previewed again first.
+            previewed = spec is not None and posted.get("previewed") == spec.fields_checksum()
+            if spec is not None and "_apply" in posted and previewed:
                 try:
                     result = dataset_apply(spec=spec, user=request.user)
                 except ValidationError as exc:
@@ -90,6 +93,9 @@ class SchemaEditViews:
                     return HttpResponseRedirect(reverse("admin:ingestion_dataset_change", args=[dataset.pk]))
             elif spec is not None:
                 preview = dataset_apply_preview(spec=spec)
+                checksum = spec.fields_checksum()
+                if "_apply" in posted:
+                    messages.warning(request, "The fields changed since the preview: check the preview again.")
             if preview is None:
                 status = 400  # the forms, or the service, refused the schema
         context = {
@@ -100,6 +106,7 @@ class SchemaEditViews:
             "identity": identity,
             "rows": rows,
             "preview": preview,
+            "previewed": checksum,
         }
         return TemplateResponse(request, "admin/ingestion/dataset/edit_schema.html", context, status=status)
 

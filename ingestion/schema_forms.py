@@ -26,12 +26,12 @@ _INDEX_MESSAGE_RE = re.compile(r"^fields\[(\d+)\][^:]*: ")
 class FieldRowForm(forms.Form):
     """One field of the schema."""
 
-    name = forms.CharField(max_length=63, widget=forms.TextInput(attrs={"size": 14}))
+    name = forms.CharField(max_length=63, widget=forms.TextInput(attrs={"size": 12}))
     source = forms.CharField(
         label="Column in the file",
         required=False,
         max_length=200,
-        widget=forms.TextInput(attrs={"size": 14}),
+        widget=forms.TextInput(attrs={"size": 12}),
         help_text="Empty: the column named like the field.",
     )
     # The select's first choice as the initial value: an extra row left blank stays "unchanged".
@@ -44,7 +44,7 @@ class FieldRowForm(forms.Form):
     constraints = forms.CharField(
         label="Constraints and options",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 34, "class": "df-constraints"}),
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 26, "class": "df-constraints"}),
         help_text='A JSON object, e.g. {"min": 0, "pattern": "^[A-Z]+$", "null_values": ["N/A"]} (docs/schema.md).',
     )
     indexed = forms.BooleanField(required=False, help_text="Index record filters on this field.")

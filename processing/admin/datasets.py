@@ -91,7 +91,8 @@ class ConsoleDatasetAdmin(DatasetAdmin):
         """Step 1: the sample file."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = SampleForm(request.POST or None, request.FILES or None)
+        posted = request.method == "POST"
+        form = SampleForm(request.POST if posted else None, request.FILES if posted else None)
         status = 200
         too_large = upload_too_large(request)
         if too_large is not None:

@@ -20,6 +20,7 @@ from ingestion.storage import data_storage
 from processing.admin.datasets import SESSION_KEY
 from processing.models import Run, RunTrigger
 from processing.services.runs import file_ingest
+from tests.conftest import SmallDisk
 from tests.factories import UserFactory
 from tests.records import records
 
@@ -271,6 +272,28 @@ def test_a_bad_sample_gets_a_clear_error_and_nothing_is_kept(
     assert not Dataset.objects.exists()
 
 
+def test_a_sample_over_the_size_limit_is_refused(
+    creator: tuple[Client, Any], csv_file: Callable[..., Path], settings: Any
+) -> None:
+    client, _ = creator
+    settings.DATAFLOW = {**settings.DATAFLOW, "MAX_UPLOAD_SIZE": 100}
+    page = read_sample(client, csv_file(SAMPLE * 3 + "\n", name="orders.csv"))
+    assert page.status_code == 413 and "larger than the limit of 100 bytes" in page.content.decode()
+    assert not samples_kept() and not Dataset.objects.exists()
+
+
+def test_a_sample_on_a_full_disk_is_a_507_and_nothing_is_kept(
+    creator: tuple[Client, Any], csv_file: Callable[..., Path], small_disk: SmallDisk
+) -> None:
+    client, _ = creator
+    rows = [f"A{i},2024-01-02,{i}.50,US,{'n' * 60}" for i in range(20_000)]
+    big = csv_file("\n".join(["order_id,placed,amount,country,note", *rows]) + "\n", name="orders.csv")
+    assert big.stat().st_size > 1024 * 1024
+    page = read_sample(client, big)
+    assert page.status_code == 507 and "no space left" in page.content.decode()
+    assert small_disk.files() == [] and not Dataset.objects.exists()
+
+
 def test_a_sample_whose_encoding_cannot_be_detected_asks_for_it(
     creator: tuple[Client, Any], csv_file: Callable[..., Path]
 ) -> None:
@@ -341,6 +364,13 @@ def edit_url(dataset: Dataset) -> str:
     return reverse("admin:ingestion_dataset_edit_schema", args=[dataset.pk])
 
 
+def preview_and_apply(client: Client, dataset: Dataset, data: dict[str, list[str]]) -> Any:
+    """Preview the edited fields, then press Apply on the page the preview shows."""
+    page = client.post(edit_url(dataset), {**data, "_preview": ["Preview"]})
+    assert page.status_code == 200 and 'id="schema-apply"' in page.content.decode()
+    return client.post(edit_url(dataset), {**shown(page), "_apply": ["Apply"]})
+
+
 def test_the_form_is_prefilled_from_the_current_version_and_keeps_what_it_does_not_show(
     manager: Client, events: Dataset
 ) -> None:
@@ -372,9 +402,8 @@ def test_apply_goes_through_dataset_apply_quarantines_and_shows_the_version_diff
 ) -> None:
     data = shown(manager.get(edit_url(events)))
     data[f"{row_of(data, 'day')}-type"] = ["date"]
-    data["_apply"] = ["Apply"]
 
-    response = manager.post(edit_url(events), data)
+    response = preview_and_apply(manager, events, data)
 
     events.refresh_from_db()
     assert events.current_schema.number == 2
@@ -391,10 +420,24 @@ def test_apply_goes_through_dataset_apply_quarantines_and_shows_the_version_diff
     assert '<del class="df-old">string</del> → <ins class="df-new">date</ins>' in page
 
 
+def test_fields_changed_after_the_preview_are_previewed_again_not_applied(manager: Client, events: Dataset) -> None:
+    data = shown(manager.get(edit_url(events)))
+    data[f"{row_of(data, 'day')}-type"] = ["date"]
+    previewed = shown(manager.post(edit_url(events), {**data, "_preview": ["Preview"]}))
+    previewed[f"{row_of(previewed, 'amount')}-type"] = ["integer"]
+
+    page = manager.post(edit_url(events), {**previewed, "_apply": ["Apply"]})
+
+    assert page.status_code == 200 and "The fields changed since the preview" in page.content.decode()
+    assert "&#x27;7.5&#x27; is not a whole number" in page.content.decode()  # the new preview
+    assert Dataset.objects.get(pk=events.pk).current_schema.number == 1
+    response = manager.post(edit_url(events), {**shown(page), "_apply": ["Apply"]})
+    assert response.status_code == 302 and Dataset.objects.get(pk=events.pk).current_schema.number == 2
+
+
 def test_an_edit_that_changes_nothing_keeps_the_version(manager: Client, events: Dataset) -> None:
     data = shown(manager.get(edit_url(events)))
-    data["_apply"] = ["Apply"]
-    response = manager.post(edit_url(events), data)
+    response = preview_and_apply(manager, events, data)
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:ingestion_dataset_change", args=[events.pk])
     assert SchemaVersion.objects.filter(dataset=events).count() == 1
@@ -404,8 +447,7 @@ def test_a_new_key_for_stored_data_is_refused_on_the_page(manager: Client, event
     data = shown(manager.get(edit_url(events)))
     data[f"{row_of(data, 'day')}-required"] = ["on"]
     data[f"{row_of(data, 'day')}-key"] = ["on"]
-    data["_apply"] = ["Apply"]
-    page = manager.post(edit_url(events), data)
+    page = preview_and_apply(manager, events, data)
     assert page.status_code == 400 and "its key cannot change" in page.content.decode()
     assert Dataset.objects.get(pk=events.pk).current_schema.number == 1
 
@@ -415,8 +457,7 @@ def test_a_field_added_and_one_removed_in_the_form(manager: Client, events: Data
     data[f"{row_of(data, 'amount')}-DELETE"] = ["on"]
     extra = f"fields-{int(data['fields-TOTAL_FORMS'][0]) - 1}"
     data.update({f"{extra}-name": ["channel"], f"{extra}-type": ["string"], f"{extra}-constraints": [""]})
-    data["_apply"] = ["Apply"]
-    response = manager.post(edit_url(events), data)
+    response = preview_and_apply(manager, events, data)
     assert response.status_code == 302
     names = [f["name"] for f in Dataset.objects.get(pk=events.pk).current_schema.definition["fields"]]
     assert names == ["id", "day", "channel"]
