@@ -18,8 +18,10 @@ from django.utils.safestring import SafeString
 
 from ingestion.services.datasets import (
     DATASET_NOTIFICATION_FIELDS,
+    DatasetApplyResult,
     dataset_apply,
     dataset_apply_preview,
+    dataset_create,
     dataset_delete,
     dataset_notifications_set,
     notify_emails_clean,
@@ -33,7 +35,7 @@ from ingestion.services.grants import (
 )
 
 from .models import AuditEvent, Dataset, DatasetAction, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
-from .schema import MAX_SCHEMA_SIZE, schema_loads
+from .schema import MAX_SCHEMA_SIZE, SchemaSpec, schema_loads
 from .schema_admin import SchemaEditViews, schema_apply_messages, version_diff_html
 from .selectors import action_role, dataset_may, restrict
 
@@ -274,7 +276,7 @@ class DatasetAdmin(admin.ModelAdmin):
                     preview = dataset_apply_preview(spec=spec)
                     if not preview.records_checked:
                         preview = None  # nothing stored is affected: apply at once
-                result = None if preview else dataset_apply(spec=spec, user=request.user)
+                result = None if preview else _schema_file_apply(spec, request.user)
             except ValidationError as exc:
                 for message in exc.messages:
                     form.add_error("schema_file", message)
@@ -304,6 +306,13 @@ class DatasetAdmin(admin.ModelAdmin):
         )
         response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.schema.json"'
         return response
+
+
+def _schema_file_apply(spec: SchemaSpec, user: Any) -> DatasetApplyResult:
+    """A schema file for a new slug creates the dataset as the API does (its creator becomes its manager)."""
+    if not Dataset.objects.filter(slug=spec.slug).exists():
+        return dataset_create(spec=spec, user=user)
+    return dataset_apply(spec=spec, user=user)
 
 
 def _schema_change_check(request: HttpRequest, slug: str) -> None:

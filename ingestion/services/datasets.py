@@ -50,6 +50,11 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
         slug=spec.slug,
         defaults={"name": spec.name},
     )
+    return _dataset_apply(dataset=dataset, created=created, spec=spec, user=user)
+
+
+def _dataset_apply(*, dataset: Dataset, created: bool, spec: SchemaSpec, user: Any) -> DatasetApplyResult:
+    """``dataset_apply`` on a locked dataset row; ``created``: the row is new (audited as a creation)."""
     if not created and list(spec.key) != list(dataset.key_fields) and dataset.raw_files.exists():
         # Records are stored under their key: a new key would store every row
         # again next to the old one. Refuse rather than silently double them.
@@ -145,10 +150,10 @@ def dataset_create(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
     """
     try:
         with transaction.atomic():
-            Dataset.objects.create(slug=spec.slug, name=spec.name)
+            dataset = Dataset.objects.create(slug=spec.slug, name=spec.name)
     except IntegrityError:
         raise DatasetConflict(f"A dataset with the slug {spec.slug!r} already exists.") from None
-    result = dataset_apply(spec=spec, user=user)
+    result = _dataset_apply(dataset=dataset, created=True, spec=spec, user=user)
     if getattr(user, "pk", None):
         DatasetGrant.objects.create(dataset=result.dataset, user=user, role=DatasetRole.MANAGER)
     return DatasetApplyResult(dataset=result.dataset, schema=result.schema, created=True, new_version=True)

@@ -194,7 +194,9 @@ def test_saving_creates_the_dataset_makes_its_creator_manager_and_continues_to_t
     assert fields["note"] == {"name": "note", "type": "string", "transforms": ["strip", "upper"], "indexed": True}
     assert fields["country"]["pattern"] == "^[A-Z]{2}$"
     assert DatasetGrant.objects.get(dataset=dataset, user=user).role == DatasetRole.MANAGER
-    assert AuditEvent.objects.filter(dataset=dataset, actor=user).exists()
+    created = AuditEvent.objects.get(dataset=dataset, action=AuditAction.DATASET_CREATED)
+    assert created.actor == user and created.details["schema_version"] == 1
+    assert not AuditEvent.objects.filter(dataset=dataset, action=AuditAction.DATASET_CHANGED).exists()
     # The same sample file, byte for byte, continues as the first upload (nothing loaded yet).
     assert raw_file.original_name == "orders.csv" and raw_file.size == len(SAMPLE) + 1
     assert not Run.objects.filter(dataset=dataset).exists()
@@ -239,6 +241,21 @@ def test_invalid_schemas_are_refused_with_the_row_they_concern(
     # Nothing was lost: the sample is still there, and a valid form then saves.
     assert client.post(url, good).status_code == 302
     assert Dataset.objects.filter(slug="orders").exists()
+
+
+def test_a_schema_file_imported_for_a_new_slug_makes_its_importer_manager_too(
+    creator: tuple[Client, Any], csv_file: Callable[..., Path]
+) -> None:
+    client, user = creator
+    schema = {**EVENTS, "slug": "imported"}
+    with csv_file(json.dumps(schema), name="imported.json").open("rb") as fh:
+        response = client.post(reverse("admin:ingestion_dataset_import"), {"schema_file": fh})
+    dataset = Dataset.objects.get(slug="imported")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:ingestion_dataset_change", args=[dataset.pk])
+    assert DatasetGrant.objects.get(dataset=dataset, user=user).role == DatasetRole.MANAGER
+    assert AuditEvent.objects.get(dataset=dataset).action == AuditAction.DATASET_CREATED
+    assert client.get(response["Location"]).status_code == 200  # the importer sees what they created
 
 
 def test_an_existing_slug_is_a_conflict_on_the_slug_input(
