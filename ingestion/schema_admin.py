@@ -24,7 +24,7 @@ from .models import Dataset, DatasetAction, SchemaVersion
 from .schema_diff import SchemaDiff, schema_diff
 from .schema_forms import DatasetIdentityForm, FieldRowFormSet, field_rows_initial, schema_from_forms
 from .selectors import dataset_may, restrict
-from .services.datasets import DatasetApplyResult, dataset_apply, dataset_apply_preview
+from .services.datasets import DatasetApplyResult, dataset_apply, dataset_apply_preview, dataset_key_change_check
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -71,15 +71,24 @@ class SchemaEditViews:
         identity = DatasetIdentityForm(
             posted, initial={"slug": dataset.slug, "name": dataset.name}, slug_fixed=True, prefix="dataset"
         )
-        rows = FieldRowFormSet(posted, initial=field_rows_initial(current), prefix="fields")
+        # Posted rows stand alone: compared with no initial values, a blank extra row stays blank even when
+        # the schema changed since the page was shown.
+        rows = FieldRowFormSet(posted, initial=None if posted else field_rows_initial(current), prefix="fields")
         preview = None
-        checksum = ""
+        token = ""
         status = 200
         if posted is not None:
             spec = schema_from_forms(identity=identity, rows=rows, base=current)
-            # Apply only what was previewed: fields changed after the preview are previewed again first.
-            previewed = spec is not None and posted.get("previewed") == spec.fields_checksum()
-            if spec is not None and "_apply" in posted and previewed:
+            if spec is not None:
+                try:
+                    dataset_key_change_check(dataset=dataset, spec=spec)
+                except ValidationError as exc:
+                    rows.non_form_errors().extend(exc.messages)
+                    spec = None
+            # Apply only what was previewed, against the version it was previewed on: fields changed
+            # since (by this user or by someone else) are previewed again first.
+            token = f"v{dataset.current_schema.number}:{spec.fields_checksum()}" if spec is not None else ""
+            if spec is not None and "_apply" in posted and posted.get("previewed") == token:
                 try:
                     result = dataset_apply(spec=spec, user=request.user)
                 except ValidationError as exc:
@@ -93,9 +102,8 @@ class SchemaEditViews:
                     return HttpResponseRedirect(reverse("admin:ingestion_dataset_change", args=[dataset.pk]))
             elif spec is not None:
                 preview = dataset_apply_preview(spec=spec)
-                checksum = spec.fields_checksum()
                 if "_apply" in posted:
-                    messages.warning(request, "The fields changed since the preview: check the preview again.")
+                    messages.warning(request, "The schema changed since the preview: check the preview again.")
             if preview is None:
                 status = 400  # the forms, or the service, refused the schema
         context = {
@@ -106,7 +114,7 @@ class SchemaEditViews:
             "identity": identity,
             "rows": rows,
             "preview": preview,
-            "previewed": checksum,
+            "previewed": token if preview is not None else "",
         }
         return TemplateResponse(request, "admin/ingestion/dataset/edit_schema.html", context, status=status)
 

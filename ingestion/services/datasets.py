@@ -55,13 +55,8 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
 
 def _dataset_apply(*, dataset: Dataset, created: bool, spec: SchemaSpec, user: Any) -> DatasetApplyResult:
     """``dataset_apply`` on a locked dataset row; ``created``: the row is new (audited as a creation)."""
-    if not created and list(spec.key) != list(dataset.key_fields) and dataset.raw_files.exists():
-        # Records are stored under their key: a new key would store every row
-        # again next to the old one. Refuse rather than silently double them.
-        raise ValidationError(
-            f"Dataset {dataset.slug!r} already holds data keyed by {', '.join(dataset.key_fields)}; "
-            f"its key cannot change to {', '.join(spec.key)}. Create a new dataset for the new key."
-        )
+    if not created:
+        dataset_key_change_check(dataset=dataset, spec=spec)
     dataset.name = spec.name
     dataset.description = spec.description
     dataset.key_fields = list(spec.key)
@@ -120,6 +115,19 @@ def _dataset_apply(*, dataset: Dataset, created: bool, spec: SchemaSpec, user: A
     return DatasetApplyResult(
         dataset=dataset, schema=current, created=created, new_version=new_version, records=records
     )
+
+
+def dataset_key_change_check(*, dataset: Dataset, spec: SchemaSpec) -> None:
+    """Refuse a new key for a dataset that has received files (``ValidationError``).
+
+    Records are stored under their key: a new key would store every row
+    again next to the old one. Refuse rather than silently double them.
+    """
+    if list(spec.key) != list(dataset.key_fields) and dataset.raw_files.exists():
+        raise ValidationError(
+            f"Dataset {dataset.slug!r} already holds data keyed by {', '.join(dataset.key_fields)}; "
+            f"its key cannot change to {', '.join(spec.key)}. Create a new dataset for the new key."
+        )
 
 
 def dataset_apply_preview(*, spec: SchemaSpec) -> StoredRecordsReport:

@@ -153,7 +153,9 @@ class ConsoleDatasetAdmin(DatasetAdmin):
         identity = DatasetIdentityForm(
             posted, initial={"slug": schema["slug"], "name": schema.get("name", "")}, prefix="dataset"
         )
-        rows = FieldRowFormSet(posted, initial=field_rows_initial(schema), prefix="fields")
+        # Posted rows stand alone: compared with no initial values, a blank extra row stays blank even when
+        # the schema changed since the page was shown.
+        rows = FieldRowFormSet(posted, initial=None if posted else field_rows_initial(schema), prefix="fields")
         status = 200
         if posted is not None:
             spec = schema_from_forms(identity=identity, rows=rows, base=schema)

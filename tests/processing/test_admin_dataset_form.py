@@ -445,11 +445,27 @@ def test_fields_changed_after_the_preview_are_previewed_again_not_applied(manage
 
     page = manager.post(edit_url(events), {**previewed, "_apply": ["Apply"]})
 
-    assert page.status_code == 200 and "The fields changed since the preview" in page.content.decode()
+    assert page.status_code == 200 and "The schema changed since the preview" in page.content.decode()
     assert "&#x27;7.5&#x27; is not a whole number" in page.content.decode()  # the new preview
     assert Dataset.objects.get(pk=events.pk).current_schema.number == 1
     response = manager.post(edit_url(events), {**shown(page), "_apply": ["Apply"]})
     assert response.status_code == 302 and Dataset.objects.get(pk=events.pk).current_schema.number == 2
+
+
+def test_a_version_applied_by_someone_else_since_the_preview_is_previewed_again(
+    manager: Client, events: Dataset
+) -> None:
+    data = shown(manager.get(edit_url(events)))
+    data[f"{row_of(data, 'day')}-type"] = ["date"]
+    previewed = shown(manager.post(edit_url(events), {**data, "_preview": ["Preview"]}))
+    other = json.loads(json.dumps(EVENTS))
+    other["fields"].append({"name": "channel", "type": "string"})
+    dataset_apply(spec=schema_parse(other))  # v2, from another door
+
+    page = manager.post(edit_url(events), {**previewed, "_apply": ["Apply"]})
+
+    assert page.status_code == 200 and "The schema changed since the preview" in page.content.decode()
+    assert Dataset.objects.get(pk=events.pk).current_schema.number == 2
 
 
 def test_an_edit_that_changes_nothing_keeps_the_version(manager: Client, events: Dataset) -> None:
@@ -464,7 +480,7 @@ def test_a_new_key_for_stored_data_is_refused_on_the_page(manager: Client, event
     data = shown(manager.get(edit_url(events)))
     data[f"{row_of(data, 'day')}-required"] = ["on"]
     data[f"{row_of(data, 'day')}-key"] = ["on"]
-    page = preview_and_apply(manager, events, data)
+    page = manager.post(edit_url(events), {**data, "_preview": ["Preview"]})
     assert page.status_code == 400 and "its key cannot change" in page.content.decode()
     assert Dataset.objects.get(pk=events.pk).current_schema.number == 1
 
