@@ -94,6 +94,9 @@ def test_a_dataset_is_defined_from_a_sample_loaded_and_its_schema_tightened(
     _screenshot(page, "dataset-first-run.png")
 
     # Edit schema: amounts of at least 10 only. The preview names the stored records that would fail.
+    # (The run page reloads itself once the run has ended: wait for that version, or the reload aborts the
+    # navigation.)
+    page.wait_for_selector("#run-live[data-finished=true]", timeout=30_000)
     page.goto(f"{live_server.url}/admin/ingestion/dataset/{dataset.pk}/change/")
     page.click("#edit-schema")
     row(page, "amount").locator("textarea[name$='-constraints']").fill('{"min": 10}')
