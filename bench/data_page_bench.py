@@ -42,6 +42,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the test database (and its records) for another run with --reuse"
+    )
+    parser.add_argument("--reuse", action="store_true", help="measure the records a --keep run left (no ingestion)")
     args = parser.parse_args()
 
     import django
@@ -61,30 +65,28 @@ def main() -> None:
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    if args.reuse:
+        connection.creation.create_test_db(verbosity=0, autoclobber=False, keepdb=True)
+    else:
+        connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         dataset = dataset_apply(spec=schema_loads((ROOT / "bench/sales.schema.json").read_text())).dataset
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "sales.csv"
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(ROOT / "bench/generate_csv.py"),
-                    "--rows",
-                    str(args.records),
-                    "--output",
-                    str(path),
-                ],
-                check=True,
-            )
-            started = time.perf_counter()
-            with path.open("rb") as fh:
-                run = file_ingest(dataset=dataset, source=fh, original_name="sales.csv")
-            print(
-                f"ingested {run.rows_inserted:,} records in {time.perf_counter() - started:.1f} s ({connection.vendor})"
-            )
+        if args.reuse:
+            print(f"reusing the records a --keep run left ({connection.vendor})")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "sales.csv"
+                generate = [sys.executable, str(ROOT / "bench/generate_csv.py"), "--rows", str(args.records)]
+                subprocess.run([*generate, "--output", str(path)], check=True)
+                started = time.perf_counter()
+                with path.open("rb") as fh:
+                    run = file_ingest(dataset=dataset, source=fh, original_name="sales.csv")
+                elapsed = time.perf_counter() - started
+                print(f"ingested {run.rows_inserted:,} records in {elapsed:.1f} s ({connection.vendor})")
 
-        user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-password-0123")
+        user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_superuser(
+            "bench", "bench@example.com", "bench-password-0123"
+        )
         client = Client()
         client.force_login(user)
         url = f"/admin/data/{dataset.slug}/"
@@ -119,7 +121,10 @@ def main() -> None:
             p90 = times[min(len(times) - 1, int(len(times) * 0.9))]
             print(f"{name:32} {statistics.median(times):8.1f} {p90:8.1f}")
     finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+        if args.keep:
+            print(f"kept the database {connection.settings_dict['NAME']}: measure it again with --reuse")
+        else:
+            connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":
