@@ -15,6 +15,7 @@ whole table. Its own parameters all start with ``_`` (no schema field does):
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from ingestion.fieldtypes import field_type
 from ingestion.models import Dataset
@@ -46,8 +47,11 @@ MAX_PAGE_SIZE = 1000
 # Facets: fields with at most FACET_MAX_VALUES distinct values in the view, counted only when the
 # view holds at most FACET_MAX_ROWS records (a bounded count first), for at most FACET_MAX_FIELDS fields.
 FACET_MAX_VALUES = 30
-FACET_MAX_ROWS = 100_000
+FACET_MAX_ROWS = 20_000
 FACET_MAX_FIELDS = 10
+# A view of at most this many records is counted in Python from one bounded read; in a larger one, a
+# field with more distinct values than FACET_MAX_VALUES among its first this many records is no facet.
+FACET_SAMPLE_ROWS = 1000
 # The page's own parameters; any other is a filter.
 PAGE_PARAMS = ("_sort", "_search", "_next", "_prev", "_size", "_lineage", "_run")
 # Lineage columns the page can sort by, and the ordering each means.
@@ -152,7 +156,7 @@ def data_page(
         queryset = records_after(queryset, ordering, after)
     elif before is not None:
         queryset = records_after(queryset, ordering, before, backwards=True)
-    rows = list(records_rows(queryset, spec)[: size + 1])
+    rows = _page_rows(queryset, spec, ordering, backwards, size + 1)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -166,6 +170,30 @@ def data_page(
         position_encode(record_position(rows[-1], ordering)) if has_next else None,
         position_encode(record_position(rows[0], ordering)) if has_previous else None,
     )
+
+
+def _page_rows(
+    queryset: QuerySet[RecordBase], spec: SchemaSpec, ordering: RecordOrdering, backwards: bool, limit: int
+) -> list[RecordRow]:
+    """The first ``limit`` rows of the view, in its order.
+
+    A descending sort by a field puts nulls last (``DESC NULLS LAST``), an
+    order that an index on ``(field, _key)`` cannot give: PostgreSQL would
+    read and sort every record of the view. So the records with a value are
+    read first, ``ORDER BY field DESC, _key DESC`` (the index read backwards),
+    and the records without one only if the page is not full yet (walking
+    backwards, the other way round). Same rows, same order.
+    """
+    if ordering.field is None or not ordering.descending:
+        return list(records_rows(queryset, spec)[:limit])
+    tie = "key" if backwards else "-key"
+    valued = queryset.filter(_sort__isnull=False).order_by(F("_sort").asc() if backwards else F("_sort").desc(), tie)
+    nulls = queryset.filter(_sort__isnull=True).order_by(tie)
+    first, then = (nulls, valued) if backwards else (valued, nulls)
+    rows = list(records_rows(first, spec)[:limit])
+    if len(rows) < limit:
+        rows += records_rows(then, spec)[: limit - len(rows)]
+    return rows
 
 
 def facet_fields(spec: SchemaSpec) -> list[FieldSpec]:
@@ -182,20 +210,45 @@ def facet_fields(spec: SchemaSpec) -> list[FieldSpec]:
     return kinds[:FACET_MAX_FIELDS]
 
 
-def data_facets(queryset: QuerySet[RecordBase], spec: SchemaSpec) -> list[Facet] | None:
+def data_facets(queryset: QuerySet[RecordBase], spec: SchemaSpec, *, fixed: Iterable[str] = ()) -> list[Facet] | None:
     """Value counts of each facet field over the view; None when the view is too large to count.
 
-    Bounded: first a count of at most ``FACET_MAX_ROWS + 1`` rows (a LIMIT
-    subquery), then per field one GROUP BY with LIMIT ``FACET_MAX_VALUES + 1``;
-    a field with more distinct values than that is no facet and is left out.
+    Bounded: first the facet columns of at most ``FACET_SAMPLE_ROWS + 1``
+    records of the view. A view that small is counted from them, with no other
+    query. Otherwise a count of at most ``FACET_MAX_ROWS + 1`` rows (a LIMIT
+    subquery), then one GROUP BY with LIMIT ``FACET_MAX_VALUES + 1`` for each
+    field that the sample does not already show to have too many values (each
+    such GROUP BY reads the whole view). A field with more distinct values than
+    ``FACET_MAX_VALUES`` is no facet and is left out, and so are the ``fixed``
+    fields (an equality filter holds them to one value).
     """
+    fields = [f for f in facet_fields(spec) if f.name not in set(fixed)]
     base = queryset.order_by()
+    columns = [queryset.model.field_attributes[f.name] for f in fields]
+    sample = list(base.values_list(*columns)[: FACET_SAMPLE_ROWS + 1]) if columns else []
+    if len(sample) <= FACET_SAMPLE_ROWS and columns:
+        if len(sample) > FACET_MAX_ROWS:
+            return None
+        facets = []
+        for i, f in enumerate(fields):
+            counted = Counter(row[i] for row in sample)
+            if 0 < len(counted) <= FACET_MAX_VALUES:
+                facets.append(Facet(f, sorted(counted.items(), key=_facet_order)))
+        return facets
     if base[: FACET_MAX_ROWS + 1].count() > FACET_MAX_ROWS:
         return None
     facets = []
-    for f in facet_fields(spec):
-        column = queryset.model.field_attributes[f.name]
+    for i, f in enumerate(fields):
+        if len({row[i] for row in sample}) > FACET_MAX_VALUES:
+            continue  # the sample alone has too many values: no need to count the view
+        column = columns[i]
         counts = list(base.values_list(column).annotate(n=Count("*")).order_by("-n", column)[: FACET_MAX_VALUES + 1])
         if 0 < len(counts) <= FACET_MAX_VALUES:
             facets.append(Facet(f, [(value, n) for value, n in counts]))
     return facets
+
+
+def _facet_order(item: tuple[Any, int]) -> tuple[int, bool, Any]:
+    """Most frequent first, then by value (null last), as the GROUP BY orders them."""
+    value, n = item
+    return (-n, value is None, value if value is not None else 0)
