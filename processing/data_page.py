@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from ingestion.fieldtypes import field_type
 from ingestion.models import Dataset
@@ -152,11 +152,14 @@ def data_page(
     """
     backwards = before is not None
     queryset = queryset_for(backwards)
-    if after is not None:
-        queryset = records_after(queryset, ordering, after)
-    elif before is not None:
-        queryset = records_after(queryset, ordering, before, backwards=True)
-    rows = _page_rows(queryset, spec, ordering, backwards, size + 1)
+    if ordering.field is not None:
+        rows = _field_page_rows(queryset, spec, ordering, backwards, after or before, size + 1)
+    else:
+        if after is not None:
+            queryset = records_after(queryset, ordering, after)
+        elif before is not None:
+            queryset = records_after(queryset, ordering, before, backwards=True)
+        rows = list(records_rows(queryset, spec)[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -172,27 +175,47 @@ def data_page(
     )
 
 
-def _page_rows(
-    queryset: QuerySet[RecordBase], spec: SchemaSpec, ordering: RecordOrdering, backwards: bool, limit: int
+def _field_page_rows(
+    queryset: QuerySet[RecordBase],
+    spec: SchemaSpec,
+    ordering: RecordOrdering,
+    backwards: bool,
+    position: tuple[Any, str] | None,
+    limit: int,
 ) -> list[RecordRow]:
-    """The first ``limit`` rows of the view, in its order.
+    """The first ``limit`` rows of a view sorted by a field, from ``position`` on (walking ``backwards``).
 
-    A descending sort by a field puts nulls last (``DESC NULLS LAST``), an
-    order that an index on ``(field, _key)`` cannot give: PostgreSQL would
-    read and sort every record of the view. So the records with a value are
-    read first, ``ORDER BY field DESC, _key DESC`` (the index read backwards),
-    and the records without one only if the page is not full yet (walking
-    backwards, the other way round). Same rows, same order.
+    Nulls sort after every value (``records_ordered``): ``ORDER BY field DESC
+    NULLS LAST`` is an order that an index on ``(field, _key)`` cannot give,
+    and a position's condition ``field < v OR (field = v AND _key < k) OR field
+    IS NULL`` is no index range. PostgreSQL then reads and sorts the whole view
+    for every page. So the records with a value and those without are read
+    apart, in the order of the walk: the first with ``ORDER BY field, _key``
+    (either way: the index read forwards or backwards) from ``field >= v`` /
+    ``field <= v``, an index range; the others, ordered by key, only if the
+    page is not full yet. Same rows, same order as one query.
     """
-    if ordering.field is None or not ordering.descending:
-        return list(records_rows(queryset, spec)[:limit])
-    tie = "key" if backwards else "-key"
-    valued = queryset.filter(_sort__isnull=False).order_by(F("_sort").asc() if backwards else F("_sort").desc(), tie)
-    nulls = queryset.filter(_sort__isnull=True).order_by(tie)
-    first, then = (nulls, valued) if backwards else (valued, nulls)
-    rows = list(records_rows(first, spec)[:limit])
-    if len(rows) < limit:
-        rows += records_rows(then, spec)[: limit - len(rows)]
+    down = ordering.descending != backwards  # the direction of this walk in SQL
+    op = "lt" if down else "gt"
+    valued = queryset.filter(_sort__isnull=False).order_by(
+        F("_sort").desc() if down else F("_sort").asc(), "-key" if down else "key"
+    )
+    nulls = queryset.filter(_sort__isnull=True).order_by("-key" if down else "key")
+    if position is not None:
+        value, key = position
+        if value is None:
+            # A null's position: the values come before every null, the nulls go on by key.
+            nulls = nulls.filter(**{f"key__{op}": key})
+            valued = valued if backwards else valued.none()
+        else:
+            bound = {("_sort__lte" if down else "_sort__gte"): value}
+            valued = valued.filter(**bound).filter(Q(**{f"_sort__{op}": value}) | Q(_sort=value, **{f"key__{op}": key}))
+            nulls = nulls.none() if backwards else nulls
+    parts = (nulls, valued) if backwards else (valued, nulls)
+    rows: list[RecordRow] = []
+    for part in parts:
+        if len(rows) < limit:
+            rows += records_rows(part, spec)[: limit - len(rows)]
     return rows
 
 
