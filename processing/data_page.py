@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from ingestion.fieldtypes import field_type
 from ingestion.models import Dataset
@@ -45,7 +45,7 @@ from .record_tables import RecordBase
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 # Facets: fields with at most FACET_MAX_VALUES distinct values in the view, counted only when the
-# view holds at most FACET_MAX_ROWS records (a bounded count first), for at most FACET_MAX_FIELDS fields.
+# view holds at most FACET_MAX_ROWS records (a bounded read), for at most FACET_MAX_FIELDS fields.
 FACET_MAX_VALUES = 30
 FACET_MAX_ROWS = 20_000
 FACET_MAX_FIELDS = 10
@@ -236,38 +236,35 @@ def facet_fields(spec: SchemaSpec) -> list[FieldSpec]:
 def data_facets(queryset: QuerySet[RecordBase], spec: SchemaSpec, *, fixed: Iterable[str] = ()) -> list[Facet] | None:
     """Value counts of each facet field over the view; None when the view is too large to count.
 
-    Bounded: first the facet columns of at most ``FACET_SAMPLE_ROWS + 1``
-    records of the view. A view that small is counted from them, with no other
-    query. Otherwise a count of at most ``FACET_MAX_ROWS + 1`` rows (a LIMIT
-    subquery), then one GROUP BY with LIMIT ``FACET_MAX_VALUES + 1`` for each
-    field that the sample does not already show to have too many values (each
-    such GROUP BY reads the whole view). A field with more distinct values than
-    ``FACET_MAX_VALUES`` is no facet and is left out, and so are the ``fixed``
-    fields (an equality filter holds them to one value).
+    Bounded, and at most two reads of the view, both with a LIMIT: first the
+    facet columns of ``FACET_SAMPLE_ROWS + 1`` records; a view that small is
+    counted from them. Otherwise a field with more than ``FACET_MAX_VALUES``
+    distinct values among them is no facet, and the columns of the others are
+    read for at most ``FACET_MAX_ROWS + 1`` records and counted here (more
+    records than that: None). One pass over the view's rows, where a
+    ``GROUP BY`` per field would read them all once per field. The ``fixed``
+    fields (an equality filter holds them to one value) are left out.
     """
-    fields = [f for f in facet_fields(spec) if f.name not in set(fixed)]
+    skip = set(fixed)
+    fields = [f for f in facet_fields(spec) if f.name not in skip]
+    if not fields:
+        return []
     base = queryset.order_by()
     columns = [queryset.model.field_attributes[f.name] for f in fields]
-    sample = list(base.values_list(*columns)[: FACET_SAMPLE_ROWS + 1]) if columns else []
-    if len(sample) <= FACET_SAMPLE_ROWS and columns:
-        if len(sample) > FACET_MAX_ROWS:
-            return None
-        facets = []
-        for i, f in enumerate(fields):
-            counted = Counter(row[i] for row in sample)
-            if 0 < len(counted) <= FACET_MAX_VALUES:
-                facets.append(Facet(f, sorted(counted.items(), key=_facet_order)))
-        return facets
-    if base[: FACET_MAX_ROWS + 1].count() > FACET_MAX_ROWS:
+    rows = list(base.values_list(*columns)[: FACET_SAMPLE_ROWS + 1])
+    if len(rows) > FACET_SAMPLE_ROWS:
+        keep = [i for i in range(len(fields)) if len({row[i] for row in rows}) <= FACET_MAX_VALUES]
+        if not keep:
+            return []  # every field has too many values already among the first records
+        fields = [fields[i] for i in keep]
+        rows = list(base.values_list(*[columns[i] for i in keep])[: FACET_MAX_ROWS + 1])
+    if len(rows) > FACET_MAX_ROWS:
         return None
     facets = []
     for i, f in enumerate(fields):
-        if len({row[i] for row in sample}) > FACET_MAX_VALUES:
-            continue  # the sample alone has too many values: no need to count the view
-        column = columns[i]
-        counts = list(base.values_list(column).annotate(n=Count("*")).order_by("-n", column)[: FACET_MAX_VALUES + 1])
-        if 0 < len(counts) <= FACET_MAX_VALUES:
-            facets.append(Facet(f, [(value, n) for value, n in counts]))
+        counted = Counter(row[i] for row in rows)
+        if 0 < len(counted) <= FACET_MAX_VALUES:
+            facets.append(Facet(f, sorted(counted.items(), key=_facet_order)))
     return facets
 
 

@@ -351,3 +351,30 @@ def test_paging_a_field_sort_with_nulls_gives_the_whole_view_in_order_both_ways(
 
 def data_keys(html: str) -> list[str]:
     return re.findall(r'title="Record ([^"]+) and its lineage"', html)
+
+
+def test_facets_of_a_view_larger_than_the_sample_are_counted_over_the_whole_view(
+    sales: Dataset, csv_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("processing.data_page.FACET_SAMPLE_ROWS", 4)
+    monkeypatch.setattr("processing.data_page.FACET_MAX_VALUES", 4)
+    rows = [sales_row(n, category="toys" if n % 3 == 0 else "books") for n in range(1, 31)]
+    ingest(sales_file(csv_file, rows))
+    admin = client_for(superuser=True)
+    url = reverse("admin:processing_data", args=["sales"])
+
+    html = admin.get(url).content.decode()
+    facets = set(re.findall(r'data-facet="([^"]+)"', html))
+    assert "category" in facets and "email" not in facets  # 5 e-mails already in the sample of 5
+    assert re.search(r'href="\?category=books">books</a> <span class="df-count">\(20\)</span>', html)
+    assert re.search(r'href="\?category=toys">toys</a> <span class="df-count">\(10\)</span>', html)
+    # Above the bound: no facets, and the page says why.
+    monkeypatch.setattr("processing.data_page.FACET_MAX_ROWS", 29)
+    assert 'id="data-facets-skipped"' in admin.get(url).content.decode()
+    # Later pages do not count them again.
+    monkeypatch.setattr("processing.data_page.FACET_MAX_ROWS", 20_000)
+    second = admin.get(url, {"_size": 10}).content.decode()
+    next_url = re.search(r'href="([^"]+)" id="data-next"', second)
+    assert next_url is not None
+    later = admin.get(url + next_url.group(1).replace("&amp;", "&")).content.decode()
+    assert "data-facet=" not in later and 'id="data-facets-skipped"' not in later
