@@ -236,12 +236,12 @@ def facet_fields(spec: SchemaSpec) -> list[FieldSpec]:
 def data_facets(queryset: QuerySet[RecordBase], spec: SchemaSpec, *, fixed: Iterable[str] = ()) -> list[Facet] | None:
     """Value counts of each facet field over the view; None when the view is too large to count.
 
-    Bounded, and at most two reads of the view, both with a LIMIT: first the
-    facet columns of ``FACET_SAMPLE_ROWS + 1`` records; a view that small is
-    counted from them. Otherwise a field with more than ``FACET_MAX_VALUES``
-    distinct values among them is no facet, and the columns of the others are
-    read for at most ``FACET_MAX_ROWS + 1`` records and counted here (more
-    records than that: None). One pass over the view's rows, where a
+    Bounded, and every read of the view has a LIMIT: first the facet columns
+    of ``FACET_SAMPLE_ROWS + 1`` records; a view that small is counted from
+    them. Otherwise a field with more than ``FACET_MAX_VALUES`` distinct values
+    among them is no facet; a count of at most ``FACET_MAX_ROWS + 1`` records
+    says whether the view is small enough (None if not), and the columns of the
+    other fields are read for its records and counted here. One pass over the view's rows, where a
     ``GROUP BY`` per field would read them all once per field. The ``fixed``
     fields (an equality filter holds them to one value) are left out.
     """
@@ -256,6 +256,10 @@ def data_facets(queryset: QuerySet[RecordBase], spec: SchemaSpec, *, fixed: Iter
         keep = [i for i in range(len(fields)) if len({row[i] for row in rows}) <= FACET_MAX_VALUES]
         if not keep:
             return []  # every field has too many values already among the first records
+        # A bounded count first (the key alone: an index-only scan where it can), not the columns of
+        # FACET_MAX_ROWS records only to learn that there are more.
+        if base[: FACET_MAX_ROWS + 1].count() > FACET_MAX_ROWS:
+            return None
         fields = [fields[i] for i in keep]
         rows = list(base.values_list(*[columns[i] for i in keep])[: FACET_MAX_ROWS + 1])
     if len(rows) > FACET_MAX_ROWS:
