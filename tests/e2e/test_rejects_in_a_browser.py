@@ -74,7 +74,7 @@ def test_an_operator_fixes_reloads_and_discards_rejected_rows_from_the_run_page(
     # The category group lists its three rows, and only them.
     group_row(page, "category").locator("a").click()
     page.wait_for_selector("#result_list")
-    assert re.search(r"error_field=category", page.url) and re.search(r"run__id__exact=", page.url)
+    assert all(part in page.url for part in ("error_field=category", "error_kind=", "run__id__exact="))
     assert page.locator("#result_list tbody tr").count() == 3
     list_url = page.url
 
