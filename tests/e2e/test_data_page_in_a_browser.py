@@ -146,3 +146,31 @@ def test_a_viewer_filters_sorts_pages_facets_searches_exports_and_opens_a_lineag
     assert f"#{run.pk}" in lineage and "sales-march.csv" in lineage
     assert first_id in page.content()
     screenshot(page, "data-page-record-lineage.png")
+
+
+def test_a_superuser_finds_the_plumbing_under_system_and_a_datasets_runs_from_the_dashboard(
+    sales: Dataset, live_server: Any, browser_page: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "sales-march.csv"
+    path.write_text("\n".join([SALES_HEADER, *(line(row(i), i) for i in range(1, 1201))]) + "\n")
+    runs = []
+    for _ in range(2):  # the second is a no-op: the same file
+        with path.open("rb") as fh:
+            runs.append(file_ingest(dataset=sales, source=fh, original_name="sales-march.csv"))
+    UserFactory(username="sam", is_staff=True, is_superuser=True, password=PASSWORD)
+    page = browser_page
+
+    log_in(page, live_server.url, "sam", PASSWORD)
+    system = page.locator("#content-main .module:has(caption:has-text('System'))")
+    assert system.locator("a:text-is('Access attempts (Axes)')").count() == 1
+    assert page.locator("#content-main caption:text-is('Axes')").count() == 0
+    assert page.locator("#content-main .module caption").last.inner_text().strip() == "SYSTEM"
+    assert f"no-op: file loaded by run #{runs[0].pk}" in page.inner_text(".df-dashboard")
+    screenshot(page, "dashboard-superuser.png")
+
+    page.click("a.df-runs-link")
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == 2
+    assert page.locator("#result_list td.field-file_name").all_inner_texts() == ["sales-march.csv"] * 2
+    assert page.locator("#result_list td.field-read").all_inner_texts() == ["0", "1,200"]  # newest first: the no-op
+    screenshot(page, "runs-list-by-dataset.png")
