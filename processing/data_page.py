@@ -148,8 +148,9 @@ def data_page(
     """A keyset page: the first, the one after ``after`` or the one before ``before``.
 
     ``queryset_for(backwards)`` gives the view ordered forwards or backwards
-    (``data_view``). One query of ``size + 1`` rows, no OFFSET: as fast at
-    page 1,000 as at page 1 (given an index on the sort column).
+    (``data_view``). ``size + 1`` rows, no OFFSET (one query; two when a
+    field sort's page reaches the records without a value): as fast at page
+    1,000 as at page 1, given an index on the sort column.
     """
     backwards = before is not None
     queryset = queryset_for(backwards)
@@ -243,9 +244,9 @@ def data_facets(queryset: QuerySet[RecordBase], spec: SchemaSpec, *, fixed: Iter
     among them is no facet, and the columns of the others are read for at most
     ``FACET_MAX_ROWS + 1`` records and counted here (more records: None). On
     PostgreSQL a view the planner estimates at over twice that is not read at
-    all (None). One pass over the view's rows, where a
-    ``GROUP BY`` per field would read them all once per field. The ``fixed``
-    fields (an equality filter holds them to one value) are left out.
+    all (None). One pass over the view's records, where a ``GROUP BY`` per
+    field would read them all once per field. The ``fixed`` fields (an
+    equality filter holds them to one value) are left out.
     """
     skip = set(fixed)
     fields = [f for f in facet_fields(spec) if f.name not in skip]
@@ -286,6 +287,6 @@ def _rows_estimate(queryset: QuerySet[RecordBase]) -> int | None:
 
 
 def _facet_order(item: tuple[Any, int]) -> tuple[int, bool, Any]:
-    """Most frequent first, then by value (null last), as the GROUP BY orders them."""
+    """Most frequent first, then by value (null last)."""
     value, n = item
     return (-n, value is None, value if value is not None else 0)
