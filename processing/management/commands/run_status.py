@@ -32,17 +32,19 @@ class Command(DataflowCommand):
         if options["wait"]:
             bar = ProgressBar(run.bytes_total or 1, enabled=None if not options["json"] else False)
             deadline = time.monotonic() + options["timeout"] if options["timeout"] > 0 else None
-            while not run.is_finished:
-                # The run's own rate: its rows over the time since it started, not since we began watching.
-                if run.started_at is not None:
-                    bar.started = time.monotonic() - max((timezone.now() - run.started_at).total_seconds(), 0.0)
-                bar.update(run.bytes_read, run.rows_read, total=run.bytes_total or 1)
-                if deadline is not None and time.monotonic() > deadline:
-                    bar.close()
-                    raise CommandError(f"Run {run.pk} is still {run.status} after {options['timeout']:g}s.")
-                time.sleep(options["interval"])
-                run.refresh_from_db()
-            bar.close()
+            try:
+                while not run.is_finished:
+                    # The run's own rate: its rows over the time since it started, not since we began watching.
+                    if run.started_at is not None:
+                        since = max((timezone.now() - run.started_at).total_seconds(), 0.0)
+                        bar.started = time.monotonic() - since
+                    bar.update(run.bytes_read, run.rows_read, total=run.bytes_total or 1)
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise CommandError(f"Run {run.pk} is still {run.status} after {options['timeout']:g}s.")
+                    time.sleep(options["interval"])
+                    run.refresh_from_db()
+            finally:
+                bar.close()  # erased on every way out, Ctrl-C included
         summary = run_summary(run)
         if options["json"]:
             self.emit_json(summary)
