@@ -122,6 +122,8 @@ def cell(field: FieldSpec, value: Any) -> tuple[str, str]:
         return _number(value), "df-num"
     if kind.filter_kind == "boolean":
         return ("true" if value else "false"), "df-bool"
+    if field.type in ("date", "datetime"):
+        return str(value), "df-time"
     return str(value), ""
 
 
