@@ -38,6 +38,7 @@ from django.conf import settings
 from ingestion.reader import CsvReader, NdjsonReader, RawRow
 
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
+from .validrows import ValidRows
 
 if TYPE_CHECKING:
     from .columnar import ColumnarValidator
@@ -52,35 +53,16 @@ _POLL_SECONDS = 0.1
 
 @dataclass
 class ChunkResult:
-    valid: list[ValidRow] = field(default_factory=list)
+    valid: ValidRows = field(default_factory=lambda: ValidRows.of([]))
     rejected: list[RejectedValues] = field(default_factory=list)
     last_line: int = 0
     rows: int = 0
     is_last: bool = False
     bytes_read: int = 0  # the reader's position once this chunk (and the look-ahead) was read
 
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Chunks cross to the loader's process: column lists of strings pickle
-        # far faster than ten thousand row objects.
-        v = self.valid
-        columns = (
-            [r.line for r in v],
-            [r.key for r in v],
-            [r.data_json for r in v],
-            [r.unique_values for r in v] if any(r.unique_values for r in v) else None,
-            [r.raw for r in v],
-            [r.processed for r in v],
-            [r.copy for r in v],
-        )
-        return _chunk_result, (columns, self.rejected, self.last_line, self.rows, self.is_last, self.bytes_read)
-
-
-def _chunk_result(columns: tuple[Any, ...], *rest: Any) -> ChunkResult:
-    lines, keys, data_json, unique, raw, processed, copy = columns
-    if unique is None:
-        unique = [{} for _ in lines]
-    valid = list(map(ValidRow, lines, keys, data_json, unique, raw, processed, copy))
-    return ChunkResult(valid, *rest)
+    def __post_init__(self) -> None:
+        # Chunks cross to the loader's process as columns (see validrows.py).
+        self.valid = ValidRows.of(self.valid)
 
 
 def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[tuple[list[RawRow], bool]]:
@@ -102,16 +84,25 @@ def chunk_validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
         return chunk_validate_rows(validator, rows)
     result = ChunkResult(rows=len(rows), last_line=rows[-1].line)
     read = [row for row in rows if not row.error]
-    outcomes = iter(columnar_of(validator).validate([r.line for r in read], [r.values for r in read]))
-    valid, rejected = result.valid, result.rejected
+    valid, positions, others = columnar_of(validator).validate_chunk([r.line for r in read], [r.values for r in read])
+    if any(type(outcome) is ValidRow for outcome in others):
+        # A row the columns left to the row validator passed it: merge them in file order.
+        for position, in_columns in zip(positions, valid, strict=True):
+            others[position] = in_columns
+        valid_rows: list[ValidRow] = []
+        for outcome in others:
+            if type(outcome) is ValidRow:
+                valid_rows.append(outcome)
+        valid = ValidRows.of(valid_rows)
+    result.valid = valid
+    outcomes = iter(others)
+    rejected = result.rejected
     for row in rows:
         if row.error:
             rejected.append(validator.reject(row.line, row.values, {ROW_ERRORS: [row.error]}))
             continue
         outcome = next(outcomes)
-        if type(outcome) is ValidRow:
-            valid.append(outcome)
-        else:
+        if outcome is not None and type(outcome) is not ValidRow:
             rejected.append(outcome)
     return result
 
@@ -120,7 +111,8 @@ def chunk_validate_rows(validator: RowValidator, rows: list[RawRow]) -> ChunkRes
     """Step 3 one row at a time with ``RowValidator``: the reference ``chunk_validate`` is held to."""
     result = ChunkResult(rows=len(rows), last_line=rows[-1].line)
     validate = validator.validate
-    valid, rejected = result.valid, result.rejected
+    valid: list[ValidRow] = []
+    rejected = result.rejected
     for row in rows:
         if row.error:
             rejected.append(validator.reject(row.line, row.values, {ROW_ERRORS: [row.error]}))
@@ -130,6 +122,7 @@ def chunk_validate_rows(validator: RowValidator, rows: list[RawRow]) -> ChunkRes
             valid.append(outcome)
         else:
             rejected.append(outcome)
+    result.valid = ValidRows.of(valid)
     return result
 
 

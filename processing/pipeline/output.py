@@ -30,6 +30,7 @@ from ingestion.csvwrite import csv_writer
 from ingestion.storage import data_storage, storage_delete_quietly
 
 from .validate import ValidRow
+from .validrows import ValidRows
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class ProcessedWriter:
 
     def write(self, rows: Sequence[ValidRow]) -> int:
         """Append rows and flush; returns the file's size for the checkpoint."""
-        self.fh.write("".join([r.processed for r in rows]))
+        self.fh.write(rows.processed_text() if isinstance(rows, ValidRows) else "".join([r.processed for r in rows]))
         self.fh.flush()
         os.fsync(self.fh.fileno())
         return self.fh.tell()

@@ -35,6 +35,7 @@ from .header import (
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
 from .output import ProcessedWriter
 from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map
+from .validrows import ValidRows
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +68,12 @@ class PipelineAbort(Exception):
 
 def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult) -> None:
     """Step 4: reject rows whose key or unique value came earlier in the file."""
-    keys = [r.key for r in result.valid]
+    keys = result.valid.keys
     distinct_keys = list(dict.fromkeys(keys))
     earlier: dict[str, dict[str, int]] = {KEY_FIELD: seen.lookup(KEY_FIELD, distinct_keys)}
     if not validator.unique_fields and not earlier[KEY_FIELD] and len(distinct_keys) == len(keys):
         # The usual chunk: keys new to the run and to each other, nothing to reject.
-        seen.add_column(KEY_FIELD, keys, [r.line for r in result.valid])
+        seen.add_column(KEY_FIELD, keys, result.valid.lines)
         return
     for f in validator.unique_fields:
         values = [r.unique_values[f] for r in result.valid if f in r.unique_values]
@@ -97,7 +98,7 @@ def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult)
         for f, value in row.unique_values.items():
             earlier[f][value] = row.line
             new_entries.append((f, value, row.line))
-    result.valid = kept
+    result.valid = ValidRows.of(kept)
     result.rejected.sort(key=lambda r: r.line)
     seen.add(new_entries)
 

@@ -1,0 +1,168 @@
+"""``ValidRows``: a chunk's valid rows held as columns, read as a sequence of ``ValidRow``.
+
+The validating processes pass each chunk's valid rows to the loader, which
+mostly needs whole columns: the staging table's lines in one text, the
+processed file's lines in one text, the keys and line numbers as lists. So
+the rows travel as columns, and the long texts (the staging line, the
+processed line, the raw values, the JSON) as one string per column with
+where each row's part ends: one string pickles, crosses the pipe and is
+written out far faster than ten thousand, and no per-row object is built on
+either side unless something reads the rows one at a time (deduplication
+when a chunk repeats a key, the SQLite load, tests), which gets exactly the
+``ValidRow``s the row validator would have given.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
+from typing import Any, overload
+
+from .validate import ValidRow
+
+__all__ = ["TextColumn", "ValidRows"]
+
+
+class TextColumn:
+    """One text per row, stored as their concatenation and where each one ends."""
+
+    __slots__ = ("ends", "text")
+
+    def __init__(self, text: str, ends: array[int]) -> None:
+        self.text = text
+        self.ends = ends
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> TextColumn:
+        return cls("".join(texts), array("q", accumulate(map(len, texts))))
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, index: int) -> str:
+        start = self.ends[index - 1] if index > 0 else 0
+        return self.text[start : self.ends[index]]
+
+    def to_list(self) -> list[str]:
+        text, ends = self.text, self.ends
+        if not ends:
+            return []
+        return [text[a:b] for a, b in zip((0, *ends[:-1]), ends, strict=True)]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return TextColumn, (self.text, self.ends)
+
+
+class ValidRows(Sequence[ValidRow]):
+    """The valid rows of a chunk, in file order, as columns (see the module docstring).
+
+    Indexing and iterating give ``ValidRow``s equal to the row validator's;
+    ``lines``, ``keys``, ``copy_text`` and ``processed_text`` give the columns
+    the loader uses without building them.
+    """
+
+    __slots__ = ("data_json", "keys", "lines", "processed", "raw", "staged", "unique")
+
+    def __init__(
+        self,
+        lines: list[int],
+        keys: list[str],
+        data_json: TextColumn,
+        unique: list[dict[str, str]] | None,
+        raw: TextColumn,
+        processed: TextColumn,
+        staged: TextColumn,
+    ) -> None:
+        self.lines = lines
+        self.keys = keys
+        self.data_json = data_json
+        # None when no row has a unique value to check (the usual schema).
+        self.unique = unique
+        self.raw = raw
+        self.processed = processed
+        self.staged = staged
+
+    @classmethod
+    def of(cls, rows: Sequence[ValidRow]) -> ValidRows:
+        """The columns of ``rows`` (already ``ValidRows``: themselves)."""
+        if isinstance(rows, ValidRows):
+            return rows
+        unique = [r.unique_values for r in rows]
+        return cls(
+            [r.line for r in rows],
+            [r.key for r in rows],
+            TextColumn.of([r.data_json for r in rows]),
+            unique if any(unique) else None,
+            TextColumn.of([r.raw for r in rows]),
+            TextColumn.of([r.processed for r in rows]),
+            TextColumn.of([r.copy for r in rows]),
+        )
+
+    def copy_text(self) -> str:
+        """Every row's line for the staging table, in order (``ValidRow.copy`` joined)."""
+        return self.staged.text
+
+    def processed_text(self) -> str:
+        """Every row's line of the processed file, in order (``ValidRow.processed`` joined)."""
+        return self.processed.text
+
+    def unique_values(self) -> list[dict[str, str]]:
+        return self.unique if self.unique is not None else [{} for _ in self.lines]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> ValidRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ValidRow]: ...
+    def __getitem__(self, index: int | slice) -> ValidRow | list[ValidRow]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return ValidRow(
+            self.lines[index],
+            self.keys[index],
+            self.data_json[index],
+            self.unique[index] if self.unique is not None else {},
+            self.raw[index],
+            self.processed[index],
+            self.staged[index],
+        )
+
+    def __iter__(self) -> Iterator[ValidRow]:
+        return map(
+            ValidRow,
+            self.lines,
+            self.keys,
+            self.data_json.to_list(),
+            self.unique_values(),
+            self.raw.to_list(),
+            self.processed.to_list(),
+            self.staged.to_list(),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ValidRows | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ValidRows({list(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return ValidRows, (
+            self.lines,
+            self.keys,
+            self.data_json,
+            self.unique,
+            self.raw,
+            self.processed,
+            self.staged,
+        )
