@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from ingestion.reader import CsvReader, NdjsonReader, RawRow
 
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
-from .validrows import ValidRows
+from .validrows import TextColumn, ValidRows
 
 if TYPE_CHECKING:
     from .columnar import ColumnarValidator
@@ -79,12 +79,32 @@ def chunk_validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
 
     Gives exactly what ``chunk_validate_rows`` gives, row for row.
     """
+    return chunk_validate_columns(validator, [r.line for r in rows], [r.values for r in rows], [r.error for r in rows])
+
+
+def chunk_validate_columns(
+    validator: RowValidator,
+    lines: list[int],
+    values: list[list[str]],
+    errors: list[str],
+    raws: list[str] | None = None,
+) -> ChunkResult:
+    """``chunk_validate`` of a chunk given as columns: each row's line, values and reading error.
+
+    ``raws``, when given, is each row's values joined by NUL (what the
+    columnar validator would join them into).
+    """
     if type(validator).validate is not RowValidator.validate:
         # A validator that changes what validate gives cannot be reproduced in columns.
-        return chunk_validate_rows(validator, rows)
-    result = ChunkResult(rows=len(rows), last_line=rows[-1].line)
-    read = [row for row in rows if not row.error]
-    valid, positions, others = columnar_of(validator).validate_chunk([r.line for r in read], [r.values for r in read])
+        return chunk_validate_rows(validator, list(map(RawRow, lines, values, errors)))
+    result = ChunkResult(rows=len(lines), last_line=lines[-1])
+    if any(errors):
+        read = [i for i, error in enumerate(errors) if not error]
+        read_lines, read_values = [lines[i] for i in read], [values[i] for i in read]
+        read_raws = [raws[i] for i in read] if raws is not None else None
+    else:
+        read_lines, read_values, read_raws = lines, values, raws
+    valid, positions, others = columnar_of(validator).validate_chunk(read_lines, read_values, read_raws)
     if any(type(outcome) is ValidRow for outcome in others):
         # A row the columns left to the row validator passed it: merge them in file order.
         for position, in_columns in zip(positions, valid, strict=True):
@@ -97,9 +117,9 @@ def chunk_validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
     result.valid = valid
     outcomes = iter(others)
     rejected = result.rejected
-    for row in rows:
-        if row.error:
-            rejected.append(validator.reject(row.line, row.values, {ROW_ERRORS: [row.error]}))
+    for line, row_values, error in zip(lines, values, errors, strict=True):
+        if error:
+            rejected.append(validator.reject(line, row_values, {ROW_ERRORS: [error]}))
             continue
         outcome = next(outcomes)
         if outcome is not None and type(outcome) is not ValidRow:
@@ -156,14 +176,32 @@ class _End:
         self.error = error
 
 
-class _RawChunk(NamedTuple):
-    """A chunk read by the reading process for another process to validate (columns pickle fast)."""
+class _RawChunk:
+    """A chunk read by the reading process for another process to validate.
 
-    lines: list[int]
-    values: list[list[str]]
-    errors: list[str]
-    is_last: bool
-    bytes_read: int
+    It crosses the pipe as columns: the line numbers, and each row's values
+    joined by NUL in one text (how the columnar validator takes them in),
+    with the values of the few rows a split would not give back (an empty
+    row, a value holding a NUL) and the reading errors on the side.
+    """
+
+    __slots__ = ("bytes_read", "errors", "is_last", "lines", "raws", "values")
+
+    def __init__(
+        self,
+        lines: list[int],
+        values: list[list[str]],
+        errors: list[str],
+        is_last: bool,
+        bytes_read: int,
+        raws: list[str] | None = None,
+    ) -> None:
+        self.lines = lines
+        self.values = values
+        self.errors = errors
+        self.is_last = is_last
+        self.bytes_read = bytes_read
+        self.raws = raws
 
     @classmethod
     def of(cls, rows: list[RawRow], is_last: bool, bytes_read: int) -> _RawChunk:
@@ -171,6 +209,32 @@ class _RawChunk(NamedTuple):
 
     def rows(self) -> list[RawRow]:
         return list(map(RawRow, self.lines, self.values, self.errors))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        values = self.values
+        raws = ["\x00".join(v) for v in values]
+        # A row splits back into its values unless it has none or one of them holds a NUL.
+        kept = {i: v for i, (v, raw) in enumerate(zip(values, raws, strict=True)) if raw.count("\x00") != len(v) - 1}
+        errors = {i: e for i, e in enumerate(self.errors) if e}
+        return _raw_chunk, (self.lines, TextColumn.of(raws), kept, errors, self.is_last, self.bytes_read)
+
+
+def _raw_chunk(
+    lines: list[int],
+    joined: TextColumn,
+    kept: dict[int, list[str]],
+    errors: dict[int, str],
+    is_last: bool,
+    bytes_read: int,
+) -> _RawChunk:
+    raws = joined.to_list()
+    values = [raw.split("\x00") for raw in raws]
+    for i, v in kept.items():
+        values[i] = v
+    row_errors = [""] * len(lines)
+    for i, e in errors.items():
+        row_errors[i] = e
+    return _RawChunk(lines, values, row_errors, is_last, bytes_read, raws)
 
 
 def _send_end(conn: Connection, end: _End) -> None:
@@ -389,7 +453,9 @@ class ValidatedChunks:
                 _send_end(out, item)
                 return
             try:
-                result = self._validated(item.rows(), item.is_last, item.bytes_read)
+                result = chunk_validate_columns(self._validator, item.lines, item.values, item.errors, item.raws)
+                result.is_last = item.is_last
+                result.bytes_read = item.bytes_read
             except BaseException as exc:
                 _send_end(out, _End(exc))
                 return

@@ -74,12 +74,13 @@ class ColumnarValidator:
         return cast(list[Outcome], outcomes)
 
     def validate_chunk(
-        self, lines: Sequence[int], rows: Sequence[list[str]]
+        self, lines: Sequence[int], rows: Sequence[list[str]], raws: list[str] | None = None
     ) -> tuple[ValidRows, list[int], list[Outcome | None]]:
         """``validate`` as columns: the rows found valid in columns, their positions, and the other outcomes.
 
         The third list holds, for each row, what ``RowValidator.validate``
         gives for it, except at the rows of the first two (None there).
+        ``raws``, when given, is each row's values joined by NUL.
         """
         reference = self.reference.validate
         if not rows or not self.width or not polars_usable():
@@ -90,7 +91,8 @@ class ColumnarValidator:
             )
         # Each row as one text: what a valid row keeps as ``raw``, and how its
         # values reach polars (one string per row, split there).
-        raws = ["\x00".join(values) for values in rows]
+        if raws is None:
+            raws = ["\x00".join(values) for values in rows]
         width, limit = self.width, self.max_field_size
         # Rows the columns never see, which the row validator rejects: a wrong
         # width, a NUL (more separators than values), a lone surrogate, a value
