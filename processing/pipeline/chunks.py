@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from ingestion.reader import CsvReader, NdjsonReader, RawRow
+from ingestion.reader import CsvReader, NdjsonReader, RawRow, RowColumns
 
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
 from .validrows import TextColumn, ValidRows
@@ -65,13 +65,19 @@ class ChunkResult:
         self.valid = ValidRows.of(self.valid)
 
 
-def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[tuple[list[RawRow], bool]]:
-    """Yield ``(chunk, is_last)`` pairs, looking one chunk ahead."""
-    current = list(islice(rows, size))
-    while current:
-        following = list(islice(rows, size))
-        yield current, not following
+def _column_chunks(chunks: Iterator[RowColumns]) -> Iterator[tuple[RowColumns, bool]]:
+    """Yield ``(chunk, is_last)`` pairs of column chunks, looking one chunk ahead."""
+    current = next(chunks, None)
+    while current is not None:
+        following = next(chunks, None)
+        yield current, following is None
         current = following
+
+
+def _as_columns(rows: Iterator[RawRow], size: int) -> Iterator[RowColumns]:
+    """Rows in chunks of ``size``, as columns (``CsvReader.row_chunks`` for any reader)."""
+    while chunk := list(islice(rows, size)):
+        yield [r.line for r in chunk], [r.values for r in chunk], [r.error for r in chunk]
 
 
 def chunk_validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
@@ -203,10 +209,6 @@ class _RawChunk:
         self.bytes_read = bytes_read
         self.raws = raws
 
-    @classmethod
-    def of(cls, rows: list[RawRow], is_last: bool, bytes_read: int) -> _RawChunk:
-        return cls([r.line for r in rows], [r.values for r in rows], [r.error for r in rows], is_last, bytes_read)
-
     def rows(self) -> list[RawRow]:
         return list(map(RawRow, self.lines, self.values, self.errors))
 
@@ -295,9 +297,10 @@ class ValidatedChunks:
         self,
         reader: CsvReader | NdjsonReader,
         validator: RowValidator,
-        rows: Iterator[RawRow],
+        rows: Iterator[RawRow] | None,
         size: int,
         *,
+        skip: int = 0,
         processes: int | None = None,
         nice: int | None = None,
     ) -> None:
@@ -305,7 +308,9 @@ class ValidatedChunks:
         # Validating is CPU-bound and can wait; web requests on the same cores cannot.
         self._nice = settings.DATAFLOW["NICE"] if nice is None else nice
         self._validator = validator
+        # None: the reader's rows after the first ``skip`` ones, read a chunk at a time.
         self._rows = rows
+        self._skip = skip
         self._size = size
         self.processes = default_processes() if processes is None else processes
         self._stop = threading.Event()
@@ -386,8 +391,22 @@ class ValidatedChunks:
         except EOFError:
             raise RuntimeError("a validating process ended without finishing the file") from None
 
-    def _validated(self, rows: list[RawRow], is_last: bool, bytes_read: int) -> ChunkResult:
-        result = chunk_validate(self._validator, rows)
+    def _read(self) -> Iterator[tuple[RowColumns, bool]]:
+        """The chunks to validate, as columns, with whether each is the last."""
+        if self._rows is not None:
+            return _column_chunks(_as_columns(self._rows, self._size))
+        reader = self._reader
+        rows = reader.rows()
+        if self._skip:
+            # Rows committed before a resume: read past them (the columns start where rows() stops).
+            for _ in islice(rows, self._skip):
+                pass
+        if isinstance(reader, CsvReader):
+            return _column_chunks(reader.row_chunks(self._size))
+        return _column_chunks(_as_columns(rows, self._size))
+
+    def _validated(self, chunk: RowColumns, is_last: bool, bytes_read: int) -> ChunkResult:
+        result = chunk_validate_columns(self._validator, *chunk)
         result.is_last = is_last
         result.bytes_read = bytes_read
         return result
@@ -406,7 +425,7 @@ class ValidatedChunks:
 
         _lower_priority(self._nice, thread=True)
         try:
-            for chunk, is_last in _chunks(self._rows, self._size):
+            for chunk, is_last in self._read():
                 # The position after the look-ahead chunk, as the loader used to read it.
                 if not put(self._validated(chunk, is_last, self._reader.bytes.count)):
                     return
@@ -420,13 +439,13 @@ class ValidatedChunks:
         """The first child: read every chunk; validate the chunks it owns, pass the others on raw."""
         index = 0
         try:
-            for chunk, is_last in _chunks(self._rows, self._size):
+            for chunk, is_last in self._read():
                 bytes_read = self._reader.bytes.count
                 owner = chunk_owner(index, len(outs))
                 if owner == 0:
                     outs[0].send(self._validated(chunk, is_last, bytes_read))
                 else:
-                    outs[owner].send(_RawChunk.of(chunk, is_last, bytes_read))
+                    outs[owner].send(_RawChunk(*chunk, is_last, bytes_read))
                 index += 1
                 del chunk
             end = _End()

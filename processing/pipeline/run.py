@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable, Iterator
-from itertools import islice
+from collections.abc import Callable
 from typing import Protocol
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ingestion.models import Dataset, RawFile, SchemaVersion
-from ingestion.reader import CsvStructureError, RawRow, reader_open
+from ingestion.reader import CsvStructureError, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
 from ingestion.services.sources import source_watermark_set
@@ -272,15 +271,12 @@ def pipeline_execute(
                 )
                 if writer.incomplete:
                     run.summary["processed_file_incomplete"] = True
-            rows: Iterator[RawRow] = reader.rows()
             skip = int(run.checkpoint.get("rows", 0))
-            if skip:
-                rows = islice(rows, skip, None)
             threshold = run.dataset.reject_threshold
             # A first load (not a resumed one: its earlier chunks are records now).
             into_empty = dataset_is_empty(run.dataset)
             # Steps 1-3 run a chunk ahead of steps 4-6 (see chunks.py).
-            with ValidatedChunks(reader, validator, rows, run.chunk_size) as chunks:
+            with ValidatedChunks(reader, validator, None, run.chunk_size, skip=skip) as chunks:
                 for result in chunks:
                     tripped: PipelineAbort | None = None
                     with transaction.atomic():
