@@ -26,7 +26,7 @@ import queue
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
@@ -38,7 +38,7 @@ from django.conf import settings
 from ingestion.reader import CsvReader, NdjsonReader, RawRow, RowColumns
 
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
-from .validrows import TextColumn, ValidRows
+from .validrows import JoinedRows, TextColumn, ValidRows
 
 if TYPE_CHECKING:
     from .columnar import ColumnarValidator
@@ -91,7 +91,7 @@ def chunk_validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
 def chunk_validate_columns(
     validator: RowValidator,
     lines: list[int],
-    values: list[list[str]],
+    values: Sequence[list[str]],
     errors: list[str],
     raws: list[str] | None = None,
 ) -> ChunkResult:
@@ -106,7 +106,10 @@ def chunk_validate_columns(
     result = ChunkResult(rows=len(lines), last_line=lines[-1])
     if any(errors):
         read = [i for i, error in enumerate(errors) if not error]
-        read_lines, read_values = [lines[i] for i in read], [values[i] for i in read]
+        read_lines = [lines[i] for i in read]
+        read_values: Sequence[list[str]] = (
+            values.take(read) if isinstance(values, JoinedRows) else [values[i] for i in read]
+        )
         read_raws = [raws[i] for i in read] if raws is not None else None
     else:
         read_lines, read_values, read_raws = lines, values, raws
@@ -123,9 +126,9 @@ def chunk_validate_columns(
     result.valid = valid
     outcomes = iter(others)
     rejected = result.rejected
-    for line, row_values, error in zip(lines, values, errors, strict=True):
+    for i, (line, error) in enumerate(zip(lines, errors, strict=True)):
         if error:
-            rejected.append(validator.reject(line, row_values, {ROW_ERRORS: [error]}))
+            rejected.append(validator.reject(line, values[i], {ROW_ERRORS: [error]}))
             continue
         outcome = next(outcomes)
         if outcome is not None and type(outcome) is not ValidRow:
@@ -196,7 +199,7 @@ class _RawChunk:
     def __init__(
         self,
         lines: list[int],
-        values: list[list[str]],
+        values: Sequence[list[str]],
         errors: list[str],
         is_last: bool,
         bytes_read: int,
@@ -214,11 +217,23 @@ class _RawChunk:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         values = self.values
-        raws = ["\x00".join(v) for v in values]
-        # A row splits back into its values unless it has none or one of them holds a NUL.
-        kept = {i: v for i, (v, raw) in enumerate(zip(values, raws, strict=True)) if raw.count("\x00") != len(v) - 1}
-        errors = {i: e for i, e in enumerate(self.errors) if e}
-        return _raw_chunk, (self.lines, TextColumn.of(raws), kept, errors, self.is_last, self.bytes_read)
+        if isinstance(values, JoinedRows):
+            raws, kept = values.raws, values.kept
+            joined = TextColumn.of(raws)
+        else:
+            raws = list(map("\x00".join, values))
+            joined = TextColumn.of(raws)
+            # A row splits back into its values unless it has none or one of them
+            # holds a NUL: then its text has more NULs than values but one.
+            empty = values.count([])
+            if joined.text.count("\x00") == sum(map(len, values)) - len(values) + empty:
+                kept = {i: v for i, v in enumerate(values) if not v} if empty else {}
+            else:
+                kept = {
+                    i: v for i, (v, raw) in enumerate(zip(values, raws, strict=True)) if raw.count("\x00") != len(v) - 1
+                }
+        errors = {i: e for i, e in enumerate(self.errors) if e} if any(self.errors) else {}
+        return _raw_chunk, (self.lines, joined, kept, errors, self.is_last, self.bytes_read)
 
 
 def _raw_chunk(
@@ -230,9 +245,7 @@ def _raw_chunk(
     bytes_read: int,
 ) -> _RawChunk:
     raws = joined.to_list()
-    values = [raw.split("\x00") for raw in raws]
-    for i, v in kept.items():
-        values[i] = v
+    values = JoinedRows(raws, kept)  # split only where a row is read one at a time
     row_errors = [""] * len(lines)
     for i, e in errors.items():
         row_errors[i] = e

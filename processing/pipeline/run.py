@@ -33,8 +33,7 @@ from .header import (
 )
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
 from .output import ProcessedWriter
-from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map
-from .validrows import ValidRows
+from .validate import ROW_ERRORS, HeaderError, RowValidator, columns_map
 
 logger = logging.getLogger(__name__)
 
@@ -74,30 +73,32 @@ def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult)
         # The usual chunk: keys new to the run and to each other, nothing to reject.
         seen.add_column(KEY_FIELD, keys, result.valid.lines)
         return
+    valid = result.valid
     for f in validator.unique_fields:
-        values = [r.unique_values[f] for r in result.valid if f in r.unique_values]
+        values = [u[f] for u in valid.unique_values() if f in u]
         earlier[f] = seen.lookup(f, list(dict.fromkeys(values)))
-    kept: list[ValidRow] = []
+    dropped: list[int] = []
     new_entries: list[tuple[str, str, int]] = []
-    for row in result.valid:
+    for i, (key, line, unique_values) in enumerate(zip(keys, valid.lines, valid.unique_values(), strict=True)):
         errors: dict[str, list[str]] = {}
-        first = earlier[KEY_FIELD].get(row.key)
+        first = earlier[KEY_FIELD].get(key)
         if first is not None:
             errors[ROW_ERRORS] = [f"duplicate key, first seen on line {first}"]
-        for f, value in row.unique_values.items():
-            line = earlier[f].get(value)
-            if line is not None:
-                errors[f] = [f"duplicate value {value!r}, first seen on line {line}"]
+        for f, value in unique_values.items():
+            line_seen = earlier[f].get(value)
+            if line_seen is not None:
+                errors[f] = [f"duplicate value {value!r}, first seen on line {line_seen}"]
         if errors:
-            result.rejected.append(validator.reject(row.line, row.values, errors))
+            result.rejected.append(validator.reject(line, valid[i].values, errors))
+            dropped.append(i)
             continue
-        kept.append(row)
-        earlier[KEY_FIELD][row.key] = row.line
-        new_entries.append((KEY_FIELD, row.key, row.line))
-        for f, value in row.unique_values.items():
-            earlier[f][value] = row.line
-            new_entries.append((f, value, row.line))
-    result.valid = ValidRows.of(kept)
+        earlier[KEY_FIELD][key] = line
+        new_entries.append((KEY_FIELD, key, line))
+        for f, value in unique_values.items():
+            earlier[f][value] = line
+            new_entries.append((f, value, line))
+    if dropped:
+        result.valid = valid.drop(dropped)
     result.rejected.sort(key=lambda r: r.line)
     seen.add(new_entries)
 

@@ -21,7 +21,7 @@ from typing import Any, overload
 
 from .validate import ValidRow
 
-__all__ = ["TextColumn", "ValidRows"]
+__all__ = ["JoinedRows", "TextColumn", "ValidRows"]
 
 
 class TextColumn:
@@ -49,6 +49,22 @@ class TextColumn:
         if not ends:
             return []
         return [text[a:b] for a, b in zip((0, *ends[:-1]), ends, strict=True)]
+
+    def drop(self, positions: Sequence[int]) -> TextColumn:
+        """This column without the texts at ``positions`` (ascending): a slice per run of kept rows."""
+        text, ends = self.text, self.ends
+        pieces: list[str] = []
+        kept_ends = array("q")
+        removed = 0  # characters dropped before the current run
+        start = 0
+        for stop in (*positions, len(ends)):
+            if stop > start:
+                pieces.append(text[ends[start - 1] if start else 0 : ends[stop - 1]])
+                kept_ends.extend(end - removed for end in ends[start:stop])
+            if stop < len(ends):
+                removed += ends[stop] - (ends[stop - 1] if stop else 0)
+            start = stop + 1
+        return TextColumn("".join(pieces), kept_ends)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return TextColumn, (self.text, self.ends)
@@ -97,6 +113,20 @@ class ValidRows(Sequence[ValidRow]):
             TextColumn.of([r.raw for r in rows]),
             TextColumn.of([r.processed for r in rows]),
             TextColumn.of([r.copy for r in rows]),
+        )
+
+    def drop(self, positions: Sequence[int]) -> ValidRows:
+        """These rows without the ones at ``positions`` (ascending)."""
+        gone = set(positions)
+        kept = [i for i in range(len(self.lines)) if i not in gone]
+        return ValidRows(
+            [self.lines[i] for i in kept],
+            [self.keys[i] for i in kept],
+            self.data_json.drop(positions),
+            [self.unique[i] for i in kept] if self.unique is not None else None,
+            self.raw.drop(positions),
+            self.processed.drop(positions),
+            self.staged.drop(positions),
         )
 
     def copy_text(self) -> str:
@@ -165,4 +195,41 @@ class ValidRows(Sequence[ValidRow]):
             self.raw,
             self.processed,
             self.staged,
+        )
+
+
+class JoinedRows(Sequence[list[str]]):
+    """Rows' values given as each row's values joined by NUL, split only when a row is read.
+
+    ``kept`` holds the values of the rows a split would not give back (none,
+    or a value holding a NUL), by position; every other row is its text split
+    at each NUL, so it has one value more than its text has NULs.
+    """
+
+    __slots__ = ("kept", "raws")
+
+    def __init__(self, raws: list[str], kept: dict[int, list[str]]) -> None:
+        self.raws = raws
+        self.kept = kept
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    @overload
+    def __getitem__(self, index: int) -> list[str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[list[str]]: ...
+    def __getitem__(self, index: int | slice) -> list[str] | list[list[str]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self.raws)
+        values = self.kept.get(index)
+        return values if values is not None else self.raws[index].split("\x00")
+
+    def take(self, positions: list[int]) -> JoinedRows:
+        """The rows at ``positions``, in that order."""
+        raws, kept = self.raws, self.kept
+        return JoinedRows(
+            [raws[p] for p in positions], {i: kept[p] for i, p in enumerate(positions) if p in kept} if kept else {}
         )

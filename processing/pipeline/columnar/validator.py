@@ -13,7 +13,7 @@ import polars as pl
 
 from ..fields import compile_field
 from ..validate import MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow, printable
-from ..validrows import TextColumn, ValidRows
+from ..validrows import JoinedRows, TextColumn, ValidRows
 from .field import ColumnField, copy_text, json_string
 
 __all__ = ["DISTINCT_SHARE", "ColumnarValidator", "Outcome", "polars_usable"]
@@ -91,14 +91,22 @@ class ColumnarValidator:
             )
         # Each row as one text: what a valid row keeps as ``raw``, and how its
         # values reach polars (one string per row, split there).
-        if raws is None:
-            raws = ["\x00".join(values) for values in rows]
         width, limit = self.width, self.max_field_size
         # Rows the columns never see, which the row validator rejects: a wrong
         # width, a NUL (more separators than values), a lone surrogate, a value
         # over the size limit.
         seps = width - 1
-        to_reference = [len(v) != width or raw.count("\x00") != seps for v, raw in zip(rows, raws, strict=True)]
+        if isinstance(rows, JoinedRows):
+            # Each row but the kept ones has one value more than its text has NULs.
+            raws = rows.raws
+            to_reference = [raw.count("\x00") != seps for raw in raws]
+            for i, values in rows.kept.items():
+                if len(values) != width:
+                    to_reference[i] = True
+        else:
+            if raws is None:
+                raws = list(map("\x00".join, rows))
+            to_reference = [len(v) != width or raw.count("\x00") != seps for v, raw in zip(rows, raws, strict=True)]
         if _SURROGATE_RE.search("".join(raws)):
             search = _SURROGATE_RE.search
             to_reference = [bad or bool(search(raw)) for bad, raw in zip(to_reference, raws, strict=True)]
@@ -114,9 +122,10 @@ class ColumnarValidator:
         in_columns = [False] * len(rows)
         for p in positions:
             in_columns[p] = True
+        # (rows[i] only where the row validator needs it: a JoinedRows row is split when read.)
         others: list[Outcome | None] = [
-            None if done else outcome if outcome is not None else reference(line, values)
-            for done, outcome, line, values in zip(in_columns, outcomes, lines, rows, strict=True)
+            None if done else outcome if outcome is not None else reference(lines[i], rows[i])
+            for i, (done, outcome) in enumerate(zip(in_columns, outcomes, strict=True))
         ]
         return valid, positions, others
 
