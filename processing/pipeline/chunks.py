@@ -226,7 +226,7 @@ class _RawChunk:
             # A row splits back into its values unless it has none or one of them
             # holds a NUL: then its text has more NULs than values but one.
             empty = values.count([])
-            if joined.text.count("\x00") == sum(map(len, values)) - len(values) + empty:
+            if joined.data.count(b"\x00") == sum(map(len, values)) - len(values) + empty:
                 kept = {i: v for i, v in enumerate(values) if not v} if empty else {}
             else:
                 kept = {

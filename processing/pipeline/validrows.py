@@ -25,49 +25,62 @@ __all__ = ["JoinedRows", "TextColumn", "ValidRows"]
 
 
 class TextColumn:
-    """One text per row, stored as their concatenation and where each one ends."""
+    """One text per row, stored as their UTF-8 bytes end to end and where each one's bytes end.
 
-    __slots__ = ("ends", "text")
+    Bytes rather than one ``str``: a single character outside Latin-1 would make
+    Python store the whole column at two or four bytes a character, and bytes
+    cross a pipe and reach a file or ``COPY`` without being encoded again.
+    Lone surrogates (undecodable input bytes) round-trip (``surrogatepass``).
+    """
 
-    def __init__(self, text: str, ends: array[int]) -> None:
-        self.text = text
+    __slots__ = ("data", "ends")
+
+    def __init__(self, data: bytes, ends: array[int]) -> None:
+        self.data = data
         self.ends = ends
 
     @classmethod
     def of(cls, texts: Sequence[str]) -> TextColumn:
-        return cls("".join(texts), array("q", accumulate(map(len, texts))))
+        joined = "".join(texts)
+        if joined.isascii():
+            return cls(joined.encode("ascii"), array("q", accumulate(map(len, texts))))
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        return cls(b"".join(encoded), array("q", accumulate(map(len, encoded))))
 
     def __len__(self) -> int:
         return len(self.ends)
 
     def __getitem__(self, index: int) -> str:
         start = self.ends[index - 1] if index > 0 else 0
-        return self.text[start : self.ends[index]]
+        return self.data[start : self.ends[index]].decode("utf-8", "surrogatepass")
 
     def to_list(self) -> list[str]:
-        text, ends = self.text, self.ends
+        data, ends = self.data, self.ends
         if not ends:
             return []
-        return [text[a:b] for a, b in zip((0, *ends[:-1]), ends, strict=True)]
+        if data.isascii():  # character offsets are byte offsets
+            text = data.decode("ascii")
+            return [text[a:b] for a, b in zip((0, *ends[:-1]), ends, strict=True)]
+        return [data[a:b].decode("utf-8", "surrogatepass") for a, b in zip((0, *ends[:-1]), ends, strict=True)]
 
     def drop(self, positions: Sequence[int]) -> TextColumn:
         """This column without the texts at ``positions`` (ascending): a slice per run of kept rows."""
-        text, ends = self.text, self.ends
-        pieces: list[str] = []
+        data, ends = self.data, self.ends
+        pieces: list[bytes] = []
         kept_ends = array("q")
-        removed = 0  # characters dropped before the current run
+        removed = 0  # bytes dropped before the current run
         start = 0
         for stop in (*positions, len(ends)):
             if stop > start:
-                pieces.append(text[ends[start - 1] if start else 0 : ends[stop - 1]])
+                pieces.append(data[ends[start - 1] if start else 0 : ends[stop - 1]])
                 kept_ends.extend(end - removed for end in ends[start:stop])
             if stop < len(ends):
                 removed += ends[stop] - (ends[stop - 1] if stop else 0)
             start = stop + 1
-        return TextColumn("".join(pieces), kept_ends)
+        return TextColumn(b"".join(pieces), kept_ends)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return TextColumn, (self.text, self.ends)
+        return TextColumn, (self.data, self.ends)
 
 
 class ValidRows(Sequence[ValidRow]):
@@ -129,13 +142,13 @@ class ValidRows(Sequence[ValidRow]):
             self.staged.drop(positions),
         )
 
-    def copy_text(self) -> str:
-        """Every row's line for the staging table, in order (``ValidRow.copy`` joined)."""
-        return self.staged.text
+    def copy_text(self) -> bytes:
+        """Every row's line for the staging table, in order (``ValidRow.copy`` joined), in UTF-8."""
+        return self.staged.data
 
-    def processed_text(self) -> str:
-        """Every row's line of the processed file, in order (``ValidRow.processed`` joined)."""
-        return self.processed.text
+    def processed_text(self) -> bytes:
+        """Every row's line of the processed file, in order (``ValidRow.processed`` joined), in UTF-8."""
+        return self.processed.data
 
     def unique_values(self) -> list[dict[str, str]]:
         return self.unique if self.unique is not None else [{} for _ in self.lines]

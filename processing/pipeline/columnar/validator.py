@@ -253,7 +253,7 @@ class ColumnarValidator:
 
 
 def _text_column(texts: pl.Series) -> TextColumn:
-    """A string column (no nulls) as one text and where each row's text ends, without a string per row."""
+    """A string column (no nulls) as its UTF-8 bytes end to end and where each row's end, without a string per row."""
     ends = array("q")
-    ends.frombytes(texts.str.len_chars().cast(pl.Int64).cum_sum().to_numpy().tobytes())
-    return TextColumn(texts.str.join("").item(), ends)
+    ends.frombytes(texts.str.len_bytes().cast(pl.Int64).cum_sum().to_numpy().tobytes())
+    return TextColumn(texts.str.join("").cast(pl.Binary).item(), ends)
