@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from ingestion.fieldtypes import FIELD_TYPES
 from ingestion.schema import TRANSFORMS, schema_parse
 from ingestion.schema_diff import AttributeChange, schema_diff
@@ -15,6 +17,7 @@ from ingestion.schema_forms import (
     field_rows_initial,
     schema_from_forms,
 )
+from ingestion.services.datasets import dataset_create
 from tests.conftest import SALES_SCHEMA
 
 
@@ -116,3 +119,14 @@ def test_the_diff_shows_a_new_key_and_a_field_that_changed_place() -> None:
     assert diff.key == (("a",), ("b",))
     assert {c.name: c.moved for c in diff.fields} == {"b": (2, 1), "a": (1, 2)}
     assert schema_diff(old, old).empty
+
+
+@pytest.mark.django_db
+def test_a_schema_version_is_named_by_its_dataset_and_number() -> None:
+    result = dataset_create(
+        spec=schema_parse(
+            {"slug": "web-orders", "key": ["id"], "fields": [{"name": "id", "type": "string", "required": True}]}
+        )
+    )
+
+    assert str(result.schema) == "web-orders v1"
