@@ -23,7 +23,7 @@ from ingestion.models import Dataset, DatasetRole, RawFile
 from ingestion.storage import S3DataStorage, StorageUnavailable, data_storage, storage_errors
 from processing.models import Run, RunStatus
 from processing.services.runs import run_execute
-from tests.api.conftest import API, bearer, grant, sales_csv
+from tests.api.conftest import API, bearer, error_of, grant, sales_csv
 from tests.cluster import ROOT
 from tests.conftest import sales_row
 from tests.factories import UserFactory
@@ -89,7 +89,13 @@ def test_a_malformed_setting_is_refused_with_a_clear_message(
 
 
 def test_a_malformed_url_stops_start_up(tmp_path: Path) -> None:
-    env = {**os.environ, "DATA_STORAGE_URL": "s3:/bucket", "DATA_DIR": str(tmp_path), "DATAFLOW_ENV_FILE": "/dev/null"}
+    env = {
+        **os.environ,
+        "DATA_STORAGE_URL": "s3:/bucket",
+        "DATA_DIR": str(tmp_path),
+        "DATAFLOW_ENV_FILE": "/dev/null",
+        "SECRET_KEY": "x",
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     done = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -283,7 +289,7 @@ def test_a_stopped_server_fails_the_run_cleanly_and_turns_health_red(
         HTTP_CONTENT_DISPOSITION='attachment; filename="again.csv"',
     )
     assert again.status_code == 503
-    assert "object storage" in again.json()["detail"]
+    assert "object storage answered EndpointConnectionError" in error_of(again)["message"]
     assert RawFile.objects.count() == 1
     with pytest.raises(StorageUnavailable), storage_errors():
         data_storage().save("raw/x.csv", ContentFile(b"x"))
