@@ -31,6 +31,10 @@ def sequence_order(sequence: str) -> str:
     return order_text(int(sequence))
 
 
+async def _quiet(error: Exception) -> None:
+    """nats-py reports connection errors here as well as raising them; the raise is what counts."""
+
+
 class NatsJetStreamAdapter:
     """One process fetching from one durable pull consumer of one JetStream stream."""
 
@@ -52,12 +56,19 @@ class NatsJetStreamAdapter:
 
     async def _connect(self) -> None:
         config = self.config
-        self.nc = await nats.connect(
-            config.url,
-            connect_timeout=config.connect_timeout,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            name=config.consumer,
+        # One try (nats-py reads max_reconnect_attempts=0 as "forever"): the consumer's
+        # backoff retries, and says why in between.
+        self.nc = await asyncio.wait_for(
+            nats.connect(
+                config.url,
+                connect_timeout=config.connect_timeout,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.1,
+                name=config.consumer,
+                error_cb=_quiet,
+            ),
+            timeout=config.connect_timeout * 2,
         )
         self.js = self.nc.jetstream()
         try:
@@ -82,12 +93,13 @@ class NatsJetStreamAdapter:
         if self.nc is None or not self.nc.is_connected:
             raise BrokerUnavailable("NATS: the connection was lost")
         try:
-            msgs = self.loop.run_until_complete(self.sub.fetch(batch=max_messages, timeout=max(timeout, 0.01)))
-        except NatsTimeout:
+            msgs = self.loop.run_until_complete(self.sub.fetch(batch=max_messages, timeout=max(timeout, 0.05)))
+        except (TimeoutError, NatsTimeout):
+            # nats-py raises either when a fetch expires with nothing to give.
             if self.nc.is_connected:
                 return []  # nothing arrived in time
             raise BrokerUnavailable("NATS: the connection was lost") from None
-        except (TimeoutError, NatsError, OSError) as exc:
+        except (NatsError, OSError) as exc:
             raise BrokerUnavailable(f"NATS: {type(exc).__name__}: {exc}") from None
         return [self._message(m) for m in msgs]
 

@@ -350,7 +350,14 @@ def _read_batch(adapter: StreamAdapter, should_stop: Callable[[], bool]) -> list
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        part = adapter.read(max_messages=limit - len(got), timeout=remaining)
+        try:
+            part = adapter.read(max_messages=limit - len(got), timeout=remaining)
+        except BrokerUnavailable:
+            if not got:
+                raise
+            # Commit what arrived; the trouble shows again at the next read.
+            logger.warning("stream read failed after %s messages of a batch", len(got), exc_info=True)
+            break
         if not part:
             break
         got += part
