@@ -36,6 +36,9 @@ class Message:
     body: bytes | None
     error: str = ""
     handle: object = None  # what the adapter needs to acknowledge it
+    # False only when the broker says this is the message's first delivery (so it cannot
+    # have been committed before); the consumer then skips looking it up.
+    redelivered: bool = True
 
 
 @dataclass(frozen=True)

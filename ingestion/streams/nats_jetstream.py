@@ -106,7 +106,8 @@ class NatsJetStreamAdapter:
     @staticmethod
     def _message(msg: Any) -> Message:
         seq = str(msg.metadata.sequence.stream)
-        return Message(seq, sequence_order(seq), msg.data, handle=msg)
+        first = msg.metadata.num_delivered == 1
+        return Message(seq, sequence_order(seq), msg.data, handle=msg, redelivered=not first)
 
     def ack(self, messages: Sequence[Message]) -> None:
         async def ack_all() -> None:
@@ -133,7 +134,8 @@ class NatsJetStreamAdapter:
         try:
             if self.nc is not None and not self.nc.is_closed:
                 self.loop.run_until_complete(asyncio.wait_for(self.nc.close(), 5))
-        except Exception:  # noqa: S110  # nosec B110 - letting go of a broken connection
+        # Letting go of a broken connection: nothing to report.
+        except Exception:  # noqa: S110  # nosec B110
             pass
         finally:
             self.loop.close()

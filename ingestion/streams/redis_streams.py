@@ -35,7 +35,7 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _message(entry_id: Any, fields: dict[bytes, bytes] | None) -> Message:
+def _message(entry_id: Any, fields: dict[bytes, bytes] | None, *, redelivered: bool = True) -> Message:
     mid = _text(entry_id)
     order = entry_order(mid)
     if fields is None:
@@ -44,8 +44,9 @@ def _message(entry_id: Any, fields: dict[bytes, bytes] | None) -> Message:
     body = fields.get(DATA_FIELD)
     if body is None:
         names = ", ".join(sorted(_text(k) for k in fields)) or "none"
-        return Message(mid, order, None, f"the entry has no field 'data' (its fields: {names})")
-    return Message(mid, order, body)
+        reason = f"the entry has no field 'data' (its fields: {names})"
+        return Message(mid, order, None, reason, redelivered=redelivered)
+    return Message(mid, order, body, redelivered=redelivered)
 
 
 class RedisStreamAdapter:
@@ -98,7 +99,8 @@ class RedisStreamAdapter:
             raise BrokerUnavailable(f"Redis: {exc}") from None
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"Redis: {exc}") from None
-        return [_message(mid, fields) for _, entries in answer or [] for mid, fields in entries]
+        # ">" gives entries never delivered to this group before.
+        return [_message(mid, fields, redelivered=False) for _, entries in answer or [] for mid, fields in entries]
 
     def _read_own(self, max_messages: int) -> list[Message]:
         assert self._own_from is not None  # only called while reading our own pending entries

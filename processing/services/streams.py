@@ -114,6 +114,7 @@ class StreamWindow:
         self.width = len(header)
         # Every spelling a message may use for a field (its name, source and aliases).
         self.positions = {_key_norm(h): i for i, f in enumerate(spec.fields) for h in (f.name, *f.headers)}
+        self.spelled: dict[str, int | None] = {}  # messages repeat a few spellings: normalise each once
         self.started = time.monotonic()
 
     def row(self, line: int, message: Message) -> tuple[RawRow, str]:
@@ -139,8 +140,11 @@ class StreamWindow:
             return RawRow(line, [], f"a message must be one JSON object, this one holds {kind}"), text
         values = [""] * self.width
         seen: dict[int, str] = {}
+        spelled = self.spelled
         for key, value in obj.items():
-            index = self.positions.get(_key_norm(key))
+            if key not in spelled:
+                spelled[key] = self.positions.get(_key_norm(key))
+            index = spelled[key]
             if index is None:
                 continue  # a key the schema does not know, as an unknown column of a file
             if index in seen:
@@ -211,15 +215,36 @@ def _in_batches(values: Sequence[str]) -> list[list[str]]:
 
 
 def _committed_ids(source_id: int, ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
+    """Which of these messages of the source committed already."""
+    if not ids:
+        return set()
+    if connection.vendor == "postgresql":
+        table = StreamMessage._meta.db_table
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT message_id FROM {table} WHERE source_id = %s AND message_id = ANY(%s)", [source_id, list(ids)]
+            )
+            return {found for (found,) in cur.fetchall()}
+    committed: set[str] = set()
     for part in _in_batches(ids):
-        found.update(
+        committed.update(
             StreamMessage.objects.filter(source_id=source_id, message_id__in=part).values_list("message_id", flat=True)
         )
-    return found
+    return committed
 
 
 def _latest_orders(source_id: int, keys: Sequence[str]) -> dict[str, str]:
+    """The place of the latest committed message for each of these keys that has one."""
+    if not keys:
+        return {}
+    if connection.vendor == "postgresql":
+        table = StreamMessage._meta.db_table
+        with connection.cursor() as cur:
+            cur.execute(
+                f'SELECT key, max("order") FROM {table} WHERE source_id = %s AND key = ANY(%s) GROUP BY key',
+                [source_id, list(keys)],
+            )
+            return dict(cur.fetchall())
     latest: dict[str, str] = {}
     for part in _in_batches(keys):
         rows = (
@@ -232,10 +257,33 @@ def _latest_orders(source_id: int, keys: Sequence[str]) -> dict[str, str]:
     return latest
 
 
-def batch_commit(source: Source, window: StreamWindow, messages: Sequence[Message]) -> BatchOutcome:
+def _ledger_add(source_id: int, run_id: int, entries: Sequence[tuple[Message, str]]) -> None:
+    """Record committed messages (with the key each wrote, empty for a rejected one); COPY on Postgres."""
+    if connection.vendor != "postgresql":
+        StreamMessage.objects.bulk_create(
+            (
+                StreamMessage(source_id=source_id, message_id=m.id, order=m.order, key=key, run_id=run_id)
+                for m, key in entries
+            ),
+            batch_size=2000,
+        )
+        return
+    table = StreamMessage._meta.db_table
+    columns = 'source_id, message_id, "order", key, run_id'
+    with connection.cursor() as cur, cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for m, key in entries:
+            copy.write_row((source_id, m.id, m.order, key, run_id))
+
+
+def batch_commit(
+    source: Source, window: StreamWindow, messages: Sequence[Message], *, check_all: bool = False
+) -> BatchOutcome:
     """Steps 2-4 for one micro-batch: parse, validate, and commit it in one transaction.
 
-    Returns what it stored; the caller acknowledges ``messages`` afterwards.
+    Only messages the broker delivered before are looked up among the
+    committed ones (a first delivery cannot have been committed), unless
+    ``check_all``. Returns what it stored; the caller acknowledges
+    ``messages`` afterwards.
     """
     run = window.run
     # One message once, whatever a claim handed over twice.
@@ -255,7 +303,7 @@ def batch_commit(source: Source, window: StreamWindow, messages: Sequence[Messag
         # The source's row lock orders the commits of every consumer of this source: each
         # sees what the others committed, and the position only moves forward.
         locked = Source.objects.select_for_update().filter(pk=source.pk).values_list("position", flat=True).first()
-        committed = _committed_ids(source.pk, [m.id for m in messages])
+        committed = _committed_ids(source.pk, [m.id for m in messages if check_all or m.redelivered])
         outcome.redelivered = len(committed)
         if result is None or len(committed) == len(messages):
             return outcome
@@ -273,18 +321,10 @@ def batch_commit(source: Source, window: StreamWindow, messages: Sequence[Messag
         load.sort(key=lambda r: r.line)
         counts = records_load(run, window.spec, load)
         _rejected_store(run, rejected, by_line, texts)
-        StreamMessage.objects.bulk_create(
-            [
-                StreamMessage(
-                    source_id=source.pk, message_id=by_line[r.line].id, order=by_line[r.line].order, key=r.key, run=run
-                )
-                for r in valid
-            ]
-            + [
-                StreamMessage(source_id=source.pk, message_id=by_line[r.line].id, order=by_line[r.line].order, run=run)
-                for r in rejected
-            ],
-            batch_size=2000,
+        _ledger_add(
+            source.pk,
+            run.pk,
+            [(by_line[r.line], r.key) for r in valid] + [(by_line[r.line], "") for r in rejected],
         )
         fresh = len(valid) + len(rejected)
         run.rows_read += fresh
@@ -432,7 +472,8 @@ def stream_consume(
                 if adapter is not None:
                     adapter.close()
                     adapter = None
-                wait = backoff * random.uniform(0.8, 1.2)  # noqa: S311  # nosec B311 - jitter, not a secret
+                # Jitter, not a secret.
+                wait = backoff * random.uniform(0.8, 1.2)  # noqa: S311  # nosec B311
                 if until_idle is not None:
                     wait = max(0.0, min(wait, until_idle - (time.monotonic() - last_message)))
                 _sleep(wait, should_stop)
@@ -459,6 +500,8 @@ def stream_consume(
                     logger.warning("source %s: acknowledging failed (%s); they will come again", source.name, exc)
                     adapter.close()
                     adapter = None
+                # Idle time counts from the end of the last batch, not from its arrival.
+                last_message = time.monotonic()
                 totals.batches += 1
                 totals.read += len(messages)
                 totals.valid += outcome.valid
@@ -496,10 +539,11 @@ def _commit_with_retry(source: Source, window: StreamWindow, messages: Sequence[
     """Commit a batch; when another consumer committed some of its messages meanwhile, again without them."""
     for attempt in range(3):
         try:
-            return batch_commit(source, window, messages)
+            return batch_commit(source, window, messages, check_all=attempt > 0)
         except IntegrityError:
-            # Two consumers held the same message (one was slow past the claim time): the
-            # other's commit won; the retry finds it in the ledger and leaves it out.
+            # Two consumers held the same message (one was slow past the claim time), or the
+            # group was made anew and delivers old messages as new: the retry looks every
+            # message up, finds the committed ones and leaves them out.
             window.run.refresh_from_db()
             if attempt == 2:
                 raise
