@@ -294,7 +294,7 @@ STREAMS: _StreamSettings = {
     # A micro-batch holds at most this many messages ...
     "BATCH_ROWS": _int("STREAM_BATCH_ROWS", 5000, minimum=1),
     # ... and waits at most this long for them to arrive.
-    "BATCH_SECONDS": _float("STREAM_BATCH_SECONDS", 1.0, minimum=0.01),
+    "BATCH_SECONDS": _float("STREAM_BATCH_SECONDS", 0.5, minimum=0.01),
     # A run covers this much time; the next batch after it starts a new run.
     "RUN_WINDOW_SECONDS": _float("STREAM_RUN_WINDOW_SECONDS", 300.0, minimum=1.0),
     # A message delivered to a consumer that has not acknowledged it for this long
