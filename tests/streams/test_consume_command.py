@@ -26,7 +26,7 @@ from tests.cluster import ROOT, manage_py_env, wait_for
 from tests.conftest import all_apps
 from tests.records import records
 
-from .conftest import REDIS_URL, RedisStream, sale
+from .conftest import REDIS_URL, JetStream, RedisStream, sale
 
 in_another_process = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
@@ -131,10 +131,10 @@ def test_consume_refuses_a_source_that_is_not_a_stream(sales: Dataset, tmp_path:
         call_command("consume", "missing")
 
 
-def _consumer(data_dir: Path, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
+def _consumer(data_dir: Path, log: Path, *args: str, slug: str = "sales-stream", **env: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "consume", "sales-stream", *args],
+            [sys.executable, str(ROOT / "manage.py"), "consume", slug, *args],
             env={**manage_py_env(data_dir), "LOG_LEVEL": "WARNING", **env},
             cwd=ROOT,
             stdout=out,
@@ -185,3 +185,39 @@ def test_consumers_killed_mid_stream_and_restarted_store_every_row_once(
         Run.objects.filter(source=redis_source, status=RunStatus.SUCCEEDED).exists()
         or Run.objects.filter(source=redis_source, status=RunStatus.PARTIALLY_SUCCEEDED).exists()
     )
+
+
+@in_another_process
+@pytest.mark.django_db(transaction=True, available_apps=all_apps())
+def test_jetstream_consumers_killed_mid_stream_and_restarted_store_every_row_once(
+    nats_source: Source, jetstream: JetStream, data_dir: Path, tmp_path: Path
+) -> None:
+    total_good, total_bad = 3000, 30
+    rows: list[Any] = [sale(n) for n in range(1, total_good + 1)]
+    for i in range(total_bad):
+        rows.insert(i * 100 + 50, b"not json")
+    # Unacknowledged messages go to the next fetch after 2 s (the durable's ack wait).
+    env = {"STREAM_BATCH_ROWS": "200", "STREAM_BATCH_SECONDS": "0.2", "STREAM_CLAIM_IDLE_SECONDS": "2"}
+    log = tmp_path / "consumers.log"
+    first = _consumer(data_dir, log, "--consumer", "a", slug="sales-nats", **env)
+    second = _consumer(data_dir, log, "--consumer", "b", slug="sales-nats", **env)
+    for start in range(0, len(rows), 300):
+        jetstream.add(*rows[start : start + 300])
+    wait_for(lambda: StreamMessage.objects.count() > 600, timeout=120, what="some batches committed")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    wait_for(lambda: StreamMessage.objects.count() > 1500, timeout=120, what="more batches committed")
+    os.killpg(second.pid, signal.SIGKILL)
+    second.wait(timeout=10)
+
+    third = _consumer(data_dir, log, "--consumer", "c", slug="sales-nats", **env)
+    wait_for(lambda: StreamMessage.objects.count() == len(rows), timeout=180, what="every message committed")
+    wait_for(
+        lambda: Source.objects.filter(pk=nats_source.pk, lag=0).exists(), timeout=60, what="every message acknowledged"
+    )
+    os.killpg(third.pid, signal.SIGTERM)
+    assert third.wait(timeout=30) == 0, log.read_text()
+
+    assert records(Dataset.objects.get(slug="sales")).count() == total_good
+    assert RejectedRow.objects.count() == total_bad
+    assert sum(Run.objects.filter(source=nats_source).values_list("rows_read", flat=True)) == len(rows)
