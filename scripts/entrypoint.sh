@@ -32,14 +32,22 @@ case "$role" in
             "$PY" manage.py consume "${name// /}" --consumer "$(hostname)-${name// /}" &
             pids+=("$!")
         done
+        asked=0
         stop() { kill -TERM "${pids[@]}" 2>/dev/null || true; }
-        trap stop TERM INT
-        # The first consumer to end (stopped, or failed) ends the others: the container restarts whole.
-        status=0
-        wait -n || status=$?
+        trap 'asked=1; stop' TERM INT
+        # SIGTERM stops every consumer after its batch in hand; the first consumer to end
+        # by itself (it failed) ends the others, so the container restarts whole.
+        first=0
+        wait -n || first=$?
         stop
-        wait || true
-        exit "$status"
+        status=0
+        for pid in "${pids[@]}"; do
+            wait "$pid" || { code=$?; [ "$code" -eq 127 ] || status=$code; }  # 127: already reaped above
+        done
+        if [ "$asked" = 1 ]; then
+            exit "$status"
+        fi
+        exit $(( first != 0 ? first : 1 ))
         ;;
     *)
         exec "$@"
