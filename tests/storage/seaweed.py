@@ -17,6 +17,9 @@ from botocore.config import Config
 
 ACCESS_KEY = "dataflow-test"
 SECRET_KEY = "dataflow-test-secret"
+# A second identity that may only read and list: a bucket that refuses writes.
+READ_ONLY_ACCESS_KEY = "dataflow-reader"
+READ_ONLY_SECRET_KEY = "dataflow-reader-secret"
 REGION = "us-east-1"
 
 
@@ -62,7 +65,12 @@ class SeaweedServer:
                             "name": "dataflow",
                             "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                        }
+                        },
+                        {
+                            "name": "reader",
+                            "credentials": [{"accessKey": READ_ONLY_ACCESS_KEY, "secretKey": READ_ONLY_SECRET_KEY}],
+                            "actions": ["Read", "List"],
+                        },
                     ]
                 }
             )

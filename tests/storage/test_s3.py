@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
@@ -30,7 +31,7 @@ from tests.factories import UserFactory
 from tests.records import records
 
 from .conftest import Bucket, files_under, requires_weed, use_bucket
-from .seaweed import SeaweedServer
+from .seaweed import READ_ONLY_ACCESS_KEY, READ_ONLY_SECRET_KEY, SeaweedServer
 
 ROWS = [sales_row(n) for n in range(1, 41)] + ["BAD,not-a-date,books,1,1,x@example.com,US,,yes"]
 
@@ -227,6 +228,37 @@ def test_health_covers_the_bucket(bucket: Bucket) -> None:
     assert bucket.objects() == []  # the test file is gone again
 
 
+@requires_weed
+@pytest.mark.django_db
+def test_a_run_whose_processed_file_cannot_be_stored_fails_and_stores_no_part_of_it(
+    bucket: Bucket, sales: Dataset, settings: Any
+) -> None:
+    user = UserFactory(username="ingester")
+    grant(sales, user, DatasetRole.INGESTER)
+    response = bearer(user).post(
+        f"{API}/datasets/sales/uploads/",
+        data=sales_csv(ROWS).encode(),
+        content_type="text/csv",
+        HTTP_CONTENT_DISPOSITION='attachment; filename="day.csv"',
+    )
+    assert response.status_code == 202
+    raw = RawFile.objects.get()
+    # From now on the bucket can be read but refuses every write.
+    use_bucket(settings, bucket, AWS_ACCESS_KEY_ID=READ_ONLY_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=READ_ONLY_SECRET_KEY)
+
+    with pytest.raises(ClientError):  # the worker's task fails; the run records why
+        run_execute(run_id=response.json()["id"])
+
+    run = Run.objects.get(pk=response.json()["id"])
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("the data storage failed (AccessDenied)")
+    assert "processed_file" not in run.summary
+    assert bucket.objects() == [f"dataflow/{raw.storage_name}"]  # the raw file, whole; no processed file at all
+    with data_storage().open(raw.storage_name, "rb") as fh:
+        assert fh.read() == sales_csv(ROWS).encode()
+    assert files_under(bucket.data_dir) == []
+
+
 def health(client: Client) -> tuple[int, dict[str, str]]:
     response = client.get("/health/", HTTP_ACCEPT="application/json")
     return response.status_code, response.json()
@@ -270,7 +302,7 @@ def test_a_stopped_server_fails_the_run_cleanly_and_turns_health_red(
     own_server.stop()
 
     run_id = response.json()["id"]
-    with pytest.raises(Exception):  # noqa: B017  the worker's task fails; the run records why
+    with pytest.raises(EndpointConnectionError):  # the worker's task fails; the run records why
         run_execute(run_id=run_id)
     run = Run.objects.get(pk=run_id)
     assert run.status == RunStatus.FAILED
