@@ -37,6 +37,7 @@ from django.conf import settings
 
 from ingestion.reader import CsvReader, NdjsonReader, RawRow
 
+from ..quality.profile import ChunkProfile, chunk_profile
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class ChunkResult:
     rows: int = 0
     is_last: bool = False
     bytes_read: int = 0  # the reader's position once this chunk (and the look-ahead) was read
+    profile: ChunkProfile | None = None  # the valid rows' statistics (processing.quality), when asked for
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Chunks cross to the loader's process: column lists of strings pickle
@@ -72,7 +74,15 @@ class ChunkResult:
             [r.processed for r in v],
             [r.copy for r in v],
         )
-        return _chunk_result, (columns, self.rejected, self.last_line, self.rows, self.is_last, self.bytes_read)
+        return _chunk_result, (
+            columns,
+            self.rejected,
+            self.last_line,
+            self.rows,
+            self.is_last,
+            self.bytes_read,
+            self.profile,
+        )
 
 
 def _chunk_result(columns: tuple[Any, ...], *rest: Any) -> ChunkResult:
@@ -243,8 +253,11 @@ class ValidatedChunks:
         *,
         processes: int | None = None,
         nice: int | None = None,
+        profile: bool = False,
     ) -> None:
         self._reader = reader
+        # Profile each chunk's valid rows where they are validated (processing.quality.profile).
+        self._profile = profile
         # Validating is CPU-bound and can wait; web requests on the same cores cannot.
         self._nice = settings.DATAFLOW["NICE"] if nice is None else nice
         self._validator = validator
@@ -333,6 +346,9 @@ class ValidatedChunks:
         result = chunk_validate(self._validator, rows)
         result.is_last = is_last
         result.bytes_read = bytes_read
+        if self._profile:
+            copies = [r.copy for r in result.valid]
+            result.profile = chunk_profile(self._validator.schema, copies, use_polars=columnar_module().polars_usable())
         return result
 
     def _produce_to_queue(self) -> None:

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from core.commands import DataflowCommand, ProgressBar
 from processing.management.reporting import counters_text
 from processing.models import Run, RunStatus
+from processing.quality.selectors import run_checks, run_profile
 from processing.selectors import run_summary
 
 
@@ -21,6 +22,7 @@ class Command(DataflowCommand):
         parser.add_argument("--wait", action="store_true", help="Wait until the run has ended.")
         parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
         parser.add_argument("--interval", type=float, default=1.0, help="With --wait: seconds between checks.")
+        parser.add_argument("--profile", action="store_true", help="With --json: add the run's profile.")
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -41,6 +43,10 @@ class Command(DataflowCommand):
             bar.close()
         summary = run_summary(run)
         if options["json"]:
+            # Data quality (docs/quality.md): the checks always, the profile on request.
+            summary["checks"] = run_checks(run)
+            if options["profile"]:
+                summary["profile"] = run_profile(run)["profile"]
             self.emit_json(summary)
             return
         self.stdout.write(f"Run {summary['id']} ({summary['dataset']}, {summary['trigger']}): {summary['status']}")
