@@ -539,22 +539,22 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
     )
 
 
-def _check_bound(value: Any, kind: str, spec: FieldSpec | None, where: str, errors: _Errors) -> Any:
+def _check_bound(value: Any, kind: str, spec: FieldSpec | None, where: str, key: str, errors: _Errors) -> Any:
     """A check's bound, checked against what the check measures; None when it is wrong (reported)."""
     if kind in ORDERED_CHECK_KINDS and spec is not None and spec.type in ("date", "datetime"):
         problem = field_type(spec.type).bound_problem
         if not isinstance(value, str) or (problem is not None and problem(value)):
-            errors.add(where, f"must be an ISO {spec.type} text for the {spec.type} field {spec.name!r}")
+            errors.add(where, f"'{key}' must be an ISO {spec.type} text for the {spec.type} field {spec.name!r}")
             return None
         return value
     if not is_number(value):
-        errors.add(where, f"must be a number, got {_shown(value)}")
+        errors.add(where, f"'{key}' must be a number, got {_shown(value)}")
         return None
     if kind in SHARE_CHECK_KINDS and not 0 <= value <= 1:
-        errors.add(where, f"is a share: it must be between 0 and 1, got {_shown(value)}")
+        errors.add(where, f"'{key}' is a share: it must be between 0 and 1, got {_shown(value)}")
         return None
     if kind == "row_count" and (value < 0 or value != int(value)):
-        errors.add(where, f"must be a whole number of rows, at least 0, got {_shown(value)}")
+        errors.add(where, f"'{key}' must be a whole number of rows, at least 0, got {_shown(value)}")
         return None
     return value
 
@@ -625,9 +625,9 @@ def checks_parse(raw: Any, fields: list[FieldSpec] | tuple[FieldSpec, ...], erro
             if "at_least" not in item and "at_most" not in item:
                 errors.add(where, "needs a range: 'at_least', 'at_most' or both")
             if "at_least" in item:
-                at_least = _check_bound(item["at_least"], kind, spec, f"{where} 'at_least'", errors)
+                at_least = _check_bound(item["at_least"], kind, spec, where, "at_least", errors)
             if "at_most" in item:
-                at_most = _check_bound(item["at_most"], kind, spec, f"{where} 'at_most'", errors)
+                at_most = _check_bound(item["at_most"], kind, spec, where, "at_most", errors)
             if at_least is not None and at_most is not None and at_least > at_most:
                 errors.add(where, f"bad range: 'at_least' ({_shown(at_least)}) is above 'at_most' ({_shown(at_most)})")
         if len(errors.messages) == problems:

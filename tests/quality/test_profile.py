@@ -1,0 +1,128 @@
+"""A run's profile, checked against statistics computed independently (pandas) on the same file."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+
+from ingestion.models import Dataset
+from ingestion.schema import schema_parse
+from processing.models import Run, RunQuality, RunStatus
+from processing.pipeline.columnar import polars_usable
+from processing.pipeline.copytext import copy_line
+from processing.quality.profile import SAMPLE_SIZE, SKETCH_SIZE, RunProfile, chunk_profile
+
+from .conftest import orders_rows, orders_text
+
+pytestmark = pytest.mark.django_db
+
+
+def _frame(text: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+def test_profile_matches_pandas_on_the_same_file(orders: Dataset, ingest: Callable[..., Run]) -> None:
+    # 1,500 rows in chunks of 400: several chunks merged, every sample and sketch still exact.
+    text = orders_text(orders_rows(1500, seed=7))
+    run = ingest(orders, text, chunk_size=400)
+    assert run.status == RunStatus.SUCCEEDED
+    profile = RunQuality.objects.get(run=run).profile
+    df = _frame(text)
+    assert profile["rows"] == 1500
+    fields = profile["fields"]
+
+    price = pd.to_numeric(df["price"].replace("", None))
+    p = fields["price"]
+    assert p["count"] == 1500
+    assert p["nulls"] == int(price.isna().sum())
+    assert p["null_share"] == pytest.approx(price.isna().mean())
+    assert p["distinct"] == price.dropna().nunique() and p["distinct_exact"]
+    assert p["min"] == pytest.approx(price.min()) and p["max"] == pytest.approx(price.max())
+    assert p["mean"] == pytest.approx(price.mean())
+    assert p["std"] == pytest.approx(price.std())  # pandas: sample standard deviation too
+    assert p["quantiles_exact"]
+    for q in (0.01, 0.25, 0.5, 0.75, 0.99):
+        assert p["quantiles"][f"p{round(q * 100)}"] == pytest.approx(price.quantile(q))
+
+    ratio = pd.to_numeric(df["ratio"])
+    assert fields["ratio"]["mean"] == pytest.approx(ratio.mean())
+    assert fields["ratio"]["quantiles"]["p50"] == pytest.approx(ratio.median(), rel=0.05)  # 1,500 > sample
+
+    day = pd.to_datetime(df["day"])
+    d = fields["day"]
+    assert (d["min"], d["max"]) == (day.min().date().isoformat(), day.max().date().isoformat())
+    assert d["distinct"] == day.nunique()
+    assert d["std"] == pytest.approx(day.std() / pd.Timedelta(days=1))
+
+    at = pd.to_datetime(df["at"], utc=True)
+    a = fields["at"]
+    assert a["min"] == at.min().strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert a["max"] == at.max().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    category = df["category"]
+    c = fields["category"]
+    assert c["distinct"] == category.nunique() == 4
+    counts = category.value_counts()
+    assert {t["value"]: t["count"] for t in c["top"]} == counts.to_dict()
+    assert c["length"]["min"] == category.str.len().min()
+
+    note = df["note"].replace("", None).dropna()
+    n = fields["note"]
+    assert n["nulls"] == 1500 - len(note)
+    assert n["length"] == {
+        "min": note.str.len().min(),
+        "max": note.str.len().max(),
+        "mean": pytest.approx(note.str.len().mean()),
+    }
+
+    i = fields["id"]
+    assert i["distinct"] == 1500 and i["distinct_share"] == 1.0
+    assert i["top"] is None  # more distinct values than are counted
+    paid = fields["paid"]
+    assert {t["value"]: t["count"] for t in paid["top"]} == df["paid"].value_counts().to_dict()
+
+
+def test_profile_counts_only_valid_rows(orders: Dataset, ingest: Callable[..., Run]) -> None:
+    rows = orders_rows(50, seed=3)
+    rows.append("51,not-a-date,,1.00,0.5,books,,u51@example.com,true")
+    run = ingest(orders, orders_text(rows))
+    assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+    profile = RunQuality.objects.get(run=run).profile
+    assert profile["rows"] == 50
+    assert profile["fields"]["id"]["max"] == 50
+
+
+def test_sketches_estimate_past_their_bound() -> None:
+    spec = schema_parse({"slug": "n", "key": ["id"], "fields": [{"name": "id", "type": "integer", "required": True}]})
+    count = 30_000
+    lines = [copy_line(str(i), i + 1, [i]) for i in range(count)]
+    # Only a process that asked polars_usable() first may use polars (a fork of one that did may not).
+    for use_polars in (polars_usable(), False):
+        chunk = chunk_profile(spec, lines, use_polars=use_polars)
+        assert len(chunk.fields["id"].sketch) == SKETCH_SIZE
+        assert len(chunk.fields["id"].sample) == SAMPLE_SIZE
+        merged = RunProfile(spec)
+        merged.merge(chunk)
+        stats = merged.to_json()["fields"]["id"]
+        assert not stats["distinct_exact"]
+        assert math.isclose(stats["distinct"], count, rel_tol=0.1)
+        assert stats["mean"] == pytest.approx((count - 1) / 2)
+        assert stats["quantiles"]["p50"] == pytest.approx(count / 2, rel=0.1)
+
+
+def test_profiling_can_be_turned_off(orders: Dataset, ingest: Callable[..., Run], settings: object) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "PROFILE": False}  # type: ignore[attr-defined]
+    run = ingest(orders, orders_text(orders_rows(20)))
+    assert run.status == RunStatus.SUCCEEDED
+    assert RunQuality.objects.get(run=run).profile is None
+
+
+def test_profile_is_not_sent_between_runs(orders: Dataset, ingest: Callable[..., Run]) -> None:
+    first = ingest(orders, orders_text(orders_rows(30, seed=1)))
+    second = ingest(orders, orders_text(orders_rows(10, seed=2, start=100)))
+    assert RunQuality.objects.get(run=first).profile["rows"] == 30
+    assert RunQuality.objects.get(run=second).profile["rows"] == 10
