@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest_bench import OUT, PY, ROOT, SCHEMA, generate, timed_rss  # noqa: E402
+from ingest_bench import OUT, PY, ROOT, SCHEMA, generate, timed_rss
 
 
 def main() -> None:

@@ -184,6 +184,9 @@ class RunQuality(models.Model):
         null=True, blank=True, help_text="Per-field statistics of the run's valid rows (docs/quality.md)."
     )
     checks = models.JSONField(default=list, blank=True, help_text="Results of the schema's declared checks.")
+    anomalies = models.JSONField(
+        default=list, blank=True, help_text="Figures far from the dataset's recent successful runs (docs/quality.md)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from ingestion.selectors import restrict
 from processing.models import Run
-from processing.quality.selectors import run_checks, run_profile
+from processing.quality.selectors import run_anomalies, run_checks, run_profile
 
 from .base import StrictQueryMixin
 
@@ -39,9 +39,9 @@ class RunChecksView(StrictQueryMixin, APIView):
     @extend_schema(
         tags=["runs"],
         operation_id="runs_checks_retrieve",
-        summary="The results of the data-quality checks the dataset's schema declares, for this run (viewer)",
+        summary="The run's declared data-quality check results and its anomalies against recent runs (viewer)",
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, pk: str) -> Response:
         run = _run_for(request, pk)
-        return Response({"run": run.pk, "checks": run_checks(run)})
+        return Response({"run": run.pk, "checks": run_checks(run), "anomalies": run_anomalies(run)})

@@ -41,6 +41,7 @@ from ingestion.schema import CheckSpec, SchemaSpec, checks_of_definition
 from ingestion.storage import data_storage
 
 from ..models import LOADED_STATUSES, Run, RunQuality, RunStatus
+from ..quality.anomalies import WINDOW, anomalies_detect
 from ..quality.checks import CheckContext, checks_evaluate, checks_message
 from ..quality.profile import ChunkProfile, RunProfile
 from .chunks import ValidatedChunks
@@ -151,17 +152,46 @@ class RunQualityTracker:
                 return
             with transaction.atomic():
                 profiled = self.profiling or self.gate_results is not None
-                run_quality_store(
-                    run=run,
-                    profile=self.profile.to_json() if profiled else None,
-                    checks=self.results(run, status),
-                )
+                profile = self.profile.to_json() if profiled else None
+                anomalies = _anomalies(run, profile) if status in LOADED_STATUSES and profile is not None else []
+                run_quality_store(run=run, profile=profile, checks=self.results(run, status), anomalies=anomalies)
                 end(run, status, error=error, dry_run=dry_run, crashed=crashed)
 
         return end_with_quality
 
 
-def run_quality_store(*, run: Run, profile: dict[str, Any] | None, checks: list[dict[str, Any]]) -> RunQuality:
-    """Store (or replace, for a run resumed and ended again) a run's profile and check results."""
-    quality, _ = RunQuality.objects.update_or_create(run=run, defaults={"profile": profile, "checks": checks})
+def _anomalies(run: Run, profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run against the dataset's last successful, profiled runs (``quality.anomalies``)."""
+    earlier = (
+        RunQuality.objects.filter(
+            run__dataset_id=run.dataset_id, run__status__in=LOADED_STATUSES, profile__isnull=False
+        )
+        .exclude(run_id=run.pk)
+        .order_by("-run__finished_at", "-run_id")
+        .values("run__rows_valid", "run__rows_rejected", "run__rows_read", "profile")[:WINDOW]
+    )
+    history = [
+        {
+            "rows": e["run__rows_valid"],
+            "rejected": e["run__rows_rejected"],
+            "read": e["run__rows_read"],
+            "profile": e["profile"],
+        }
+        for e in earlier
+    ]
+    current = {"rows": run.rows_valid, "rejected": run.rows_rejected, "read": run.rows_read, "profile": profile}
+    return anomalies_detect(current, history)
+
+
+def run_quality_store(
+    *,
+    run: Run,
+    profile: dict[str, Any] | None,
+    checks: list[dict[str, Any]],
+    anomalies: list[dict[str, Any]] | None = None,
+) -> RunQuality:
+    """Store (or replace, for a run resumed and ended again) a run's profile, check results and anomalies."""
+    quality, _ = RunQuality.objects.update_or_create(
+        run=run, defaults={"profile": profile, "checks": checks, "anomalies": anomalies or []}
+    )
     return quality

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..models import Run, RunQuality
 
-__all__ = ["run_checks", "run_profile", "run_quality_of"]
+__all__ = ["run_anomalies", "run_checks", "run_profile", "run_quality_of"]
 
 
 def run_quality_of(run: Run) -> RunQuality | None:
@@ -23,3 +23,9 @@ def run_checks(run: Run, quality: RunQuality | None = None) -> list[dict[str, An
     """The results of the run's declared checks (an empty list when it has none, or has not ended)."""
     quality = quality if quality is not None else run_quality_of(run)
     return list(quality.checks) if quality is not None else []
+
+
+def run_anomalies(run: Run, quality: RunQuality | None = None) -> list[dict[str, Any]]:
+    """The run's anomalies against its dataset's recent runs (an empty list when none)."""
+    quality = quality if quality is not None else run_quality_of(run)
+    return list(quality.anomalies) if quality is not None else []

@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 
 from ..models import Run
-from ..quality.selectors import run_checks, run_profile, run_quality_of
+from ..quality.selectors import run_anomalies, run_checks, run_profile, run_quality_of
 
 register = template.Library()
 
@@ -19,4 +19,9 @@ def run_quality(run: Run) -> dict[str, Any]:
     fields = []
     for name, stats in ((profile or {}).get("fields") or {}).items():
         fields.append({"name": name, **stats})
-    return {"checks": run_checks(run, quality), "profile": profile, "fields": fields}
+    return {
+        "checks": run_checks(run, quality),
+        "anomalies": run_anomalies(run, quality),
+        "profile": profile,
+        "fields": fields,
+    }
