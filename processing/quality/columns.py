@@ -37,7 +37,10 @@ def chunk_fields(schema: SchemaSpec, copy_lines: Sequence[str]) -> dict[str, Fie
     names = split.columns
     frame = split.select(
         pl.col(names[1]).cast(pl.Int64).hash(seed=_SEED).alias("#priority"),
-        *(pl.col(names[i + 2]).replace("\\N", None).alias(f.name) for i, f in enumerate(schema.fields)),
+        *(
+            pl.when(pl.col(names[i + 2]) != "\\N").then(pl.col(names[i + 2])).alias(f.name)
+            for i, f in enumerate(schema.fields)
+        ),
     )
     n = frame.height
     out: dict[str, FieldPartial] = {}

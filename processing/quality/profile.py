@@ -34,6 +34,7 @@ counted in it: they are rare, and taking them out would need a second pass.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import importlib
@@ -95,7 +96,7 @@ class FieldPartial:
     m2: float = 0.0
     min: float | None = None
     max: float | None = None
-    sample: list[tuple[int, float]] = field(default_factory=list)
+    sample: list[tuple[int, float]] = field(default_factory=list)  # ascending by priority
     # Most frequent values (None: too many distinct values to keep count of).
     top: dict[str, int] | None = field(default_factory=dict)
     # Text: lengths in characters.
@@ -107,7 +108,12 @@ class FieldPartial:
         self.count += other.count
         self.nulls += other.nulls
         if other.sketch:
-            self.sketch = sorted(set(self.sketch).union(other.sketch))[:SKETCH_SIZE]
+            # Both are sorted: once this one is full, only the other's hashes below its largest can enter.
+            extra = other.sketch
+            if len(self.sketch) >= SKETCH_SIZE:
+                extra = extra[: bisect.bisect_left(extra, self.sketch[-1])]
+            if extra:
+                self.sketch = sorted(set(self.sketch).union(extra))[:SKETCH_SIZE]
         if other.n:
             total = self.n + other.n
             delta = other.mean - self.mean
@@ -116,7 +122,12 @@ class FieldPartial:
             self.n = total
             self.min = other.min if self.min is None else min(self.min, other.min)  # type: ignore[type-var]
             self.max = other.max if self.max is None else max(self.max, other.max)  # type: ignore[type-var]
-            self.sample = heapq.nsmallest(SAMPLE_SIZE, self.sample + other.sample)
+            extra_sample = other.sample
+            if len(self.sample) >= SAMPLE_SIZE:
+                extra_sample = extra_sample[: bisect.bisect_left(extra_sample, (self.sample[-1][0],))]
+            if extra_sample:
+                # Two sorted runs: the sort merges them in linear time.
+                self.sample = sorted(self.sample + extra_sample)[:SAMPLE_SIZE]
         if self.top is not None:
             if other.top is None:
                 self.top = None

@@ -102,16 +102,20 @@ def test_sketches_estimate_past_their_bound() -> None:
     lines = [copy_line(str(i), i + 1, [i]) for i in range(count)]
     # Only a process that asked polars_usable() first may use polars (a fork of one that did may not).
     for use_polars in (polars_usable(), False):
-        chunk = chunk_profile(spec, lines, use_polars=use_polars)
-        assert len(chunk.fields["id"].sketch) == SKETCH_SIZE
-        assert len(chunk.fields["id"].sample) == SAMPLE_SIZE
         merged = RunProfile(spec)
-        merged.merge(chunk)
+        for start in range(0, count, 3000):  # ten chunks, merged as the loader merges them
+            chunk = chunk_profile(spec, lines[start : start + 3000], use_polars=use_polars)
+            merged.merge(chunk)
+        assert len(merged.fields["id"].sketch) == SKETCH_SIZE
+        assert len(merged.fields["id"].sample) == SAMPLE_SIZE
         stats = merged.to_json()["fields"]["id"]
-        assert not stats["distinct_exact"]
+        assert not stats["distinct_exact"] and not stats["quantiles_exact"]
         assert math.isclose(stats["distinct"], count, rel_tol=0.1)
+        assert (stats["min"], stats["max"]) == (0, count - 1)
         assert stats["mean"] == pytest.approx((count - 1) / 2)
+        assert stats["std"] == pytest.approx(pd.Series(range(count)).std())
         assert stats["quantiles"]["p50"] == pytest.approx(count / 2, rel=0.1)
+        assert stats["quantiles"]["p95"] == pytest.approx(0.95 * count, rel=0.05)
 
 
 def test_profiling_can_be_turned_off(orders: Dataset, ingest: Callable[..., Run], settings: object) -> None:
