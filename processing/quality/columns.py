@@ -69,14 +69,16 @@ def chunk_fields(schema: SchemaSpec, copy_lines: Sequence[str]) -> dict[str, Fie
                 partial.min, partial.max = stats["min"], stats["max"]
                 kept = numbers.bottom_k(SAMPLE_SIZE, by="#priority")
                 partial.sample = sorted(zip(kept["#priority"].to_list(), kept["x"].to_list(), strict=True))
+        # COPY escapes only backslashes, tabs and line breaks: most columns have none to undo.
+        escaped = kind == "text" and values.str.contains("\\", literal=True).any()
+        texts = values.str.replace_many(_ESCAPED, _PLAIN) if escaped else values
         if distinct.len() > TOP_TRACKED:
             partial.top = None
         else:
-            texts = values.str.replace_many(_ESCAPED, _PLAIN) if kind == "text" else values
             counts = texts.value_counts(name="#count")
             partial.top = dict(zip(counts[spec.name].to_list(), counts["#count"].to_list(), strict=True))
         if kind == "text" and values.len():
-            lengths = values.str.replace_many(_ESCAPED, _PLAIN).str.len_chars()
+            lengths = texts.str.len_chars()
             partial.len_min, partial.len_max, partial.len_sum = lengths.min(), lengths.max(), lengths.sum()  # type: ignore[assignment]
         out[spec.name] = partial
     return out
