@@ -75,7 +75,7 @@ def _notify_enqueue(run_id: int, event: str) -> None:
 
 def run_notification_payload(run: Run, event: str) -> dict[str, Any]:
     """The webhook's JSON document: the event and the run's summary, as the API and ``run_status --json`` show it."""
-    return {"event": event, "run": run_summary(run), "checks": run_checks(run)}
+    return {"event": event, "run": run_summary(run)}
 
 
 def _email_lines(summary: dict[str, Any]) -> list[str]:
@@ -122,7 +122,7 @@ def run_notify(*, run_id: int, event: str) -> dict[str, int]:
         lines = _email_lines(info)
         lines += [
             f"{c['severity']} check {c['kind']} failed: {c['message']}"
-            for c in payload["checks"]
+            for c in payload["run"]["checks"]
             if c["status"] == "failed"
         ]
         try:

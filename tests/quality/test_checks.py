@@ -94,7 +94,7 @@ def test_a_failed_warn_check_notifies_once_for_the_run(
     assert run.status == RunStatus.SUCCEEDED
     assert run_notify_event(run) == "run.checks"
     payload = run_notification_payload(run, "run.checks")
-    assert [c["status"] for c in payload["checks"]] == ["failed", "failed", "passed"]
+    assert [c["status"] for c in payload["run"]["checks"]] == ["failed", "failed", "passed"]
     assert run_notify(run_id=run.pk, event="run.checks") == {"sent": 1, "failed": 0}
     (message,) = mail.outbox
     assert "failed data-quality checks" in message.subject

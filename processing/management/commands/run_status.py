@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from core.commands import DataflowCommand, ProgressBar
 from processing.management.reporting import counters_text
 from processing.models import Run, RunStatus
-from processing.quality.selectors import run_anomalies, run_checks, run_profile
+from processing.quality.selectors import run_profile
 from processing.selectors import run_summary
 
 
@@ -43,9 +43,7 @@ class Command(DataflowCommand):
             bar.close()
         summary = run_summary(run)
         if options["json"]:
-            # Data quality (docs/quality.md): the checks always, the profile on request.
-            summary["checks"] = run_checks(run)
-            summary["anomalies"] = run_anomalies(run)
+            # The summary has the checks and anomalies; the profile on request (docs/quality.md).
             if options["profile"]:
                 summary["profile"] = run_profile(run)["profile"]
             self.emit_json(summary)
