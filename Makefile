@@ -39,10 +39,11 @@ migrate: setup ## Apply database migrations
 fuzz: setup ## Fuzz the REST API against its OpenAPI schema (schemathesis, bounded)
 	@scripts/fuzz_api.sh
 
-bench-smoke: setup ## Small runs of the ingestion and records API benchmarks (figures only)
+bench-smoke: setup ## Small runs of the ingestion, records API and data page benchmarks (figures only)
 	$(VENV)/bin/python bench/ingest_bench.py --rows 20000 --database-url $(BENCH_INGEST_SMOKE_URL)
 	$(VENV)/bin/python bench/api_bench.py --records 20000 --duration 2 --warmup 1 \
 		--database-url $(BENCH_API_SMOKE_URL)
+	$(VENV)/bin/python bench/data_page_bench.py --records 20000 --repeat 3
 
 clean: ## Remove the virtualenv and local runtime data
 	rm -rf $(VENV) data staticfiles .pytest_cache .ruff_cache .mypy_cache

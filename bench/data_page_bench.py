@@ -8,11 +8,16 @@ Usage::
 Creates a throw-away test database from ``DATABASE_URL`` (Django's
 ``test_`` prefix; SQLite by default), applies ``bench/sales.schema.json``,
 ingests ``--records`` generated rows (``bench/generate_csv.py``, through the
-real pipeline), then asks ``/admin/data/sales/`` as a superuser, through
+real pipeline), marks ``country`` and ``value`` ``indexed`` (as
+docs/console.md advises for the columns a data page filters and sorts by;
+``--no-index`` leaves them plain) and builds their indexes, then asks ``/admin/data/sales/`` as a superuser, through
 Django's test client (no HTTP server), for:
 
 * the first page, unfiltered, in key order;
-* the first page of ``country=FR`` sorted by ``-value`` (facets included);
+* the first page of ``country=FR`` sorted by ``-value``, and by ``value``
+  (at 1M records, too many for facets);
+* the first page of ``country=FR&value__gte=900`` sorted by ``-value``, with
+  its facets counted (at 1M records, ~15,000 records in the view);
 * the same view ``--records``/2 records deep, reached with the page's own
   keyset position (the ``_next`` of the record before it);
 * a search over the text fields.
@@ -24,6 +29,7 @@ and the database is dropped at the end. Figures only: nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -38,10 +44,19 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dataflow.settings.test")
 
 
+# The columns the measured view filters and sorts by.
+INDEXED = ("country", "value")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the test database (and its records) for another run with --reuse"
+    )
+    parser.add_argument("--no-index", action="store_true", help="do not mark country and value indexed")
+    parser.add_argument("--reuse", action="store_true", help="measure the records a --keep run left (no ingestion)")
     args = parser.parse_args()
 
     import django
@@ -56,35 +71,48 @@ def main() -> None:
     from ingestion.selectors import schema_spec
     from ingestion.services.datasets import dataset_apply
     from processing.data_page import data_ordering_parse, data_view, position_encode
+    from processing.record_indexes import record_indexes_sync
     from processing.record_queries import record_position, records_rows
+    from processing.record_tables import table_sql
     from processing.services.runs import file_ingest
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    if args.reuse:
+        connection.creation.create_test_db(verbosity=0, autoclobber=False, keepdb=True)
+    else:
+        connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        dataset = dataset_apply(spec=schema_loads((ROOT / "bench/sales.schema.json").read_text())).dataset
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "sales.csv"
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(ROOT / "bench/generate_csv.py"),
-                    "--rows",
-                    str(args.records),
-                    "--output",
-                    str(path),
-                ],
-                check=True,
-            )
-            started = time.perf_counter()
-            with path.open("rb") as fh:
-                run = file_ingest(dataset=dataset, source=fh, original_name="sales.csv")
-            print(
-                f"ingested {run.rows_inserted:,} records in {time.perf_counter() - started:.1f} s ({connection.vendor})"
-            )
+        schema = json.loads((ROOT / "bench/sales.schema.json").read_text())
+        dataset = dataset_apply(spec=schema_loads(json.dumps(schema))).dataset
+        if args.reuse:
+            print(f"reusing the records a --keep run left ({connection.vendor})")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "sales.csv"
+                generate = [sys.executable, str(ROOT / "bench/generate_csv.py"), "--rows", str(args.records)]
+                subprocess.run([*generate, "--output", str(path)], check=True)
+                started = time.perf_counter()
+                with path.open("rb") as fh:
+                    run = file_ingest(dataset=dataset, source=fh, original_name="sales.csv")
+                elapsed = time.perf_counter() - started
+                print(f"ingested {run.rows_inserted:,} records in {elapsed:.1f} s ({connection.vendor})")
 
-        user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-password-0123")
+        # The indexes after the load (as an operator adds them to a dataset that has grown), then fresh statistics.
+        for f in schema["fields"]:
+            f["indexed"] = f["name"] in INDEXED and not args.no_index
+        started = time.perf_counter()
+        dataset = dataset_apply(spec=schema_loads(json.dumps(schema))).dataset  # builds or drops the indexes
+        record_indexes_sync(dataset)  # (nothing left to do, unless an earlier run was stopped half-way)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute(f"VACUUM ANALYZE {table_sql(dataset.slug)}")
+        indexes = f"indexed: {', '.join(INDEXED)}" if not args.no_index else "no field index"
+        print(f"{indexes} (schema, indexes and statistics in {time.perf_counter() - started:.1f} s)")
+
+        user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_superuser(
+            "bench", "bench@example.com", "bench-password-0123"
+        )
         client = Client()
         client.force_login(user)
         url = f"/admin/data/{dataset.slug}/"
@@ -102,7 +130,11 @@ def main() -> None:
 
         scenarios = {
             "first page, key order": {},
-            "country=FR, -value, facets": {"country": "FR", "_sort": "-value"},
+            # 1/16 of the records: more than the facets' bound (FACET_MAX_ROWS), so no facets are counted.
+            "country=FR, -value": {"country": "FR", "_sort": "-value"},
+            "country=FR, value": {"country": "FR", "_sort": "value"},
+            # ~1.5 % of the records: under the bound, so the facets are counted too.
+            "country=FR, value>=900, -value, facets": {"country": "FR", "value__gte": "900", "_sort": "-value"},
             "country=FR, -value, deep": {"country": "FR", "_sort": "-value", "_next": deep},
             "search 'example'": {"_search": "example"},
         }
@@ -119,7 +151,10 @@ def main() -> None:
             p90 = times[min(len(times) - 1, int(len(times) * 0.9))]
             print(f"{name:32} {statistics.median(times):8.1f} {p90:8.1f}")
     finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+        if args.keep:
+            print(f"kept the database {connection.settings_dict['NAME']}: measure it again with --reuse")
+        else:
+            connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ when its reader goes away (``… | head``), as Unix tools do.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -37,16 +38,41 @@ class DataflowCommand(BaseCommand):
         return CommandError(message)
 
 
-class ProgressBar:
-    """A one-line progress bar on a terminal; silent otherwise."""
+# Back to the start of the line and erase it: the bar is redrawn in place, and leaves nothing behind.
+CLEAR_LINE = "\r\033[K"
 
-    def __init__(self, total: int, stream: Any = None, enabled: bool | None = None) -> None:
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent otherwise.
+
+    The line is redrawn in place and erased by ``close()``, so what is printed
+    next starts on a clean line. While the bar is shown, a log record going to
+    a terminal first erases it (the bar comes back with the next ``update``):
+    log lines never run on from the bar's text.
+
+    The rate is rows over the time since ``started`` (a ``time.monotonic()``
+    value; by default when the bar was made): a command that joins work begun
+    earlier, as ``run_status --wait`` does, passes when it began.
+    """
+
+    def __init__(
+        self, total: int, stream: Any = None, enabled: bool | None = None, started: float | None = None
+    ) -> None:
         self.total = max(total, 1)
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.started = time.monotonic()
+        self.started = time.monotonic() if started is None else started
+        self.drawn = False
+        self._hooked: list[logging.Handler] = []
+        self._filter = _ClearBarFilter(self)
+        if self.enabled:
+            for handler in _terminal_handlers():
+                handler.addFilter(self._filter)
+                self._hooked.append(handler)
 
-    def update(self, done: int, rows: int) -> None:
+    def update(self, done: int, rows: int, total: int | None = None) -> None:
+        if total is not None:
+            self.total = max(total, 1)
         if not self.enabled:
             return
         share = min(done / self.total, 1.0)
@@ -55,13 +81,51 @@ class ProgressBar:
         elapsed = time.monotonic() - self.started
         rate = rows / elapsed if elapsed > 0 else 0.0
         bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r[{bar}] {share:6.1%}  {rows:,} rows  {rate:,.0f} rows/s")
+        self.stream.write(f"{CLEAR_LINE}[{bar}] {share:6.1%}  {rows:,} rows  {rate:,.0f} rows/s")
         self.stream.flush()
+        self.drawn = True
+
+    def clear(self) -> None:
+        """Erase the bar's line (drawn again by the next ``update``)."""
+        if self.drawn:
+            self.stream.write(CLEAR_LINE)
+            self.stream.flush()
+            self.drawn = False
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        self.clear()
+        for handler in self._hooked:
+            handler.removeFilter(self._filter)
+        self._hooked = []
+
+
+class _ClearBarFilter(logging.Filter):
+    """Erases a progress bar before its handler writes a record (a filter runs just before ``emit``)."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        super().__init__()
+        self.bar = bar
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.bar.clear()
+        return True
+
+
+def _terminal_handlers() -> list[logging.Handler]:
+    """The logging handlers that write to a terminal, on the root logger and on every named logger."""
+    loggers: list[Any] = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    found: list[logging.Handler] = []
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            stream = getattr(handler, "stream", None)
+            isatty = getattr(stream, "isatty", None)
+            try:
+                terminal = bool(isatty and isatty())
+            except (OSError, ValueError):
+                terminal = False  # a closed stream
+            if terminal and handler not in found:
+                found.append(handler)
+    return found
 
 
 # What a shell reports for a Unix tool that its reader left (``yes | head -1``

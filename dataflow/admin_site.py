@@ -32,6 +32,12 @@ class AdminLoginForm(AdminAuthenticationForm):
             field.validators.append(MaxLengthValidator(field.max_length))
 
 
+# Plumbing the operators do not work with: login lockouts (django-axes), the job queue's own tables
+# (django-q2) and the API's refresh-token blacklist. Shown to superusers only, in one "System" section.
+SYSTEM_APP_LABELS = ("axes", "django_q", "token_blacklist")
+SYSTEM_SECTION = "System"
+
+
 class DataflowAdminSite(admin.AdminSite):
     site_header = "DataFlow Analytics"
     site_title = "DataFlow"
@@ -59,6 +65,32 @@ class DataflowAdminSite(admin.AdminSite):
                 "can_upload": request.user.has_perm("processing.upload_file"),
             }
         return super().index(request, context)
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
+        """The index and the side bar: the product's apps, then the plumbing under "System" (superusers only).
+
+        An app's own page (``/admin/axes/``) is left as Django builds it.
+        """
+        app_list = super().get_app_list(request, app_label)
+        if app_label is not None:
+            return app_list
+        product = [app for app in app_list if app["app_label"] not in SYSTEM_APP_LABELS]
+        system_models = [
+            {**model, "name": f"{model['name']} ({app['name']})"}
+            for app in app_list
+            if app["app_label"] in SYSTEM_APP_LABELS
+            for model in app["models"]
+        ]
+        if not system_models or not request.user.is_superuser:
+            return product
+        system = {
+            "name": SYSTEM_SECTION,
+            "app_label": "system",
+            "app_url": reverse("admin:index", current_app=self.name) + "#system",
+            "has_module_perms": True,
+            "models": sorted(system_models, key=lambda model: model["name"].lower()),
+        }
+        return [*product, system]
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         # The data pages belong to no model admin: /admin/data/<slug>/, behind the admin's login. Named by

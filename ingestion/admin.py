@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,8 +18,10 @@ from django.utils.safestring import SafeString
 
 from ingestion.services.datasets import (
     DATASET_NOTIFICATION_FIELDS,
+    DatasetApplyResult,
     dataset_apply,
     dataset_apply_preview,
+    dataset_create,
     dataset_delete,
     dataset_notifications_set,
     notify_emails_clean,
@@ -33,7 +35,8 @@ from ingestion.services.grants import (
 )
 
 from .models import AuditEvent, Dataset, DatasetAction, DatasetGrant, DatasetRole, RawFile, SchemaField, SchemaVersion
-from .schema import MAX_SCHEMA_SIZE, schema_loads
+from .schema import MAX_SCHEMA_SIZE, SchemaSpec, schema_loads
+from .schema_admin import SchemaEditViews, schema_apply_messages, version_diff_html
 from .selectors import action_role, dataset_may, restrict
 
 
@@ -250,6 +253,11 @@ class DatasetAdmin(admin.ModelAdmin):
         return [
             path("import-schema/", wrap(self.import_schema_view), name="ingestion_dataset_import"),
             path("<int:dataset_id>/schema.json", wrap(self.export_schema_view), name="ingestion_dataset_export"),
+            path(
+                "<int:dataset_id>/edit-schema/",
+                wrap(SchemaEditViews(self).edit),
+                name="ingestion_dataset_edit_schema",
+            ),
             *super().get_urls(),
         ]
 
@@ -268,23 +276,14 @@ class DatasetAdmin(admin.ModelAdmin):
                     preview = dataset_apply_preview(spec=spec)
                     if not preview.records_checked:
                         preview = None  # nothing stored is affected: apply at once
-                result = None if preview else dataset_apply(spec=spec, user=request.user)
+                result = None if preview else _schema_file_apply(spec, request.user)
             except ValidationError as exc:
                 for message in exc.messages:
                     form.add_error("schema_file", message)
             if preview is not None:
                 form = SchemaImportForm(initial={"schema_text": text.decode()})
             elif result is not None:
-                verb = "Created" if result.created else "Updated"
-                version = f"new schema v{result.schema.number}" if result.new_version else "schema unchanged"
-                self.message_user(request, f"{verb} dataset {result.dataset.slug!r} ({version}).", messages.SUCCESS)
-                if result.records and result.records.records_quarantined:
-                    self.message_user(
-                        request,
-                        f"{result.records.records_quarantined} stored record(s) no longer pass and were quarantined "
-                        f"as rejected rows of run {result.records.run_id}; fix them there.",
-                        messages.WARNING,
-                    )
+                schema_apply_messages(self, request, result)
                 return HttpResponseRedirect(reverse("admin:ingestion_dataset_change", args=[result.dataset.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -307,6 +306,13 @@ class DatasetAdmin(admin.ModelAdmin):
         )
         response["Content-Disposition"] = f'attachment; filename="{dataset.slug}.schema.json"'
         return response
+
+
+def _schema_file_apply(spec: SchemaSpec, user: Any) -> DatasetApplyResult:
+    """A schema file for a new slug creates the dataset as the API does (its creator becomes its manager)."""
+    if not Dataset.objects.filter(slug=spec.slug).exists():
+        return dataset_create(spec=spec, user=user)
+    return dataset_apply(spec=spec, user=user)
 
 
 def _schema_change_check(request: HttpRequest, slug: str) -> None:
@@ -356,9 +362,17 @@ def _grants_save(formset: DatasetGrantFormSet, actor: Any) -> None:
 class SchemaVersionAdmin(admin.ModelAdmin):
     list_display = ("dataset", "number", "created_at", "created_by")
     list_filter = (("dataset", admin.RelatedOnlyFieldListFilter),)
-    fields = ("dataset", "number", "checksum", "created_at", "created_by", "schema_file")
+    fields = ("dataset", "number", "checksum", "created_at", "created_by", "changes", "schema_file")
     readonly_fields = fields
     inlines = [SchemaFieldInline]
+
+    class Media:
+        css = {"all": ("ingestion/schema.css",)}
+
+    @admin.display(description="Changes")
+    def changes(self, obj: SchemaVersion) -> SafeString:
+        """What this version changed, against the dataset's previous version."""
+        return version_diff_html(obj)
 
     @admin.display(description="Schema file")
     def schema_file(self, obj: SchemaVersion) -> SafeString:

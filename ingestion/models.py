@@ -94,7 +94,7 @@ class SchemaVersion(models.Model):
         constraints = [models.UniqueConstraint(fields=["dataset", "number"], name="uniq_schema_version_number")]
 
     def __str__(self) -> str:
-        return f"{self.dataset_id}:v{self.number}"
+        return f"{self.dataset.slug} v{self.number}"
 
 
 class SchemaField(models.Model):

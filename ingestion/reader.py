@@ -13,7 +13,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 from typing import IO, Any
 
 from django.conf import settings
@@ -43,6 +43,10 @@ def columns_cap_message(columns: int, max_columns: int, *, exact: bool = True) -
     """Why a header with too many columns is refused, naming the setting that allows more."""
     count = f"{columns:,}" if exact else f"more than {columns:,}"
     return f"the header has {count} columns; at most {max_columns:,} are allowed (PIPELINE_MAX_COLUMNS)"
+
+
+# A chunk of rows as columns: line numbers, values, reading errors ("" for none).
+RowColumns = tuple[list[int], list[list[str]], list[str]]
 
 
 @dataclass(slots=True)
@@ -190,25 +194,67 @@ class CsvReader:
             except csv.Error as exc:
                 line = previous + 1
                 previous = reader.line_num
-                if "field larger than field limit" in str(exc):
-                    # Past a runaway value the parser would resume in the middle of
-                    # it and read its tail as rows: stop instead of guessing.
-                    raise CsvStructureError(
-                        f"line {line}: a value is larger than {CSV_FIELD_LIMIT // (1024 * 1024)} MB (a quote that "
-                        "is never closed?); the file cannot be read reliably past this point"
-                    ) from None
-                message = f"unreadable CSV: {exc}"
-                if "unexpected end of data" in str(exc):
-                    message = (
-                        f"unreadable CSV: a quote opened on line {line} is never closed; "
-                        f"lines {line}-{reader.line_num} were read as one value"
-                    )
-                yield RawRow(line, [], message)
+                yield RawRow(line, [], _csv_error_message(exc, line, reader.line_num))
                 continue
             line = previous + 1
             previous = reader.line_num
             if values:
                 yield RawRow(line, values)
+
+    def row_chunks(self, size: int) -> Iterator[RowColumns]:
+        """``rows()`` in chunks of ``size`` rows, as columns, without an object per row.
+
+        Each chunk is ``(lines, values, errors)``: every row's line number,
+        values and reading error (``""`` for none), exactly as ``rows()``
+        gives them; an unreadable row takes its place in a chunk as there.
+        """
+        reader = self.reader
+        previous = reader.line_num
+        while True:
+            lines: list[int] = []
+            values: list[list[str]] = []
+            failed: list[tuple[int, str]] = []
+            pulled = True
+            while pulled and len(lines) < size:
+                pulled = False
+                try:
+                    for row in islice(reader, size - len(lines)):
+                        pulled = True
+                        line = previous + 1
+                        previous = reader.line_num
+                        if row:
+                            lines.append(line)
+                            values.append(row)
+                except csv.Error as exc:
+                    pulled = True
+                    line = previous + 1
+                    previous = reader.line_num
+                    failed.append((len(lines), _csv_error_message(exc, line, reader.line_num)))
+                    lines.append(line)
+                    values.append([])
+            if not lines:
+                return
+            errors = [""] * len(lines)
+            for position, message in failed:
+                errors[position] = message
+            yield lines, values, errors
+
+
+def _csv_error_message(exc: csv.Error, line: int, line_num: int) -> str:
+    """What a row the parser failed on is rejected with (raises for an error past which nothing is reliable)."""
+    if "field larger than field limit" in str(exc):
+        # Past a runaway value the parser would resume in the middle of
+        # it and read its tail as rows: stop instead of guessing.
+        raise CsvStructureError(
+            f"line {line}: a value is larger than {CSV_FIELD_LIMIT // (1024 * 1024)} MB (a quote that "
+            "is never closed?); the file cannot be read reliably past this point"
+        ) from None
+    if "unexpected end of data" in str(exc):
+        return (
+            f"unreadable CSV: a quote opened on line {line} is never closed; "
+            f"lines {line}-{line_num} were read as one value"
+        )
+    return f"unreadable CSV: {exc}"
 
 
 def _physical_lines(pieces: list[str]) -> list[str]:

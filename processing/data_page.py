@@ -15,6 +15,7 @@ whole table. Its own parameters all start with ``_`` (no schema field does):
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, QuerySet
+from django.db import connections
+from django.db.models import F, Q, QuerySet
 
 from ingestion.fieldtypes import field_type
 from ingestion.models import Dataset
@@ -44,10 +46,13 @@ from .record_tables import RecordBase
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 # Facets: fields with at most FACET_MAX_VALUES distinct values in the view, counted only when the
-# view holds at most FACET_MAX_ROWS records (a bounded count first), for at most FACET_MAX_FIELDS fields.
+# view holds at most FACET_MAX_ROWS records (a bounded read), for at most FACET_MAX_FIELDS fields.
 FACET_MAX_VALUES = 30
-FACET_MAX_ROWS = 100_000
+FACET_MAX_ROWS = 20_000
 FACET_MAX_FIELDS = 10
+# A view of at most this many records is counted in Python from one bounded read; in a larger one, a
+# field with more distinct values than FACET_MAX_VALUES among its first this many records is no facet.
+FACET_SAMPLE_ROWS = 1000
 # The page's own parameters; any other is a filter.
 PAGE_PARAMS = ("_sort", "_search", "_next", "_prev", "_size", "_lineage", "_run")
 # Lineage columns the page can sort by, and the ordering each means.
@@ -143,16 +148,20 @@ def data_page(
     """A keyset page: the first, the one after ``after`` or the one before ``before``.
 
     ``queryset_for(backwards)`` gives the view ordered forwards or backwards
-    (``data_view``). One query of ``size + 1`` rows, no OFFSET: as fast at
-    page 1,000 as at page 1 (given an index on the sort column).
+    (``data_view``). ``size + 1`` rows, no OFFSET (one query; two when a
+    field sort's page reaches the records without a value): as fast at page
+    1,000 as at page 1, given an index on the sort column.
     """
     backwards = before is not None
     queryset = queryset_for(backwards)
-    if after is not None:
-        queryset = records_after(queryset, ordering, after)
-    elif before is not None:
-        queryset = records_after(queryset, ordering, before, backwards=True)
-    rows = list(records_rows(queryset, spec)[: size + 1])
+    if ordering.field is not None:
+        rows = _field_page_rows(queryset, spec, ordering, backwards, after or before, size + 1)
+    else:
+        if after is not None:
+            queryset = records_after(queryset, ordering, after)
+        elif before is not None:
+            queryset = records_after(queryset, ordering, before, backwards=True)
+        rows = list(records_rows(queryset, spec)[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -166,6 +175,50 @@ def data_page(
         position_encode(record_position(rows[-1], ordering)) if has_next else None,
         position_encode(record_position(rows[0], ordering)) if has_previous else None,
     )
+
+
+def _field_page_rows(
+    queryset: QuerySet[RecordBase],
+    spec: SchemaSpec,
+    ordering: RecordOrdering,
+    backwards: bool,
+    position: tuple[Any, str] | None,
+    limit: int,
+) -> list[RecordRow]:
+    """The first ``limit`` rows of a view sorted by a field, from ``position`` on (walking ``backwards``).
+
+    Nulls sort after every value (``records_ordered``): ``ORDER BY field DESC
+    NULLS LAST`` is an order that an index on ``(field, _key)`` cannot give,
+    and a position's condition ``field < v OR (field = v AND _key < k) OR field
+    IS NULL`` is no index range. PostgreSQL then reads and sorts the whole view
+    for every page. So the records with a value and those without are read
+    apart, in the order of the walk: the first with ``ORDER BY field, _key``
+    (either way: the index read forwards or backwards) from ``field >= v`` /
+    ``field <= v``, an index range; the others, ordered by key, only if the
+    page is not full yet. Same rows, same order as one query.
+    """
+    down = ordering.descending != backwards  # the direction of this walk in SQL
+    op = "lt" if down else "gt"
+    valued = queryset.filter(_sort__isnull=False).order_by(
+        F("_sort").desc() if down else F("_sort").asc(), "-key" if down else "key"
+    )
+    nulls = queryset.filter(_sort__isnull=True).order_by("-key" if down else "key")
+    if position is not None:
+        value, key = position
+        if value is None:
+            # A null's position: the values come before every null, the nulls go on by key.
+            nulls = nulls.filter(**{f"key__{op}": key})
+            valued = valued if backwards else valued.none()
+        else:
+            bound = {("_sort__lte" if down else "_sort__gte"): value}
+            valued = valued.filter(**bound).filter(Q(**{f"_sort__{op}": value}) | Q(_sort=value, **{f"key__{op}": key}))
+            nulls = nulls.none() if backwards else nulls
+    parts = (nulls, valued) if backwards else (valued, nulls)
+    rows: list[RecordRow] = []
+    for part in parts:
+        if len(rows) < limit:
+            rows += records_rows(part, spec)[: limit - len(rows)]
+    return rows
 
 
 def facet_fields(spec: SchemaSpec) -> list[FieldSpec]:
@@ -182,20 +235,58 @@ def facet_fields(spec: SchemaSpec) -> list[FieldSpec]:
     return kinds[:FACET_MAX_FIELDS]
 
 
-def data_facets(queryset: QuerySet[RecordBase], spec: SchemaSpec) -> list[Facet] | None:
+def data_facets(queryset: QuerySet[RecordBase], spec: SchemaSpec, *, fixed: Iterable[str] = ()) -> list[Facet] | None:
     """Value counts of each facet field over the view; None when the view is too large to count.
 
-    Bounded: first a count of at most ``FACET_MAX_ROWS + 1`` rows (a LIMIT
-    subquery), then per field one GROUP BY with LIMIT ``FACET_MAX_VALUES + 1``;
-    a field with more distinct values than that is no facet and is left out.
+    Bounded, and every read of the view has a LIMIT: first the facet columns
+    of ``FACET_SAMPLE_ROWS + 1`` records; a view that small is counted from
+    them. Otherwise a field with more than ``FACET_MAX_VALUES`` distinct values
+    among them is no facet, and the columns of the others are read for at most
+    ``FACET_MAX_ROWS + 1`` records and counted here (more records: None). On
+    PostgreSQL a view the planner estimates at over twice that is not read at
+    all (None). One pass over the view's records, where a ``GROUP BY`` per
+    field would read them all once per field. The ``fixed`` fields (an
+    equality filter holds them to one value) are left out.
     """
+    skip = set(fixed)
+    fields = [f for f in facet_fields(spec) if f.name not in skip]
+    if not fields:
+        return []
     base = queryset.order_by()
-    if base[: FACET_MAX_ROWS + 1].count() > FACET_MAX_ROWS:
+    columns = [queryset.model.field_attributes[f.name] for f in fields]
+    rows = list(base.values_list(*columns)[: FACET_SAMPLE_ROWS + 1])
+    if len(rows) > FACET_SAMPLE_ROWS:
+        keep = [i for i in range(len(fields)) if len({row[i] for row in rows}) <= FACET_MAX_VALUES]
+        if not keep:
+            return []  # every field has too many values already among the first records
+        # Reading the columns of FACET_MAX_ROWS records only to learn that there are more costs a pass over
+        # the table when the view's records are spread over it: skip a view the planner puts far above.
+        estimate = _rows_estimate(base)
+        if estimate is not None and estimate > 2 * FACET_MAX_ROWS:
+            return None
+        fields = [fields[i] for i in keep]
+        rows = list(base.values_list(*[columns[i] for i in keep])[: FACET_MAX_ROWS + 1])
+    if len(rows) > FACET_MAX_ROWS:
         return None
     facets = []
-    for f in facet_fields(spec):
-        column = queryset.model.field_attributes[f.name]
-        counts = list(base.values_list(column).annotate(n=Count("*")).order_by("-n", column)[: FACET_MAX_VALUES + 1])
-        if 0 < len(counts) <= FACET_MAX_VALUES:
-            facets.append(Facet(f, [(value, n) for value, n in counts]))
+    for i, f in enumerate(fields):
+        counted = Counter(row[i] for row in rows)
+        if 0 < len(counted) <= FACET_MAX_VALUES:
+            facets.append(Facet(f, sorted(counted.items(), key=_facet_order)))
     return facets
+
+
+def _rows_estimate(queryset: QuerySet[RecordBase]) -> int | None:
+    """How many rows PostgreSQL's planner expects the queryset to give (EXPLAIN: nothing is read)."""
+    if connections[queryset.db].vendor != "postgresql":
+        return None
+    plan = json.loads(queryset.explain(format="json"))
+    if isinstance(plan, list):
+        plan = plan[0]
+    return int(plan["Plan"]["Plan Rows"])
+
+
+def _facet_order(item: tuple[Any, int]) -> tuple[int, bool, Any]:
+    """Most frequent first, then by value (null last)."""
+    value, n = item
+    return (-n, value is None, value if value is not None else 0)

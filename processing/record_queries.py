@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import DecimalField, F, Func, Q, QuerySet, TextField, Value
+from django.db.models import DecimalField, Expression, F, Func, Q, QuerySet, TextField, Value
 from django.db.models.functions import StrIndex
 from django.db.models.query import BaseIterable, ValuesListIterable
 
@@ -424,7 +425,43 @@ _JSON_READS = {
 }
 
 
-class _DataJson(Func):
+class _TableSql(Expression):
+    """SQL over the query's own table, written once per table and schema rather than built per query.
+
+    ``parts`` are joined with the table's quoted name (each column reference
+    is ``"table"."column"``, as Django writes it). With no source expressions
+    there is nothing for Django to resolve, and the identity it hashes while
+    compiling is a short tuple: building and compiling the ten column
+    expressions of a page's ``data`` was a third of a records page's fixed
+    CPU. For queries on the dataset's table alone (no joins change its alias).
+    """
+
+    output_field = TextField()
+
+    def __init__(self, parts: tuple[str, ...], params: tuple[Any, ...] = ()) -> None:
+        super().__init__()
+        self.parts = parts
+        self.params = params
+
+    @cached_property
+    def identity(self) -> tuple[Any, ...]:
+        return (type(self), self.parts, self.params)
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        table = compiler.quote_name_unless_alias(compiler.query.base_table)
+        return table.join(self.parts), list(self.params)
+
+
+# Where the table's quoted name goes in a _TableSql template (no identifier or template holds a NUL).
+_TABLE = "\x00"
+
+
+def _table_column(model: type[RecordBase], attribute: str) -> str:
+    column = cast(Any, model._meta.get_field(attribute)).column
+    return f"{_TABLE}.{connection.ops.quote_name(column)}"
+
+
+class _DataJson:
     """A record's ``data`` as the JSON text ``encode_data`` writes, built by PostgreSQL.
 
     Python then only places each record's text in the page: decoding ten
@@ -434,18 +471,24 @@ class _DataJson(Func):
     (``1e+15`` for Python's ``1000000000000000.0``).
     """
 
-    output_field = TextField()
-
-    def __init__(self, *columns: Any, names: tuple[str, ...], kinds: tuple[str, ...]) -> None:
-        self.names = names
-        self.kinds = kinds
-        super().__init__(*columns)
+    @staticmethod
+    @lru_cache(maxsize=256)
+    def _sql(model: type[RecordBase], names: tuple[str, ...], kinds: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+        parts: list[str] = []
+        params: list[str] = []
+        for i, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+            column = _table_column(model, model.field_attributes[name])
+            # The name (an identifier) goes as a parameter, the value's text is never null.
+            parts.append(f"%s || coalesce({_JSON_READS[kind].format(column)}, 'null')")
+            params.append(("{" if i == 0 else ",") + json.dumps(name) + ":")
+        return "(" + " || ".join(parts) + " || '}')", tuple(params)
 
     @classmethod
-    def of(cls, model: type[RecordBase], spec: SchemaSpec) -> _DataJson:
+    def of(cls, model: type[RecordBase], spec: SchemaSpec) -> _TableSql:
         names = tuple(f.name for f in spec.fields)
         kinds = tuple(field_type(f.type).sql_type for f in spec.fields)
-        return cls(*(F(model.field_attributes[name]) for name in names), names=names, kinds=kinds)
+        sql, params = cls._sql(model, names, kinds)
+        return _TableSql(tuple(sql.split(_TABLE)), params)
 
     @staticmethod
     def supports(spec: SchemaSpec) -> bool:
@@ -453,34 +496,22 @@ class _DataJson(Func):
             field_type(f.type).sql_type in _JSON_READS for f in spec.fields
         )
 
-    def as_sql(
-        self,
-        compiler: Any,
-        connection: Any,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra: Any,
-    ) -> Any:
-        parts: list[str] = []
-        params: list[Any] = []
-        for i, (name, kind, expression) in enumerate(
-            zip(self.names, self.kinds, self.get_source_expressions(), strict=True)
-        ):
-            sql, column_params = compiler.compile(expression)
-            # The name (an identifier) goes as a parameter, the value's text is never null.
-            parts.append(f"%s || coalesce({_JSON_READS[kind].format(sql)}, 'null')")
-            params += [("{" if i == 0 else ",") + json.dumps(name) + ":", *column_params]
-        return "(" + " || ".join(parts) + " || '}')", params
+
+@lru_cache(maxsize=256)
+def _utc_text_sql(model: type[RecordBase], attribute: str) -> tuple[str, ...]:
+    """``_UtcText`` of a timestamp column on PostgreSQL, as ``_TableSql`` parts."""
+    column = _table_column(model, attribute)
+    return tuple(f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')".split(_TABLE))
 
 
 def records_rows(queryset: QuerySet[RecordBase], spec: SchemaSpec) -> QuerySet[Any]:
     """``records_list``'s queryset yielding ``RecordRow`` objects (it can still be filtered and sliced)."""
     if _DataJson.supports(spec):
+        model = queryset.model
         rows = queryset.annotate(
-            data_text=_DataJson.of(queryset.model, spec),
-            created_text=_UtcText("created_at"),
-            updated_text=_UtcText("updated_at"),
+            data_text=_DataJson.of(model, spec),
+            created_text=_TableSql(_utc_text_sql(model, "created_at")),
+            updated_text=_TableSql(_utc_text_sql(model, "updated_at")),
         ).values_list("key", "data_text", *_LINEAGE_FIELDS)
         rows._iterable_class = _PlainRows
         return rows

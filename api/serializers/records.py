@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from django.urls import reverse
+from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -18,6 +20,12 @@ from processing.record_queries import RecordRow, utc_text_moment
 
 def record_url(request: Any, slug: str, key: str) -> str:
     return request.build_absolute_uri(reverse("api:record-detail", kwargs={"slug": slug, "key": key}))
+
+
+@lru_cache(maxsize=1024)
+def _record_path(script_prefix: str, urlconf: str, slug: str, key: str) -> str:
+    """``reverse`` of a record's URL, once per script prefix, URLconf and dataset (what its result depends on)."""
+    return reverse("api:record-detail", kwargs={"slug": slug, "key": key}, urlconf=urlconf)
 
 
 def run_url(request: Any, run_id: int) -> str:
@@ -76,7 +84,8 @@ class RecordPageWriter:
         self.slug = slug
         # The key may hold anything but NUL (the pipeline rejects it), so a
         # NUL stands in for it: reversed once, split around its quoted form.
-        placeholder = record_url(request, slug, "\x00")
+        urlconf = get_urlconf() or settings.ROOT_URLCONF
+        placeholder = request.build_absolute_uri(_record_path(get_script_prefix(), urlconf, slug, "\x00"))
         self.head, _, self.tail = placeholder.rpartition("%00")
         self.timezone = timezone.get_current_timezone()
         self.utc = getattr(self.timezone, "key", None) in ("UTC", "Etc/UTC")

@@ -67,7 +67,8 @@ def _rate(name: str, default: str) -> str:
 
 
 _renderers = ["rest_framework.renderers.JSONRenderer"]
-_authentication = ["rest_framework_simplejwt.authentication.JWTAuthentication"]
+# simplejwt's check with a cheaper user read (api/authentication.py).
+_authentication = ["api.authentication.JWTAuthentication"]
 if _DEBUG:
     # The browsable API and session logins are for local development only.
     _renderers.append("rest_framework.renderers.BrowsableAPIRenderer")

@@ -50,13 +50,13 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
         slug=spec.slug,
         defaults={"name": spec.name},
     )
-    if not created and list(spec.key) != list(dataset.key_fields) and dataset.raw_files.exists():
-        # Records are stored under their key: a new key would store every row
-        # again next to the old one. Refuse rather than silently double them.
-        raise ValidationError(
-            f"Dataset {dataset.slug!r} already holds data keyed by {', '.join(dataset.key_fields)}; "
-            f"its key cannot change to {', '.join(spec.key)}. Create a new dataset for the new key."
-        )
+    return _dataset_apply(dataset=dataset, created=created, spec=spec, user=user)
+
+
+def _dataset_apply(*, dataset: Dataset, created: bool, spec: SchemaSpec, user: Any) -> DatasetApplyResult:
+    """``dataset_apply`` on a locked dataset row; ``created``: the row is new (audited as a creation)."""
+    if not created:
+        dataset_key_change_check(dataset=dataset, spec=spec)
     dataset.name = spec.name
     dataset.description = spec.description
     dataset.key_fields = list(spec.key)
@@ -117,6 +117,19 @@ def dataset_apply(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
     )
 
 
+def dataset_key_change_check(*, dataset: Dataset, spec: SchemaSpec) -> None:
+    """Refuse a new key for a dataset that has received files (``ValidationError``).
+
+    Records are stored under their key: a new key would store every row
+    again next to the old one. Refuse rather than silently double them.
+    """
+    if list(spec.key) != list(dataset.key_fields) and dataset.raw_files.exists():
+        raise ValidationError(
+            f"Dataset {dataset.slug!r} already holds data keyed by {', '.join(dataset.key_fields)}; "
+            f"its key cannot change to {', '.join(spec.key)}. Create a new dataset for the new key."
+        )
+
+
 def dataset_apply_preview(*, spec: SchemaSpec) -> StoredRecordsReport:
     """What ``dataset_apply`` would do to the stored records; changes nothing."""
     dataset = Dataset.objects.filter(slug=spec.slug).select_related("current_schema").first()
@@ -145,10 +158,10 @@ def dataset_create(*, spec: SchemaSpec, user: Any = None) -> DatasetApplyResult:
     """
     try:
         with transaction.atomic():
-            Dataset.objects.create(slug=spec.slug, name=spec.name)
+            dataset = Dataset.objects.create(slug=spec.slug, name=spec.name)
     except IntegrityError:
         raise DatasetConflict(f"A dataset with the slug {spec.slug!r} already exists.") from None
-    result = dataset_apply(spec=spec, user=user)
+    result = _dataset_apply(dataset=dataset, created=True, spec=spec, user=user)
     if getattr(user, "pk", None):
         DatasetGrant.objects.create(dataset=result.dataset, user=user, role=DatasetRole.MANAGER)
     return DatasetApplyResult(dataset=result.dataset, schema=result.schema, created=True, new_version=True)

@@ -1,3 +1,3 @@
 """The admin as operations console: upload, runs, records, rejected rows."""
 
-from . import rejected, runs, sources  # noqa: F401
+from . import datasets, rejected, runs, sources  # noqa: F401

@@ -15,7 +15,11 @@ def pretty_json(value: object) -> SafeString:
 
 
 def status_badge(run: Run) -> SafeString:
-    return format_html('<span class="df-badge df-{}">{}</span>', run.status, run.get_status_display())
+    """The status as a coloured badge; a no-op run says which run already loaded its file."""
+    badge = format_html('<span class="df-badge df-{}">{}</span>', run.status, run.get_status_display())
+    if run.noop_of_id is None:
+        return badge
+    return format_html('{} <span class="df-noop">no-op: file loaded by run #{}</span>', badge, run.noop_of_id)
 
 
 def errors_text(errors: dict[str, list[str]]) -> str:

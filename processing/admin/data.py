@@ -122,6 +122,8 @@ def cell(field: FieldSpec, value: Any) -> tuple[str, str]:
         return _number(value), "df-num"
     if kind.filter_kind == "boolean":
         return ("true" if value else "false"), "df-bool"
+    if field.type in ("date", "datetime"):
+        return str(value), "df-time"
     return str(value), ""
 
 
@@ -213,7 +215,10 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
             return data_view(dataset, spec, filters=filters, search=search, ordering=sort, run=run, backwards=backwards)
 
         page = data_page(view, spec, ordering, size=size, after=after, before=before)
-        facets = data_facets(view(False), spec)
+        # Facets on a view's first page only: a later page has the same ones, and need not count them again.
+        if after is None and before is None:
+            fixed = [name for name, _ in filters if "__" not in name]  # an equality filter: one value
+            facets = data_facets(view(False), spec, fixed=fixed)
     except ValidationError as exc:
         errors = exc.message_dict
     ordering = ordering or RecordOrdering("key")
@@ -259,7 +264,7 @@ def data_page_view(request: HttpRequest, slug: str) -> HttpResponse:
             }
             for facet in facets or []
         ],
-        "facets_skipped": page is not None and facets is None,
+        "facets_skipped": page is not None and facets is None and not query.get("_next") and not query.get("_prev"),
         "facet_max_rows": FACET_MAX_ROWS,
         "lineage": lineage,
         "lineage_url": query.url(drop=("_lineage",)) if lineage else query.url(_lineage="1"),

@@ -40,12 +40,13 @@ class RunAdmin(admin.ModelAdmin):
         "badge",
         "trigger",
         "started_by",
-        "rows_read",
-        "rows_valid",
-        "rows_rejected",
-        "rows_inserted",
-        "rows_updated",
-        "rows_unchanged",
+        "file_name",
+        "read",
+        "valid",
+        "rejected",
+        "inserted",
+        "updated",
+        "unchanged",
         "duration",
         "created_at",
     )
@@ -58,7 +59,7 @@ class RunAdmin(admin.ModelAdmin):
         ("source", admin.RelatedOnlyFieldListFilter),
         "created_at",
     )
-    list_select_related = ("dataset", "started_by")
+    list_select_related = ("dataset", "started_by", "raw_file")
     search_fields = ("=id", "raw_file__original_name", "raw_file__sha256")
     date_hierarchy = "created_at"
     fields = (
@@ -86,6 +87,38 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def badge(self, obj: Run) -> SafeString:
         return status_badge(obj)
+
+    @admin.display(description="File", ordering="raw_file__original_name")
+    def file_name(self, obj: Run) -> str:
+        """The file's name as it was sent (a source's pull: the source)."""
+        if obj.raw_file is None:
+            return "—"
+        return obj.raw_file.original_name or "(unnamed)"
+
+    # The counters, with thousands separators (12,345) and sortable by their columns.
+    @admin.display(description="Read", ordering="rows_read")
+    def read(self, obj: Run) -> str:
+        return f"{obj.rows_read:,}"
+
+    @admin.display(description="Valid", ordering="rows_valid")
+    def valid(self, obj: Run) -> str:
+        return f"{obj.rows_valid:,}"
+
+    @admin.display(description="Rejected", ordering="rows_rejected")
+    def rejected(self, obj: Run) -> str:
+        return f"{obj.rows_rejected:,}"
+
+    @admin.display(description="Inserted", ordering="rows_inserted")
+    def inserted(self, obj: Run) -> str:
+        return f"{obj.rows_inserted:,}"
+
+    @admin.display(description="Updated", ordering="rows_updated")
+    def updated(self, obj: Run) -> str:
+        return f"{obj.rows_updated:,}"
+
+    @admin.display(description="Unchanged", ordering="rows_unchanged")
+    def unchanged(self, obj: Run) -> str:
+        return f"{obj.rows_unchanged:,}"
 
     @admin.display(description="Duration")
     def duration(self, obj: Run) -> str:

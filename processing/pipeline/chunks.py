@@ -26,19 +26,20 @@ import queue
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from ingestion.reader import CsvReader, NdjsonReader, RawRow
+from ingestion.reader import CsvReader, NdjsonReader, RawRow, RowColumns
 
 from ..quality.profile import ChunkProfile, chunk_profile
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
+from .validrows import JoinedRows, TextColumn, ValidRows
 
 if TYPE_CHECKING:
     from .columnar import ColumnarValidator
@@ -53,7 +54,7 @@ _POLL_SECONDS = 0.1
 
 @dataclass
 class ChunkResult:
-    valid: list[ValidRow] = field(default_factory=list)
+    valid: ValidRows = field(default_factory=lambda: ValidRows.of([]))
     rejected: list[RejectedValues] = field(default_factory=list)
     last_line: int = 0
     rows: int = 0
@@ -61,45 +62,24 @@ class ChunkResult:
     bytes_read: int = 0  # the reader's position once this chunk (and the look-ahead) was read
     profile: ChunkProfile | None = None  # the valid rows' statistics (processing.quality), when asked for
 
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Chunks cross to the loader's process: column lists of strings pickle
-        # far faster than ten thousand row objects.
-        v = self.valid
-        columns = (
-            [r.line for r in v],
-            [r.key for r in v],
-            [r.data_json for r in v],
-            [r.unique_values for r in v] if any(r.unique_values for r in v) else None,
-            [r.raw for r in v],
-            [r.processed for r in v],
-            [r.copy for r in v],
-        )
-        return _chunk_result, (
-            columns,
-            self.rejected,
-            self.last_line,
-            self.rows,
-            self.is_last,
-            self.bytes_read,
-            self.profile,
-        )
+    def __post_init__(self) -> None:
+        # Chunks cross to the loader's process as columns (see validrows.py).
+        self.valid = ValidRows.of(self.valid)
 
 
-def _chunk_result(columns: tuple[Any, ...], *rest: Any) -> ChunkResult:
-    lines, keys, data_json, unique, raw, processed, copy = columns
-    if unique is None:
-        unique = [{} for _ in lines]
-    valid = list(map(ValidRow, lines, keys, data_json, unique, raw, processed, copy))
-    return ChunkResult(valid, *rest)
-
-
-def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[tuple[list[RawRow], bool]]:
-    """Yield ``(chunk, is_last)`` pairs, looking one chunk ahead."""
-    current = list(islice(rows, size))
-    while current:
-        following = list(islice(rows, size))
-        yield current, not following
+def _column_chunks(chunks: Iterator[RowColumns]) -> Iterator[tuple[RowColumns, bool]]:
+    """Yield ``(chunk, is_last)`` pairs of column chunks, looking one chunk ahead."""
+    current = next(chunks, None)
+    while current is not None:
+        following = next(chunks, None)
+        yield current, following is None
         current = following
+
+
+def _as_columns(rows: Iterator[RawRow], size: int) -> Iterator[RowColumns]:
+    """Rows in chunks of ``size``, as columns (``CsvReader.row_chunks`` for any reader)."""
+    while chunk := list(islice(rows, size)):
+        yield [r.line for r in chunk], [r.values for r in chunk], [r.error for r in chunk]
 
 
 def chunk_validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
@@ -107,21 +87,53 @@ def chunk_validate(validator: RowValidator, rows: list[RawRow]) -> ChunkResult:
 
     Gives exactly what ``chunk_validate_rows`` gives, row for row.
     """
+    return chunk_validate_columns(validator, [r.line for r in rows], [r.values for r in rows], [r.error for r in rows])
+
+
+def chunk_validate_columns(
+    validator: RowValidator,
+    lines: list[int],
+    values: Sequence[list[str]],
+    errors: list[str],
+    raws: list[str] | None = None,
+) -> ChunkResult:
+    """``chunk_validate`` of a chunk given as columns: each row's line, values and reading error.
+
+    ``raws``, when given, is each row's values joined by NUL (what the
+    columnar validator would join them into).
+    """
     if type(validator).validate is not RowValidator.validate:
         # A validator that changes what validate gives cannot be reproduced in columns.
-        return chunk_validate_rows(validator, rows)
-    result = ChunkResult(rows=len(rows), last_line=rows[-1].line)
-    read = [row for row in rows if not row.error]
-    outcomes = iter(columnar_of(validator).validate([r.line for r in read], [r.values for r in read]))
-    valid, rejected = result.valid, result.rejected
-    for row in rows:
-        if row.error:
-            rejected.append(validator.reject(row.line, row.values, {ROW_ERRORS: [row.error]}))
+        return chunk_validate_rows(validator, list(map(RawRow, lines, values, errors)))
+    result = ChunkResult(rows=len(lines), last_line=lines[-1])
+    if any(errors):
+        read = [i for i, error in enumerate(errors) if not error]
+        read_lines = [lines[i] for i in read]
+        read_values: Sequence[list[str]] = (
+            values.take(read) if isinstance(values, JoinedRows) else [values[i] for i in read]
+        )
+        read_raws = [raws[i] for i in read] if raws is not None else None
+    else:
+        read_lines, read_values, read_raws = lines, values, raws
+    valid, positions, others = columnar_of(validator).validate_chunk(read_lines, read_values, read_raws)
+    if any(type(outcome) is ValidRow for outcome in others):
+        # A row the columns left to the row validator passed it: merge them in file order.
+        for position, in_columns in zip(positions, valid, strict=True):
+            others[position] = in_columns
+        valid_rows: list[ValidRow] = []
+        for outcome in others:
+            if type(outcome) is ValidRow:
+                valid_rows.append(outcome)
+        valid = ValidRows.of(valid_rows)
+    result.valid = valid
+    outcomes = iter(others)
+    rejected = result.rejected
+    for i, (line, error) in enumerate(zip(lines, errors, strict=True)):
+        if error:
+            rejected.append(validator.reject(line, values[i], {ROW_ERRORS: [error]}))
             continue
         outcome = next(outcomes)
-        if type(outcome) is ValidRow:
-            valid.append(outcome)
-        else:
+        if outcome is not None and type(outcome) is not ValidRow:
             rejected.append(outcome)
     return result
 
@@ -130,7 +142,8 @@ def chunk_validate_rows(validator: RowValidator, rows: list[RawRow]) -> ChunkRes
     """Step 3 one row at a time with ``RowValidator``: the reference ``chunk_validate`` is held to."""
     result = ChunkResult(rows=len(rows), last_line=rows[-1].line)
     validate = validator.validate
-    valid, rejected = result.valid, result.rejected
+    valid: list[ValidRow] = []
+    rejected = result.rejected
     for row in rows:
         if row.error:
             rejected.append(validator.reject(row.line, row.values, {ROW_ERRORS: [row.error]}))
@@ -140,6 +153,7 @@ def chunk_validate_rows(validator: RowValidator, rows: list[RawRow]) -> ChunkRes
             valid.append(outcome)
         else:
             rejected.append(outcome)
+    result.valid = ValidRows.of(valid)
     return result
 
 
@@ -173,21 +187,71 @@ class _End:
         self.error = error
 
 
-class _RawChunk(NamedTuple):
-    """A chunk read by the reading process for another process to validate (columns pickle fast)."""
+class _RawChunk:
+    """A chunk read by the reading process for another process to validate.
 
-    lines: list[int]
-    values: list[list[str]]
-    errors: list[str]
-    is_last: bool
-    bytes_read: int
+    It crosses the pipe as columns: the line numbers, and each row's values
+    joined by NUL in one text (how the columnar validator takes them in),
+    with the values of the few rows a split would not give back (an empty
+    row, a value holding a NUL) and the reading errors on the side.
+    """
 
-    @classmethod
-    def of(cls, rows: list[RawRow], is_last: bool, bytes_read: int) -> _RawChunk:
-        return cls([r.line for r in rows], [r.values for r in rows], [r.error for r in rows], is_last, bytes_read)
+    __slots__ = ("bytes_read", "errors", "is_last", "lines", "raws", "values")
+
+    def __init__(
+        self,
+        lines: list[int],
+        values: Sequence[list[str]],
+        errors: list[str],
+        is_last: bool,
+        bytes_read: int,
+        raws: list[str] | None = None,
+    ) -> None:
+        self.lines = lines
+        self.values = values
+        self.errors = errors
+        self.is_last = is_last
+        self.bytes_read = bytes_read
+        self.raws = raws
 
     def rows(self) -> list[RawRow]:
         return list(map(RawRow, self.lines, self.values, self.errors))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        values = self.values
+        if isinstance(values, JoinedRows):
+            raws, kept = values.raws, values.kept
+            joined = TextColumn.of(raws)
+        else:
+            raws = list(map("\x00".join, values))
+            joined = TextColumn.of(raws)
+            # A row splits back into its values unless it has none or one of them
+            # holds a NUL: then its text has more NULs than values but one.
+            empty = values.count([])
+            if joined.data.count(b"\x00") == sum(map(len, values)) - len(values) + empty:
+                kept = {i: v for i, v in enumerate(values) if not v} if empty else {}
+            else:
+                kept = {
+                    i: v for i, (v, raw) in enumerate(zip(values, raws, strict=True)) if raw.count("\x00") != len(v) - 1
+                }
+        errors = {i: e for i, e in enumerate(self.errors) if e} if any(self.errors) else {}
+        return _raw_chunk, (self.lines, joined, kept, errors, self.is_last, self.bytes_read)
+
+
+def _raw_chunk(
+    lines: list[int],
+    joined: TextColumn,
+    kept: dict[int, list[str]],
+    errors: dict[int, str],
+    is_last: bool,
+    bytes_read: int,
+) -> _RawChunk:
+    raws = joined.to_list()
+    values = JoinedRows(raws, kept)  # split only where a row is read one at a time
+    row_errors = [""] * len(lines)
+    for i, e in errors.items():
+        row_errors[i] = e
+    return _RawChunk(lines, values, row_errors, is_last, bytes_read, raws)
 
 
 def _send_end(conn: Connection, end: _End) -> None:
@@ -248,9 +312,10 @@ class ValidatedChunks:
         self,
         reader: CsvReader | NdjsonReader,
         validator: RowValidator,
-        rows: Iterator[RawRow],
+        rows: Iterator[RawRow] | None,
         size: int,
         *,
+        skip: int = 0,
         processes: int | None = None,
         nice: int | None = None,
         profile: bool = False,
@@ -261,7 +326,9 @@ class ValidatedChunks:
         # Validating is CPU-bound and can wait; web requests on the same cores cannot.
         self._nice = settings.DATAFLOW["NICE"] if nice is None else nice
         self._validator = validator
+        # None: the reader's rows after the first ``skip`` ones, read a chunk at a time.
         self._rows = rows
+        self._skip = skip
         self._size = size
         self.processes = default_processes() if processes is None else processes
         self._stop = threading.Event()
@@ -342,12 +409,27 @@ class ValidatedChunks:
         except EOFError:
             raise RuntimeError("a validating process ended without finishing the file") from None
 
-    def _validated(self, rows: list[RawRow], is_last: bool, bytes_read: int) -> ChunkResult:
-        result = chunk_validate(self._validator, rows)
+    def _read(self) -> Iterator[tuple[RowColumns, bool]]:
+        """The chunks to validate, as columns, with whether each is the last."""
+        if self._rows is not None:
+            return _column_chunks(_as_columns(self._rows, self._size))
+        reader = self._reader
+        rows = reader.rows()
+        if self._skip:
+            # Rows committed before a resume: read past them (the columns start where rows() stops).
+            for _ in islice(rows, self._skip):
+                pass
+        if isinstance(reader, CsvReader):
+            return _column_chunks(reader.row_chunks(self._size))
+        return _column_chunks(_as_columns(rows, self._size))
+
+    def _validated(self, chunk: RowColumns, is_last: bool, bytes_read: int) -> ChunkResult:
+        result = chunk_validate_columns(self._validator, *chunk)
         result.is_last = is_last
         result.bytes_read = bytes_read
         if self._profile:
-            copies = [r.copy for r in result.valid]
+            # The rows' staging-table lines, one a line (values escape their line breaks).
+            copies = result.valid.copy_text().decode().split("\n")[:-1] if len(result.valid) else []
             result.profile = chunk_profile(self._validator.schema, copies, use_polars=columnar_module().polars_usable())
         return result
 
@@ -365,7 +447,7 @@ class ValidatedChunks:
 
         _lower_priority(self._nice, thread=True)
         try:
-            for chunk, is_last in _chunks(self._rows, self._size):
+            for chunk, is_last in self._read():
                 # The position after the look-ahead chunk, as the loader used to read it.
                 if not put(self._validated(chunk, is_last, self._reader.bytes.count)):
                     return
@@ -379,13 +461,13 @@ class ValidatedChunks:
         """The first child: read every chunk; validate the chunks it owns, pass the others on raw."""
         index = 0
         try:
-            for chunk, is_last in _chunks(self._rows, self._size):
+            for chunk, is_last in self._read():
                 bytes_read = self._reader.bytes.count
                 owner = chunk_owner(index, len(outs))
                 if owner == 0:
                     outs[0].send(self._validated(chunk, is_last, bytes_read))
                 else:
-                    outs[owner].send(_RawChunk.of(chunk, is_last, bytes_read))
+                    outs[owner].send(_RawChunk(*chunk, is_last, bytes_read))
                 index += 1
                 del chunk
             end = _End()
@@ -412,7 +494,9 @@ class ValidatedChunks:
                 _send_end(out, item)
                 return
             try:
-                result = self._validated(item.rows(), item.is_last, item.bytes_read)
+                result = chunk_validate_columns(self._validator, item.lines, item.values, item.errors, item.raws)
+                result.is_last = item.is_last
+                result.bytes_read = item.bytes_read
             except BaseException as exc:
                 _send_end(out, _End(exc))
                 return

@@ -28,6 +28,7 @@ from ..record_tables import column_type, table_sql
 from .bloom import DEFAULT_BITS, BloomFilter
 from .copytext import copy_escapes
 from .validate import RejectedValues, ValidRow
+from .validrows import ValidRows
 
 KEY_FIELD = "__key__"
 _BATCH = 500  # keys per IN (...) query on the ORM path; SQLite allows 999 parameters
@@ -204,7 +205,7 @@ def _load_postgres(run: Run, spec: SchemaSpec, rows: Sequence[ValidRow], *, into
         cur.execute(f"TRUNCATE {stage}")
         # Each row's line was rendered where it was validated (copytext.copy_line).
         with cur.cursor.copy(f"COPY {stage} (_key, _source_line, {field_columns}) FROM STDIN") as copy:
-            copy.write("".join([r.copy for r in rows]))
+            copy.write(rows.copy_text() if isinstance(rows, ValidRows) else "".join([r.copy for r in rows]))
         assert run.schema is not None  # every run is created under its dataset's schema (dataset_schema_require)
         params: dict[str, Any] = {"run": run.pk, "version": run.schema.number, "now": timezone.now()}
         insert = (

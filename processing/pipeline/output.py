@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -30,6 +31,7 @@ from ingestion.csvwrite import csv_writer
 from ingestion.storage import data_storage, storage_delete_quietly
 
 from .validate import ValidRow
+from .validrows import ValidRows
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +107,15 @@ class ProcessedWriter:
 
     def write(self, rows: Sequence[ValidRow]) -> int:
         """Append rows and flush; returns the file's size for the checkpoint."""
-        self.fh.write("".join([r.processed for r in rows]))
+        if isinstance(rows, ValidRows):
+            # Already UTF-8: straight to the bytes under the text layer (flushed first, so nothing is reordered).
+            self.fh.flush()
+            cast(BinaryIO, self.fh.buffer).write(rows.processed_text())
+        else:
+            self.fh.write("".join([r.processed for r in rows]))
         self.fh.flush()
         os.fsync(self.fh.fileno())
-        return self.fh.tell()
+        return cast(BinaryIO, self.fh.buffer).tell()
 
     def publish(self) -> str:
         """Move the finished file into the data storage; returns its name.

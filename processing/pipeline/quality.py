@@ -105,7 +105,7 @@ class RunQualityTracker:
             reader = reader_open(fh, format=raw_file.format, encoding=raw_file.encoding, delimiter=raw_file.delimiter)
             if not reader.read_header():
                 reader.header = list(header)  # an NDJSON file with no key: as the pipeline reads it
-            with ValidatedChunks(reader, validator, reader.rows(), run.chunk_size, profile=True) as chunks:
+            with ValidatedChunks(reader, validator, None, run.chunk_size, profile=True) as chunks:
                 for result in chunks:
                     self.profile.merge(result.profile)
                     # A long first pass still shows its worker alive, and can be cancelled.

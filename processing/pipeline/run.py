@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable, Iterator
-from itertools import islice
+from collections.abc import Callable
 from typing import Protocol
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ingestion.models import Dataset, RawFile, SchemaVersion
-from ingestion.reader import CsvStructureError, RawRow, reader_open
+from ingestion.reader import CsvStructureError, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
 from ingestion.services.sources import source_watermark_set
@@ -35,7 +34,7 @@ from .header import (
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
 from .output import ProcessedWriter
 from .quality import RunQualityTracker
-from .validate import ROW_ERRORS, HeaderError, RowValidator, ValidRow, columns_map
+from .validate import ROW_ERRORS, HeaderError, RowValidator, columns_map
 
 logger = logging.getLogger(__name__)
 
@@ -68,37 +67,39 @@ class PipelineAbort(Exception):
 
 def _deduplicate(validator: RowValidator, seen: SeenValues, result: ChunkResult) -> None:
     """Step 4: reject rows whose key or unique value came earlier in the file."""
-    keys = [r.key for r in result.valid]
+    keys = result.valid.keys
     distinct_keys = list(dict.fromkeys(keys))
     earlier: dict[str, dict[str, int]] = {KEY_FIELD: seen.lookup(KEY_FIELD, distinct_keys)}
     if not validator.unique_fields and not earlier[KEY_FIELD] and len(distinct_keys) == len(keys):
         # The usual chunk: keys new to the run and to each other, nothing to reject.
-        seen.add_column(KEY_FIELD, keys, [r.line for r in result.valid])
+        seen.add_column(KEY_FIELD, keys, result.valid.lines)
         return
+    valid = result.valid
     for f in validator.unique_fields:
-        values = [r.unique_values[f] for r in result.valid if f in r.unique_values]
+        values = [u[f] for u in valid.unique_values() if f in u]
         earlier[f] = seen.lookup(f, list(dict.fromkeys(values)))
-    kept: list[ValidRow] = []
+    dropped: list[int] = []
     new_entries: list[tuple[str, str, int]] = []
-    for row in result.valid:
+    for i, (key, line, unique_values) in enumerate(zip(keys, valid.lines, valid.unique_values(), strict=True)):
         errors: dict[str, list[str]] = {}
-        first = earlier[KEY_FIELD].get(row.key)
+        first = earlier[KEY_FIELD].get(key)
         if first is not None:
             errors[ROW_ERRORS] = [f"duplicate key, first seen on line {first}"]
-        for f, value in row.unique_values.items():
-            line = earlier[f].get(value)
-            if line is not None:
-                errors[f] = [f"duplicate value {value!r}, first seen on line {line}"]
+        for f, value in unique_values.items():
+            line_seen = earlier[f].get(value)
+            if line_seen is not None:
+                errors[f] = [f"duplicate value {value!r}, first seen on line {line_seen}"]
         if errors:
-            result.rejected.append(validator.reject(row.line, row.values, errors))
+            result.rejected.append(validator.reject(line, valid[i].values, errors))
+            dropped.append(i)
             continue
-        kept.append(row)
-        earlier[KEY_FIELD][row.key] = row.line
-        new_entries.append((KEY_FIELD, row.key, row.line))
-        for f, value in row.unique_values.items():
-            earlier[f][value] = row.line
-            new_entries.append((f, value, row.line))
-    result.valid = kept
+        earlier[KEY_FIELD][key] = line
+        new_entries.append((KEY_FIELD, key, line))
+        for f, value in unique_values.items():
+            earlier[f][value] = line
+            new_entries.append((f, value, line))
+    if dropped:
+        result.valid = valid.drop(dropped)
     result.rejected.sort(key=lambda r: r.line)
     seen.add(new_entries)
 
@@ -278,15 +279,14 @@ def pipeline_execute(
                 )
                 if writer.incomplete:
                     run.summary["processed_file_incomplete"] = True
-            rows: Iterator[RawRow] = reader.rows()
             skip = int(run.checkpoint.get("rows", 0))
-            if skip:
-                rows = islice(rows, skip, None)
             threshold = run.dataset.reject_threshold
             # A first load (not a resumed one: its earlier chunks are records now).
             into_empty = dataset_is_empty(run.dataset)
             # Steps 1-3 run a chunk ahead of steps 4-6 (see chunks.py).
-            with ValidatedChunks(reader, validator, rows, run.chunk_size, profile=quality.profiling) as chunks:
+            with ValidatedChunks(
+                reader, validator, None, run.chunk_size, skip=skip, profile=quality.profiling
+            ) as chunks:
                 for result in chunks:
                     tripped: PipelineAbort | None = None
                     with transaction.atomic():

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.urls import set_script_prefix
 from django.utils import timezone as django_timezone
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
@@ -185,3 +186,21 @@ def test_timestamps_read_as_text_are_written_as_drf_writes_them(
         writer = RecordPageWriter(request, "sales")
         assert writer.moment_text(row.created_text) == expected
         assert json.loads(writer.record(row))["updated_at"] == expected
+
+
+def test_record_urls_follow_each_request_s_script_prefix(as_viewer: APIClient, loaded: Run) -> None:
+    """The reversed record URL is cached per script prefix: a page served under a prefix says so, the next not."""
+
+    def first_url(prefix: str) -> str:
+        # What a WSGI server's SCRIPT_NAME sets for the request (the test client does not).
+        set_script_prefix(prefix)
+        try:
+            return str(as_viewer.get(RECORDS).json()["results"][0]["url"])
+        finally:
+            set_script_prefix("/")
+
+    plain, prefixed, again = first_url("/"), first_url("/mounted/"), first_url("/")
+
+    assert plain == "http://testserver/api/v1/datasets/sales/records/S1/"
+    assert prefixed == "http://testserver/mounted/api/v1/datasets/sales/records/S1/"
+    assert again == plain

@@ -47,3 +47,20 @@ def browser_page() -> Iterator[Any]:
         yield page
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Save a full-page screenshot into ``$E2E_SCREENSHOTS`` when it is set (only on request: it proves nothing)."""
+    folder = os.environ.get("E2E_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name), full_page=True, timeout=120_000)
+
+
+def log_in(page: Any, base_url: str, username: str, password: str) -> None:
+    """Sign in to the console through its login form and wait for the dashboard."""
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("text=Operations")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingestion.reader import CsvReader, HeaderTooLarge
 
@@ -59,3 +61,58 @@ def test_a_header_longer_than_a_read_piece_is_parsed_whole() -> None:
 
     assert header == names
     assert rows == [["v"] * 200]
+
+
+def rows_of(text: str) -> list[tuple[int, list[str], str]]:
+    reader = CsvReader(io.BytesIO(text.encode("utf-8", "surrogateescape")), encoding="utf-8", delimiter=",")
+    reader.read_header(max_columns=50)
+    return [(r.line, r.values, r.error) for r in reader.rows()]
+
+
+def chunked_rows_of(text: str, size: int, skip: int = 0) -> list[tuple[int, list[str], str]]:
+    reader = CsvReader(io.BytesIO(text.encode("utf-8", "surrogateescape")), encoding="utf-8", delimiter=",")
+    reader.read_header(max_columns=50)
+    rows = reader.rows()
+    skipped = [(r.line, r.values, r.error) for _, r in zip(range(skip), rows, strict=False)]
+    chunks = list(reader.row_chunks(size))
+    assert all(0 < len(lines) <= size for lines, _, _ in chunks)
+    assert all(len(lines) == len(values) == len(errors) for lines, values, errors in chunks)
+    return skipped + [row for chunk in chunks for row in zip(*chunk, strict=True)]
+
+
+MESSY = (
+    "id,name\n"
+    "1,plain\n"
+    "\n"
+    '2,"two\nlines"\n'
+    '3,"bad"quote\n'  # unreadable: a character after a closing quote
+    "\r\n"
+    "4,\r"
+    '5,"a ""quoted"" \r\nvalue"\n'
+    "6,\xff\n"  # an undecodable byte, kept as a surrogate
+    "7\n"
+    '8,"never closed\n9,x\n'
+)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 7, 100])
+@pytest.mark.parametrize("skip", [0, 1, 3])
+def test_rows_read_a_chunk_at_a_time_are_the_rows_read_one_at_a_time(size: int, skip: int) -> None:
+    expected = rows_of(MESSY.replace("\xff", "\udcff"))
+
+    assert chunked_rows_of(MESSY.replace("\xff", "\udcff"), size, skip) == expected
+    assert [line for line, _, _ in expected] == [2, 4, 6, 8, 9, 11, 12, 13]
+    assert [bool(error) for _, _, error in expected] == [False, False, True, False, False, False, False, True]
+    assert "lines 13-14 were read as one value" in expected[-1][2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(["a", "b", ",", '"', "\n", "\r", " ", "é"]), max_size=80),
+    size=st.integers(min_value=1, max_value=5),
+    skip=st.integers(min_value=0, max_value=3),
+)
+def test_chunked_reading_matches_row_reading_on_any_text(text: str, size: int, skip: int) -> None:
+    text = "h1,h2\n" + text
+
+    assert chunked_rows_of(text, size, skip) == rows_of(text)

@@ -72,7 +72,7 @@ def test_the_page_shows_a_column_per_field_with_typed_values(viewer: Client) -> 
     assert '<td class="df-num">1,234.50</td>' in html
     assert '<td class="df-null">—</td>' in html  # S1 has no description
     assert '<td class="df-bool">false</td>' in html
-    assert "2024-01-02T03:04:05" in html
+    assert '<td class="df-time">2024-01-02T03:04:05' in html  # date-times are not wrapped
     assert "_first_run_id" not in html  # lineage hidden by default
     assert "_first_run_id" in page(viewer, "?_lineage=1")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -237,3 +238,18 @@ def test_sources_follow_the_grants_too(sales: Dataset, hidden: Dataset, make_sou
     assert viewer.post(reverse("admin:ingestion_source_pull", args=[mine.pk])).status_code == 403
     assert viewer.post(reverse("admin:ingestion_source_preview", args=[mine.pk])).status_code == 403
     assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("role", [None, DatasetRole.VIEWER, DatasetRole.INGESTER, DatasetRole.MANAGER])
+def test_the_console_edits_a_schema_exactly_when_the_api_would(role: str | None, sales: Dataset) -> None:
+    console = operator_with({sales: role} if role else {})
+    user = get_user_model().objects.get(pk=console.session["_auth_user_id"])
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="ingestion", codename="change_dataset"))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+
+    by_api = api.put("/api/v1/datasets/sales/?dry_run=true", SALES_SCHEMA, format="json").status_code
+    by_console = console.get(reverse("admin:ingestion_dataset_edit_schema", args=[sales.pk])).status_code
+
+    expected = {None: (404, 404), DatasetRole.MANAGER: (200, 200)}.get(role, (403, 403))
+    assert (by_api, by_console) == expected

@@ -16,8 +16,15 @@ import pytest
 from ingestion.models import Dataset
 from ingestion.reader import CsvReader, RawRow
 from ingestion.selectors import schema_spec
-from processing.pipeline.chunks import MAX_PROCESSES, ChunkResult, ValidatedChunks, chunk_owner, default_processes
-from processing.pipeline.validate import RejectedValues, RowValidator, ValidRow, columns_map
+from processing.pipeline.chunks import (
+    MAX_PROCESSES,
+    ChunkResult,
+    ValidatedChunks,
+    _RawChunk,
+    chunk_owner,
+    default_processes,
+)
+from processing.pipeline.validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow, columns_map
 from tests.conftest import SALES_HEADER, sales_row
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +121,46 @@ def test_a_chunk_survives_pickling_unchanged(sales: Dataset, csv_file: Callable[
     assert as_plain([again]) == as_plain([result])
     assert all(type(v) is ValidRow for v in again.valid)
     assert [v.values[7] for v in again.valid if v.key == "S10"] == ['two\nlines, and "quotes"']
+
+
+def nasty_file(csv_file: Callable[..., Path]) -> Path:
+    """Rows a reading process hands on that do not split back by NUL, or that hold no values."""
+    rows = [sales_row(i, description=f"line {i}") for i in range(1, 13)]
+    rows[1] = sales_row(2, description="a\x00b")  # a NUL inside a value
+    rows[2] = 'S3,2024-01-02,"books"x,1,1,a@example.com,US,,yes'  # malformed quoting: a reading error
+    rows[4] = "S5"  # one value
+    rows[5] = '""'  # one empty value
+    rows[6] = sales_row(7, description="\x00")  # a value that is only a NUL
+    rows[8] = sales_row(9, description='"three\nphysical\nlines"')
+    return csv_file("\n".join([SALES_HEADER, *rows]) + "\n")
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_rows_handed_between_processes_keep_their_values_errors_and_lines(
+    sales: Dataset, csv_file: Callable[..., Path], size: int
+) -> None:
+    path = nasty_file(csv_file)
+
+    by_thread = as_plain(collect(sales, path, processes=0, size=size))
+
+    assert as_plain(collect(sales, path, processes=2, size=size)) == by_thread
+    assert as_plain(collect(sales, path, processes=3, size=size)) == by_thread
+    rejected = {x.line: x for r in collect(sales, path, processes=2, size=size) for x in r.rejected}
+    assert set(rejected) == {3, 4, 6, 7, 8}
+    assert "unreadable CSV" in rejected[4].errors[ROW_ERRORS][0]
+    assert rejected[6].errors[ROW_ERRORS] == ["expected 9 values, got 1"]
+
+
+def test_a_raw_chunk_survives_pickling_unchanged() -> None:
+    values = [["a", "b"], ["a\x00b", "c"], [], [""], ["\x00"], ["\udcff", "é"]]
+    errors = ["", "", "unreadable CSV: x", "", "", ""]
+    chunk = _RawChunk([2, 3, 5, 6, 9, 10], values, errors, True, 123)
+
+    again = pickle.loads(pickle.dumps(chunk))  # noqa: S301 - our own bytes
+
+    assert again.rows() == chunk.rows()
+    assert (again.is_last, again.bytes_read) == (True, 123)
+    assert again.raws == ["\x00".join(v) for v in values]
 
 
 @MODES

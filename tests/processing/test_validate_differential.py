@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import pickle
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +26,13 @@ import pytest
 from ingestion.fieldtypes.datetime import utc_text
 from ingestion.reader import RawRow, reader_open
 from ingestion.schema import SchemaSpec, schema_parse
-from processing.pipeline.chunks import chunk_validate, chunk_validate_rows, columnar_of
+from processing.pipeline.chunks import (
+    _RawChunk,
+    chunk_validate,
+    chunk_validate_columns,
+    chunk_validate_rows,
+    columnar_of,
+)
 from processing.pipeline.columnar import DISTINCT_SHARE
 from processing.pipeline.copytext import copy_line
 from processing.pipeline.validate import (
@@ -37,6 +44,7 @@ from processing.pipeline.validate import (
     columns_map,
     compile_field,
 )
+from processing.pipeline.validrows import JoinedRows
 from tests.conftest import SALES_SCHEMA
 
 GENERATOR = Path(__file__).resolve().parents[2] / "bench" / "generate_csv.py"
@@ -64,6 +72,37 @@ def reference(schema: SchemaSpec, header: list[str]) -> RowValidator:
     validator = RowValidator(schema, columns_map(schema, header), 65536)
     validator.fields = [(f.name, validator.columns.positions[f.name], compile_field(f)) for f in schema.fields]
     return validator
+
+
+def test_chunks_handed_between_processes_validate_exactly_as_plain_rows(
+    messy: tuple[list[str], list[RawRow]],
+) -> None:
+    """A reading process hands chunks on as NUL-joined texts (``_RawChunk``), split only where a row is read."""
+    header, rows = messy
+    rows = list(rows)
+    for i in range(7, len(rows), 97):  # values holding a NUL, rows the reader could not parse, one-value rows
+        line, values = rows[i].line, rows[i].values
+        rows[i] = [
+            RawRow(line, [v + "\x00" if j == 2 else v for j, v in enumerate(values)]),
+            RawRow(line, [], "unreadable CSV: x"),
+            RawRow(line, ["\x00".join(values)]),
+            RawRow(line, [""]),
+        ][i % 4]
+    schema = schema_parse(SALES_SCHEMA)
+    plain = chunk_validate_rows(reference(schema, header), rows)
+    validator = RowValidator(schema, columns_map(schema, header), 65536)
+
+    handed = []
+    for i in range(0, len(rows), 1500):
+        part = rows[i : i + 1500]
+        chunk = _RawChunk([r.line for r in part], [r.values for r in part], [r.error for r in part], False, 0)
+        again = pickle.loads(pickle.dumps(chunk))  # noqa: S301 - our own bytes
+        assert isinstance(again.values, JoinedRows)
+        handed.append(chunk_validate_columns(validator, again.lines, again.values, again.errors, again.raws))
+
+    assert [r for c in handed for r in c.valid] == plain.valid
+    assert [r for c in handed for r in c.rejected] == plain.rejected
+    assert len(plain.rejected) > 500 and len(plain.valid) > 4000
 
 
 def test_memoized_fields_validate_the_generators_rows_exactly_as_plain_ones(

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from core.commands import DataflowCommand, ProgressBar
 from processing.management.reporting import counters_text
@@ -33,14 +34,19 @@ class Command(DataflowCommand):
         if options["wait"]:
             bar = ProgressBar(run.bytes_total or 1, enabled=None if not options["json"] else False)
             deadline = time.monotonic() + options["timeout"] if options["timeout"] > 0 else None
-            while not run.is_finished:
-                bar.update(run.bytes_read, run.rows_read)
-                if deadline is not None and time.monotonic() > deadline:
-                    bar.close()
-                    raise CommandError(f"Run {run.pk} is still {run.status} after {options['timeout']:g}s.")
-                time.sleep(options["interval"])
-                run.refresh_from_db()
-            bar.close()
+            try:
+                while not run.is_finished:
+                    # The run's own rate: its rows over the time since it started, not since we began watching.
+                    if run.started_at is not None:
+                        since = max((timezone.now() - run.started_at).total_seconds(), 0.0)
+                        bar.started = time.monotonic() - since
+                    bar.update(run.bytes_read, run.rows_read, total=run.bytes_total or 1)
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise CommandError(f"Run {run.pk} is still {run.status} after {options['timeout']:g}s.")
+                    time.sleep(options["interval"])
+                    run.refresh_from_db()
+            finally:
+                bar.close()  # erased on every way out, Ctrl-C included
         summary = run_summary(run)
         if options["json"]:
             # The summary has the checks and anomalies; the profile on request (docs/quality.md).
@@ -63,6 +69,8 @@ class Command(DataflowCommand):
             )
         if summary["error"]:
             self.stdout.write(f"  {summary['error']}")
+        if summary["noop_of"]:
+            self.stdout.write(f"  nothing to do: the same file was already loaded by run {summary['noop_of']}")
         self.stdout.write(counters_text(summary))
         if summary["parent"]:
             self.stdout.write(f"  follows run {summary['parent']}")

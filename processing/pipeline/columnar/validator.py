@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from array import array
 from collections.abc import Sequence
+from typing import cast
 
 import polars as pl
 
 from ..fields import compile_field
 from ..validate import MAX_KEY_LENGTH, RejectedValues, RowValidator, ValidRow, printable
+from ..validrows import JoinedRows, TextColumn, ValidRows
 from .field import ColumnField, copy_text, json_string
 
 __all__ = ["DISTINCT_SHARE", "ColumnarValidator", "Outcome", "polars_usable"]
@@ -64,18 +67,46 @@ class ColumnarValidator:
 
     def validate(self, lines: Sequence[int], rows: Sequence[list[str]]) -> list[Outcome]:
         """What ``RowValidator.validate(line, values)`` gives for each row, in order."""
+        valid, positions, outcomes = self.validate_chunk(lines, rows)
+        for position, row in zip(positions, valid, strict=True):
+            outcomes[position] = row
+        # Every row is now either valid in columns or has its own outcome.
+        return cast(list[Outcome], outcomes)
+
+    def validate_chunk(
+        self, lines: Sequence[int], rows: Sequence[list[str]], raws: list[str] | None = None
+    ) -> tuple[ValidRows, list[int], list[Outcome | None]]:
+        """``validate`` as columns: the rows found valid in columns, their positions, and the other outcomes.
+
+        The third list holds, for each row, what ``RowValidator.validate``
+        gives for it, except at the rows of the first two (None there).
+        ``raws``, when given, is each row's values joined by NUL.
+        """
         reference = self.reference.validate
         if not rows or not self.width or not polars_usable():
-            return [reference(line, values) for line, values in zip(lines, rows, strict=True)]
+            return (
+                ValidRows.of([]),
+                [],
+                [reference(line, values) for line, values in zip(lines, rows, strict=True)],
+            )
         # Each row as one text: what a valid row keeps as ``raw``, and how its
         # values reach polars (one string per row, split there).
-        raws = ["\x00".join(values) for values in rows]
         width, limit = self.width, self.max_field_size
         # Rows the columns never see, which the row validator rejects: a wrong
         # width, a NUL (more separators than values), a lone surrogate, a value
         # over the size limit.
         seps = width - 1
-        to_reference = [len(v) != width or raw.count("\x00") != seps for v, raw in zip(rows, raws, strict=True)]
+        if isinstance(rows, JoinedRows):
+            # Each row but the kept ones has one value more than its text has NULs.
+            raws = rows.raws
+            to_reference = [raw.count("\x00") != seps for raw in raws]
+            for i, values in rows.kept.items():
+                if len(values) != width:
+                    to_reference[i] = True
+        else:
+            if raws is None:
+                raws = list(map("\x00".join, rows))
+            to_reference = [len(v) != width or raw.count("\x00") != seps for v, raw in zip(rows, raws, strict=True)]
         if _SURROGATE_RE.search("".join(raws)):
             search = _SURROGATE_RE.search
             to_reference = [bad or bool(search(raw)) for bad, raw in zip(to_reference, raws, strict=True)]
@@ -85,12 +116,18 @@ class ColumnarValidator:
                 to_reference[i] = True
         kept = [i for i, bad in enumerate(to_reference) if not bad]
         outcomes: list[Outcome | None] = [None] * len(rows)
+        valid, positions = ValidRows.of([]), list[int]()
         if kept:
-            self._validate_columns(lines, rows, raws, kept, outcomes)
-        return [
-            outcome if outcome is not None else reference(line, values)
-            for outcome, line, values in zip(outcomes, lines, rows, strict=True)
+            valid, positions = self._validate_columns(lines, rows, raws, kept, outcomes)
+        in_columns = [False] * len(rows)
+        for p in positions:
+            in_columns[p] = True
+        # (rows[i] only where the row validator needs it: a JoinedRows row is split when read.)
+        others: list[Outcome | None] = [
+            None if done else outcome if outcome is not None else reference(lines[i], rows[i])
+            for i, (done, outcome) in enumerate(zip(in_columns, outcomes, strict=True))
         ]
+        return valid, positions, others
 
     def _validate_columns(
         self,
@@ -99,8 +136,11 @@ class ColumnarValidator:
         raws: list[str],
         kept: list[int],
         outcomes: list[Outcome | None],
-    ) -> None:
-        """Fill ``outcomes`` for the ``kept`` rows; those left None go to the row validator."""
+    ) -> tuple[ValidRows, list[int]]:
+        """The valid rows among the ``kept`` ones and their positions; fills ``outcomes`` for the rejected.
+
+        Rows in neither (left None) go to the row validator.
+        """
         n = len(kept)
         joined = pl.Series("#raw", [raws[i] for i in kept], dtype=pl.String)
         split = joined.str.split_exact("\x00", self.width - 1).struct.unnest()
@@ -148,7 +188,7 @@ class ColumnarValidator:
             )
             frame = frame.filter(~failed)
         if frame.height == 0:
-            return
+            return ValidRows.of([]), []
         keyed = {*self.key_fields, *self.unique_fields}
         rendered = [f.render(frame[f.name], keyed=f.name in keyed) for f in self.fields]
         json_parts: list[pl.Expr] = []
@@ -178,27 +218,26 @@ class ColumnarValidator:
             # The staging table's line: key, line, then the fields (copytext.copy_line).
             pl.concat_str([copy_text(key), pl.lit("\t"), line_text, *copies, pl.lit("\n")]).alias("#copy"),
         ).filter(pl.col("#key").str.len_chars() <= MAX_KEY_LENGTH)
+        unique_values: list[dict[str, str]] | None = None
         if self.unique_fields:
             names = self.unique_fields
             lists = [out[f"#u:{name}"].to_list() for name in names]
             unique_values = [
                 {n: v for n, v in zip(names, row, strict=True) if v is not None} for row in zip(*lists, strict=True)
             ]
-        else:
-            unique_values = [{} for _ in range(out.height)]
+            if not any(unique_values):
+                unique_values = None
         positions = out["#position"].to_list()
-        valid = map(
-            ValidRow,
+        valid = ValidRows(
             out["#line"].to_list(),
             out["#key"].to_list(),
-            out["#json"].to_list(),
+            _text_column(out["#json"]),
             unique_values,
-            [raws[p] for p in positions],
-            out["#processed"].to_list(),
-            out["#copy"].to_list(),
+            TextColumn.of([raws[p] for p in positions]),
+            _text_column(out["#processed"]),
+            _text_column(out["#copy"]),
         )
-        for position, row in zip(positions, valid, strict=True):
-            outcomes[position] = row
+        return valid, positions
 
     def _reject(
         self, messages: pl.DataFrame, failed: pl.Expr, rows: Sequence[list[str]], outcomes: list[Outcome | None]
@@ -211,3 +250,10 @@ class ColumnarValidator:
             errors = {name: [text] for name, text in zip(names, texts, strict=True) if text is not None}
             # raw_values(headers, values): these values hold nothing printable() would change.
             outcomes[position] = RejectedValues(line, dict(zip(keys, rows[position], strict=True)), errors)
+
+
+def _text_column(texts: pl.Series) -> TextColumn:
+    """A string column (no nulls) as its UTF-8 bytes end to end and where each row's end, without a string per row."""
+    ends = array("q")
+    ends.frombytes(texts.str.len_bytes().cast(pl.Int64).cum_sum().to_numpy().tobytes())
+    return TextColumn(texts.str.join("").cast(pl.Binary).item(), ends)

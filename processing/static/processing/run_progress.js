@@ -8,6 +8,8 @@
   const text = document.getElementById("run-progress-text");
   const badge = document.getElementById("run-status");
   const error = document.getElementById("run-error");
+  // Counts with thousands separators, as the page first shows them (12,345).
+  const grouped = new Intl.NumberFormat("en-US");
 
   function update(data) {
     bar.value = data.progress;
@@ -17,7 +19,7 @@
     error.textContent = data.error || "";
     // The counters are the run summary's rows_* keys, each shown in the cell of that name.
     for (const cell of box.querySelectorAll("[data-counter]")) {
-      if (cell.dataset.counter in data) cell.textContent = data[cell.dataset.counter];
+      if (cell.dataset.counter in data) cell.textContent = grouped.format(data[cell.dataset.counter]);
     }
   }
 
