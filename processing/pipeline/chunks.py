@@ -427,11 +427,15 @@ class ValidatedChunks:
         result = chunk_validate_columns(self._validator, *chunk)
         result.is_last = is_last
         result.bytes_read = bytes_read
+        self._profile_into(result)
+        return result
+
+    def _profile_into(self, result: ChunkResult) -> None:
+        """Add the chunk's profile (processing.quality.profile), when asked for, where it was validated."""
         if self._profile:
             # The rows' staging-table lines, one a line (values escape their line breaks).
             copies = result.valid.copy_text().decode().split("\n")[:-1] if len(result.valid) else []
             result.profile = chunk_profile(self._validator.schema, copies, use_polars=columnar_module().polars_usable())
-        return result
 
     def _produce_to_queue(self) -> None:
         """The thread: read and validate every chunk."""
@@ -497,6 +501,7 @@ class ValidatedChunks:
                 result = chunk_validate_columns(self._validator, item.lines, item.values, item.errors, item.raws)
                 result.is_last = item.is_last
                 result.bytes_read = item.bytes_read
+                self._profile_into(result)
             except BaseException as exc:
                 _send_end(out, _End(exc))
                 return
