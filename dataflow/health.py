@@ -28,6 +28,8 @@ from health_check.views import HealthCheckView
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
+from ingestion.models import Source
+from ingestion.sourcekinds import stream_kinds
 from processing.models import Run, RunStatus
 
 REAPER_FUNC = "processing.tasks.reap_stale_runs"
@@ -102,6 +104,29 @@ class WorkerCluster(HealthCheck):
 
 
 @dataclasses.dataclass
+class StreamConsumers(HealthCheck):
+    """Every enabled stream source's consumer reached its broker when it last tried (``consume``).
+
+    A consumer that cannot reach its broker keeps retrying and writes why on
+    its source (``consumer_error``); the first success clears it.
+    """
+
+    async def run(self) -> None:
+        await sync_to_async(self._check, thread_sensitive=True)()
+
+    def _check(self) -> None:
+        failing = list(
+            Source.objects.filter(kind__in=stream_kinds(), enabled=True)
+            .exclude(consumer_error="")
+            .order_by("name")
+            .values_list("name", "consumer_error")[:5]
+        )
+        if failing:
+            details = "; ".join(f"{name}: {error[:200]}" for name, error in failing)
+            raise ServiceUnavailable(f"stream consumer(s) cannot reach their broker: {details}")
+
+
+@dataclasses.dataclass
 class Redis(HealthCheck):
     """A Redis server answers PING within ``REDIS_SOCKET_TIMEOUT``.
 
@@ -139,6 +164,7 @@ def health_checks() -> list[Any]:
         DataDirectory,
         MigrationsApplied,
         WorkerCluster,
+        StreamConsumers,
     ]
     cache = settings.CACHES["default"]
     if cache["BACKEND"] == f"{RedisCache.__module__}.{RedisCache.__name__}":

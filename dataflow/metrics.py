@@ -35,6 +35,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from core.metrics import CACHE_ERRORS
+from ingestion.models import Source
+from ingestion.sourcekinds import stream_kinds
 from processing.models import Run, RunStatus
 
 HTTP_REQUESTS = Counter("dataflow_http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
@@ -97,6 +99,22 @@ class PipelineCollector(Collector):
         buckets = [(str(b), totals[f"le_{b}"]) for b in RUN_DURATION_BUCKETS] + [("+Inf", totals["count"])]
         histogram.add_metric([], buckets, sum_value=total_seconds)
         yield histogram
+
+        lag = GaugeMetricFamily(
+            "dataflow_stream_lag", "Messages waiting in the broker for each stream source.", labels=["source"]
+        )
+        up = GaugeMetricFamily(
+            "dataflow_stream_consumer_up",
+            "1 when the stream source's consumer reached its broker when it last tried, else 0.",
+            labels=["source"],
+        )
+        streams = Source.objects.filter(kind__in=stream_kinds(), lag_checked_at__isnull=False).order_by("name")
+        for name, waiting, error in streams.values_list("name", "lag", "consumer_error"):
+            if waiting is not None:
+                lag.add_metric([name], waiting)
+            up.add_metric([name], 0 if error else 1)
+        yield lag
+        yield up
 
         last = GaugeMetricFamily(
             "dataflow_last_success_timestamp_seconds",

@@ -317,7 +317,8 @@ def _registry_choices(name: str, members: list[tuple[str, tuple[str, str]]]) -> 
 
 
 class Source(models.Model):
-    """A place a dataset pulls records from, on demand or on a schedule: today an HTTP JSON API.
+    """A place a dataset takes records from: an HTTP JSON API pulled on demand or on a schedule,
+    or a stream (Redis Streams, NATS JetStream) that ``manage.py consume`` reads.
 
     Which fields a source of each ``kind`` uses is declared in ``ingestion.sourcekinds``.
 
@@ -396,6 +397,29 @@ class Source(models.Model):
         max_length=500, blank=True, help_text="The largest cursor value loaded so far; empty: pull everything."
     )
     watermark_updated_at = models.DateTimeField(null=True, blank=True)
+
+    # Stream kinds (ingestion.streams): where the messages come from, and how far they were committed.
+    stream = models.CharField(max_length=200, blank=True, help_text="The Redis stream's key, or the JetStream stream.")
+    group = models.CharField(max_length=200, blank=True, help_text="The Redis consumer group this source reads as.")
+    subject = models.CharField(
+        max_length=200, blank=True, help_text="The NATS subject (filter) the durable consumer reads."
+    )
+    durable = models.CharField(max_length=200, blank=True, help_text="The JetStream durable pull consumer's name.")
+    position = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The last message committed (a Redis entry id or a stream sequence), stored with its records.",
+    )
+    position_updated_at = models.DateTimeField(null=True, blank=True)
+    lag = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Messages waiting in the broker for this source, when its consumer last looked.",
+    )
+    lag_checked_at = models.DateTimeField(null=True, blank=True)
+    consumer_error = models.TextField(
+        blank=True, help_text="Why the consumer cannot reach its broker right now; empty when it can."
+    )
 
     schedule = models.CharField(max_length=16, choices=Schedule.choices, default=Schedule.NONE)
     interval_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])

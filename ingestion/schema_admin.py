@@ -75,7 +75,7 @@ class SchemaEditViews:
         # the schema changed since the page was shown.
         rows = FieldRowFormSet(posted, initial=None if posted else field_rows_initial(current), prefix="fields")
         preview = None
-        token = ""
+        previewed = ""
         status = 200
         if posted is not None:
             spec = schema_from_forms(identity=identity, rows=rows, base=current)
@@ -87,8 +87,8 @@ class SchemaEditViews:
                     spec = None
             # Apply only what was previewed, against the version it was previewed on: fields changed
             # since (by this user or by someone else) are previewed again first.
-            token = f"v{dataset.current_schema.number}:{spec.fields_checksum()}" if spec is not None else ""
-            if spec is not None and "_apply" in posted and posted.get("previewed") == token:
+            previewed = f"v{dataset.current_schema.number}:{spec.fields_checksum()}" if spec is not None else ""
+            if spec is not None and "_apply" in posted and posted.get("previewed") == previewed:
                 try:
                     result = dataset_apply(spec=spec, user=request.user)
                 except ValidationError as exc:
@@ -114,7 +114,7 @@ class SchemaEditViews:
             "identity": identity,
             "rows": rows,
             "preview": preview,
-            "previewed": token if preview is not None else "",
+            "previewed": previewed if preview is not None else "",
         }
         return TemplateResponse(request, "admin/ingestion/dataset/edit_schema.html", context, status=status)
 

@@ -35,6 +35,8 @@ class RunTrigger(models.TextChoices):
     SCHEDULE = "schedule"
     # Not a file: the check of the stored records when the schema changed (record_schema.py).
     SCHEMA_CHANGE = "schema_change"
+    # Not a file: a time window of micro-batches read from a stream source (processing.services.streams).
+    STREAM = "stream"
 
 
 class Run(models.Model):
@@ -158,6 +160,8 @@ class RejectedRow(models.Model):
         max_length=150, blank=True, default="", db_default="", help_text="The username as it was."
     )
     discard_reason = models.TextField(blank=True, default="", db_default="")
+    # The broker's id of the message this row came in (stream sources), empty for files.
+    message_id = models.CharField(max_length=100, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["run", "line_number"]
@@ -175,7 +179,7 @@ class RunQuality(models.Model):
     """A run's data quality: the profile of its valid rows and the results of its schema's checks.
 
     Written once, in the transaction that records the run's end
-    (``processing.quality.runs``); kept apart from ``Run`` so that lists of
+    (``processing.pipeline.quality``); kept apart from ``Run`` so that lists of
     runs do not read profiles.
     """
 
@@ -198,3 +202,31 @@ class RunQuality(models.Model):
     @property
     def failed_checks(self) -> list[dict[str, Any]]:
         return [c for c in self.checks if c.get("status") == "failed"]
+
+
+class StreamMessage(models.Model):
+    """A message of a stream source whose batch committed: the record it loaded, or that it was rejected.
+
+    Written in the transaction that loads its batch, before the broker is
+    acknowledged, so a message delivered again after a crash is recognised
+    and changes nothing. ``order`` sorts messages as the stream does; a
+    record is only overwritten by a later message for its key, whichever
+    consumer delivers first. Rows older than every message the broker
+    could still deliver are pruned (``processing.services.streams``).
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=100)
+    order = models.CharField(max_length=48, help_text="The message's place in the stream, as sortable text.")
+    key = models.CharField(max_length=1000, blank=True, help_text="The record's key; empty for a rejected message.")
+    run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "message_id"], name="stream_message_once")]
+        indexes = [
+            models.Index(fields=["source", "key", "order"], name="stream_message_key"),
+            models.Index(fields=["source", "order"], name="stream_message_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.message_id}"

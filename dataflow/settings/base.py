@@ -280,6 +280,32 @@ SOURCES: _SourceSettings = {
     # still unresolved by then is accepted and checked when connecting, as every name is.
     "DNS_TIMEOUT": _float("SOURCE_DNS_TIMEOUT", 2.0, minimum=0.01),
 }
+
+
+class _StreamSettings(TypedDict):
+    """The keys of ``STREAMS`` and their types, so code reading them is checked."""
+
+    BATCH_ROWS: int
+    BATCH_SECONDS: float
+    RUN_WINDOW_SECONDS: float
+    CLAIM_IDLE_SECONDS: float
+    BACKOFF_MAX: float
+
+
+# Stream sources (Redis Streams, NATS JetStream), read by `manage.py consume`.
+STREAMS: _StreamSettings = {
+    # A micro-batch holds at most this many messages ...
+    "BATCH_ROWS": _int("STREAM_BATCH_ROWS", 5000, minimum=1),
+    # ... and waits at most this long for them to arrive.
+    "BATCH_SECONDS": _float("STREAM_BATCH_SECONDS", 0.5, minimum=0.01),
+    # A run covers this much time; the next batch after it starts a new run.
+    "RUN_WINDOW_SECONDS": _float("STREAM_RUN_WINDOW_SECONDS", 300.0, minimum=1.0),
+    # A message delivered to a consumer that has not acknowledged it for this long
+    # (the consumer died) is claimed by another (Redis XAUTOCLAIM; NATS ack wait).
+    "CLAIM_IDLE_SECONDS": _float("STREAM_CLAIM_IDLE_SECONDS", 60.0, minimum=0.1),
+    # A consumer that cannot reach its broker retries, waiting up to this long between tries.
+    "BACKOFF_MAX": _float("STREAM_BACKOFF_MAX", 30.0, minimum=0.1),
+}
 # Pushed batches up to this many rows are processed within the request.
 PUSH_SYNC_MAX_ROWS = _int("PUSH_SYNC_MAX_ROWS", 1000, minimum=0)
 # Largest pushed request body in bytes.

@@ -22,7 +22,9 @@ from ..http.guard import origin, url_validate
 from ..http.pagination import PAGINATION_STYLES
 from ..http.pull import PullSpec
 from ..models import AuditAction, Dataset, Source
-from ..sourcekinds import source_fields
+from ..sourcekinds import source_fields, source_kind, stream_kinds
+from ..streams import StreamConfig
+from ..streams.urls import stream_config_errors, url_credentials_split, url_with_secret
 
 # What a client may set on a source (the secret is set apart, write-only), from the kinds' declarations.
 SOURCE_FIELDS = source_fields()
@@ -53,8 +55,37 @@ def _header_safe(text: str) -> bool:
     return not any(ch in text for ch in "\r\n\x00")
 
 
+def _stream_source_clean(source: Source) -> None:
+    """Check a stream source (``manage.py consume`` reads it): its URL, stream and consumer names."""
+    errors: dict[str, list[str]] = {}
+    try:
+        source.full_clean(exclude=["secret_encrypted"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    found = stream_config_errors(
+        source.kind,
+        url=source.url or "",
+        stream=source.stream,
+        group=source.group,
+        subject=source.subject,
+        durable=source.durable,
+    )
+    for name, message in found.items():
+        errors.setdefault(name, []).append(message)
+    if source.schedule != Source.Schedule.NONE:
+        errors.setdefault("schedule", []).append("A stream source is read continuously by `manage.py consume`.")
+    previous = Source.objects.filter(pk=source.pk).first() if source.pk else None
+    if previous is not None and previous.dataset_id != source.dataset_id:
+        errors.setdefault("dataset", []).append("A source cannot move to another dataset; create a new source.")
+    if errors:
+        raise ValidationError(errors)
+
+
 def source_clean(source: Source, *, secret: str | None) -> None:
     """Check a source's configuration as a whole; raises ``ValidationError`` by field."""
+    if source.kind in stream_kinds():
+        _stream_source_clean(source)
+        return
     errors: dict[str, list[str]] = {}
 
     def add(name: str, message: str) -> None:
@@ -130,6 +161,17 @@ def source_clean(source: Source, *, secret: str | None) -> None:
 
 
 def _source_save(source: Source, *, secret: str | None) -> None:
+    if source.kind in stream_kinds():
+        # Credentials typed into the URL are kept encrypted, never in the URL that is shown.
+        source.url, in_url = url_credentials_split(source.kind, source.url or "")
+        if in_url is not None:
+            secret = in_url
+        source_clean(source, secret=secret)
+        if secret is not None:
+            source.secret_encrypted = secret_encrypt(secret) if secret else ""
+        source.save()
+        source_schedule_sync(source)
+        return
     if source.auth in _DEFAULT_AUTH_NAMES and not source.auth_name:
         source.auth_name = _DEFAULT_AUTH_NAMES[source.auth]
     source_clean(source, secret=secret)
@@ -266,6 +308,21 @@ def source_pull_spec(source: Source) -> PullSpec:
         cursor_field=source.cursor_field,
         watermark_param=source.watermark_param,
         watermark=source.watermark,
+    )
+
+
+def source_stream_config(source: Source, *, consumer: str, claim_idle: float) -> StreamConfig:
+    """What a stream adapter (ingestion.streams) needs to read ``source``, with its secret decrypted."""
+    if not source_kind(source.kind).stream:
+        raise ValueError(f"source {source.name!r} is of kind {source.kind!r}, not a stream")
+    return StreamConfig(
+        url=url_with_secret(source.kind, source.url, secret_decrypt(source.secret_encrypted)),
+        stream=source.stream,
+        group=source.group,
+        subject=source.subject,
+        durable=source.durable,
+        consumer=consumer,
+        claim_idle=claim_idle,
     )
 
 

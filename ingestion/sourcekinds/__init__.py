@@ -11,14 +11,20 @@ from __future__ import annotations
 
 from .base import COMMON_FIELDS, SCHEDULE_FIELDS, SECRET_FIELD, SourceKind
 from .http import HTTP
+from .streams import NATS_JETSTREAM, REDIS_STREAM
 
-SOURCE_KINDS: dict[str, SourceKind] = {k.name: k for k in (HTTP,)}
+SOURCE_KINDS: dict[str, SourceKind] = {k.name: k for k in (HTTP, REDIS_STREAM, NATS_JETSTREAM)}
 DEFAULT_KIND = HTTP.name
 
 
 def source_kind(name: str) -> SourceKind:
     """The registered kind called ``name`` (``KeyError`` if there is none)."""
     return SOURCE_KINDS[name]
+
+
+def stream_kinds() -> tuple[str, ...]:
+    """The names of the kinds ``manage.py consume`` reads."""
+    return tuple(k.name for k in SOURCE_KINDS.values() if k.stream)
 
 
 def source_kind_choices() -> list[tuple[str, tuple[str, str]]]:
@@ -54,4 +60,5 @@ __all__ = [
     "source_fields",
     "source_kind",
     "source_kind_choices",
+    "stream_kinds",
 ]

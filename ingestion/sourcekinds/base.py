@@ -37,6 +37,8 @@ class SourceKind:
     label: str
     fieldsets: Fieldsets
     read_only: tuple[str, ...] = ()
+    # A stream kind is read continuously by ``manage.py consume`` (ingestion.streams), not pulled.
+    stream: bool = False
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -327,7 +327,9 @@ def runs_reap() -> dict[str, int]:
 def _runs_reap_stale() -> dict[str, int]:
     stale = timezone.now() - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
     requeued = failed = 0
-    for run in Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale).select_related("raw_file"):
+    # A stream run has no file to resume: the next consumer of its source ends it (services.streams).
+    running = Run.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale).exclude(trigger=RunTrigger.STREAM)
+    for run in running.select_related("raw_file"):
         with transaction.atomic():
             if run.attempts >= settings.RUN_MAX_ATTEMPTS:
                 if lifecycle.run_give_up(run, stale_before=stale):

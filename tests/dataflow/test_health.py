@@ -64,6 +64,7 @@ def test_health_is_green_when_every_check_passes(client: Client) -> None:
         "DataDirectory",
         "MigrationsApplied",
         "WorkerCluster",
+        "StreamConsumers",
     }
     assert client.get("/health/?format=json").status_code == 200
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('processing', '0054_rejected_rows_discard'),
+        ('processing', '0055_stream_messages'),
     ]
 
     operations = [
