@@ -12,6 +12,7 @@ from .views.exports import ExportView
 from .views.grants import GrantViewSet
 from .views.openapi import DatasetOpenAPIView
 from .views.push import IngestView
+from .views.quality import RunChecksView, RunProfileView
 from .views.records import RecordViewSet
 from .views.runs import RunViewSet
 from .views.sources import SourceViewSet
@@ -44,5 +45,7 @@ urlpatterns = [
         GrantViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
         name="grant-detail",
     ),
+    re_path(r"^runs/(?P<pk>[0-9]{1,18})/profile/$", RunProfileView.as_view(), name="run-profile"),
+    re_path(r"^runs/(?P<pk>[0-9]{1,18})/checks/$", RunChecksView.as_view(), name="run-checks"),
     *router.urls,
 ]

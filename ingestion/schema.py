@@ -46,7 +46,15 @@ DATASET_KEYS = (
     "encoding",
     "reject_threshold",
     "fields",
+    "checks",
 )
+# Declared data-quality checks (docs/quality.md): what each kind measures and the keys it takes.
+CHECK_KINDS = ("row_count", "null_share", "distinct_share", "min", "max", "mean", "freshness")
+CHECK_SEVERITIES = ("warn", "error")
+FIELD_CHECK_KINDS = ("null_share", "distinct_share", "min", "max", "mean")
+ORDERED_CHECK_KINDS = ("min", "max", "mean")
+SHARE_CHECK_KINDS = ("null_share", "distinct_share")
+MAX_CHECKS = 100
 MAX_NAME_LENGTH = 200  # Dataset.name
 MAX_HEADER_LENGTH = 200  # SchemaField.source
 # Limits on what a schema file may hold: generous for any real schema, and
@@ -107,6 +115,36 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class CheckSpec:
+    """One declared data-quality check of a schema file (``checks``), normalised.
+
+    ``at_least`` / ``at_most`` bound what the check measures (a count, a
+    share, or a field's min / max / mean: a number, or ISO text for a date or
+    date-time field); ``hours`` is the freshness window.
+    """
+
+    kind: str
+    severity: str = "warn"
+    field: str = ""
+    at_least: Any = None
+    at_most: Any = None
+    hours: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.field:
+            out["field"] = self.field
+        if self.at_least is not None:
+            out["at_least"] = self.at_least
+        if self.at_most is not None:
+            out["at_most"] = self.at_most
+        if self.hours is not None:
+            out["hours"] = self.hours
+        out["severity"] = self.severity
+        return out
+
+
+@dataclass(frozen=True)
 class SchemaSpec:
     """A whole schema file, normalised."""
 
@@ -121,6 +159,8 @@ class SchemaSpec:
     detect_delimiter: bool = False
     # The encoding every file of the dataset is read with (empty: UTF-8, or detected).
     encoding: str = ""
+    # Data-quality checks on each run (not part of the fields: changing them makes no new version).
+    checks: tuple[CheckSpec, ...] = ()
 
     def field_definitions(self) -> list[dict[str, Any]]:
         return [f.to_dict() for f in self.fields]
@@ -139,6 +179,8 @@ class SchemaSpec:
         if self.reject_threshold is not None:
             out["reject_threshold"] = self.reject_threshold
         out["fields"] = self.field_definitions()
+        if self.checks:
+            out["checks"] = [c.to_dict() for c in self.checks]
         return out
 
     def fields_checksum(self) -> str:
@@ -479,6 +521,7 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
             errors.add("schema", f"key field {_shown(k)} is not defined in 'fields'")
         elif not by_name[k].required:
             errors.add("schema", f"key field {k!r} must be required")
+    checks = checks_parse(data.get("checks", []), fields, errors)
     if errors.messages:
         raise ValidationError(_capped(errors.messages))
     assert isinstance(slug, str) and isinstance(name, str)  # checked above, or an error was raised
@@ -492,7 +535,118 @@ def schema_parse(data: Any, *, stored: bool = False) -> SchemaSpec:
         detect_delimiter=detect_delimiter,
         encoding=encoding,
         reject_threshold=float(threshold) if threshold is not None else None,
+        checks=checks,
     )
+
+
+def _check_bound(value: Any, kind: str, spec: FieldSpec | None, where: str, key: str, errors: _Errors) -> Any:
+    """A check's bound, checked against what the check measures; None when it is wrong (reported)."""
+    if kind in ORDERED_CHECK_KINDS and spec is not None and spec.type in ("date", "datetime"):
+        problem = field_type(spec.type).bound_problem
+        if not isinstance(value, str) or (problem is not None and problem(value)):
+            errors.add(where, f"'{key}' must be an ISO {spec.type} text for the {spec.type} field {spec.name!r}")
+            return None
+        return value
+    if not is_number(value):
+        errors.add(where, f"'{key}' must be a number, got {_shown(value)}")
+        return None
+    if kind in SHARE_CHECK_KINDS and not 0 <= value <= 1:
+        errors.add(where, f"'{key}' is a share: it must be between 0 and 1, got {_shown(value)}")
+        return None
+    if kind == "row_count" and (value < 0 or value != int(value)):
+        errors.add(where, f"'{key}' must be a whole number of rows, at least 0, got {_shown(value)}")
+        return None
+    return value
+
+
+def checks_parse(raw: Any, fields: list[FieldSpec] | tuple[FieldSpec, ...], errors: _Errors) -> tuple[CheckSpec, ...]:
+    """The ``checks`` block of a schema file, every problem reported with the check's place (``checks[1]``)."""
+    if not isinstance(raw, list):
+        errors.add("checks", "must be a list of checks (objects with a 'kind')")
+        return ()
+    if len(raw) > MAX_CHECKS:
+        errors.add("checks", f"has {len(raw)} checks; the limit is {MAX_CHECKS}")
+        return ()
+    by_name = {f.name: f for f in fields}
+    checks: list[CheckSpec] = []
+    for i, item in enumerate(raw):
+        where = f"checks[{i}]"
+        if not isinstance(item, dict):
+            errors.add(where, "must be an object with a 'kind'")
+            continue
+        kind = item.get("kind")
+        if kind not in CHECK_KINDS:
+            errors.add(where, f"unknown check kind {_shown(kind)} (expected one of {', '.join(CHECK_KINDS)})")
+            continue
+        where = f"{where} ({kind})"
+        if kind == "freshness":
+            allowed = {"kind", "severity", "hours"}
+        else:
+            allowed = {"kind", "severity", "at_least", "at_most", *(("field",) if kind in FIELD_CHECK_KINDS else ())}
+        problems = len(errors.messages)
+        for key in item:
+            if key not in allowed:
+                errors.add(where, f"unknown key {_shown(key)} (a {kind} check takes {', '.join(sorted(allowed))})")
+        severity = item.get("severity", "warn")
+        if severity not in CHECK_SEVERITIES:
+            errors.add(where, f"'severity' must be 'warn' or 'error', got {_shown(severity)}")
+        spec: FieldSpec | None = None
+        name = item.get("field", "")
+        if kind in FIELD_CHECK_KINDS:
+            if not isinstance(name, str) or not name:
+                errors.add(where, "'field' must name a field of the schema")
+            elif name not in by_name:
+                errors.add(where, f"unknown field {_shown(name)} (not in 'fields')")
+            else:
+                spec = by_name[name]
+                if kind in ORDERED_CHECK_KINDS and spec.type not in (
+                    "integer",
+                    "decimal",
+                    "float",
+                    "date",
+                    "datetime",
+                ):
+                    errors.add(where, f"applies to numbers, dates and date-times; {name!r} is a {spec.type} field")
+                    spec = None
+        hours: float | None = None
+        at_least = at_most = None
+        if kind == "freshness":
+            hours = item.get("hours")
+            if hours is None or not is_number(hours) or not 0 < hours <= 24 * 366:
+                errors.add(where, "'hours' must be a number of hours above 0 (at most a year)")
+                hours = None
+            if severity == "error":
+                errors.add(
+                    where,
+                    "'severity' must be 'warn': freshness is about the loads before this run, "
+                    "which failing it cannot mend",
+                )
+        else:
+            if "at_least" not in item and "at_most" not in item:
+                errors.add(where, "needs a range: 'at_least', 'at_most' or both")
+            if "at_least" in item:
+                at_least = _check_bound(item["at_least"], kind, spec, where, "at_least", errors)
+            if "at_most" in item:
+                at_most = _check_bound(item["at_most"], kind, spec, where, "at_most", errors)
+            if at_least is not None and at_most is not None and at_least > at_most:
+                errors.add(where, f"bad range: 'at_least' ({_shown(at_least)}) is above 'at_most' ({_shown(at_most)})")
+        if len(errors.messages) == problems:
+            checks.append(
+                CheckSpec(
+                    kind=str(kind),
+                    severity=str(severity),
+                    field=name if isinstance(name, str) else "",
+                    at_least=at_least,
+                    at_most=at_most,
+                    hours=float(hours) if hours is not None else None,
+                )
+            )
+    return tuple(checks)
+
+
+def checks_of_definition(definition: dict[str, Any]) -> tuple[CheckSpec, ...]:
+    """The checks of a stored schema definition (read fresh: changing checks keeps the version)."""
+    return schema_parse(definition, stored=True).checks
 
 
 def _capped(messages: list[str]) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -171,6 +173,35 @@ class RejectedRow(models.Model):
     @property
     def is_discarded(self) -> bool:
         return self.discarded_at is not None
+
+
+class RunQuality(models.Model):
+    """A run's data quality: the profile of its valid rows and the results of its schema's checks.
+
+    Written once, in the transaction that records the run's end
+    (``processing.pipeline.quality``); kept apart from ``Run`` so that lists of
+    runs do not read profiles.
+    """
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, primary_key=True, related_name="quality")
+    profile = models.JSONField(
+        null=True, blank=True, help_text="Per-field statistics of the run's valid rows (docs/quality.md)."
+    )
+    checks = models.JSONField(default=list, blank=True, help_text="Results of the schema's declared checks.")
+    anomalies = models.JSONField(
+        default=list, blank=True, help_text="Figures far from the dataset's recent successful runs (docs/quality.md)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "run qualities"
+
+    def __str__(self) -> str:
+        return f"quality of run {self.run_id}"
+
+    @property
+    def failed_checks(self) -> list[dict[str, Any]]:
+        return [c for c in self.checks if c.get("status") == "failed"]
 
 
 class StreamMessage(models.Model):

@@ -1,7 +1,8 @@
 """Telling people about finished runs: webhooks (JSON POST) and email.
 
-A run notifies when it fails, and, when configured, when it succeeds or
-rejects more than a share of its rows. Targets are settings-wide
+A run notifies when it fails, when a ``warn`` data-quality check of its
+schema failed (``run.checks``, one message for all of them), and, when
+configured, when it succeeds or rejects more than a share of its rows. Targets are settings-wide
 (``NOTIFY_WEBHOOKS``, ``NOTIFY_EMAILS``) plus the dataset's own. Sending
 happens in a background task after the run is committed; a failing
 webhook or mail server is logged and never changes the run.
@@ -22,17 +23,20 @@ from ingestion.http.client import HttpClient
 from ingestion.http.guard import FetchError
 
 from .models import LOADED_STATUSES, Run, RunStatus
+from .quality.selectors import run_checks
 from .selectors import run_summary
 
 logger = logging.getLogger(__name__)
 
 
 def run_notify_event(run: Run) -> str | None:
-    """Which event a finished run notifies about: "run.failed", "run.rejects", "run.succeeded" or None."""
+    """Which event a finished run notifies about: "run.failed", "run.checks", "run.rejects", "run.succeeded" or None."""
     if run.status == RunStatus.FAILED:
         return "run.failed"
     if run.status not in LOADED_STATUSES:
         return None
+    if any(c["status"] == "failed" for c in run_checks(run)):
+        return "run.checks"
     dataset = run.dataset
     threshold = dataset.notify_reject_rate
     if threshold is not None and run.rows_read and run.rows_rejected / run.rows_read > threshold:
@@ -85,6 +89,7 @@ def _email_lines(summary: dict[str, Any]) -> list[str]:
 
 _SUBJECTS = {
     "run.failed": "DataFlow: run {id} of {dataset} failed",
+    "run.checks": "DataFlow: run {id} of {dataset} failed data-quality checks",
     "run.rejects": "DataFlow: run {id} of {dataset} rejected {rejected} of {read} rows",
     "run.succeeded": "DataFlow: run {id} of {dataset} {status}",
 }
@@ -115,6 +120,11 @@ def run_notify(*, run_id: int, event: str) -> dict[str, int]:
             id=run.pk, dataset=info["dataset"], status=run.status, rejected=run.rows_rejected, read=run.rows_read
         )
         lines = _email_lines(info)
+        lines += [
+            f"{c['severity']} check {c['kind']} failed: {c['message']}"
+            for c in payload["run"]["checks"]
+            if c["status"] == "failed"
+        ]
         try:
             send_mail(subject, "\n".join(lines) + "\n", None, emails)
             sent += len(emails)

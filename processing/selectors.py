@@ -13,6 +13,7 @@ from ingestion.models import Dataset, RawFile
 from ingestion.selectors import restrict
 
 from .models import RejectedRow, Run, RunStatus
+from .quality.selectors import run_anomalies, run_checks, run_quality_of
 
 # The counters of a run, in the order every door shows them.
 RUN_COUNTERS = ("rows_read", "rows_valid", "rows_rejected", "rows_inserted", "rows_updated", "rows_unchanged")
@@ -81,7 +82,16 @@ def run_summary(run: Run, *, detail: bool = True, first_errors: int = 10) -> dic
         {"line": r.line_number, "errors": r.errors}
         for r in RejectedRow.objects.filter(run=run, discarded_at=None).order_by("line_number")[:first_errors]
     ]
-    return {**shape, "summary": run.summary, "duration_seconds": duration, "first_errors": errors}
+    quality = run_quality_of(run)
+    return {
+        **shape,
+        "summary": run.summary,
+        "duration_seconds": duration,
+        "first_errors": errors,
+        # Data quality (docs/quality.md): the declared checks' results and the anomalies.
+        "checks": run_checks(run, quality),
+        "anomalies": run_anomalies(run, quality),
+    }
 
 
 # --- The operations dashboard --------------------------------------------------

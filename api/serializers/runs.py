@@ -131,6 +131,12 @@ class RunDetailSerializer(RunSerializer):
     summary = serializers.DictField()
     duration_seconds = serializers.FloatField(allow_null=True)
     first_errors = RejectedRowBriefSerializer(many=True)
+    checks = serializers.ListField(
+        child=serializers.DictField(), help_text="Results of the schema's declared checks (docs/quality.md)."
+    )
+    anomalies = serializers.ListField(
+        child=serializers.DictField(), help_text="Figures far from the dataset's recent runs (docs/quality.md)."
+    )
 
 
 class RejectedRowSerializer(serializers.ModelSerializer):

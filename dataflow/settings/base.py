@@ -191,6 +191,7 @@ class _PipelineSettings(TypedDict):
     WORK_DIR: Path
     NICE: int
     TABLE_SCHEMA: str
+    PROFILE: bool
 
 
 DATAFLOW: _PipelineSettings = {
@@ -209,6 +210,8 @@ DATAFLOW: _PipelineSettings = {
     "NICE": _int("PIPELINE_NICE", 10, minimum=0),
     # PostgreSQL schema holding one typed table per dataset (docs/sql.md).
     "TABLE_SCHEMA": _str("DATASETS_DB_SCHEMA", "datasets"),
+    # Profile each run's valid rows as they are validated (docs/quality.md).
+    "PROFILE": _bool("PIPELINE_PROFILE", True),
 }
 if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", DATAFLOW["TABLE_SCHEMA"]):
     raise ImproperlyConfigured(

@@ -37,6 +37,7 @@ from django.conf import settings
 
 from ingestion.reader import CsvReader, NdjsonReader, RawRow, RowColumns
 
+from ..quality.profile import ChunkProfile, chunk_profile
 from .validate import ROW_ERRORS, RejectedValues, RowValidator, ValidRow
 from .validrows import JoinedRows, TextColumn, ValidRows
 
@@ -59,6 +60,7 @@ class ChunkResult:
     rows: int = 0
     is_last: bool = False
     bytes_read: int = 0  # the reader's position once this chunk (and the look-ahead) was read
+    profile: ChunkProfile | None = None  # the valid rows' statistics (processing.quality), when asked for
 
     def __post_init__(self) -> None:
         # Chunks cross to the loader's process as columns (see validrows.py).
@@ -316,8 +318,11 @@ class ValidatedChunks:
         skip: int = 0,
         processes: int | None = None,
         nice: int | None = None,
+        profile: bool = False,
     ) -> None:
         self._reader = reader
+        # Profile each chunk's valid rows where they are validated (processing.quality.profile).
+        self._profile = profile
         # Validating is CPU-bound and can wait; web requests on the same cores cannot.
         self._nice = settings.DATAFLOW["NICE"] if nice is None else nice
         self._validator = validator
@@ -422,7 +427,15 @@ class ValidatedChunks:
         result = chunk_validate_columns(self._validator, *chunk)
         result.is_last = is_last
         result.bytes_read = bytes_read
+        self._profile_into(result)
         return result
+
+    def _profile_into(self, result: ChunkResult) -> None:
+        """Add the chunk's profile (processing.quality.profile), when asked for, where it was validated."""
+        if self._profile:
+            # The rows' staging-table lines, one a line (values escape their line breaks).
+            copies = result.valid.copy_text().decode().split("\n")[:-1] if len(result.valid) else []
+            result.profile = chunk_profile(self._validator.schema, copies, use_polars=columnar_module().polars_usable())
 
     def _produce_to_queue(self) -> None:
         """The thread: read and validate every chunk."""
@@ -488,6 +501,7 @@ class ValidatedChunks:
                 result = chunk_validate_columns(self._validator, item.lines, item.values, item.errors, item.raws)
                 result.is_last = item.is_last
                 result.bytes_read = item.bytes_read
+                self._profile_into(result)
             except BaseException as exc:
                 _send_end(out, _End(exc))
                 return

@@ -33,6 +33,7 @@ from .header import (
 )
 from .load import KEY_FIELD, SeenValues, dataset_is_empty, records_load, rejected_store
 from .output import ProcessedWriter
+from .quality import RunQualityTracker
 from .validate import ROW_ERRORS, HeaderError, RowValidator, columns_map
 
 logger = logging.getLogger(__name__)
@@ -223,6 +224,9 @@ def pipeline_execute(
     writer: ProcessedWriter | None = None
     try:
         schema = _schema_of(run)
+        # Profile and checks (processing.quality): stored with the run's end, in its transaction.
+        quality = RunQualityTracker(run, schema)
+        end = quality.ended(end)
         if not dry_run:
             # Before loading, so a first load fills the indexes as it goes.
             record_indexes_sync(run.dataset, schema)
@@ -262,6 +266,9 @@ def pipeline_execute(
             validator = RowValidator(
                 schema, columns, settings.DATAFLOW["MAX_FIELD_SIZE"], with_json=connection.vendor != "postgresql"
             )
+            stop = quality.gate(validator, header)
+            if stop is not None:
+                raise PipelineAbort(*stop)
             seen.create(fields=1 + len(validator.unique_fields))
             if not dry_run:
                 writer = ProcessedWriter(
@@ -277,7 +284,9 @@ def pipeline_execute(
             # A first load (not a resumed one: its earlier chunks are records now).
             into_empty = dataset_is_empty(run.dataset)
             # Steps 1-3 run a chunk ahead of steps 4-6 (see chunks.py).
-            with ValidatedChunks(reader, validator, None, run.chunk_size, skip=skip) as chunks:
+            with ValidatedChunks(
+                reader, validator, None, run.chunk_size, skip=skip, profile=quality.profiling
+            ) as chunks:
                 for result in chunks:
                     tripped: PipelineAbort | None = None
                     with transaction.atomic():
@@ -296,6 +305,7 @@ def pipeline_execute(
                             _count(run, result, writer=None, loaded=False)
                         else:
                             counts = records_load(run, schema, result.valid, into_empty=into_empty)
+                            quality.merge(result.profile)
                             rejected_store(run, result.rejected)
                             run.rows_inserted += counts.inserted
                             run.rows_updated += counts.updated

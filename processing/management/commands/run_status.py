@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.commands import DataflowCommand, ProgressBar
 from processing.management.reporting import counters_text
 from processing.models import Run, RunStatus
+from processing.quality.selectors import run_profile
 from processing.selectors import run_summary
 
 
@@ -22,6 +23,7 @@ class Command(DataflowCommand):
         parser.add_argument("--wait", action="store_true", help="Wait until the run has ended.")
         parser.add_argument("--timeout", type=float, default=0, help="With --wait: give up after this many seconds.")
         parser.add_argument("--interval", type=float, default=1.0, help="With --wait: seconds between checks.")
+        parser.add_argument("--profile", action="store_true", help="With --json: add the run's profile.")
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -47,6 +49,9 @@ class Command(DataflowCommand):
                 bar.close()  # erased on every way out, Ctrl-C included
         summary = run_summary(run)
         if options["json"]:
+            # The summary has the checks and anomalies; the profile on request (docs/quality.md).
+            if options["profile"]:
+                summary["profile"] = run_profile(run)["profile"]
             self.emit_json(summary)
             return
         self.stdout.write(f"Run {summary['id']} ({summary['dataset']}, {summary['trigger']}): {summary['status']}")
