@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.cache.backends.redis import RedisCache
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -23,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django_q.models import Success
 from health_check.base import HealthCheck
+from health_check.checks import Storage
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 from health_check.views import HealthCheckView
 from redis.asyncio import Redis as AsyncRedis
@@ -30,6 +32,7 @@ from redis.exceptions import RedisError
 
 from ingestion.models import Source
 from ingestion.sourcekinds import stream_kinds
+from ingestion.storage import data_storage_describe, s3_error_code
 from processing.models import Run, RunStatus
 
 REAPER_FUNC = "processing.tasks.reap_stale_runs"
@@ -52,6 +55,28 @@ class MigrationsApplied(HealthCheck):
         if plan:
             names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in plan[:5])
             raise ServiceUnavailable(f"{len(plan)} migration(s) not applied ({names}); run manage.py migrate")
+
+
+@dataclasses.dataclass
+class DataStorage(Storage):
+    """The data storage (local disk or the S3 bucket) saves, reads and deletes a test file.
+
+    A stopped server, wrong credentials or a missing bucket turn the check red
+    with the storage's own answer (the URL shown holds no credentials).
+    """
+
+    alias: str = "dataflow"
+
+    def __repr__(self) -> str:
+        return f"DataStorage({data_storage_describe(self.storage)})"
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except (BotoCoreError, ClientError, OSError) as error:
+            where = data_storage_describe(self.storage)
+            reason = f"{s3_error_code(error)}: {error}"
+            raise ServiceUnavailable(f"the data storage ({where}) refused a test file: {reason}") from error
 
 
 @dataclasses.dataclass
@@ -160,7 +185,7 @@ def health_checks() -> list[Any]:
     checks: list[Any] = [
         "health_check.checks.Database",
         "health_check.checks.Cache",
-        ("health_check.checks.Storage", {"alias": "dataflow"}),
+        DataStorage,
         DataDirectory,
         MigrationsApplied,
         WorkerCluster,

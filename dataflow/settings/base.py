@@ -23,6 +23,7 @@ from .env import env_int as _int
 from .env import env_list as _list
 from .env import env_required as _required
 from .env import env_str as _str
+from .storage import data_storage_config
 
 DEBUG = _bool("DEBUG", False)
 SECRET_KEY = _required("SECRET_KEY")
@@ -170,14 +171,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = (BASE_DIR / _str("STATIC_ROOT", "staticfiles")).resolve()
 
-_DATA_STORAGE_BACKEND = _str("DATA_STORAGE_BACKEND", "")
 STORAGES = {
-    # Raw, processed and archived files. Point BACKEND at an S3-compatible
-    # storage (django-storages) to share files between several machines.
-    "dataflow": {
-        "BACKEND": _DATA_STORAGE_BACKEND or "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {} if _DATA_STORAGE_BACKEND else {"location": str(DATA_DIR)},
-    },
+    # Raw, processed and archived files: local disk under DATA_DIR, or an S3
+    # bucket (DATA_STORAGE_URL=s3://BUCKET/PREFIX) shared by several machines.
+    "dataflow": data_storage_config(env.ENVIRON, DATA_DIR),
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }

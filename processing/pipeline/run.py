@@ -16,7 +16,7 @@ from ingestion.reader import CsvStructureError, reader_open
 from ingestion.schema import SchemaSpec
 from ingestion.selectors import schema_spec
 from ingestion.services.sources import source_watermark_set
-from ingestion.storage import data_storage
+from ingestion.storage import data_storage, storage_failure
 
 from ..models import LOADED_STATUSES, Run, RunStatus
 from ..record_indexes import record_indexes_sync
@@ -350,6 +350,8 @@ def pipeline_execute(
         _connection_replace(only_if_broken=True)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             message = f"the disk is full: {exc}"
+        elif (failure := storage_failure(exc)) is not None:
+            message = failure
         else:
             message = f"internal error: {type(exc).__name__}: {exc}"
         if writer is not None:

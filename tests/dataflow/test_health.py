@@ -60,7 +60,7 @@ def test_health_is_green_when_every_check_passes(client: Client) -> None:
     assert {k.split("(")[0] for k in results} == {
         "Database",
         "Cache",
-        "Storage",
+        "DataStorage",
         "DataDirectory",
         "MigrationsApplied",
         "WorkerCluster",
