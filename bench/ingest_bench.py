@@ -27,7 +27,6 @@ Figures only: nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import json
 import os
@@ -36,7 +35,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchdb import MANAGE, database_fresh, dataset_apply  # a sibling script, not a package
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -113,29 +115,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    url = urlparse(args.database_url)
-    dbname = url.path.lstrip("/")
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    subprocess.run(["psql", admin_url, "-qc", f'DROP DATABASE IF EXISTS "{dbname}"'], check=True)
-    subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{dbname}"'], check=True)
-
-    data_dir = OUT / f"data-{args.rows}"
-    subprocess.run(["rm", "-rf", str(data_dir)], check=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "DATA_DIR": str(data_dir),
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
-        "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", "benchmark-only-jwt-signing-key-0123456789"),
-        # Any Fernet key: the benchmark stores no source secrets.
-        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS") or base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "DATAFLOW_ENV_FILE": "/nonexistent",
-        "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
-        "LOG_LEVEL": "WARNING",
-    }
-    manage = [PY, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-    subprocess.run([*manage, "dataset_apply", str(SCHEMA)], env=env, check=True, stdout=subprocess.DEVNULL)
+    env = database_fresh(args.database_url, OUT / f"data-{args.rows}")
+    dataset_apply(env, SCHEMA)
 
     base = generate(args.rows)
     same_rows = OUT / f"sales-{args.rows}-same-rows.csv"
@@ -156,7 +137,7 @@ def main() -> None:
         ["psql", args.database_url, "-qc", f"\\copy bench_copy FROM '{copy_src}' WITH (FORMAT csv, HEADER true)"], env
     )
 
-    ingest = [*manage, "ingest_csv", "--dataset", "sales", "--json"]
+    ingest = [*MANAGE, "ingest_csv", "--dataset", "sales", "--json"]
     if args.chunk_size:
         ingest += ["--chunk-size", str(args.chunk_size)]
     steps = [
@@ -165,6 +146,7 @@ def main() -> None:
         ("same rows, new file", same_rows),
         ("10% changed", changed),
     ]
+    dbname = args.database_url.rsplit("/", 1)[1]
     print(f"\nrows={args.rows:,}  file={size_mb:.1f} MB  machine: {os.cpu_count()} cores  database: {dbname}")
     header = f"{'step':22s} {'wall s':>8s} {'rows/s':>10s} {'x copy':>7s} {'peak RSS MB':>12s} {'cpu s':>7s}  result"
     print(header)

@@ -15,18 +15,17 @@ only: nothing is asserted. Drops and recreates the database it is given.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest_bench import OUT, PY, ROOT, SCHEMA, generate, timed_rss
+from benchdb import MANAGE, database_fresh  # sibling scripts, not a package
+from ingest_bench import OUT, SCHEMA, generate, timed_rss
 
 
 def main() -> None:
@@ -38,25 +37,7 @@ def main() -> None:
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/dataflow_profile_bench"),
     )
     args = parser.parse_args()
-    dbname = urlparse(args.database_url).path.lstrip("/")
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    subprocess.run(["psql", admin_url, "-qc", f'DROP DATABASE IF EXISTS "{dbname}"'], check=True)
-    subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{dbname}"'], check=True)
-    data_dir = OUT / f"profile-data-{args.rows}"
-    subprocess.run(["rm", "-rf", str(data_dir)], check=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "DATA_DIR": str(data_dir),
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
-        "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", "benchmark-only-jwt-signing-key-0123456789"),
-        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS") or base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "DATAFLOW_ENV_FILE": "/nonexistent",
-        "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
-        "LOG_LEVEL": "WARNING",
-    }
-    manage = [PY, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
+    env = database_fresh(args.database_url, OUT / f"profile-data-{args.rows}")
     base = generate(args.rows)
     env["MAX_UPLOAD_SIZE"] = str(2 * base.stat().st_size + 1)
     schema = json.loads(SCHEMA.read_text())
@@ -69,9 +50,9 @@ def main() -> None:
             slug = f"sales_{'on' if profile else 'off'}_{i}"
             path = OUT / f"{slug}.schema.json"
             path.write_text(json.dumps({**schema, "slug": slug}))
-            subprocess.run([*manage, "dataset_apply", str(path)], env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([*MANAGE, "dataset_apply", str(path)], env=env, check=True, stdout=subprocess.DEVNULL)
             run_env = {**env, "PIPELINE_PROFILE": "true" if profile else "false"}
-            seconds, _, out, cpu = timed_rss([*manage, "ingest_csv", "--dataset", slug, "--json", str(base)], run_env)
+            seconds, _, out, cpu = timed_rss([*MANAGE, "ingest_csv", "--dataset", slug, "--json", str(base)], run_env)
             r = json.loads(out)
             times[profile].append(seconds)
             cpus[profile].append(cpu)

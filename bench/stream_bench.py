@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import statistics
@@ -44,6 +43,10 @@ from typing import Any
 import nats
 import psycopg
 import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchdb import MANAGE, database_fresh, dataset_apply  # a sibling script, not a package
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "bench" / "sales.schema.json"
@@ -161,7 +164,7 @@ class NatsSide:
 
 def apply(env: dict[str, str], spec: dict[str, Any]) -> None:
     subprocess.run(
-        [PY, str(ROOT / "manage.py"), "source_apply", "-"],
+        [*MANAGE, "source_apply", "-"],
         input=json.dumps(spec).encode(),
         env=env,
         check=True,
@@ -177,7 +180,7 @@ def throughput(side: RedisSide | NatsSide, env: dict[str, str], messages: int) -
     fill_s = time.monotonic() - fill_start
     start = time.monotonic()
     out = subprocess.run(
-        [PY, str(ROOT / "manage.py"), "consume", slug, "--until-idle", str(IDLE), "--json"],
+        [*MANAGE, "consume", slug, "--until-idle", str(IDLE), "--json"],
         env=env,
         check=True,
         capture_output=True,
@@ -195,7 +198,7 @@ def throughput(side: RedisSide | NatsSide, env: dict[str, str], messages: int) -
 def latency(side: RedisSide | NatsSide, env: dict[str, str], rate: int, seconds: float, database_url: str) -> None:
     slug = f"bench-{side.kind.replace('_', '-')}-latency"
     apply(env, side.spec(slug))
-    consumer = subprocess.Popen([PY, str(ROOT / "manage.py"), "consume", slug], env=env)
+    consumer = subprocess.Popen([*MANAGE, "consume", slug], env=env)
     time.sleep(3.0)  # start-up (Django, polars, the broker connection)
     # Keys of their own per broker, so each record's stamps are its own run's.
     first = 10_000_000 if side.kind == "redis_stream" else 20_000_000
@@ -238,26 +241,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["redis", "nats"], help="Measure one broker only.")
     args = parser.parse_args()
 
-    dbname = args.database_url.rsplit("/", 1)[1]
-    admin_url = args.database_url.rsplit("/", 1)[0] + "/postgres"
-    subprocess.run(["psql", admin_url, "-qc", f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'], check=True)
-    subprocess.run(["psql", admin_url, "-qc", f'CREATE DATABASE "{dbname}"'], check=True)
-    data_dir = ROOT / "bench" / "out" / "streams"
-    subprocess.run(["rm", "-rf", str(data_dir)], check=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
-        "DATA_DIR": str(data_dir),
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
-        "JWT_SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY", "benchmark-only-jwt-signing-key-0123456789"),
-        "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS") or base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        "DATAFLOW_ENV_FILE": "/nonexistent",
-        "DJANGO_SETTINGS_MODULE": "dataflow.settings.base",
-        "LOG_LEVEL": "WARNING",
-    }
-    manage = [PY, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-    subprocess.run([*manage, "dataset_apply", str(SCHEMA)], env=env, check=True, stdout=subprocess.DEVNULL)
+    env = database_fresh(args.database_url, ROOT / "bench" / "out" / "streams")
+    dataset_apply(env, SCHEMA)
     print(
         f"batch: STREAM_BATCH_ROWS={env.get('STREAM_BATCH_ROWS', 'default')}, "
         f"STREAM_BATCH_SECONDS={env.get('STREAM_BATCH_SECONDS', 'default')}; {os.cpu_count()} CPUs"
