@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,16 @@ from . import records
 from .common import pretty_json, status_badge
 from .data import data_url
 from .upload import UploadViews
+
+
+def _counter(field: str, label: str) -> Callable[[Any, Run], str]:
+    """A list column showing one of a run's counters with thousands separators, sorted by it."""
+
+    @admin.display(description=label, ordering=field)
+    def show(model_admin: Any, obj: Run) -> str:
+        return f"{getattr(obj, field):,}"
+
+    return show
 
 
 @admin.register(Run)
@@ -96,29 +107,12 @@ class RunAdmin(admin.ModelAdmin):
         return obj.raw_file.original_name or "(unnamed)"
 
     # The counters, with thousands separators (12,345) and sortable by their columns.
-    @admin.display(description="Read", ordering="rows_read")
-    def read(self, obj: Run) -> str:
-        return f"{obj.rows_read:,}"
-
-    @admin.display(description="Valid", ordering="rows_valid")
-    def valid(self, obj: Run) -> str:
-        return f"{obj.rows_valid:,}"
-
-    @admin.display(description="Rejected", ordering="rows_rejected")
-    def rejected(self, obj: Run) -> str:
-        return f"{obj.rows_rejected:,}"
-
-    @admin.display(description="Inserted", ordering="rows_inserted")
-    def inserted(self, obj: Run) -> str:
-        return f"{obj.rows_inserted:,}"
-
-    @admin.display(description="Updated", ordering="rows_updated")
-    def updated(self, obj: Run) -> str:
-        return f"{obj.rows_updated:,}"
-
-    @admin.display(description="Unchanged", ordering="rows_unchanged")
-    def unchanged(self, obj: Run) -> str:
-        return f"{obj.rows_unchanged:,}"
+    read = _counter("rows_read", "Read")
+    valid = _counter("rows_valid", "Valid")
+    rejected = _counter("rows_rejected", "Rejected")
+    inserted = _counter("rows_inserted", "Inserted")
+    updated = _counter("rows_updated", "Updated")
+    unchanged = _counter("rows_unchanged", "Unchanged")
 
     @admin.display(description="Duration")
     def duration(self, obj: Run) -> str:

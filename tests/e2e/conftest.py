@@ -15,11 +15,21 @@ from typing import Any
 
 import pytest
 
+from tests.cluster import Cluster
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)"
 )
+
+
+@pytest.fixture
+def worker(data_dir: Path, tmp_path: Path) -> Iterator[Cluster]:
+    """A real django-q2 cluster working on the test's data folder."""
+    cluster = Cluster(data_dir, tmp_path / "qcluster.log").start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ download) and Postgres, because a real worker (``qcluster``) processes the run.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from django.contrib.auth.models import Group
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from tests.cluster import Cluster, postgres_only
 from tests.conftest import SALES_HEADER, sales_row
-from tests.e2e.conftest import needs_chromium
+from tests.e2e.conftest import needs_chromium, screenshot
 from tests.factories import UserFactory
 
 pytest.importorskip("playwright.sync_api")
@@ -29,13 +27,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 PASSWORD = "a long browser test password"
-
-
-@pytest.fixture
-def worker(data_dir: Path, tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(data_dir, tmp_path / "qcluster.log").start()
-    yield cluster
-    cluster.stop()
 
 
 def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
@@ -63,7 +54,7 @@ def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
     page.wait_for_selector("#column-mapping")
     assert page.inner_text("#count-new") == "39"
     assert page.inner_text("#count-rejected") == "1"
-    _screenshot(page, "preview.png")
+    screenshot(page, "preview.png")
     page.click("#confirm")
 
     # The run page polls its progress view until the worker has finished.
@@ -72,7 +63,7 @@ def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
     assert page.inner_text("#run-status") == "Partially Succeeded"
     assert page.get_attribute("#run-progress", "value") in ("1", "1.0", "1.0000")
     assert page.inner_text("[data-counter=rows_inserted]") == "39"
-    _screenshot(page, "run.png")
+    screenshot(page, "run.png")
 
     # The page reloads itself once the run has ended; wait for that version
     # (its links carry the final counts) before following a link.
@@ -81,16 +72,4 @@ def test_an_operator_uploads_a_file_watches_the_run_and_opens_a_rejected_row(
     page.click("#result_list tbody tr th a")
     page.wait_for_selector("text=is not one of books, toys")
     assert "S99" in page.content()
-    _screenshot(page, "rejected-row.png")
-
-
-def _screenshot(page: Any, name: str) -> None:
-    """Save a full-page screenshot into ``$E2E_SCREENSHOTS`` when it is set.
-
-    Only on request: a screenshot proves nothing the assertions do not, and
-    on a loaded machine Chromium can take longer than the page timeout to
-    capture a page that polls and reloads itself.
-    """
-    folder = os.environ.get("E2E_SCREENSHOTS")
-    if folder:
-        page.screenshot(path=str(Path(folder) / name), full_page=True, timeout=120_000)
+    screenshot(page, "rejected-row.png")

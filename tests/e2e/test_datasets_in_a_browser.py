@@ -7,7 +7,6 @@ the new version's page with its diff. Needs what tests/e2e/test_console_in_a_bro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,7 @@ from django.contrib.auth.models import Group, Permission
 from ingestion.models import Dataset, DatasetGrant, DatasetRole
 from processing.models import Run, RunTrigger
 from tests.cluster import Cluster, postgres_only
-from tests.e2e.conftest import needs_chromium
-from tests.e2e.test_console_in_a_browser import _screenshot
+from tests.e2e.conftest import needs_chromium, screenshot
 from tests.factories import UserFactory
 from tests.records import records
 
@@ -30,13 +28,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 PASSWORD = "a long browser test password"
-
-
-@pytest.fixture
-def worker(data_dir: Path, tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(data_dir, tmp_path / "qcluster.log").start()
-    yield cluster
-    cluster.stop()
 
 
 def row(page: Any, field: str) -> Any:
@@ -67,7 +58,7 @@ def test_a_dataset_is_defined_from_a_sample_loaded_and_its_schema_tightened(
     page.goto(f"{live_server.url}/admin/ingestion/dataset/")
     page.click("#new-dataset-from-file")
     page.set_input_files("#id_file", str(sample))
-    _screenshot(page, "dataset-new-sample.png")
+    screenshot(page, "dataset-new-sample.png")
     page.click("#sample-read")
     page.wait_for_selector("#inference-report")
     assert "30 rows sampled" in page.inner_text("#inference-summary")
@@ -78,7 +69,7 @@ def test_a_dataset_is_defined_from_a_sample_loaded_and_its_schema_tightened(
     # Codes are labels, not numbers: make the column text, then save.
     row(page, "code").locator("select[name$='-type']").select_option("string")
     page.fill("#id_dataset-name", "Web orders")
-    _screenshot(page, "dataset-new-fields.png")
+    screenshot(page, "dataset-new-fields.png")
     page.click("#schema-save")
 
     # The same sample continues to the usual upload preview; confirm and watch the run.
@@ -87,11 +78,11 @@ def test_a_dataset_is_defined_from_a_sample_loaded_and_its_schema_tightened(
     dataset = Dataset.objects.get(slug="web-orders")
     assert DatasetGrant.objects.get(dataset=dataset, user=manager).role == DatasetRole.MANAGER
     assert {f["name"]: f["type"] for f in dataset.current_schema.definition["fields"]}["code"] == "string"
-    _screenshot(page, "dataset-upload-preview.png")
+    screenshot(page, "dataset-upload-preview.png")
     page.click("#confirm")
     page.wait_for_selector("#run-status.df-succeeded", timeout=60_000)
     assert page.inner_text("[data-counter=rows_inserted]") == "30"
-    _screenshot(page, "dataset-first-run.png")
+    screenshot(page, "dataset-first-run.png")
 
     # Edit schema: amounts of at least 10 only. The preview names the stored records that would fail.
     # (The run page reloads itself once the run has ended: wait for that version, or the reload aborts the
@@ -106,7 +97,7 @@ def test_a_dataset_is_defined_from_a_sample_loaded_and_its_schema_tightened(
     assert page.get_attribute("#preview-counts", "data-failing") == "9"
     assert "W1" in page.inner_text("#preview-failures")
     assert Dataset.objects.get(pk=dataset.pk).current_schema.number == 1
-    _screenshot(page, "dataset-edit-preview.png")
+    screenshot(page, "dataset-edit-preview.png")
 
     # Apply: a new version, the failing records quarantined, and the version page with its diff.
     page.click("#schema-apply")
@@ -114,7 +105,7 @@ def test_a_dataset_is_defined_from_a_sample_loaded_and_its_schema_tightened(
     assert "9 stored record(s) no longer pass" in page.inner_text("ul.messagelist")
     assert "min" in page.inner_text("#schema-diff tr[data-field=amount]")
     assert "10" in page.inner_text("#schema-diff tr[data-field=amount] ins")
-    _screenshot(page, "dataset-version-diff.png")
+    screenshot(page, "dataset-version-diff.png")
     assert Dataset.objects.get(pk=dataset.pk).current_schema.number == 2
     assert Run.objects.get(dataset=dataset, trigger=RunTrigger.SCHEMA_CHANGE).rows_rejected == 9
     assert len(records(dataset)) == 21
