@@ -37,6 +37,23 @@ class DataflowCommand(BaseCommand):
     def fail(self, message: str) -> CommandError:
         return CommandError(message)
 
+    def read_bounded(self, path: str, limit: int, what: str) -> bytes:
+        """The bytes of ``path`` (``-``: standard input), refused past ``limit`` bytes with a one-line error.
+
+        One byte past the limit is enough to refuse a file, so a huge one is never read whole.
+        """
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read(limit + 1)
+            else:
+                with open(path, "rb") as fh:
+                    data = fh.read(limit + 1)
+        except OSError as exc:
+            raise self.fail(f"Cannot read {path}: {exc.strerror}") from None
+        if len(data) > limit:
+            raise self.fail(f"Invalid {what} in {path}: the file is larger than {limit} bytes.")
+        return data
+
 
 # Back to the start of the line and erase it: the bar is redrawn in place, and leaves nothing behind.
 CLEAR_LINE = "\r\033[K"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -32,17 +30,7 @@ class Command(DataflowCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["schema_file"]
-        try:
-            # One byte past the limit is enough to refuse a file, so a huge one is never read whole.
-            if path == "-":
-                data = sys.stdin.buffer.read(MAX_SCHEMA_SIZE + 1)
-            else:
-                with Path(path).open("rb") as fh:
-                    data = fh.read(MAX_SCHEMA_SIZE + 1)
-        except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
-        if len(data) > MAX_SCHEMA_SIZE:
-            raise CommandError(f"Invalid schema in {path}: the file is larger than {MAX_SCHEMA_SIZE} bytes.")
+        data = self.read_bounded(path, MAX_SCHEMA_SIZE, "schema")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -26,16 +24,7 @@ class Command(DataflowCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["spec_file"]
-        try:
-            if path == "-":
-                data = sys.stdin.buffer.read(MAX_SPEC_SIZE + 1)
-            else:
-                with Path(path).open("rb") as fh:
-                    data = fh.read(MAX_SPEC_SIZE + 1)
-        except OSError as exc:
-            raise self.fail(f"Cannot read {path}: {exc.strerror}") from None
-        if len(data) > MAX_SPEC_SIZE:
-            raise self.fail(f"Invalid source spec in {path}: the file is larger than {MAX_SPEC_SIZE} bytes.")
+        data = self.read_bounded(path, MAX_SPEC_SIZE, "source spec")
         try:
             spec = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
